@@ -1,0 +1,1 @@
+"""roofline: roofline and operational-intensity modeling for PyTorch workloads."""
