@@ -1,0 +1,12 @@
+"""Cost formulas, one module per family. Importing this package registers them all."""
+
+from roofline.formulas import (  # noqa: F401
+    attention,
+    conv,
+    embedding,
+    matmul,
+    movement,
+    pointwise,
+    pooling,
+    reduction,
+)

@@ -1,0 +1,312 @@
+"""analyze(): capture -> count -> predict, and the Analysis result object.
+
+An Analysis holds the captured ops (hardware-independent: FLOPs, bytes, category) and
+their prediction on one spec. ``with_hw`` re-predicts on another spec from the stored
+ops, without running the model again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from roofline.capture import OpRecord, capture
+from roofline.categories import CATEGORIES
+from roofline.errors import RooflineError, UnsupportedOpError
+from roofline.hardware import HardwareSpec, dtype_key, load_hardware
+from roofline.predict import PREDICTION_COLUMNS, Tf32Policy, predict_frame
+from roofline.registry import Cost, Unsupported, count
+
+#: Columns of Analysis.ops that do not depend on the hardware spec.
+COUNT_COLUMNS = (
+    "op",
+    "module",
+    "module_type",
+    "category",
+    "flops",
+    "bytes_read",
+    "bytes_written",
+    "bytes",
+    "intensity",
+    "unit",
+    "dtype",
+    "traffic",
+    "shapes",
+    "supported",
+    "reason",
+)
+
+DEFAULT_HW = "h100-sxm"
+
+
+def count_frame(records: list[OpRecord]) -> pd.DataFrame:
+    """One row per captured op with its hardware-independent cost.
+
+    Unsupported ops keep their row with NaN FLOPs and bytes and the reason.
+    """
+    rows: dict[str, list[Any]] = {name: [] for name in COUNT_COLUMNS}
+    for record in records:
+        cost = count(record)
+        dtype = record.dtype
+        rows["op"].append(record.packet)
+        rows["module"].append(record.module)
+        rows["module_type"].append(record.module_type)
+        rows["dtype"].append(dtype_key(dtype) if dtype is not None else "fp32")
+        rows["shapes"].append(record.shapes())
+        if isinstance(cost, Cost):
+            rows["category"].append(cost.category)
+            rows["flops"].append(float(cost.flops))
+            rows["bytes_read"].append(float(cost.bytes_read))
+            rows["bytes_written"].append(float(cost.bytes_written))
+            rows["unit"].append(cost.unit)
+            rows["traffic"].append(cost.traffic)
+            rows["supported"].append(True)
+            rows["reason"].append("")
+        else:
+            rows["category"].append("Other")
+            rows["flops"].append(math.nan)
+            rows["bytes_read"].append(math.nan)
+            rows["bytes_written"].append(math.nan)
+            rows["unit"].append("vector")
+            rows["traffic"].append("memory")
+            rows["supported"].append(False)
+            rows["reason"].append(cost.reason if isinstance(cost, Unsupported) else "unknown")
+    frame = pd.DataFrame({k: v for k, v in rows.items() if k not in ("bytes", "intensity")})
+    frame["bytes"] = frame["bytes_read"] + frame["bytes_written"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frame["intensity"] = np.where(frame["bytes"] > 0, frame["flops"] / frame["bytes"], np.nan)
+    frame.index.name = "index"
+    return frame[list(COUNT_COLUMNS)]
+
+
+@dataclass
+class Analysis:
+    """The result of analysing one model on one hardware spec.
+
+    ops: one row per aten op (COUNT_COLUMNS + PREDICTION_COLUMNS), in execution order,
+    indexed by op index. Times in seconds, FLOPs in FLOP, bytes in bytes.
+    """
+
+    name: str
+    hw: HardwareSpec
+    counted: pd.DataFrame = field(repr=False)
+    records: list[OpRecord] = field(repr=False, default_factory=list)
+    tf32: Tf32Policy = field(default_factory=Tf32Policy)
+    ops: pd.DataFrame = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.ops = pd.concat([self.counted, predict_frame(self.counted, self.hw, tf32=self.tf32)], axis=1)
+
+    # --- totals -----------------------------------------------------------------
+    @property
+    def total_flops(self) -> float:
+        """FLOPs of all supported ops."""
+        return float(self.ops["flops"].sum())
+
+    @property
+    def total_bytes(self) -> float:
+        """Compulsory bytes (read + written) of all supported ops."""
+        return float(self.ops["bytes"].sum())
+
+    @property
+    def predicted_s(self) -> float:
+        """Predicted time of the whole model, seconds (ops run one after another)."""
+        return float(self.ops["predicted_s"].sum())
+
+    @property
+    def intensity(self) -> float:
+        """Whole-model arithmetic intensity, FLOP/byte."""
+        return self.total_flops / self.total_bytes if self.total_bytes else math.nan
+
+    # --- breakdowns -------------------------------------------------------------
+    def by_category(self) -> pd.DataFrame:
+        """Time per category in the seed's layout (every category, then Total).
+
+        Columns: predicted_s, share (fraction of the total predicted time), flops,
+        bytes, ops (count).
+        """
+        grouped = self.ops.groupby("category", sort=False).agg(
+            predicted_s=("predicted_s", "sum"), flops=("flops", "sum"), bytes=("bytes", "sum"), ops=("op", "size")
+        )
+        table = grouped.reindex(list(CATEGORIES)).fillna({"predicted_s": 0.0, "flops": 0.0, "bytes": 0.0, "ops": 0})
+        table.loc["Total"] = table.sum()
+        total = table.loc["Total", "predicted_s"]
+        table["share"] = table["predicted_s"] / total if total else 0.0
+        table["ops"] = table["ops"].astype(int)
+        table.index.name = "category"
+        return table[["predicted_s", "share", "flops", "bytes", "ops"]]
+
+    def by_module(self, depth: int | None = 1) -> pd.DataFrame:
+        """Totals per module, cut to the first ``depth`` levels of the module path
+        (None keeps full paths), sorted by predicted time."""
+        modules = self.ops["module"].fillna("")
+        if depth is not None:
+            modules = modules.map(lambda name: ".".join(name.split(".")[:depth]) if name else "")
+        modules = modules.replace("", "(top)")
+        grouped = self.ops.assign(module=modules).groupby("module").agg(
+            predicted_s=("predicted_s", "sum"), flops=("flops", "sum"), bytes=("bytes", "sum"), ops=("op", "size")
+        )
+        total = grouped["predicted_s"].sum()
+        grouped["share"] = grouped["predicted_s"] / total if total else 0.0
+        return grouped.sort_values("predicted_s", ascending=False)
+
+    def by_op(self) -> pd.DataFrame:
+        """Totals per aten op name, sorted by predicted time."""
+        grouped = self.ops.groupby("op").agg(
+            category=("category", "first"),
+            count=("op", "size"),
+            predicted_s=("predicted_s", "sum"),
+            flops=("flops", "sum"),
+            bytes=("bytes", "sum"),
+        )
+        total = self.predicted_s
+        grouped["share"] = grouped["predicted_s"] / total if total else 0.0
+        return grouped.sort_values("predicted_s", ascending=False)
+
+    @property
+    def unsupported(self) -> pd.DataFrame:
+        """Ops with no formula: op, count, share of predicted time, reason."""
+        rows = self.ops[~self.ops["supported"]]
+        if rows.empty:
+            return pd.DataFrame(columns=["op", "count", "predicted_s", "share", "reason"])
+        grouped = rows.groupby("op").agg(count=("op", "size"), predicted_s=("predicted_s", "sum"), reason=("reason", "first"))
+        total = self.predicted_s
+        grouped["share"] = grouped["predicted_s"] / total if total else 0.0
+        return grouped.reset_index()[["op", "count", "predicted_s", "share", "reason"]]
+
+    def top(self, n: int = 10) -> pd.DataFrame:
+        """The ``n`` ops with the largest predicted time."""
+        return self.ops.nlargest(n, "predicted_s")
+
+    # --- other specs and export -------------------------------------------------
+    def with_hw(self, hw: str | HardwareSpec) -> "Analysis":
+        """The same captured ops predicted on another spec (no re-capture)."""
+        return Analysis(self.name, load_hardware(hw), self.counted, self.records, self.tf32)
+
+    def summary(self) -> dict[str, Any]:
+        """Whole-model totals as plain numbers."""
+        return {
+            "model": self.name,
+            "hw": self.hw.name,
+            "ops": int(len(self.ops)),
+            "total_flops": self.total_flops,
+            "total_bytes": self.total_bytes,
+            "intensity": self.intensity,
+            "predicted_s": self.predicted_s,
+            "unsupported_ops": int((~self.ops["supported"]).sum()),
+        }
+
+    def to_json(self) -> str:
+        """Totals, the category table and per-op rows as a JSON document."""
+        categories = self.by_category().reset_index().to_dict(orient="records")
+        ops = self.ops.reset_index().replace({np.nan: None}).to_dict(orient="records")
+        document = {
+            "summary": self.summary(),
+            "by_category": categories,
+            "unsupported": self.unsupported.to_dict(orient="records"),
+            "ops": ops,
+        }
+        return json.dumps(document, indent=1, default=float)
+
+    def check_strict(self) -> None:
+        """Raise UnsupportedOpError naming every op that has no formula."""
+        missing = self.unsupported
+        if not missing.empty:
+            listed = ", ".join(f"{row.op} x{row.count} ({row.reason})" for row in missing.itertuples())
+            raise UnsupportedOpError(f"{self.name}: {len(missing)} unsupported op(s): {listed}")
+
+
+def _cast_inputs(inputs: Any, dtype: torch.dtype | None, device: str | None) -> Any:
+    from torch.utils._pytree import tree_map_only
+
+    def convert(t: torch.Tensor) -> torch.Tensor:
+        if dtype is not None and t.is_floating_point():
+            t = t.to(dtype)
+        if device is not None:
+            t = t.to(device)
+        return t
+
+    return tree_map_only(torch.Tensor, convert, inputs)
+
+
+def analyze(
+    model: Any,
+    inputs: Any = (),
+    *,
+    hw: str | HardwareSpec = DEFAULT_HW,
+    dtype: torch.dtype | str | None = None,
+    meta: bool = False,
+    strict: bool = False,
+    name: str | None = None,
+    tf32: Tf32Policy | None = None,
+    grad: bool = False,
+) -> Analysis:
+    """Capture every aten op ``model(*inputs)`` runs, count it and predict it on ``hw``.
+
+    inputs: a tuple (positional), a dict (keyword, Hugging Face style) or one tensor.
+    dtype: cast the model's parameters and floating inputs first (e.g. "bf16").
+    meta: move model and inputs to the meta device first, so nothing is computed
+    (build a model too big for memory under ``torch.device("meta")`` instead).
+    strict: raise UnsupportedOpError if any op has no formula.
+    grad: run with autograd enabled (default: inference under torch.no_grad).
+    """
+    spec = load_hardware(hw)
+    torch_dtype = _parse_dtype(dtype)
+    if isinstance(model, torch.nn.Module) and (torch_dtype is not None or meta):
+        model = model.to(device="meta" if meta else None, dtype=torch_dtype)
+    inputs = _cast_inputs(inputs, torch_dtype, "meta" if meta else None)
+    label = name or type(model).__name__
+    try:
+        with torch.set_grad_enabled(grad):
+            records, _ = capture(model, inputs)
+    except RooflineError:
+        raise
+    except Exception as exc:
+        raise RooflineError(f"{label}: the model failed while running: {type(exc).__name__}: {exc}") from exc
+    result = Analysis(label, spec, count_frame(records), records, tf32 or Tf32Policy.from_torch())
+    if strict:
+        result.check_strict()
+    return result
+
+
+_DTYPES = {
+    "fp32": torch.float32,
+    "float32": torch.float32,
+    "float": torch.float32,
+    "fp16": torch.float16,
+    "float16": torch.float16,
+    "half": torch.float16,
+    "bf16": torch.bfloat16,
+    "bfloat16": torch.bfloat16,
+    "fp64": torch.float64,
+    "float64": torch.float64,
+    "double": torch.float64,
+}
+
+
+def _parse_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return _DTYPES[dtype.lower()]
+    except KeyError:
+        raise RooflineError(f"unknown dtype {dtype!r}: expected one of {', '.join(sorted(_DTYPES))}") from None
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write a file so that it is either complete or absent (temp file + rename)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise RooflineError(f"{path}: cannot write: {exc.strerror or exc}") from exc

@@ -1,0 +1,82 @@
+"""Helpers shared by the formula families. They accept ints and sympy symbols alike."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+from roofline.capture import OpRecord, TensorInfo
+
+
+def _is_symbolic(*values: Any) -> bool:
+    return any(hasattr(v, "free_symbols") for v in values)
+
+
+def smax(a: Any, b: Any) -> Any:
+    """max() that also works on sympy expressions."""
+    if _is_symbolic(a, b):
+        import sympy
+
+        return sympy.Max(a, b)
+    return max(a, b)
+
+
+def smin(a: Any, b: Any) -> Any:
+    """min() that also works on sympy expressions."""
+    if _is_symbolic(a, b):
+        import sympy
+
+        return sympy.Min(a, b)
+    return min(a, b)
+
+
+def ceil_div(a: Any, b: Any) -> Any:
+    """ceil(a / b) for ints or sympy expressions."""
+    if _is_symbolic(a, b):
+        import sympy
+
+        return sympy.ceiling(a / b)
+    return -(-a // b)
+
+
+def prod(values: Iterable[Any]) -> Any:
+    result: Any = 1
+    for v in values:
+        result = result * v
+    return result
+
+
+def read_bytes(record: OpRecord) -> int:
+    """Compulsory read traffic: each distinct input tensor's footprint once."""
+    return sum(t.footprint_bytes for t in record.inputs)
+
+
+def written_bytes(record: OpRecord) -> int:
+    """Compulsory write traffic: each output tensor once."""
+    return sum(t.nbytes for t in record.outputs)
+
+
+def out_numel(record: OpRecord) -> int:
+    return record.outputs[0].numel if record.outputs else 0
+
+
+def tensor_arg(record: OpRecord, name: str, position: int) -> TensorInfo | None:
+    """A tensor argument by schema name, or by position for ops without a schema."""
+    value = record.arg(name, position)
+    return value if isinstance(value, TensorInfo) else None
+
+
+def as_int_list(value: Any, ndim: int, default: int) -> list[int]:
+    """Normalise a conv/pool size argument (int, list or None) to ``ndim`` ints."""
+    if value is None or (isinstance(value, (list, tuple)) and len(value) == 0):
+        return [default] * ndim
+    if isinstance(value, int):
+        return [value] * ndim
+    values = [int(v) for v in value]
+    if len(values) == 1:
+        return values * ndim
+    return values
+
+
+def numel(shape: Iterable[int]) -> int:
+    return math.prod(shape)

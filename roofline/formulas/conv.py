@@ -1,0 +1,124 @@
+"""Convolutions in KCRS form: 1d/2d/3d, strided, padded, dilated, grouped, depthwise,
+transposed.
+
+Forward FLOPs are 2*N*K*(C/G)*R*S*P*Q (a multiply-add per weight tap per output
+element) plus N*K*P*Q for the bias when present. A transposed convolution runs the
+same multiply-adds with input and output swapped: 2*N*C*(K/G)*R*S*H*W over the input
+positions H*W. Bytes are compulsory: input, weight and bias read once, output written
+once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from roofline.capture import OpRecord, TensorInfo
+from roofline.categories import CONV
+from roofline.formulas._common import prod, read_bytes, written_bytes
+from roofline.registry import MATRIX, Cost, register
+
+
+def conv_flops(
+    n: Any,
+    c_in: Any,
+    k_out: Any,
+    kernel: Sequence[Any],
+    out_spatial: Sequence[Any],
+    groups: Any = 1,
+    bias: bool = False,
+) -> Any:
+    """FLOPs of a forward convolution (KCRS): 2*N*K*(C/G)*prod(kernel)*prod(out_spatial)."""
+    out_positions = prod(out_spatial)
+    flops = 2 * n * k_out * (c_in / groups if _symbolic(c_in, groups) else c_in // groups) * prod(kernel) * out_positions
+    if bias:
+        flops = flops + n * k_out * out_positions
+    return flops
+
+
+def conv_transpose_flops(
+    n: Any,
+    c_in: Any,
+    k_out: Any,
+    kernel: Sequence[Any],
+    in_spatial: Sequence[Any],
+    out_spatial: Sequence[Any],
+    groups: Any = 1,
+    bias: bool = False,
+) -> Any:
+    """FLOPs of a transposed convolution: every input element meets (K/G)*prod(kernel) taps."""
+    per_group_out = k_out / groups if _symbolic(k_out, groups) else k_out // groups
+    flops = 2 * n * c_in * per_group_out * prod(kernel) * prod(in_spatial)
+    if bias:
+        flops = flops + n * k_out * prod(out_spatial)
+    return flops
+
+
+def conv_output_size(size: Any, kernel: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1) -> Any:
+    """Output length of a convolution along one dimension."""
+    effective = dilation * (kernel - 1) + 1
+    if _symbolic(size, kernel, stride, padding, dilation):
+        import sympy
+
+        return sympy.floor((size + 2 * padding - effective) / stride) + 1
+    return (size + 2 * padding - effective) // stride + 1
+
+
+def _symbolic(*values: Any) -> bool:
+    return any(hasattr(v, "free_symbols") for v in values)
+
+
+def conv_cost_from_shapes(
+    x: TensorInfo, weight: TensorInfo, out: TensorInfo, groups: int, transposed: bool, has_bias: bool
+) -> float:
+    """FLOPs of a captured convolution from its input, weight and output shapes."""
+    kernel = weight.shape[2:]
+    if x.shape and len(x.shape) == len(weight.shape) - 1:  # unbatched input
+        n, c_in, in_spatial = 1, x.shape[0], x.shape[1:]
+        out_channels, out_spatial = out.shape[0], out.shape[1:]
+    else:
+        n, c_in, in_spatial = x.shape[0], x.shape[1], x.shape[2:]
+        out_channels, out_spatial = out.shape[1], out.shape[2:]
+    if transposed:
+        return conv_transpose_flops(n, c_in, out_channels, kernel, in_spatial, out_spatial, groups, has_bias)
+    return conv_flops(n, c_in, out_channels, kernel, out_spatial, groups, has_bias)
+
+
+@register(
+    "aten.convolution",
+    "aten._convolution",
+    "aten.convolution_overrideable",
+    "aten.conv1d",
+    "aten.conv2d",
+    "aten.conv3d",
+    "aten.conv_transpose1d",
+    "aten.conv_transpose2d",
+    "aten.conv_transpose3d",
+    "aten.cudnn_convolution",
+    "aten.cudnn_convolution_transpose",
+    "aten.miopen_convolution",
+    "aten.miopen_convolution_transpose",
+    "aten.miopen_depthwise_convolution",
+    "aten.mkldnn_convolution",
+    "aten._slow_conv2d_forward",
+    "aten.thnn_conv2d",
+    "aten.slow_conv3d",
+    "aten.slow_conv3d_forward",
+    "aten.slow_conv_dilated2d",
+    "aten.slow_conv_dilated3d",
+    "aten.slow_conv_transpose2d",
+    "aten.slow_conv_transpose3d",
+    "aten._conv_depthwise2d",
+    "aten.conv_depthwise3d",
+)
+def convolution_cost(record: OpRecord) -> Cost:
+    named = record.named_args()
+    x = named.get("input", named.get("self", record.args[0]))
+    weight = named.get("weight", record.args[1])
+    bias = named.get("bias")
+    transposed = bool(named.get("transposed", False)) or "transpose" in record.op
+    groups = int(named.get("groups", 1) or 1)
+    if "depthwise" in record.op:  # these kernels take no groups argument: one group per channel
+        groups = x.shape[1]
+    out = record.outputs[0]
+    flops = conv_cost_from_shapes(x, weight, out, groups, transposed, isinstance(bias, TensorInfo))
+    return Cost(flops, read_bytes(record), written_bytes(record), CONV, unit=MATRIX)

@@ -1,0 +1,58 @@
+"""Embedding lookups: embedding and embedding_bag.
+
+Bytes count only the rows gathered (indices x embedding dim), never the whole table,
+plus the indices, offsets and per-sample weights read and the outputs written. A bag
+reduction adds one FLOP per gathered element (sum/mean/max), and a multiply per element
+with per-sample weights.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from roofline.capture import OpRecord, TensorInfo
+from roofline.categories import EMBEDDING
+from roofline.formulas._common import written_bytes
+from roofline.registry import Cost, register
+
+
+def embedding_bytes(lookups: Any, dim: Any, itemsize: Any = 4, index_itemsize: Any = 8) -> tuple[Any, Any]:
+    """(bytes_read, bytes_written) of ``lookups`` row gathers of width ``dim``."""
+    bytes_read = lookups * dim * itemsize + lookups * index_itemsize
+    bytes_written = lookups * dim * itemsize
+    return bytes_read, bytes_written
+
+
+def embedding_bag_flops(lookups: Any, dim: Any, weighted: bool = False) -> Any:
+    """FLOPs of pooling ``lookups`` gathered rows: one add (or compare) per element, one
+    multiply more with per-sample weights."""
+    return lookups * dim * (2 if weighted else 1)
+
+
+def _rows_bytes(weight: TensorInfo, lookups: int) -> int:
+    dim = weight.shape[-1] if len(weight.shape) > 1 else 1
+    return lookups * dim * weight.itemsize
+
+
+@register("aten.embedding")
+def embedding_cost(record: OpRecord) -> Cost:
+    weight, indices = record.args[0], record.args[1]
+    bytes_read = _rows_bytes(weight, indices.numel) + indices.footprint_bytes
+    return Cost(0, bytes_read, written_bytes(record), EMBEDDING)
+
+
+@register("aten._embedding_bag", "aten._embedding_bag_forward_only", "aten.embedding_bag")
+def embedding_bag_cost(record: OpRecord) -> Cost:
+    named = record.named_args()
+    weight = named.get("weight", record.args[0])
+    indices = named.get("indices", record.args[1])
+    offsets = named.get("offsets")
+    per_sample = named.get("per_sample_weights")
+    lookups = indices.numel
+    dim = weight.shape[-1]
+    bytes_read = _rows_bytes(weight, lookups) + indices.footprint_bytes
+    for extra in (offsets, per_sample):
+        if isinstance(extra, TensorInfo):
+            bytes_read += extra.footprint_bytes
+    flops = embedding_bag_flops(lookups, dim, isinstance(per_sample, TensorInfo))
+    return Cost(flops, bytes_read, written_bytes(record), EMBEDDING)

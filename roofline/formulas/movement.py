@@ -1,0 +1,221 @@
+"""Data movement (copies, transfers, assignment, fills) and data transforms (transpose
+materialisation, concatenation, gathers, sorting, padding).
+
+A copy whose source and destination differ in layout (a permute/transpose made
+contiguous) is a Data Transform; a plain copy is Data Move; a copy between devices is
+host-link traffic. Gathers read only the elements they fetch (the output's size) plus
+the indices. Scatter-adds (index_add, scatter_add, scatter_reduce) are the aggregation
+step of message passing over a graph and count as Sparse MM.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from roofline.capture import OpRecord, TensorInfo
+from roofline.categories import DATA_MOVE, DATA_TRANSFORM, SPARSE_MM
+from roofline.formulas._common import out_numel, read_bytes, written_bytes
+from roofline.registry import DEVICE_MEMORY, HOST_LINK, NO_UNIT, Cost, register
+
+
+def copy_bytes(elements: Any, itemsize_in: Any = 4, itemsize_out: Any | None = None) -> tuple[Any, Any]:
+    """(bytes_read, bytes_written) of copying ``elements`` elements (with an optional cast)."""
+    itemsize_out = itemsize_in if itemsize_out is None else itemsize_out
+    return elements * itemsize_in, elements * itemsize_out
+
+
+def sort_flops(elements: Any, sort_dim: Any) -> Any:
+    """Comparisons of sorting ``elements`` in rows of ``sort_dim``: n log2(n) per row."""
+    if hasattr(elements, "free_symbols") or hasattr(sort_dim, "free_symbols"):
+        import sympy
+
+        return elements * sympy.log(sort_dim, 2)
+    return elements * math.log2(sort_dim) if sort_dim > 1 else 0
+
+
+def _layouts_differ(src: TensorInfo, dst: TensorInfo) -> bool:
+    if src.numel <= 1:
+        return False
+    return src.is_contiguous != dst.is_contiguous or (
+        not src.is_contiguous and src.stride != dst.stride
+    )
+
+
+def _traffic(src: TensorInfo | None, dst: TensorInfo | None) -> str:
+    if src is not None and dst is not None and src.device != dst.device:
+        return HOST_LINK
+    return DEVICE_MEMORY
+
+
+@register("aten.copy_", "aten.copy", "aten._copy_from", "aten._copy_from_and_resize")
+def copy_cost(record: OpRecord) -> Cost:
+    dst, src = record.args[0], record.args[1]
+    bytes_read = src.footprint_bytes if isinstance(src, TensorInfo) else 0
+    category = DATA_TRANSFORM if isinstance(src, TensorInfo) and _layouts_differ(src, dst) else DATA_MOVE
+    return Cost(0, bytes_read, dst.nbytes, category, traffic=_traffic(src, dst))
+
+
+@register("aten._to_copy", "aten.clone", "aten.contiguous", "aten.lift_fresh_copy", "aten.to", "aten._to_dense", "aten.to_dense")
+def clone_cost(record: OpRecord) -> Cost:
+    src = record.args[0]
+    dst = record.outputs[0] if record.outputs else None
+    category = DATA_MOVE
+    if isinstance(src, TensorInfo) and dst is not None and _layouts_differ(src, dst):
+        category = DATA_TRANSFORM
+    return Cost(0, read_bytes(record), written_bytes(record), category, traffic=_traffic(src, dst))
+
+
+@register(
+    "aten.fill_",
+    "aten.fill",
+    "aten.zero_",
+    "aten.zeros",
+    "aten.ones",
+    "aten.full",
+    "aten.zeros_like",
+    "aten.ones_like",
+    "aten.full_like",
+    "aten.new_zeros",
+    "aten.new_ones",
+    "aten.new_full",
+    "aten.scalar_tensor",
+    "aten.masked_scatter_",
+)
+def fill_cost(record: OpRecord) -> Cost:
+    # A fill writes its output and reads at most a scalar.
+    return Cost(0, 0, written_bytes(record), DATA_MOVE)
+
+
+@register("aten.empty", "aten.empty_like", "aten.new_empty", "aten.empty_strided", "aten.new_empty_strided", "aten.resize_")
+def allocation_cost(record: OpRecord) -> Cost:
+    # Allocation touches no memory and launches no kernel.
+    return Cost(0, 0, 0, DATA_MOVE, unit=NO_UNIT)
+
+
+@register("aten._local_scalar_dense")
+def item_cost(record: OpRecord) -> Cost:
+    src = record.args[0]
+    return Cost(0, src.itemsize, src.itemsize, DATA_MOVE, traffic=HOST_LINK if src.device != "cpu" else DEVICE_MEMORY)
+
+
+@register("aten.index_put_", "aten.index_put", "aten._index_put_impl_", "aten.masked_scatter", "aten.slice_scatter", "aten.select_scatter", "aten.diagonal_scatter", "aten.as_strided_scatter")
+def assignment_cost(record: OpRecord) -> Cost:
+    # Assignment reads the values (and indices) and writes as many elements as it sets.
+    named = record.named_args()
+    target = named.get("self", record.args[0])
+    values = named.get("values", named.get("src", named.get("source")))
+    moved = values.footprint_bytes if isinstance(values, TensorInfo) else 0
+    index_bytes = sum(t.footprint_bytes for t in record.inputs if t is not target and t is not values and t.dtype in _INDEX_DTYPES)
+    written = values.nbytes if isinstance(values, TensorInfo) else written_bytes(record)
+    if not record.op.endswith("_") and "scatter" in record.op:  # functional scatter copies the whole target
+        return Cost(0, read_bytes(record), written_bytes(record), DATA_MOVE)
+    return Cost(0, moved + index_bytes, written, DATA_MOVE)
+
+
+_INDEX_DTYPES = {__import__("torch").int64, __import__("torch").int32, __import__("torch").bool, __import__("torch").uint8}
+
+
+@register("aten.cat", "aten.stack", "aten.hstack", "aten.vstack", "aten.concat", "aten.concatenate")
+def concat_cost(record: OpRecord) -> Cost:
+    return Cost(0, read_bytes(record), written_bytes(record), DATA_TRANSFORM)
+
+
+@register(
+    "aten.constant_pad_nd",
+    "aten.pad",
+    "aten.reflection_pad1d",
+    "aten.reflection_pad2d",
+    "aten.replication_pad1d",
+    "aten.replication_pad2d",
+    "aten.flip",
+    "aten.roll",
+    "aten.repeat",
+    "aten.repeat_interleave",
+    "aten.tile",
+    "aten.im2col",
+    "aten.col2im",
+    "aten.pixel_shuffle",
+    "aten.pixel_unshuffle",
+    "aten.channel_shuffle",
+    "aten.tril_indices",
+    "aten.triu_indices",
+    "aten.expand_copy",
+    "aten.permute_copy",
+    "aten.transpose_copy",
+    "aten.t_copy",
+    "aten.view_copy",
+    "aten.unfold_copy",
+    "aten._unsafe_view_copy",
+    "aten.coalesce",
+    "aten._coalesce",
+)
+def transform_cost(record: OpRecord) -> Cost:
+    return Cost(0, read_bytes(record), written_bytes(record), DATA_TRANSFORM)
+
+
+def _gather_cost(record: OpRecord, source: TensorInfo) -> Cost:
+    index_bytes = sum(t.footprint_bytes for t in record.inputs if t is not source)
+    gathered = min(source.footprint_bytes, out_numel(record) * source.itemsize)
+    return Cost(0, gathered + index_bytes, written_bytes(record), DATA_TRANSFORM)
+
+
+@register("aten.index", "aten._unsafe_index", "aten.index_select", "aten.gather", "aten.take", "aten.take_along_dim", "aten.masked_select")
+def gather_cost(record: OpRecord) -> Cost:
+    source = record.args[0]
+    return _gather_cost(record, source)
+
+
+@register("aten.sort", "aten.argsort", "aten.topk", "aten.kthvalue", "aten.msort", "aten.unique", "aten._unique2", "aten.unique_consecutive")
+def sort_cost(record: OpRecord) -> Cost:
+    x = record.args[0]
+    dim = record.arg("dim", default=-1)
+    dim = -1 if dim is None else int(dim)
+    sort_len = x.shape[dim] if x.shape else 1
+    return Cost(sort_flops(x.numel, sort_len), read_bytes(record), written_bytes(record), DATA_TRANSFORM)
+
+
+@register(
+    "aten.index_add",
+    "aten.index_add_",
+    "aten.scatter_add",
+    "aten.scatter_add_",
+    "aten.scatter_reduce",
+    "aten.scatter_reduce_",
+    "aten.index_reduce",
+    "aten.index_reduce_",
+    "aten.scatter",
+    "aten.scatter_",
+    "aten.index_copy",
+    "aten.index_copy_",
+    "aten.index_fill",
+    "aten.index_fill_",
+)
+def scatter_cost(record: OpRecord) -> Cost:
+    # Message passing: every source element is read (with its index) and combined into
+    # the target; one FLOP per source element for the reduction. In place, only the
+    # touched target rows are written; out of place, the whole target is copied too.
+    named = record.named_args()
+    target = named.get("self", record.args[0])
+    source = named.get("source", named.get("src"))
+    index = named.get("index")
+    reduce_op = "add" in record.op or "reduce" in record.op
+    moved = source.numel if isinstance(source, TensorInfo) else 0
+    bytes_read = (source.footprint_bytes if isinstance(source, TensorInfo) else 0) + (
+        index.footprint_bytes if isinstance(index, TensorInfo) else 0
+    )
+    if reduce_op:  # read-modify-write of the touched target elements
+        bytes_read += min(target.nbytes, moved * target.itemsize)
+    bytes_written = min(target.nbytes, moved * target.itemsize) if moved else target.nbytes
+    if not record.op.split(".")[1].endswith("_"):
+        bytes_read += target.footprint_bytes
+        bytes_written = target.nbytes
+    flops = moved if reduce_op else 0
+    category = SPARSE_MM if reduce_op else DATA_MOVE
+    return Cost(flops, bytes_read, bytes_written, category)
+
+
+@register("aten._unsafe_view", "aten.lift_fresh", "aten._reshape_alias")
+def unmarked_view_cost(record: OpRecord) -> Cost:
+    # Views whose schema does not declare the aliasing: no data moves.
+    return Cost(0, 0, 0, DATA_TRANSFORM, unit=NO_UNIT)

@@ -1,0 +1,76 @@
+"""Pooling (Regional): max, average and adaptive pooling in 1d/2d/3d.
+
+FLOPs are output elements x window size (one compare or add per tap; average pooling
+adds one divide per output). Adaptive pooling's window along a dimension is at most
+ceil(in / out). Bytes are compulsory: input once, outputs (and max-pool indices) once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from roofline.capture import OpRecord
+from roofline.categories import REGIONAL
+from roofline.formulas._common import as_int_list, ceil_div, prod, read_bytes, written_bytes
+from roofline.registry import Cost, register
+
+
+def pool_flops(out_elements: Any, window: Sequence[Any], average: bool = False) -> Any:
+    """FLOPs of a pooling op: one compare/add per window tap, plus a divide when averaging."""
+    flops = out_elements * prod(window)
+    if average:
+        flops = flops + out_elements
+    return flops
+
+
+def adaptive_window(in_spatial: Sequence[Any], out_spatial: Sequence[Any]) -> list[Any]:
+    """The largest window adaptive pooling uses along each dimension."""
+    return [ceil_div(i, o) for i, o in zip(in_spatial, out_spatial)]
+
+
+def _spatial_ndim(op: str) -> int:
+    for ndim in (3, 2, 1):
+        if f"{ndim}d" in op:
+            return ndim
+    return 2
+
+
+@register(
+    "aten.max_pool1d",
+    "aten.max_pool2d",
+    "aten.max_pool3d",
+    "aten.max_pool1d_with_indices",
+    "aten.max_pool2d_with_indices",
+    "aten.max_pool3d_with_indices",
+    "aten.mkldnn_max_pool2d",
+    "aten.quantized_max_pool2d",
+    "aten.avg_pool1d",
+    "aten.avg_pool2d",
+    "aten.avg_pool3d",
+)
+def pool_cost(record: OpRecord) -> Cost:
+    ndim = _spatial_ndim(record.op)
+    window = as_int_list(record.arg("kernel_size", 1), ndim, 1)
+    out = record.outputs[0]
+    average = "avg" in record.op
+    return Cost(pool_flops(out.numel, window, average), read_bytes(record), written_bytes(record), REGIONAL)
+
+
+@register(
+    "aten.adaptive_avg_pool1d",
+    "aten.adaptive_avg_pool2d",
+    "aten.adaptive_avg_pool3d",
+    "aten._adaptive_avg_pool2d",
+    "aten._adaptive_avg_pool3d",
+    "aten.adaptive_max_pool1d",
+    "aten.adaptive_max_pool2d",
+    "aten.adaptive_max_pool3d",
+    "aten.mkldnn_adaptive_avg_pool2d",
+)
+def adaptive_pool_cost(record: OpRecord) -> Cost:
+    ndim = _spatial_ndim(record.op)
+    x = record.args[0]
+    out = record.outputs[0]
+    window = adaptive_window(x.shape[-ndim:], out.shape[-ndim:])
+    average = "avg" in record.op
+    return Cost(pool_flops(out.numel, window, average), read_bytes(record), written_bytes(record), REGIONAL)

@@ -1,0 +1,137 @@
+"""The roofline time model.
+
+    t_op = max(flops / (eta_c * peak[dtype, unit]), bytes / (eta_m * bw[level])) + overhead
+
+peak is chosen by dtype and by whether the op runs on matrix (tensor) units or vector
+units; fp32 matrix work uses the TF32 peak where the spec has one and PyTorch would use
+it (convolutions by default, matmuls only when allowed). Bytes of a host-device
+transfer go over the host link instead of device memory. Views do no work and take no
+time. ``bound`` is whichever term is largest: compute, memory or the fixed overhead;
+ops that do no work at all (views, allocations) are bound by "none".
+
+Everything here works on whole columns at once (numpy), so predicting a captured model
+on another spec is a few vector operations, not a re-capture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from roofline.hardware import HardwareSpec
+from roofline.registry import HOST_LINK, MATRIX, NO_UNIT
+
+#: Names of the prediction columns added to an ops frame.
+PREDICTION_COLUMNS = (
+    "peak_flops",
+    "attainable_flops",
+    "bandwidth",
+    "compute_s",
+    "memory_s",
+    "overhead_s",
+    "predicted_s",
+    "bound",
+)
+
+#: The memory level every op's traffic goes to unless the caller names another.
+DEFAULT_LEVEL = "dram"
+
+
+@dataclass(frozen=True)
+class Tf32Policy:
+    """Whether fp32 matrix work runs as TF32 on specs that have TF32 units.
+
+    PyTorch's defaults: cuDNN convolutions allow TF32, matmuls do not.
+    """
+
+    conv: bool = True
+    matmul: bool = False
+
+    @classmethod
+    def from_torch(cls) -> "Tf32Policy":
+        import torch
+
+        return cls(conv=bool(torch.backends.cudnn.allow_tf32), matmul=bool(torch.backends.cuda.matmul.allow_tf32))
+
+
+def compute_dtype(dtype: str, unit: str, category: str, hw: HardwareSpec, tf32: Tf32Policy) -> str:
+    """The dtype key whose peak applies to an op (fp32 becomes tf32 where TF32 would be used)."""
+    if dtype == "fp32" and unit == MATRIX and "tf32" in hw.matrix_flops:
+        uses_tf32 = tf32.conv if category == "Conv" else tf32.matmul
+        if uses_tf32:
+            return "tf32"
+    return dtype
+
+
+def predict_frame(
+    ops: pd.DataFrame,
+    hw: HardwareSpec,
+    *,
+    tf32: Tf32Policy | None = None,
+    level: str = DEFAULT_LEVEL,
+) -> pd.DataFrame:
+    """Prediction columns (PREDICTION_COLUMNS) for an ops frame, indexed like it.
+
+    ``ops`` needs the columns flops, bytes, unit, dtype, category, traffic, supported.
+    Times are in seconds, peaks in FLOP/s, bandwidths in byte/s. Unsupported ops get the
+    fixed overhead only (they are listed separately, never treated as free work).
+    """
+    tf32 = tf32 or Tf32Policy()
+    n = len(ops)
+    units = ops["unit"].to_numpy()
+    dtypes = ops["dtype"].to_numpy()
+    categories = ops["category"].to_numpy()
+
+    peak = np.empty(n)
+    efficiency_c = np.empty(n)
+    cache: dict[tuple[str, str, str], tuple[float, float]] = {}
+    for i in range(n):
+        key = (units[i], dtypes[i], categories[i])
+        found = cache.get(key)
+        if found is None:
+            unit = units[i]
+            lookup_unit = unit if unit in (MATRIX, "vector") else "vector"
+            dtype = compute_dtype(dtypes[i], lookup_unit, categories[i], hw, tf32)
+            p = hw.peak_flops(dtype, lookup_unit)
+            on_matrix = lookup_unit == MATRIX and dtype in hw.matrix_flops
+            eff = hw.efficiency.matrix if on_matrix else hw.efficiency.vector
+            found = cache[key] = (p, eff)
+        peak[i], efficiency_c[i] = found
+
+    memory_bw = hw.level(level).bandwidth
+    host = ops["traffic"].to_numpy() == HOST_LINK
+    bandwidth = np.where(host, hw.host_link_bw, memory_bw)
+    efficiency_m = np.where(host, 1.0, hw.efficiency.memory)
+
+    flops = ops["flops"].to_numpy(dtype=float)
+    nbytes = ops["bytes"].to_numpy(dtype=float)
+    supported = ops["supported"].to_numpy(dtype=bool)
+    flops = np.where(supported, np.nan_to_num(flops), 0.0)
+    nbytes = np.where(supported, np.nan_to_num(nbytes), 0.0)
+
+    attainable = efficiency_c * peak
+    compute_s = flops / attainable
+    memory_s = nbytes / (efficiency_m * bandwidth)
+    no_work = units == NO_UNIT
+    overhead_s = np.where(no_work, 0.0, hw.overhead_s)
+    predicted_s = np.maximum(compute_s, memory_s) + overhead_s
+
+    bound = np.where(compute_s >= memory_s, "compute", "memory").astype(object)
+    bound[overhead_s > np.maximum(compute_s, memory_s)] = "overhead"
+    bound[no_work] = "none"
+
+    return pd.DataFrame(
+        {
+            "peak_flops": peak,
+            "attainable_flops": attainable,
+            "bandwidth": bandwidth,
+            "compute_s": compute_s,
+            "memory_s": memory_s,
+            "overhead_s": overhead_s,
+            "predicted_s": predicted_s,
+            "bound": bound,
+        },
+        index=ops.index,
+    )

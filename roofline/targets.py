@@ -1,0 +1,110 @@
+"""Resolve what the user asked to analyse: a zoo name or ``path/to/file.py[:function]``.
+
+Every zoo module in roofline.models declares ``ZOO = {name: build}``, where
+``build(batch=1, **options)`` returns (model, example_inputs). A file target's function
+has the same contract; ``build`` is used when no function is named.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import pkgutil
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from roofline.errors import TargetError
+
+Builder = Callable[..., tuple[Any, Any]]
+
+
+def zoo() -> dict[str, Builder]:
+    """Every zoo name mapped to its build function."""
+    import roofline.models as package
+
+    found: dict[str, Builder] = {}
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"roofline.models.{info.name}")
+        for name, builder in getattr(module, "ZOO", {}).items():
+            found[name] = builder
+    return found
+
+
+def zoo_names() -> list[str]:
+    return sorted(zoo())
+
+
+def _load_file_builder(target: str) -> tuple[Builder, str]:
+    path_text, _, function = target.partition(":")
+    if ":" in target and len(path_text) == 1:  # a Windows drive letter, not a function
+        path_text, function = target, ""
+    path = Path(path_text)
+    if not path.is_file():
+        raise TargetError(f"{path_text}: no such file")
+    module_name = f"_roofline_target_{abs(hash(path.resolve()))}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise TargetError(f"{path_text}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise TargetError(f"{path_text}: failed to import: {type(exc).__name__}: {exc}") from exc
+    function = function or "build"
+    builder = getattr(module, function, None)
+    if builder is None or not callable(builder):
+        raise TargetError(f"{path_text}: no function {function!r} (expected a function returning (model, example_inputs))")
+    return builder, f"{path.stem}:{function}"
+
+
+def resolve_builder(target: str) -> tuple[Builder, str]:
+    """The build function for a target and a display name for it."""
+    if target.endswith(".py") or ".py:" in target or Path(target).is_file():
+        return _load_file_builder(target)
+    builders = zoo()
+    key = target.lower().replace("_", "-")
+    if key in builders:
+        return builders[key], key
+    raise TargetError(f"unknown target {target!r}: not a file, and not a zoo model (known: {', '.join(sorted(builders))})")
+
+
+def build_target(
+    target: str, *, batch: int | None = None, meta: bool = False, options: dict[str, Any] | None = None
+) -> tuple[Any, Any, str]:
+    """Build (model, example_inputs, name) for a target.
+
+    meta: build under torch.device("meta") so parameters and inputs hold no data (full
+    size models cost nothing to build).
+    """
+    builder, name = resolve_builder(target)
+    kwargs = dict(options or {})
+    if batch is not None:
+        kwargs["batch"] = batch
+    try:
+        accepted = inspect.signature(builder).parameters
+        if "batch" in kwargs and "batch" not in accepted and not any(
+            p.kind == p.VAR_KEYWORD for p in accepted.values()
+        ):
+            raise TargetError(f"{name}: its build function takes no 'batch' option")
+    except (TypeError, ValueError):
+        pass
+    context = torch.device("meta") if meta else nullcontext()
+    try:
+        with context:
+            built = builder(**kwargs)
+    except TargetError:
+        raise
+    except Exception as exc:
+        raise TargetError(f"{name}: building the model failed: {type(exc).__name__}: {exc}") from exc
+    if not (isinstance(built, tuple) and len(built) == 2 and callable(built[0])):
+        raise TargetError(f"{name}: the build function must return (model, example_inputs), got {type(built).__name__}")
+    model, inputs = built
+    return model, inputs, name
