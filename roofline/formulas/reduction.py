@@ -104,8 +104,7 @@ def softmax_cost(record: OpRecord) -> Cost:
 @register("aten._native_batch_norm_legit_no_training", "aten.cudnn_batch_norm", "aten.miopen_batch_norm")
 def batch_norm_inference_cost(record: OpRecord) -> Cost:
     training = bool(record.arg("training", default=False))
-    kind = "batch_norm_training" if training else "batch_norm_inference"
-    return _streaming_cost(record, norm_flops(_first_input_numel(record), kind))
+    return _batch_norm(record, training)
 
 
 @register("aten.native_batch_norm", "aten._native_batch_norm_legit", "aten.batch_norm", "aten._batch_norm_impl_index")
@@ -113,8 +112,17 @@ def batch_norm_cost(record: OpRecord) -> Cost:
     training = record.arg("training", default=None)
     if training is None:  # _native_batch_norm_legit without running stats always uses batch stats
         training = True
+    return _batch_norm(record, bool(training))
+
+
+def _batch_norm(record: OpRecord, training: bool) -> Cost:
     kind = "batch_norm_training" if training else "batch_norm_inference"
-    return _streaming_cost(record, norm_flops(_first_input_numel(record), kind))
+    flops = norm_flops(_first_input_numel(record), kind)
+    if training:
+        return _streaming_cost(record, flops)
+    # In inference only the normalised output is written; the saved-statistics outputs
+    # are empty on some backends and placeholders on others (meta), never real traffic.
+    return Cost(flops, read_bytes(record), record.outputs[0].nbytes, ELEMENTWISE)
 
 
 @register("aten.native_layer_norm", "aten.layer_norm")

@@ -1,0 +1,107 @@
+"""roofline/analysis.py: analyze() end to end on real and meta tensors."""
+
+import json
+
+import pytest
+import torch
+import torch.nn as nn
+from torch.utils.flop_counter import FlopCounterMode
+
+import roofline
+from roofline.categories import CATEGORIES
+from roofline.errors import UnsupportedOpError
+from roofline.models.resnet import build_resnet50
+
+
+@pytest.fixture(scope="module")
+def resnet():
+    model, inputs = build_resnet50(batch=2)
+    return model, inputs
+
+
+def test_resnet50_gemm_and_conv_flops_match_flop_counter_mode(resnet):
+    model, inputs = resnet
+    analysis = roofline.analyze(model, inputs, hw="h100-sxm")
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(*inputs)
+    ours = analysis.ops.loc[analysis.ops.category.isin(["GEMM", "Conv"]), "flops"].sum()
+    assert ours == pytest.approx(counter.get_total_flops(), rel=0.005)
+    assert analysis.unsupported.empty
+
+
+def test_meta_run_equals_real_run(resnet):
+    model, inputs = resnet
+    real = roofline.analyze(model, inputs, hw="a100-sxm")
+    with torch.device("meta"):
+        meta_model, meta_inputs = build_resnet50(batch=2)
+    meta = roofline.analyze(meta_model, meta_inputs, hw="a100-sxm")
+    columns = ["op", "module", "category", "flops", "bytes_read", "bytes_written", "predicted_s", "bound"]
+    pd_real, pd_meta = real.ops[columns], meta.ops[columns]
+    assert pd_real.equals(pd_meta)
+
+
+def test_meta_flag_moves_a_real_model(resnet):
+    model, inputs = resnet
+    small = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
+    x = torch.randn(8, 16)
+    real = roofline.analyze(small, (x,))
+    meta = roofline.analyze(small, (x,), meta=True)
+    assert real.total_flops == meta.total_flops == 2 * 8 * 16 * 32 + 8 * 32 + 8 * 32 + 2 * 8 * 32 * 4 + 8 * 4
+
+
+def test_category_table_has_every_category_and_sums_to_total(resnet):
+    analysis = roofline.analyze(*resnet)
+    table = analysis.by_category()
+    assert list(table.index) == [*CATEGORIES, "Total"]
+    assert table.loc["Total", "predicted_s"] == pytest.approx(analysis.predicted_s)
+    assert table.loc[list(CATEGORIES), "share"].sum() == pytest.approx(1.0)
+    assert table.loc["Conv", "ops"] == 53  # 49 convs in the bottlenecks + stem + 3 downsamples
+
+
+def test_by_module_and_with_hw(resnet):
+    analysis = roofline.analyze(*resnet, hw="h100-sxm")
+    modules = analysis.by_module(depth=1)
+    assert {"layer1", "layer2", "layer3", "layer4", "fc", "conv1"} <= set(modules.index)
+    assert modules["predicted_s"].sum() == pytest.approx(analysis.predicted_s)
+    slower = analysis.with_hw("t4")
+    assert slower.total_flops == analysis.total_flops
+    assert slower.predicted_s > analysis.predicted_s
+    assert slower.hw.name == "t4"
+
+
+def test_dtype_cast():
+    model = nn.Linear(64, 64)
+    analysis = roofline.analyze(model, (torch.randn(4, 64),), dtype="bf16", meta=True)
+    gemm = analysis.ops[analysis.ops.category == "GEMM"].iloc[0]
+    assert gemm["dtype"] == "bf16"
+    assert gemm.bytes_read == 2 * (4 * 64 + 64 * 64 + 64)
+
+
+class WithFFT(nn.Module):
+    def forward(self, x):
+        return torch.fft.rfft(x).abs() + x[..., :5].sum()
+
+
+def test_unsupported_ops_are_listed_not_zero():
+    analysis = roofline.analyze(WithFFT(), (torch.randn(4, 8),))
+    missing = analysis.unsupported
+    assert list(missing.op) == ["aten._fft_r2c"]
+    assert missing.iloc[0]["count"] == 1
+    assert 0 < missing.iloc[0]["share"] < 1
+    row = analysis.ops[analysis.ops.op == "aten._fft_r2c"].iloc[0]
+    assert not row.supported and row.flops != row.flops  # NaN, not 0
+    with pytest.raises(UnsupportedOpError, match="aten._fft_r2c"):
+        roofline.analyze(WithFFT(), (torch.randn(4, 8),), strict=True)
+
+
+def test_json_document(resnet):
+    analysis = roofline.analyze(*resnet)
+    document = json.loads(analysis.to_json())
+    assert document["summary"]["total_flops"] == pytest.approx(analysis.total_flops)
+    assert len(document["ops"]) == len(analysis.ops)
+    assert document["by_category"][-1]["category"] == "Total"
+
+
+def test_model_error_names_the_model():
+    with pytest.raises(roofline.RooflineError, match="Linear: the model failed"):
+        roofline.analyze(nn.Linear(3, 3), (torch.randn(2, 5),))
