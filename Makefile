@@ -1,4 +1,4 @@
-# make demo: analyse ResNet-50 on an H100 SXM spec. make test: run the test suite.
+# make demo: analyse ResNet-50 (batch 32, bf16, meta tensors) on an H100 SXM spec. make test: run the test suite.
 # Both create .venv and install what they need on first use.
 PYTHON ?= python3
 VENV := .venv
@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/roofline analyze resnet50 --hw h100-sxm --batch 1
+	$(VENV)/bin/roofline analyze resnet50 --hw h100-sxm --batch 32 --dtype bf16 --meta
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -27,8 +27,8 @@ separates the neural and the symbolic work:
 ``question_parser`` (neural, semantic parser)
     Seq2seq with attention: word embedding 300, bidirectional GRU encoder with 256
     hidden units, GRU-cell decoder with dot-product attention, greedily decoding a
-    10-token program (NSCL's parser sizes); question of 22 tokens over a vocabulary of
-    100 (CLEVR questions average about 18 words over a vocabulary of about 90).
+    10-token program; questions of 22 tokens (a typical CLEVR question length) over
+    a vocabulary of 100 (CLEVR's question vocabulary has fewer than 100 words).
 
 ``executor`` (symbolic)
     A fixed program per question (given at build time, see ``NSCL_PROGRAMS``) run as
@@ -216,9 +216,11 @@ class NSCLExecutor(SoftProgramExecutor):
     def op_relate(self, world, inputs, arg):
         if arg not in CLEVR_RELATIONS:
             raise ValueError(f"relate: unknown relation {arg!r}; known: {CLEVR_RELATIONS}")
-        relation = world["relate"][..., CLEVR_RELATIONS.index(arg)]  # [B, N(from), N(to)]
+        # relation[b, i, j] = P(object i is <arg> of object j); "left of the mask":
+        # out[i] = max_j min(mask[j], relation[i, j]).
+        relation = world["relate"][..., CLEVR_RELATIONS.index(arg)]
         mask = inputs[0][1]
-        return ("mask", torch.minimum(mask.unsqueeze(-1), relation).amax(dim=1))
+        return ("mask", torch.minimum(mask.unsqueeze(1), relation).amax(dim=2))
 
     def op_same(self, world, inputs, arg):
         embedded = F.normalize(world[f"embedding:{arg}"], dim=-1)

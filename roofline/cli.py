@@ -129,6 +129,11 @@ def cmd_analyze(args: argparse.Namespace, console: Console) -> int:
     if args.json:
         write_text_atomic(args.json, analysis.to_json())
         console.print(f"wrote {args.json}")
+    if args.plot:
+        from roofline.plot import roofline, save
+
+        save(roofline(analysis), args.plot)
+        console.print(f"wrote {args.plot}")
     return 0
 
 
@@ -136,17 +141,21 @@ def cmd_hw_list(args: argparse.Namespace, console: Console) -> int:
     from roofline.hardware import list_hardware
 
     frame = list_hardware()
-    rows = []
-    for row in frame.to_dict(orient="records"):
-        rows.append([_cell(value) for value in row.values()])
-    console.print(_table("Hardware specs", list(frame.columns), rows))
+    rows = [
+        [
+            row.name,
+            row.display_name,
+            row.kind,
+            si(row.dram_bandwidth, "B/s"),
+            si(row.dram_capacity, "B"),
+            si(row.peak_bf16_matrix, "FLOP/s"),
+            si(row.peak_fp32_vector, "FLOP/s"),
+        ]
+        for row in frame.itertuples()
+    ]
+    columns = ["name", "device", "kind", "DRAM bandwidth", "DRAM capacity", "bf16 matrix peak", "fp32 vector peak"]
+    console.print(_table("Hardware specs (dense peaks)", columns, rows))
     return 0
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 def cmd_hw_show(args: argparse.Namespace, console: Console) -> int:
@@ -208,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--csv", help="write the per-op table as CSV")
     analyze.add_argument("--json", help="write totals and per-op rows as JSON")
     analyze.add_argument("--strict", action="store_true", help="fail if any op has no formula")
+    analyze.add_argument("--plot", metavar="FILE", help="draw the roofline chart to FILE (.png, .svg, .pdf)")
     analyze.set_defaults(run=cmd_analyze)
 
     hw = commands.add_parser("hw", help="hardware specs")
