@@ -24,5 +24,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# Regenerate the committed README figures in docs/figures/ (meta tensors: a few seconds).
+figures: $(STAMP)
+	$(PY) benchmarks/figures.py
+
 clean:
 	rm -rf $(VENV) build *.egg-info

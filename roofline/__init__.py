@@ -7,18 +7,22 @@
 
 from roofline.analysis import Analysis, analyze
 from roofline.capture import OpRecord, TensorInfo, capture
+from roofline.closed_form import ClosedForm, crossover, formula
 from roofline.categories import CATEGORIES
 from roofline.errors import HardwareSpecError, RooflineError, TargetError, UnsupportedOpError
 from roofline.hardware import HardwareSpec, list_hardware, load_hardware
 from roofline.registry import Cost, count, register
+from roofline.symbolic import RuleEngine, symbolic_op
 
 __all__ = [
     "Analysis",
     "CATEGORIES",
+    "ClosedForm",
     "Cost",
     "HardwareSpec",
     "HardwareSpecError",
     "OpRecord",
+    "RuleEngine",
     "RooflineError",
     "TargetError",
     "TensorInfo",
@@ -26,7 +30,10 @@ __all__ = [
     "analyze",
     "capture",
     "count",
+    "crossover",
+    "formula",
     "list_hardware",
     "load_hardware",
     "register",
+    "symbolic_op",
 ]

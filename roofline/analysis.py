@@ -52,13 +52,17 @@ def count_frame(records: list[OpRecord]) -> pd.DataFrame:
     Unsupported ops keep their row with NaN FLOPs and bytes and the reason.
     """
     rows: dict[str, list[Any]] = {name: [] for name in COUNT_COLUMNS}
+    dtype_keys: dict[Any, str] = {None: "fp32"}  # dtype_key parses the dtype's name: once per dtype
     for record in records:
         cost = count(record)
         dtype = record.dtype
         rows["op"].append(record.packet)
         rows["module"].append(record.module)
         rows["module_type"].append(record.module_type)
-        rows["dtype"].append(dtype_key(dtype) if dtype is not None else "fp32")
+        key = dtype_keys.get(dtype)
+        if key is None:
+            key = dtype_keys[dtype] = dtype_key(dtype)
+        rows["dtype"].append(key)
         rows["shapes"].append(record.shapes())
         if isinstance(cost, Cost):
             rows["category"].append(cost.category)
@@ -92,6 +96,13 @@ class Analysis:
 
     ops: one row per aten op (COUNT_COLUMNS + PREDICTION_COLUMNS), in execution order,
     indexed by op index. Times in seconds, FLOPs in FLOP, bytes in bytes.
+    peer: a second counter's view of the same model when analyze(counter="fvcore") was
+    asked for: a roofline.fvcore_counter.FvcoreCount (fvcore's FLOPs x2, in total, per
+    operator and per module); None otherwise. ``ops`` are always roofline's counts.
+    memory: for analyze(mode="train"), a roofline.training.MemoryFootprint (parameters,
+    gradients, optimizer state, activations, peak; ``memory.fits(hw)``); None otherwise.
+    The ``phase`` column of ``ops`` says which part of a training step each op belongs
+    to (roofline.training.PHASES); an inference analysis is all "forward".
     """
 
     name: str
@@ -99,9 +110,13 @@ class Analysis:
     counted: pd.DataFrame = field(repr=False)
     records: list[OpRecord] = field(repr=False, default_factory=list)
     tf32: Tf32Policy = field(default_factory=Tf32Policy)
+    peer: Any = field(default=None, repr=False)
+    memory: Any = field(default=None, repr=False)
     ops: pd.DataFrame = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if "phase" not in self.counted.columns:
+            self.counted = self.counted.assign(phase="forward")
         self.ops = pd.concat([self.counted, predict_frame(self.counted, self.hw, tf32=self.tf32)], axis=1)
 
     # --- totals -----------------------------------------------------------------
@@ -125,6 +140,11 @@ class Analysis:
         """Whole-model arithmetic intensity, FLOP/byte."""
         return self.total_flops / self.total_bytes if self.total_bytes else math.nan
 
+    @property
+    def peer_flops(self) -> float:
+        """The peer counter's total FLOPs (fvcore x2), NaN without counter="fvcore"."""
+        return float(self.peer.total_flops) if self.peer is not None else math.nan
+
     # --- breakdowns -------------------------------------------------------------
     def by_category(self) -> pd.DataFrame:
         """Time per category in the seed's layout (every category, then Total).
@@ -141,6 +161,23 @@ class Analysis:
         table["share"] = table["predicted_s"] / total if total else 0.0
         table["ops"] = table["ops"].astype(int)
         table.index.name = "category"
+        return table[["predicted_s", "share", "flops", "bytes", "ops"]]
+
+    def by_phase(self) -> pd.DataFrame:
+        """Time per phase of a training step (forward, backward, recompute, optimizer,
+        those present, in that order), then Total. Columns as by_category."""
+        from roofline.training import PHASES
+
+        grouped = self.ops.groupby("phase", sort=False).agg(
+            predicted_s=("predicted_s", "sum"), flops=("flops", "sum"), bytes=("bytes", "sum"), ops=("op", "size")
+        )
+        order = [p for p in PHASES if p in grouped.index] + [p for p in grouped.index if p not in PHASES]
+        table = grouped.reindex(order)
+        table.loc["Total"] = table.sum()
+        total = table.loc["Total", "predicted_s"]
+        table["share"] = table["predicted_s"] / total if total else 0.0
+        table["ops"] = table["ops"].astype(int)
+        table.index.name = "phase"
         return table[["predicted_s", "share", "flops", "bytes", "ops"]]
 
     def by_module(self, depth: int | None = 1) -> pd.DataFrame:
@@ -188,7 +225,22 @@ class Analysis:
     # --- other specs and export -------------------------------------------------
     def with_hw(self, hw: str | HardwareSpec) -> "Analysis":
         """The same captured ops predicted on another spec (no re-capture)."""
-        return Analysis(self.name, load_hardware(hw), self.counted, self.records, self.tf32)
+        return Analysis(self.name, load_hardware(hw), self.counted, self.records, self.tf32, self.peer, self.memory)
+
+    def compare(self, measured: Any) -> Any:
+        """Predicted vs measured (a roofline.measure.Measurement of the same model), joined
+        by op index: a roofline.validate.Comparison with per-op ratios and error metrics."""
+        from roofline.validate import compare
+
+        return compare(self, measured)
+
+    def plot(self, kind: str = "roofline", **kw: Any) -> Any:
+        """A matplotlib Figure of this analysis: kind is "roofline", "hierarchical",
+        "breakdown", "what_if" (hws=[...]) or "compare" (measured=... or comparison=...);
+        keyword arguments go to the function of that name in roofline.plot."""
+        from roofline.plot import plot
+
+        return plot(self, kind, **kw)
 
     def summary(self) -> dict[str, Any]:
         """Whole-model totals as plain numbers."""
@@ -247,6 +299,11 @@ def analyze(
     name: str | None = None,
     tf32: Tf32Policy | None = None,
     grad: bool = False,
+    counter: str = "roofline",
+    mode: str = "inference",
+    optimizer: Any = "adamw",
+    loss_fn: Any = None,
+    foreach: bool | None = None,
 ) -> Analysis:
     """Capture every aten op ``model(*inputs)`` runs, count it and predict it on ``hw``.
 
@@ -256,21 +313,53 @@ def analyze(
     (build a model too big for memory under ``torch.device("meta")`` instead).
     strict: raise UnsupportedOpError if any op has no formula.
     grad: run with autograd enabled (default: inference under torch.no_grad).
+    counter: "roofline" (default) or "fvcore", which also counts the model with fvcore's
+    FlopCountAnalysis (roofline formulas filling its gaps) into ``Analysis.peer``, to
+    cross-check (roofline.fvcore_counter.cross_check); RooflineError if jit cannot trace it.
+    mode: "inference" (default) or "train": one training step, forward, loss
+    (``loss_fn(output)`` -> scalar, default the sum of the outputs), the real backward
+    and an ``optimizer`` update ("sgd", "adam", "adamw", None, or a callable params ->
+    torch.optim.Optimizer), with a ``phase`` per op, ``by_phase()`` and ``memory``
+    (see roofline.training). foreach: the optimizer's multi-tensor kernels (default:
+    on when ``hw`` is a GPU, as torch picks there). The model is trained on a copy.
     """
+    if mode not in ("inference", "train"):
+        raise RooflineError(f"unknown mode {mode!r}: expected 'inference' or 'train'")
+    if counter not in ("roofline", "fvcore"):
+        raise RooflineError(f"unknown counter {counter!r}: expected 'roofline' or 'fvcore'")
     spec = load_hardware(hw)
     torch_dtype = _parse_dtype(dtype)
     if isinstance(model, torch.nn.Module) and (torch_dtype is not None or meta):
         model = model.to(device="meta" if meta else None, dtype=torch_dtype)
     inputs = _cast_inputs(inputs, torch_dtype, "meta" if meta else None)
     label = name or type(model).__name__
+    step = None
     try:
-        with torch.set_grad_enabled(grad):
-            records, _ = capture(model, inputs)
+        if mode == "train":
+            from roofline.training import capture_train_step
+
+            use_foreach = spec.kind == "gpu" if foreach is None else foreach
+            step = capture_train_step(model, inputs, optimizer=optimizer, loss_fn=loss_fn, foreach=use_foreach)
+            records = step.records
+        else:
+            with torch.set_grad_enabled(grad):
+                records, _ = capture(model, inputs)
     except RooflineError:
         raise
     except Exception as exc:
         raise RooflineError(f"{label}: the model failed while running: {type(exc).__name__}: {exc}") from exc
-    result = Analysis(label, spec, count_frame(records), records, tf32 or Tf32Policy.from_torch())
+    peer = None
+    if counter == "fvcore":
+        from roofline.fvcore_counter import fvcore_count
+
+        with torch.set_grad_enabled(grad):
+            peer = fvcore_count(model, inputs, name=label)
+    counted = count_frame(records)
+    if step is not None:
+        counted["phase"] = step.phases
+    result = Analysis(
+        label, spec, counted, records, tf32 or Tf32Policy.from_torch(), peer, step.memory if step is not None else None
+    )
     if strict:
         result.check_strict()
     return result

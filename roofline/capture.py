@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten, tree_map_only
+from torch.utils._pytree import SUPPORTED_NODES, tree_flatten, tree_map_only, tree_unflatten
 
 _INDEX_DTYPE_BYTES = 8  # sparse COO/CSR indices are int64 unless stated otherwise
 
@@ -75,11 +75,27 @@ class TensorInfo:
         return True
 
 
+#: Tensor types whose is_meta / is_cpu flags name their device. A subclass (a FakeTensor)
+#: may report another device than its data's, so it is asked through t.device.
+_PLAIN_TENSOR_TYPES = (torch.Tensor, torch.nn.Parameter)
+
+
+def _device_type(t: torch.Tensor) -> str:
+    """t.device.type, without building a torch.device for the common cases (a third of
+    tensor_info's time went there, see docs/performance.md)."""
+    if type(t) in _PLAIN_TENSOR_TYPES:
+        if t.is_meta:
+            return "meta"
+        if t.is_cpu:
+            return "cpu"
+    return t.device.type
+
+
 def tensor_info(t: torch.Tensor) -> TensorInfo:
     """Metadata of a tensor (real, fake or meta) as a TensorInfo."""
+    if t.layout is torch.strided:  # layouts are singletons
+        return TensorInfo(tuple(t.shape), t.dtype, tuple(t.stride()), "strided", _device_type(t))
     layout = str(t.layout).removeprefix("torch.")
-    if layout == "strided":
-        return TensorInfo(tuple(t.shape), t.dtype, tuple(t.stride()), layout, t.device.type)
     nnz = None
     if layout in ("sparse_coo", "sparse_csr", "sparse_csc", "sparse_bsr", "sparse_bsc"):
         try:
@@ -96,6 +112,13 @@ class OpRecord:
     ``args``/``kwargs`` hold the call's arguments with every tensor replaced by its
     TensorInfo; ``inputs`` are the distinct input tensors (a tensor passed twice is read
     once) and ``outputs`` the output tensors, both flattened.
+
+    A plain-Python function decorated with ``roofline.symbolic_op`` is recorded as one
+    op named "symbolic.<name>" (the aten ops it runs are not recorded). Its ``func`` is
+    the undecorated Python function and ``python_call`` a roofline.symbolic.PythonCall
+    holding that function, its real (not TensorInfo) args and kwargs and the cost the
+    user declared: replay it with ``record.python_call.replay()``, i.e.
+    ``fn(*args, **kwargs)``. ``python_call`` is None for aten ops.
     """
 
     index: int
@@ -107,6 +130,7 @@ class OpRecord:
     inputs: tuple[TensorInfo, ...]
     outputs: tuple[TensorInfo, ...]
     func: Any = field(repr=False, default=None)  # the torch OpOverload
+    python_call: Any = field(repr=False, default=None)  # symbolic ops only (see above)
 
     @property
     def packet(self) -> str:
@@ -145,6 +169,15 @@ class OpRecord:
 
 
 _SCHEMA_NAMES: dict[Any, tuple[str, ...]] = {}
+_OP_NAMES: dict[Any, str] = {}
+
+
+def _op_name(func: Any) -> str:
+    """str(func), cached: formatting an OpOverload's name costs a microsecond per op."""
+    name = _OP_NAMES.get(func)
+    if name is None:
+        name = _OP_NAMES[func] = str(func)
+    return name
 
 
 def _schema_arg_names(func: Any) -> tuple[str, ...]:
@@ -165,7 +198,9 @@ class _ModuleStack:
         self.names: dict[int, str] = {}
         if model is not None:
             for name, module in model.named_modules():
-                self.names[id(module)] = name
+                # a torch.compile'd submodule wraps the original as "_orig_mod": name it as
+                # the original is named, so paths do not change when a block is compiled
+                self.names[id(module)] = ".".join(part for part in name.split(".") if part != "_orig_mod")
         self.stack: list[tuple[str, str]] = [("", type(model).__name__ if model is not None else "")]
         self._handles: list[Any] = []
 
@@ -212,32 +247,114 @@ def _distinct_infos(values: Any, memo: dict[int, TensorInfo]) -> tuple[TensorInf
     return tuple(found)
 
 
+#: Argument types that are always pytree leaves and never tensors (the bulk of aten args).
+_SCALAR_TYPES = frozenset({int, float, bool, complex, str, type(None), torch.dtype, torch.device, torch.layout, torch.memory_format})
+
+
+def _to_infos(value: Any, memo: dict[int, TensorInfo], found: list[TensorInfo]) -> Any:
+    """``value`` with every tensor replaced by its TensorInfo, one object per distinct
+    tensor (through ``memo``); each tensor seen here for the first time has its
+    TensorInfo appended to ``found``, in pytree (depth-first) order.
+
+    Walks lists, tuples and dicts by hand, which is all aten arguments hold: torch's
+    generic pytree walk was the largest cost of a capture (see docs/performance.md).
+    Any other container (a named tuple, an immutable_list) goes through pytree.
+    """
+    if isinstance(value, torch.Tensor):
+        info = memo.get(id(value))
+        if info is None:
+            info = memo[id(value)] = tensor_info(value)
+            found.append(info)
+        return info
+    cls = type(value)
+    if cls is tuple or cls is list:  # scalars are kept in place without a call
+        return cls([item if type(item) in _SCALAR_TYPES else _to_infos(item, memo, found) for item in value])
+    if cls is dict:
+        return {key: _to_infos(item, memo, found) for key, item in value.items()} if value else {}
+    if not isinstance(value, (tuple, list, dict)) and cls not in SUPPORTED_NODES:
+        return value  # a leaf: int, float, None, dtype, device, SymInt...
+    flat, spec = tree_flatten(value)
+    return tree_unflatten([_to_infos(item, memo, found) for item in flat], spec)
+
+
+#: CaptureModes entered and not yet exited, innermost last (see active_capture).
+_ACTIVE_CAPTURES: list["CaptureMode"] = []
+
+
+def active_capture() -> "CaptureMode | None":
+    """The innermost CaptureMode now recording, or None outside a capture."""
+    return _ACTIVE_CAPTURES[-1] if _ACTIVE_CAPTURES else None
+
+
 class CaptureMode(TorchDispatchMode):
-    """Records every aten op dispatched while active into ``self.records``."""
+    """Records every aten op dispatched while active into ``self.records``.
+
+    While ``opaque_depth`` > 0 (a roofline.symbolic_op function is running) aten ops
+    run unrecorded: the function is recorded once, by record_python_call.
+    """
 
     def __init__(self, modules: _ModuleStack):
         super().__init__()
         self.modules = modules
         self.records: list[OpRecord] = []
+        self.opaque_depth = 0
+
+    def __enter__(self) -> "CaptureMode":
+        _ACTIVE_CAPTURES.append(self)
+        return super().__enter__()
+
+    def __exit__(self, *exc: Any) -> Any:
+        try:
+            return super().__exit__(*exc)
+        finally:
+            _ACTIVE_CAPTURES.remove(self)
+
+    def record_python_call(self, name: str, fn: Any, args: tuple, kwargs: dict, out: Any, python_call: Any) -> OpRecord:
+        """Append one record "symbolic.<name>" for a Python function that just ran."""
+        module, module_type = self.modules.current
+        memo: dict[int, TensorInfo] = {}
+        inputs: list[TensorInfo] = []
+        arg_infos = _to_infos(tuple(args), memo, inputs)
+        kwarg_infos = _to_infos(dict(kwargs), memo, inputs)
+        outputs: list[TensorInfo] = []
+        _to_infos(out, {}, outputs)
+        record = OpRecord(
+            index=len(self.records),
+            op=f"symbolic.{name}",
+            module=module,
+            module_type=module_type,
+            args=tuple(arg_infos),
+            kwargs=kwarg_infos,
+            inputs=tuple(inputs),
+            outputs=tuple(outputs),
+            func=fn,
+            python_call=python_call,
+        )
+        self.records.append(record)
+        return record
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: D105
         kwargs = kwargs or {}
+        if self.opaque_depth:  # inside a symbolic_op: recorded as one op by its wrapper
+            return func(*args, **kwargs)
         out = func(*args, **kwargs)
         module, module_type = self.modules.current
         memo: dict[int, TensorInfo] = {}
-        inputs = _distinct_infos((args, kwargs), memo)
-        as_info = lambda t: memo[id(t)]  # noqa: E731
-        outputs = _distinct_infos(out, {})
+        inputs: list[TensorInfo] = []
+        arg_infos = _to_infos(args, memo, inputs)
+        kwarg_infos = _to_infos(kwargs, memo, inputs)
+        outputs: list[TensorInfo] = []
+        _to_infos(out, {}, outputs)
         self.records.append(
             OpRecord(
                 index=len(self.records),
-                op=str(func),
+                op=_op_name(func),
                 module=module,
                 module_type=module_type,
-                args=tree_map_only(torch.Tensor, as_info, args),
-                kwargs=tree_map_only(torch.Tensor, as_info, kwargs),
-                inputs=inputs,
-                outputs=outputs,
+                args=tuple(arg_infos),
+                kwargs=kwarg_infos,
+                inputs=tuple(inputs),
+                outputs=tuple(outputs),
                 func=func,
             )
         )
@@ -259,7 +376,41 @@ def capture(model: Any, inputs: Any = ()) -> tuple[list[OpRecord], Any]:
 
     Runs under whatever grad mode the caller set (no_grad and inference_mode both work).
     """
+    model = uncompiled(model)
     root = model if isinstance(model, torch.nn.Module) else None
-    with _ModuleStack(root) as modules, CaptureMode(modules) as mode:
-        output = call_model(model, inputs)
+    # module.compile() compiles in place: run its eager forward for the capture.
+    compiled_call = getattr(root, "_compiled_call_impl", None) if root is not None else None
+    if compiled_call is not None:
+        _warn_compiled(root, "module.compile()", "the module's uncompiled forward")
+        root._compiled_call_impl = None
+    elif root is not None and any(isinstance(getattr(m, "_orig_mod", None), torch.nn.Module) for m in root.modules()):
+        _warn_compiled(root, "torch.compile on some submodules", "their original modules")
+    try:
+        with _ModuleStack(root) as modules, CaptureMode(modules) as mode:
+            output = call_model(model, inputs)
+    finally:
+        if compiled_call is not None:
+            root._compiled_call_impl = compiled_call
     return mode.records, output
+
+
+def uncompiled(model: Any) -> Any:
+    """The original module of a torch.compile'd one (``model._orig_mod``), with a warning;
+    anything else unchanged. The analysis counts the eager aten ops of the original
+    module: the ops a compiled graph fuses are counted one by one."""
+    original = getattr(model, "_orig_mod", None)
+    if isinstance(model, torch.nn.Module) and isinstance(original, torch.nn.Module):
+        _warn_compiled(original, "torch.compile", "the original module (model._orig_mod)")
+        return original
+    return model
+
+
+def _warn_compiled(module: Any, how: str, what: str) -> None:
+    import warnings
+
+    warnings.warn(
+        f"roofline: {type(module).__name__} was compiled with {how}; analysing {what} as eager "
+        "PyTorch runs it: every aten op is counted, including those a compiled graph would fuse",
+        UserWarning,
+        stacklevel=3,
+    )

@@ -120,7 +120,20 @@ def cmd_analyze(args: argparse.Namespace, console: Console) -> int:
     from roofline.targets import build_target
 
     hw = load_hardware(args.hw)
-    model, inputs, name = build_target(args.target, batch=args.batch, meta=args.meta, options=_parse_options(args.option))
+    if args.plot:  # a bad figure path fails before the model is built
+        from roofline.plot import check_figure_path
+
+        check_figure_path(args.plot)
+    if args.trace_measured:  # a bad measured trace fails before the model is built
+        from roofline.trace import load_trace
+
+        if not args.trace:
+            raise RooflineError("--trace-measured: give --trace FILE too (the merged trace is written there)")
+        load_trace(args.trace_measured)
+    options = _parse_options(args.option)
+    if args.seq is not None:
+        options["seq"] = args.seq
+    model, inputs, name = build_target(args.target, batch=args.batch, meta=args.meta, options=options)
     analysis = analyze(model, inputs, hw=hw, dtype=args.dtype, name=name, strict=args.strict)
     print_analysis(analysis, console, top=args.top)
     if args.csv:
@@ -129,11 +142,172 @@ def cmd_analyze(args: argparse.Namespace, console: Console) -> int:
     if args.json:
         write_text_atomic(args.json, analysis.to_json())
         console.print(f"wrote {args.json}")
+    if args.trace:
+        from roofline.trace import write_trace
+
+        write_trace(analysis, args.trace, measured=args.trace_measured)
+        console.print(f"wrote {args.trace} (open it in https://ui.perfetto.dev)")
     if args.plot:
         from roofline.plot import roofline, save
 
         save(roofline(analysis), args.plot)
         console.print(f"wrote {args.plot}")
+    return 0
+
+
+def _size_list(text: str | None, flag: str) -> list[int | None] | None:
+    """"1,8,64" -> [1, 8, 64]; RooflineError naming the flag for anything else."""
+    if text is None:
+        return None
+    values: list[int | None] = []
+    for part in text.split(","):
+        try:
+            value = int(part)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise RooflineError(f"{flag} {text!r}: expected positive integers separated by commas, e.g. 1,8,64")
+        values.append(value)
+    return values
+
+
+def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
+    from roofline.sweep import plot_sweep, sweep, write_sweep_csv
+
+    names = [name.strip() for name in args.hw.split(",")]
+    if not all(names):
+        raise RooflineError(f"--hw {args.hw!r}: expected spec names or YAML paths separated by commas")
+    batches = _size_list(args.batch, "--batch")
+    seqs = _size_list(args.seq, "--seq")
+    if args.plot:  # a bad figure path fails before any model is built
+        from roofline.plot import check_figure_path
+
+        check_figure_path(args.plot)
+    frame = sweep(
+        args.target, names, batches or [None], seqs, meta=args.meta, dtype=args.dtype,
+        options=_parse_options(args.option), strict=args.strict, progress=True,
+    )
+    specs = list(frame["hw"].drop_duplicates())
+    rows = []
+    for (batch, seq), group in frame.groupby(["batch", "seq"], sort=False, dropna=False):
+        times = dict(zip(group["hw"], group["predicted_s"]))
+        first = group.iloc[0]
+        rows.append([
+            "-" if pd.isna(batch) else int(batch), "-" if pd.isna(seq) else int(seq),
+            si(first["total_flops"], "FLOP"), si(first["total_bytes"], "B"), f"{first['intensity']:.1f}",
+            *[seconds(times[spec]) for spec in specs],
+        ])
+    title = f"{frame['target'].iloc[0]}: predicted time per batch"
+    console.print(_table(title, ["batch", "seq", "FLOPs", "bytes", "FLOP/B", *specs], rows))
+    if args.out:
+        write_sweep_csv(frame, args.out)
+        console.print(f"wrote {args.out}")
+    if args.plot:
+        from roofline.plot import save
+
+        save(plot_sweep(frame), args.plot)
+        console.print(f"wrote {args.plot}")
+    return 0
+
+
+def _percent(value: float) -> str:
+    return "-" if value != value else f"{100 * value:+.1f}%"
+
+
+def print_comparison(comparison: Any, console: Console, top: int = 10) -> None:
+    """Totals, error metrics, the per-category error table and the top ops of a Comparison."""
+    from roofline.validate import TARGET_END_TO_END, TARGET_TIME_WEIGHTED
+
+    c = comparison
+    console.print(
+        f"[bold]{c.name}[/bold] on {c.device} ({c.threads} threads) against spec [bold]{c.hw_name}[/bold]: "
+        f"{len(c.ops)} aten ops; predicted {seconds(c.predicted_s)}, measured forward {seconds(c.forward_s)}, "
+        f"sum of measured ops {seconds(c.ops_total_s)}, profiler ({c.profiler_kind}) {seconds(c.profiler_s)}"
+    )
+    verdict = "[green]meets[/green]" if c.meets_targets() else "[red]misses[/red]"
+    console.print(
+        f"end-to-end error {_percent(c.end_to_end_error)} (vs the sum of ops {_percent(c.ops_total_error)}), "
+        f"time-weighted per-op error {100 * c.time_weighted_error:.1f}%, median per-op error "
+        f"{100 * c.median_op_error:.1f}%: {verdict} the targets (|end-to-end| <= {100 * TARGET_END_TO_END:.0f}%, "
+        f"time-weighted <= {100 * TARGET_TIME_WEIGHTED:.0f}%)"
+    )
+    table = c.by_category()
+    rows = [
+        [name, int(row.ops), seconds(row.predicted_s), seconds(row.measured_s), f"{100 * row.share:.1f}%",
+         _percent(row.error),
+         "-" if row.time_weighted_error != row.time_weighted_error else f"{100 * row.time_weighted_error:.1f}%",
+         "-" if row.median_op_error != row.median_op_error else f"{100 * row.median_op_error:.1f}%"]
+        for name, row in table.iterrows() if row.ops > 0
+    ]
+    console.print(_table("Predicted vs measured by category", ["category", "ops", "predicted", "measured", "share",
+                                                              "error", "time-weighted", "median op"], rows))
+    rows = [
+        [index, row.op.removeprefix("aten."), row.module or "(top)", row.category, row.bound,
+         seconds(row.predicted_s), seconds(row.measured_s), f"{row.ratio:.2f}" if row.ratio == row.ratio else "-"]
+        for index, row in c.top(top).iterrows()
+    ]
+    console.print(_table(f"Top {len(rows)} ops by measured time", ["#", "op", "module", "category", "bound",
+                                                                 "predicted", "measured", "pred/meas"], rows))
+
+
+def cmd_validate(args: argparse.Namespace, console: Console) -> int:
+    from roofline.analysis import write_text_atomic
+    from roofline.hardware import load_hardware
+    from roofline.targets import build_target
+    from roofline.validate import validate
+
+    hw = load_hardware(args.hw)
+    if args.plot:  # a bad figure path fails before the model is built
+        from roofline.plot import check_figure_path
+
+        check_figure_path(args.plot)
+    if args.threads is not None:
+        import torch
+
+        if args.threads < 1:
+            raise RooflineError(f"--threads {args.threads}: expected a positive integer")
+        torch.set_num_threads(args.threads)
+    model, inputs, name = build_target(args.target, batch=args.batch, options=_parse_options(args.option))
+    if hasattr(model, "eval"):
+        model.eval()
+    _, _, comparison = validate(model, inputs, hw=hw, device=args.device, dtype=args.dtype, name=name,
+                                method=args.method, warmup=args.warmup, repeats=args.repeats, progress=True)
+    print_comparison(comparison, console, top=args.top)
+    if args.csv:
+        write_text_atomic(args.csv, comparison.ops.to_csv())
+        console.print(f"wrote {args.csv}")
+    if args.plot:
+        from roofline.plot import predicted_vs_measured, save
+
+        figure = predicted_vs_measured(comparison.ops, title=f"{comparison.name} on {hw.display_name}")
+        save(figure, args.plot)
+        console.print(f"wrote {args.plot}")
+    return 0
+
+
+def print_calibration(result: Any, console: Console) -> None:
+    """The figures a calibration measured."""
+    console.print(
+        f"[bold]{result.device_name}[/bold] ({result.device}, {result.threads} threads, {result.mode} mode): "
+        f"measured in {result.duration_s:.1f} s; per-op overhead {seconds(result.overhead_s)}"
+    )
+    rows = [[row.level, si(row.capacity, "B"), si(row.bandwidth, "B/s"), int(row.points)] for row in result.levels.itertuples()]
+    console.print(_table("Memory levels (bandwidth: median of the points inside the level)", ["level", "capacity", "bandwidth", "points"], rows))
+    rows = [["matrix (GEMM)", dtype, si(peak, "FLOP/s")] for dtype, peak in result.matrix_flops.items()]
+    rows += [["vector", dtype, si(peak, "FLOP/s")] for dtype, peak in result.vector_flops.items()]
+    console.print(_table("Peaks", ["kernels", "dtype", "best"], rows))
+    console.print(f"matrix efficiency (median of the layer suite): {result.matrix_efficiency:.2f}")
+    for note in result.notes:
+        console.print(f"note: {note}")
+
+
+def cmd_calibrate(args: argparse.Namespace, console: Console) -> int:
+    from roofline.calibrate import calibrate, write_calibrated_spec
+
+    result = calibrate(args.device, quick=args.quick, threads=args.threads, progress=True)
+    print_calibration(result, console)
+    spec = write_calibrated_spec(result, args.out, name=args.name)
+    console.print(f"wrote {args.out} (spec {spec.name!r}; use it with --hw {args.out})")
     return 0
 
 
@@ -207,9 +381,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     analyze = commands.add_parser("analyze", help="count, place and predict every op of a model")
-    analyze.add_argument("target", help="a zoo name (see `roofline zoo`) or path/to/file.py[:function]")
+    analyze.add_argument("target", help="a zoo name (see `roofline zoo`), path/to/file.py[:function], or hf:MODEL_ID / hf:path/to/config.json")
     analyze.add_argument("--hw", default=DEFAULT_HW, help=f"spec name or YAML path (default {DEFAULT_HW})")
     analyze.add_argument("--batch", type=int, default=None, help="batch size passed to the build function")
+    analyze.add_argument("--seq", type=int, default=None, help="sequence length passed to the build function (hf: targets, transformers)")
     analyze.add_argument("--dtype", default=None, help="cast the model and inputs (fp32, bf16, fp16, fp64)")
     analyze.add_argument("--meta", action="store_true", help="build on the meta device: no data, any size")
     analyze.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE", help="extra build option (repeatable)")
@@ -218,7 +393,48 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--json", help="write totals and per-op rows as JSON")
     analyze.add_argument("--strict", action="store_true", help="fail if any op has no formula")
     analyze.add_argument("--plot", metavar="FILE", help="draw the roofline chart to FILE (.png, .svg, .pdf)")
+    analyze.add_argument("--trace", metavar="FILE", help="write the predicted per-op timeline as a Chrome/Perfetto trace (JSON)")
+    analyze.add_argument(
+        "--trace-measured", metavar="FILE", help="a torch.profiler Chrome trace of the measured run, merged into --trace and lined up with it"
+    )
     analyze.set_defaults(run=cmd_analyze)
+
+    sweep = commands.add_parser("sweep", help="predict one model over a grid of batch sizes, seqs and specs")
+    sweep.add_argument("target", help="a zoo name (see `roofline zoo`) or path/to/file.py[:function]")
+    sweep.add_argument("--hw", required=True, help="spec names or YAML paths, comma-separated (e.g. h100-sxm,a100-sxm)")
+    sweep.add_argument("--batch", default=None, help="batch sizes, comma-separated (e.g. 1,8,64,512)")
+    sweep.add_argument("--seq", default=None, help="sequence lengths, comma-separated (build option 'seq')")
+    sweep.add_argument("--dtype", default=None, help="cast the model and inputs (fp32, bf16, fp16, fp64)")
+    sweep.add_argument("--meta", action="store_true", help="build on the meta device: no data, any size")
+    sweep.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE", help="extra build option (repeatable)")
+    sweep.add_argument("--strict", action="store_true", help="fail if any op has no formula")
+    sweep.add_argument("--out", metavar="CSV", help="write the tidy results table (one row per shape and spec)")
+    sweep.add_argument("--plot", metavar="FILE", help="draw predicted time per batch per spec to FILE (.png, .svg, .pdf)")
+    sweep.set_defaults(run=cmd_sweep)
+
+    validate = commands.add_parser("validate", help="run a model for real and compare measured op times with the predictions")
+    validate.add_argument("target", help="a zoo name (see `roofline zoo`) or path/to/file.py[:function]")
+    validate.add_argument("--hw", required=True, help="spec name or YAML path (a calibrated one: `roofline calibrate`)")
+    validate.add_argument("--batch", type=int, default=None, help="batch size passed to the build function")
+    validate.add_argument("--dtype", default=None, help="cast the model and inputs (fp32, bf16, fp16, fp64)")
+    validate.add_argument("--device", default=None, help="run on this device (cpu, cuda); default: where the model is built")
+    validate.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE", help="extra build option (repeatable)")
+    validate.add_argument("--method", choices=("inline", "replay"), default="inline", help="time ops in real forwards (inline) or re-run each in isolation (replay)")
+    validate.add_argument("--warmup", type=int, default=2, help="warm-up forwards (inline) or calls (replay)")
+    validate.add_argument("--repeats", type=int, default=7, help="timed forwards (inline) or batches (replay); the median is kept")
+    validate.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    validate.add_argument("--top", type=int, default=10, help="how many ops to list")
+    validate.add_argument("--csv", help="write the per-op predicted vs measured table as CSV")
+    validate.add_argument("--plot", metavar="FILE", help="draw predicted vs measured per op to FILE (.png, .svg, .pdf)")
+    validate.set_defaults(run=cmd_validate)
+
+    calibrate = commands.add_parser("calibrate", help="measure this machine and write a hardware spec")
+    calibrate.add_argument("--out", required=True, help="YAML file to write (e.g. hw_specs/local-cpu.yaml)")
+    calibrate.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    calibrate.add_argument("--quick", action="store_true", help="a few seconds, coarse figures (for tests)")
+    calibrate.add_argument("--threads", type=int, default=None, help="torch CPU threads to measure with (default: torch's)")
+    calibrate.add_argument("--name", default=None, help="spec name (default: the file's stem)")
+    calibrate.set_defaults(run=cmd_calibrate)
 
     hw = commands.add_parser("hw", help="hardware specs")
     hw_commands = hw.add_subparsers(dest="hw_command", required=True, parser_class=_Parser)
@@ -240,7 +456,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args, console)
     except RooflineError as exc:
-        print(f"roofline: error: {exc}", file=sys.stderr)
+        # One line even when the message quotes a multi-line error from inside the model.
+        message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        print(f"roofline: error: {message}", file=sys.stderr)
         return EXIT_USER_ERROR
 
 

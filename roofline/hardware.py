@@ -25,6 +25,15 @@ The YAML shape (every file in hw_specs/ is an example):
     efficiency: {matrix: 0.80, vector: 0.70, memory: 0.85}
     measured: null                     # optional; a calibration writes a mapping here
     notes: "free text"                 # optional
+    interconnect:                      # optional: a multi-device system of this device
+      devices_per_node: 8
+      nodes: 2                         # default 1; more than 1 needs inter_node
+      intra_node: {name: NVLink 4, bandwidth: 450 GB/s, latency: 2 us}
+      inter_node: {name: InfiniBand NDR, bandwidth: 400 Gb/s, latency: 5 us}
+
+An interconnect link's bandwidth is per device and per direction (what one device can
+send while it receives as much: the figure a ring all-reduce is bound by); its latency
+is the time of one message step. A spec without ``interconnect`` is one device.
 
 Every problem with a file raises HardwareSpecError with one line naming the file, the
 field path and what was expected, e.g.
@@ -66,6 +75,8 @@ __all__ = [
     "MemoryLevel",
     "Efficiency",
     "HardwareSpec",
+    "Interconnect",
+    "Link",
     "dtype_key",
     "load_hardware",
     "list_hardware",
@@ -86,6 +97,7 @@ MAX_BANDWIDTH = 100e12  # B/s: no single device level or link is near this
 MAX_PEAK = 20e15  # FLOP/s
 MAX_RIDGE = 2000.0  # FLOP/byte, any peak over DRAM bandwidth
 MAX_OVERHEAD = 1e-3  # s per op
+MAX_LINK_LATENCY = 1e-3  # s per message step: links are microseconds, not milliseconds
 SPARSE_RATIO = 2.1  # a dense peak at most ~2x the next wider format's
 
 
@@ -109,6 +121,31 @@ class Efficiency:
 
 
 @dataclass(frozen=True)
+class Link:
+    """A link between devices: bandwidth per device and direction (B/s), latency per
+    message step (s)."""
+
+    name: str
+    bandwidth: float
+    latency: float
+
+
+@dataclass(frozen=True)
+class Interconnect:
+    """How many devices a system has and how they talk: inside a node (NVLink, Infinity
+    Fabric, PCIe) and between nodes (the network); inter_node is None for one node."""
+
+    devices_per_node: int
+    nodes: int
+    intra_node: Link
+    inter_node: Link | None = None
+
+    @property
+    def devices(self) -> int:
+        return self.devices_per_node * self.nodes
+
+
+@dataclass(frozen=True)
 class HardwareSpec:
     name: str
     display_name: str
@@ -126,6 +163,12 @@ class HardwareSpec:
     measured: dict | None = None  # record of a calibration; None for datasheet specs
     aliases: tuple[str, ...] = field(default=(), compare=False)
     notes: str | None = field(default=None, compare=False)
+    interconnect: Interconnect | None = None  # None: a single device
+
+    @property
+    def devices(self) -> int:
+        """Devices in the system (1 without an interconnect)."""
+        return self.interconnect.devices if self.interconnect is not None else 1
 
     def __hash__(self) -> int:  # dict fields are unhashable; hash the rest
         return hash(
@@ -280,6 +323,19 @@ class _EfficiencyModel(_Strict):
     memory: _Fraction
 
 
+class _LinkModel(_Strict):
+    name: _Str | None = None
+    bandwidth: Any
+    latency: Any
+
+
+class _InterconnectModel(_Strict):
+    devices_per_node: Annotated[int, Field(strict=True)]
+    nodes: Annotated[int, Field(strict=True)] = 1
+    intra_node: _LinkModel
+    inter_node: _LinkModel | None = None
+
+
 class _SpecModel(_Strict):
     name: _Str
     display_name: _Str
@@ -294,6 +350,7 @@ class _SpecModel(_Strict):
     efficiency: _EfficiencyModel
     measured: dict[str, Any] | None = None
     notes: str | None = None
+    interconnect: _InterconnectModel | None = None
 
 
 def _strip_optional(annotation: Any) -> Any:
@@ -512,6 +569,7 @@ def _spec_from_data(data: dict, where: str, path: str | None) -> HardwareSpec:
         except ValueError as exc:
             problems.append(f"{exc} (or null for no peer link)")
     overhead = quantity(model.overhead.per_op, "time", "overhead.per_op")
+    interconnect = _interconnect(model.interconnect, quantity, problems)
 
     eff = model.efficiency
     for label in ("matrix", "vector", "memory"):
@@ -548,6 +606,8 @@ def _spec_from_data(data: dict, where: str, path: str | None) -> HardwareSpec:
             f"overhead.per_op: {_fmt(overhead, 'time')} is above 1 ms; expected a per-op "
             'overhead of a few microseconds such as "4 us"'
         )
+    if interconnect is not None:
+        problems.extend(_interconnect_problems(interconnect))
 
     problems.extend(_sparse_problems(peaks["matrix"]))
 
@@ -600,7 +660,62 @@ def _spec_from_data(data: dict, where: str, path: str | None) -> HardwareSpec:
         measured=model.measured,
         aliases=tuple(model.aliases),
         notes=model.notes,
+        interconnect=interconnect,
     )
+
+
+def _interconnect(model: "_InterconnectModel | None", quantity: Any, problems: list[str]) -> Interconnect | None:
+    """The Interconnect of a validated ``interconnect:`` block (problems appended)."""
+    if model is None:
+        return None
+    for label in ("devices_per_node", "nodes"):
+        value = getattr(model, label)
+        if value < 1:
+            problems.append(f"interconnect.{label}: expected a whole number of at least 1, got {value}")
+    if model.nodes > 1 and model.inter_node is None:
+        problems.append(
+            f"interconnect.inter_node: missing required field (nodes is {model.nodes}: a spec with "
+            "more than one node needs the network between them)"
+        )
+
+    def link(raw: _LinkModel | None, label: str, default_name: str) -> Link | None:
+        if raw is None:
+            return None
+        at = f"interconnect.{label}"
+        return Link(
+            name=raw.name or default_name,
+            bandwidth=quantity(raw.bandwidth, "bandwidth", f"{at}.bandwidth"),
+            latency=quantity(raw.latency, "time", f"{at}.latency"),
+        )
+
+    return Interconnect(
+        devices_per_node=model.devices_per_node,
+        nodes=model.nodes,
+        intra_node=link(model.intra_node, "intra_node", "intra-node link"),
+        inter_node=link(model.inter_node, "inter_node", "network"),
+    )
+
+
+def _interconnect_problems(interconnect: Interconnect) -> list[str]:
+    """Implausible link figures (a wrong prefix or bits for bytes, seconds for us)."""
+    problems = []
+    for label in ("intra_node", "inter_node"):
+        found = getattr(interconnect, label)
+        if found is None:
+            continue
+        at = f"interconnect.{label}"
+        if found.bandwidth > MAX_BANDWIDTH:
+            problems.append(
+                f"{at}.bandwidth: {_fmt(found.bandwidth, 'bandwidth')} is above "
+                f"{_fmt(MAX_BANDWIDTH, 'bandwidth')}; implausible for one device's link: check the unit "
+                "and prefix"
+            )
+        if found.latency > MAX_LINK_LATENCY:
+            problems.append(
+                f"{at}.latency: {_fmt(found.latency, 'time')} is above 1 ms; expected a link latency "
+                'of a few microseconds such as "2 us"'
+            )
+    return problems
 
 
 def _sparse_problems(matrix: dict[str, float]) -> list[str]:
@@ -765,6 +880,7 @@ def list_hardware() -> pd.DataFrame:
                 "peak_bf16_matrix": spec.peak_flops("bf16", "matrix"),
                 "peak_fp16_matrix": spec.peak_flops("fp16", "matrix"),
                 "peak_fp32_vector": spec.peak_flops("fp32", "vector"),
+                "devices": spec.devices,
                 "aliases": ", ".join(spec.aliases),
             }
         )
@@ -846,6 +962,16 @@ def spec_to_yaml(spec: HardwareSpec) -> str:
         vector=float(spec.efficiency.vector),
         memory=float(spec.efficiency.memory),
     )
+    if spec.interconnect is not None:
+        ic = spec.interconnect
+        doc["interconnect"] = {"devices_per_node": ic.devices_per_node, "nodes": ic.nodes}
+        for label, found in (("intra_node", ic.intra_node), ("inter_node", ic.inter_node)):
+            if found is not None:
+                doc["interconnect"][label] = _FlowDict(
+                    name=found.name,
+                    bandwidth=q(found.bandwidth, "bandwidth", exact=True),
+                    latency=q(found.latency, "time", exact=True),
+                )
     doc["measured"] = _plain(spec.measured, "measured")
     if spec.notes is not None:
         doc["notes"] = spec.notes

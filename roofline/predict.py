@@ -35,8 +35,29 @@ PREDICTION_COLUMNS = (
     "bound",
 )
 
-#: The memory level every op's traffic goes to unless the caller names another.
+#: The memory level every op's traffic goes to unless the caller (or the spec) names another.
 DEFAULT_LEVEL = "dram"
+#: level= value that sends each op's traffic to the smallest memory level whose capacity
+#: holds the op's bytes (read + written). A calibrated spec opts in with
+#: ``measured: {memory_level: working_set}``: on a CPU, a small model's activations live in
+#: the caches, and DRAM bandwidth would overpredict them several times over.
+WORKING_SET = "working_set"
+
+
+def default_level(hw: HardwareSpec) -> str:
+    """The spec's choice of memory level: WORKING_SET when its ``measured`` record asks
+    for it (calibrated specs), else DEFAULT_LEVEL (datasheet specs: everything from DRAM)."""
+    measured = hw.measured if isinstance(hw.measured, dict) else {}
+    return WORKING_SET if measured.get("memory_level") == WORKING_SET else DEFAULT_LEVEL
+
+
+def working_set_bandwidth(nbytes: np.ndarray, hw: HardwareSpec) -> np.ndarray:
+    """Per op, the bandwidth (B/s) of the smallest level whose capacity >= its bytes
+    (DRAM for anything larger than every cache)."""
+    capacities = np.array([lvl.capacity for lvl in hw.memory])
+    bandwidths = np.array([lvl.bandwidth for lvl in hw.memory])
+    where = np.searchsorted(capacities, np.nan_to_num(nbytes), side="left")
+    return bandwidths[np.minimum(where, len(capacities) - 1)]
 
 
 @dataclass(frozen=True)
@@ -70,9 +91,12 @@ def predict_frame(
     hw: HardwareSpec,
     *,
     tf32: Tf32Policy | None = None,
-    level: str = DEFAULT_LEVEL,
+    level: str | None = None,
 ) -> pd.DataFrame:
     """Prediction columns (PREDICTION_COLUMNS) for an ops frame, indexed like it.
+
+    level: the memory level all traffic goes to ("dram", "l2", ...), or WORKING_SET to
+    pick one per op by its bytes; None takes the spec's choice (default_level).
 
     ``ops`` needs the columns flops, bytes, unit, dtype, category, traffic, supported.
     Times are in seconds, peaks in FLOP/s, bandwidths in byte/s. Unsupported ops get the
@@ -84,23 +108,30 @@ def predict_frame(
     dtypes = ops["dtype"].to_numpy()
     categories = ops["category"].to_numpy()
 
-    peak = np.empty(n)
-    efficiency_c = np.empty(n)
-    cache: dict[tuple[str, str, str], tuple[float, float]] = {}
-    for i in range(n):
-        key = (units[i], dtypes[i], categories[i])
-        found = cache.get(key)
-        if found is None:
-            unit = units[i]
-            lookup_unit = unit if unit in (MATRIX, "vector") else "vector"
-            dtype = compute_dtype(dtypes[i], lookup_unit, categories[i], hw, tf32)
-            p = hw.peak_flops(dtype, lookup_unit)
-            on_matrix = lookup_unit == MATRIX and dtype in hw.matrix_flops
-            eff = hw.efficiency.matrix if on_matrix else hw.efficiency.vector
-            found = cache[key] = (p, eff)
-        peak[i], efficiency_c[i] = found
+    # One peak lookup per distinct (unit, dtype, category), not one per op: a Python loop
+    # over the ops was most of a spec swap's time (docs/performance.md).
+    key_codes, key_values = zip(*(pd.factorize(column, use_na_sentinel=False) for column in (units, dtypes, categories)))
+    combined = (key_codes[0] * len(key_values[1]) + key_codes[1]) * len(key_values[2]) + key_codes[2]
+    distinct, inverse = np.unique(combined, return_inverse=True)
+    distinct_peak = np.empty(len(distinct))
+    distinct_efficiency = np.empty(len(distinct))
+    for j, code in enumerate(distinct.tolist()):
+        rest, category_code = divmod(code, len(key_values[2]))
+        unit_code, dtype_code = divmod(rest, len(key_values[1]))
+        unit, category = key_values[0][unit_code], key_values[2][category_code]
+        lookup_unit = unit if unit in (MATRIX, "vector") else "vector"
+        dtype = compute_dtype(key_values[1][dtype_code], lookup_unit, category, hw, tf32)
+        distinct_peak[j] = hw.peak_flops(dtype, lookup_unit)
+        on_matrix = lookup_unit == MATRIX and dtype in hw.matrix_flops
+        distinct_efficiency[j] = hw.efficiency.matrix if on_matrix else hw.efficiency.vector
+    peak = distinct_peak[inverse.reshape(-1)]
+    efficiency_c = distinct_efficiency[inverse.reshape(-1)]
 
-    memory_bw = hw.level(level).bandwidth
+    level = level or default_level(hw)
+    if level == WORKING_SET:
+        memory_bw = working_set_bandwidth(ops["bytes"].to_numpy(dtype=float), hw)
+    else:
+        memory_bw = hw.level(level).bandwidth
     host = ops["traffic"].to_numpy() == HOST_LINK
     bandwidth = np.where(host, hw.host_link_bw, memory_bw)
     efficiency_m = np.where(host, 1.0, hw.efficiency.memory)
@@ -118,7 +149,8 @@ def predict_frame(
     overhead_s = np.where(no_work, 0.0, hw.overhead_s)
     predicted_s = np.maximum(compute_s, memory_s) + overhead_s
 
-    bound = np.where(compute_s >= memory_s, "compute", "memory").astype(object)
+    bound = np.full(n, "memory", dtype=object)
+    bound[compute_s >= memory_s] = "compute"
     bound[overhead_s > np.maximum(compute_s, memory_s)] = "overhead"
     bound[no_work] = "none"
 

@@ -7,6 +7,7 @@ has the same contract; ``build`` is used when no function is named.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -67,6 +68,13 @@ def _load_file_builder(target: str) -> tuple[Builder, str]:
 
 def resolve_builder(target: str) -> tuple[Builder, str]:
     """The build function for a target and a display name for it."""
+    if target.startswith("hf:"):  # a Hugging Face model from its config (roofline.hf)
+        model_id = target[len("hf:"):]
+        if not model_id:
+            raise TargetError("hf: expected hf:MODEL_ID or hf:path/to/config.json")
+        from roofline.hf import build_hf
+
+        return functools.partial(build_hf, model_id), target
     if target.endswith(".py") or ".py:" in target or Path(target).is_file():
         return _load_file_builder(target)
     builders = zoo()
@@ -90,10 +98,11 @@ def build_target(
         kwargs["batch"] = batch
     try:
         accepted = inspect.signature(builder).parameters
-        if "batch" in kwargs and "batch" not in accepted and not any(
-            p.kind == p.VAR_KEYWORD for p in accepted.values()
-        ):
-            raise TargetError(f"{name}: its build function takes no 'batch' option")
+        if not any(p.kind == p.VAR_KEYWORD for p in accepted.values()):
+            for key in kwargs:
+                if key not in accepted:
+                    takes = ", ".join(accepted) or "nothing"
+                    raise TargetError(f"{name}: its build function takes no {key!r} option (it takes: {takes})")
     except (TypeError, ValueError):
         pass
     context = torch.device("meta") if meta else nullcontext()

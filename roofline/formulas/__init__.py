@@ -2,6 +2,7 @@
 
 from roofline.formulas import (  # noqa: F401
     attention,
+    backward,
     conv,
     embedding,
     matmul,
@@ -9,4 +10,6 @@ from roofline.formulas import (  # noqa: F401
     pointwise,
     pooling,
     reduction,
+    sparse,
+    symbolic,
 )

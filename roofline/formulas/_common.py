@@ -52,12 +52,21 @@ def read_bytes(record: OpRecord) -> int:
 
 
 def written_bytes(record: OpRecord) -> int:
-    """Compulsory write traffic: each output tensor once."""
-    return sum(t.nbytes for t in record.outputs)
+    """Compulsory write traffic: each output tensor once (a sparse output: its nnz
+    values and indices, not its dense size)."""
+    return sum(t.nbytes if t.layout == "strided" else t.footprint_bytes for t in record.outputs)
+
+
+def stored_elements(t: TensorInfo) -> int:
+    """Elements a kernel touches: numel for a dense tensor, nnz for a sparse one."""
+    if t.layout == "strided":
+        return t.numel
+    return t.nnz or 0
 
 
 def out_numel(record: OpRecord) -> int:
-    return record.outputs[0].numel if record.outputs else 0
+    """Elements of the first output (nnz when it is sparse)."""
+    return stored_elements(record.outputs[0]) if record.outputs else 0
 
 
 def tensor_arg(record: OpRecord, name: str, position: int) -> TensorInfo | None:

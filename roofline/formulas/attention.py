@@ -22,13 +22,17 @@ from roofline.registry import MATRIX, Cost, register
 def causal_pairs(q_len: Any, kv_len: Any) -> Any:
     """(query, key) pairs a causal mask keeps, with torch's top-left alignment.
 
-    Query i sees keys 0..i, capped at kv_len: sum over i of min(i + 1, kv_len).
+    Query i sees keys 0..i, capped at kv_len: sum over i of min(i + 1, kv_len), which is
+    L(L+1)/2 when L <= S and S(S+1)/2 + (L-S)S otherwise (a Piecewise for symbols; it
+    collapses to L(L+1)/2 when both lengths are the same symbol).
     """
     if hasattr(q_len, "free_symbols") or hasattr(kv_len, "free_symbols"):
         import sympy
 
-        i = sympy.Symbol("i", integer=True, nonnegative=True)
-        return sympy.summation(smin(i + 1, kv_len), (i, 0, q_len - 1))
+        return sympy.Piecewise(
+            (q_len * (q_len + 1) / 2, sympy.Le(q_len, kv_len)),
+            (kv_len * (kv_len + 1) / 2 + (q_len - kv_len) * kv_len, True),
+        )
     if q_len <= kv_len:
         return q_len * (q_len + 1) // 2
     return kv_len * (kv_len + 1) // 2 + (q_len - kv_len) * kv_len
@@ -44,13 +48,42 @@ def attention_flops(
 
 
 def attention_bytes(
-    batch: Any, q_heads: Any, kv_heads: Any, q_len: Any, kv_len: Any, head_dim: Any, v_head_dim: Any | None = None, itemsize: Any = 2
+    batch: Any,
+    q_heads: Any,
+    kv_heads: Any,
+    q_len: Any,
+    kv_len: Any,
+    head_dim: Any,
+    v_head_dim: Any | None = None,
+    itemsize: Any = 2,
+    lse_itemsize: Any = 0,
+    mask_elems: Any = 0,
+    mask_itemsize: Any | None = None,
 ) -> tuple[Any, Any]:
-    """Compulsory (bytes_read, bytes_written) of a fused attention kernel without a mask."""
+    """Compulsory (bytes_read, bytes_written) of a fused attention kernel.
+
+    lse_itemsize: bytes per query row of the log-sum-exp the flash kernels also write
+    (4: fp32; 0 to leave it out). mask_elems: elements of an additive or boolean mask
+    read once at its own (possibly broadcast) size, ``mask_itemsize`` bytes each.
+    """
     v_head_dim = head_dim if v_head_dim is None else v_head_dim
+    mask_itemsize = itemsize if mask_itemsize is None else mask_itemsize
     bytes_read = itemsize * batch * (q_heads * q_len * head_dim + kv_heads * kv_len * (head_dim + v_head_dim))
-    bytes_written = itemsize * batch * q_heads * q_len * v_head_dim
+    bytes_read = bytes_read + mask_elems * mask_itemsize
+    bytes_written = itemsize * batch * q_heads * q_len * v_head_dim + lse_itemsize * batch * q_heads * q_len
     return bytes_read, bytes_written
+
+
+def naive_attention_bytes(
+    batch: Any, heads: Any, q_len: Any, kv_len: Any, head_dim: Any, itemsize: Any = 4
+) -> tuple[Any, Any]:
+    """Compulsory (bytes_read, bytes_written) of attention run as separate ops:
+    S = Q @ K^T (bmm), P = softmax(S), O = P @ V (bmm). The L x S score matrix is
+    written by the first bmm, read and written by the softmax and read by the second
+    bmm: four passes over B*H*L*S elements on top of the fused kernel's traffic."""
+    scores = batch * heads * q_len * kv_len * itemsize
+    qkv_read, out_written = attention_bytes(batch, heads, heads, q_len, kv_len, head_dim, itemsize=itemsize)
+    return qkv_read + 2 * scores, out_written + 2 * scores
 
 
 def _sdpa_flops(q: TensorInfo, k: TensorInfo, v: TensorInfo, causal: bool, seq_first: bool = False) -> Any:

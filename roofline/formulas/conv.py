@@ -6,6 +6,12 @@ element) plus N*K*P*Q for the bias when present. A transposed convolution runs t
 same multiply-adds with input and output swapped: 2*N*C*(K/G)*R*S*H*W over the input
 positions H*W. Bytes are compulsory: input, weight and bias read once, output written
 once.
+
+The im2col variant (``conv_bytes(..., im2col=True)``, ``im2col_convolution_cost``)
+counts a convolution lowered to a GEMM: im2col writes the (C*R*S) x (N*P*Q) lowered
+matrix and the GEMM reads it back, so both add that matrix's bytes; FLOPs are the same
+multiply-adds. To count every captured convolution that way, register it over the
+default handler: ``register("aten.convolution")(im2col_convolution_cost)``.
 """
 
 from __future__ import annotations
@@ -51,6 +57,43 @@ def conv_transpose_flops(
     if bias:
         flops = flops + n * k_out * prod(out_spatial)
     return flops
+
+
+def conv_bytes(
+    n: Any,
+    c_in: Any,
+    k_out: Any,
+    kernel: Sequence[Any],
+    in_spatial: Sequence[Any],
+    out_spatial: Sequence[Any],
+    groups: Any = 1,
+    itemsize: Any = 4,
+    bias: bool = False,
+    transposed: bool = False,
+    im2col: bool = False,
+) -> tuple[Any, Any]:
+    """Compulsory (bytes_read, bytes_written) of a convolution.
+
+    Weight elements: K*(C/G)*prod(kernel) (transposed: C*(K/G)*prod(kernel)). With
+    im2col=True (forward only) the lowered matrix of C*prod(kernel)*N*prod(out_spatial)
+    elements is written once and read once more.
+    """
+    per_group = (k_out if transposed else c_in)
+    per_group = per_group / groups if _symbolic(per_group, groups) else per_group // groups
+    weight = (c_in if transposed else k_out) * per_group * prod(kernel)
+    bytes_read = (n * c_in * prod(in_spatial) + weight + (k_out if bias else 0)) * itemsize
+    bytes_written = n * k_out * prod(out_spatial) * itemsize
+    if im2col:
+        if transposed:
+            raise ValueError("im2col=True is defined for forward convolutions only")
+        lowered = im2col_elements(n, c_in, kernel, out_spatial) * itemsize
+        bytes_read, bytes_written = bytes_read + lowered, bytes_written + lowered
+    return bytes_read, bytes_written
+
+
+def im2col_elements(n: Any, c_in: Any, kernel: Sequence[Any], out_spatial: Sequence[Any]) -> Any:
+    """Elements of the im2col matrix: one column of C*prod(kernel) taps per output position."""
+    return n * c_in * prod(kernel) * prod(out_spatial)
 
 
 def conv_output_size(size: Any, kernel: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1) -> Any:
@@ -122,3 +165,22 @@ def convolution_cost(record: OpRecord) -> Cost:
     out = record.outputs[0]
     flops = conv_cost_from_shapes(x, weight, out, groups, transposed, isinstance(bias, TensorInfo))
     return Cost(flops, read_bytes(record), written_bytes(record), CONV, unit=MATRIX)
+
+
+def im2col_convolution_cost(record: OpRecord) -> Cost:
+    """convolution_cost with the lowered (im2col) matrix's traffic added: written by
+    im2col, read by the GEMM. Forward convolutions only (transposed ones are counted
+    as usual)."""
+    cost = convolution_cost(record)
+    named = record.named_args()
+    x = named.get("input", named.get("self", record.args[0]))
+    weight = named.get("weight", record.args[1])
+    transposed = bool(named.get("transposed", False)) or "transpose" in record.op
+    if transposed:
+        return cost
+    out = record.outputs[0]
+    batched = len(x.shape) == len(weight.shape)
+    n, c_in = (x.shape[0], x.shape[1]) if batched else (1, x.shape[0])
+    out_spatial = out.shape[2:] if batched else out.shape[1:]
+    lowered = im2col_elements(n, c_in, weight.shape[2:], out_spatial) * x.itemsize
+    return Cost(cost.flops, cost.bytes_read + lowered, cost.bytes_written + lowered, CONV, unit=MATRIX)

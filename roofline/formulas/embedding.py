@@ -23,6 +23,32 @@ def embedding_bytes(lookups: Any, dim: Any, itemsize: Any = 4, index_itemsize: A
     return bytes_read, bytes_written
 
 
+def embedding_bag_bytes(
+    bags: Any,
+    lookups: Any,
+    dim: Any,
+    itemsize: Any = 4,
+    mode: str = "sum",
+    per_sample_weights: bool = False,
+    index_itemsize: Any = 8,
+) -> tuple[Any, Any]:
+    """(bytes_read, bytes_written) of _embedding_bag over ``bags`` bags of ``lookups``
+    gathered rows in all, with an offsets tensor of ``bags`` entries.
+
+    Read: the gathered rows, indices, offsets (and per-sample weights). Written: the
+    (bags x dim) output and the side outputs the kernel returns (int64): bag sizes
+    (bags), offset2bag (lookups, except in sum mode where the CPU kernel skips it) and
+    max indices (bags x dim in max mode, else bags).
+    """
+    bytes_read = lookups * dim * itemsize + (lookups + bags) * index_itemsize
+    if per_sample_weights:
+        bytes_read = bytes_read + lookups * itemsize
+    offset2bag = 0 if mode == "sum" else lookups
+    max_indices = bags * dim if mode == "max" else bags
+    bytes_written = bags * dim * itemsize + (bags + offset2bag + max_indices) * index_itemsize
+    return bytes_read, bytes_written
+
+
 def embedding_bag_flops(lookups: Any, dim: Any, weighted: bool = False) -> Any:
     """FLOPs of pooling ``lookups`` gathered rows: one add (or compare) per element, one
     multiply more with per-sample weights."""

@@ -12,6 +12,7 @@ from typing import Any
 from roofline.capture import OpRecord, TensorInfo
 from roofline.categories import GEMM
 from roofline.formulas._common import numel, read_bytes, written_bytes
+from roofline.formulas.sparse import has_sparse_operand, sparse_matmul_cost
 from roofline.registry import MATRIX, Cost, register
 
 
@@ -50,10 +51,24 @@ def _matmul_dims(a: TensorInfo, b: TensorInfo) -> tuple[int, int, int, int]:
     return batch, m, n, k
 
 
+def complex_gemm_flops(m: Any, n: Any, k: Any, batch: Any = 1, accumulate: bool = False) -> Any:
+    """Real FLOPs of a complex GEMM: a complex multiply-add is 4 real multiplies and 4
+    real adds (8 FLOPs, 4x a real one); an added complex matrix is 2 FLOPs per element."""
+    flops = 4 * gemm_flops(m, n, k, batch)
+    if accumulate:
+        flops = flops + 2 * batch * m * n
+    return flops
+
+
+def _is_complex(record: OpRecord) -> bool:
+    return any(t.dtype.is_complex for t in record.inputs)
+
+
 def _gemm_cost(record: OpRecord, a: TensorInfo, b: TensorInfo, accumulate: bool) -> Cost:
     batch, m, n, k = _matmul_dims(a, b)
+    flops_of = complex_gemm_flops if _is_complex(record) else gemm_flops
     return Cost(
-        flops=gemm_flops(m, n, k, batch, accumulate),
+        flops=flops_of(m, n, k, batch, accumulate),
         bytes_read=read_bytes(record),
         bytes_written=written_bytes(record),
         category=GEMM,
@@ -63,12 +78,16 @@ def _gemm_cost(record: OpRecord, a: TensorInfo, b: TensorInfo, accumulate: bool)
 
 @register("aten.mm", "aten.bmm", "aten.matmul", "aten.mv", "aten.dot", "aten.vdot", "aten.inner")
 def matmul_cost(record: OpRecord) -> Cost:
+    if has_sparse_operand(record):  # sparse @ dense and the like: SpMM/SpMV
+        return sparse_matmul_cost(record)
     a, b = record.args[0], record.args[1]
     return _gemm_cost(record, a, b, accumulate=False)
 
 
 @register("aten.addmm", "aten.baddbmm", "aten.addmv", "aten.addbmm", "aten._addmm_activation")
 def addmm_cost(record: OpRecord) -> Cost:
+    if has_sparse_operand(record):
+        return sparse_matmul_cost(record)
     named = record.named_args()
     a = named.get("mat1", named.get("batch1", named.get("mat")))
     b = named.get("mat2", named.get("batch2", named.get("vec")))
@@ -86,8 +105,9 @@ def linear_cost(record: OpRecord) -> Cost:
     k = x.shape[-1]
     m = numel(x.shape[:-1])
     n = weight.shape[0] if len(weight.shape) == 2 else 1
+    flops_of = complex_gemm_flops if _is_complex(record) else gemm_flops
     return Cost(
-        flops=gemm_flops(m, n, k, 1, accumulate=isinstance(bias, TensorInfo)),
+        flops=flops_of(m, n, k, 1, accumulate=isinstance(bias, TensorInfo)),
         bytes_read=read_bytes(record),
         bytes_written=written_bytes(record),
         category=GEMM,

@@ -13,6 +13,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from torch import bool as torch_bool
+from torch import uint8 as torch_uint8
+
 from roofline.capture import OpRecord, TensorInfo
 from roofline.categories import DATA_MOVE, DATA_TRANSFORM, SPARSE_MM
 from roofline.formulas._common import out_numel, read_bytes, written_bytes
@@ -99,7 +102,7 @@ def item_cost(record: OpRecord) -> Cost:
     return Cost(0, src.itemsize, src.itemsize, DATA_MOVE, traffic=HOST_LINK if src.device != "cpu" else DEVICE_MEMORY)
 
 
-@register("aten.index_put_", "aten.index_put", "aten._index_put_impl_", "aten.masked_scatter", "aten.slice_scatter", "aten.select_scatter", "aten.diagonal_scatter", "aten.as_strided_scatter")
+@register("aten.masked_scatter", "aten.slice_scatter", "aten.select_scatter", "aten.diagonal_scatter", "aten.as_strided_scatter")
 def assignment_cost(record: OpRecord) -> Cost:
     # Assignment reads the values (and indices) and writes as many elements as it sets.
     named = record.named_args()
@@ -114,6 +117,80 @@ def assignment_cost(record: OpRecord) -> Cost:
 
 
 _INDEX_DTYPES = {__import__("torch").int64, __import__("torch").int32, __import__("torch").bool, __import__("torch").uint8}
+
+
+def indexed_positions(target: TensorInfo, indices: list) -> tuple[int, int]:
+    """(positions, row) of ``target[indices]``: how many index positions it selects and
+    how many elements each selects (the dims the indices leave whole).
+
+    Integer index tensors broadcast together (positions = their broadcast numel); a
+    boolean mask selects at most its numel positions (the true count needs the data,
+    so this is an upper bound). A None entry keeps its dim whole.
+    """
+    consumed = 1
+    int_shapes: list[tuple[int, ...]] = []
+    mask_positions = 1
+    dim = 0
+    for index in indices:
+        if index is None:
+            dim += 1
+            continue
+        if index.dtype in (torch_bool, torch_uint8):
+            span = target.shape[dim : dim + len(index.shape)]
+            consumed *= math.prod(span)
+            mask_positions *= index.numel
+            dim += len(index.shape)
+        else:
+            consumed *= target.shape[dim] if dim < len(target.shape) else 1
+            int_shapes.append(index.shape)
+            dim += 1
+    positions = mask_positions * math.prod(_broadcast(int_shapes))
+    row = target.numel // consumed if consumed else 0
+    return positions, row
+
+
+def _broadcast(shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+    width = max((len(s) for s in shapes), default=0)
+    out = [1] * width
+    for shape in shapes:
+        for i, size in enumerate((1,) * (width - len(shape)) + tuple(shape)):
+            out[i] = max(out[i], size)
+    return tuple(out)
+
+
+@register("aten.index_put_", "aten.index_put", "aten._index_put_impl_")
+def index_put_cost(record: OpRecord) -> Cost:
+    """``target[indices] = values`` (setitem with tensor indices; ``+=`` with accumulate).
+
+    Reads the values (at their own, possibly broadcast, size) and the indices; writes
+    every selected element (positions x row; through a boolean mask the count needs
+    the data: exact when values holds one value per selected element, else every mask
+    entry is counted, an upper bound). accumulate=True also reads
+    the selected elements and adds into them (one FLOP each): a scatter-add, Sparse MM.
+    The functional index_put copies the whole target as well.
+    """
+    named = record.named_args()
+    target = named.get("self", record.args[0])
+    indices = [i if isinstance(i, TensorInfo) else None for i in (named.get("indices") or record.args[1])]
+    values = named.get("values", record.args[2] if len(record.args) > 2 else None)
+    accumulate = bool(named.get("accumulate", False))
+    positions, row = indexed_positions(target, indices)
+    selected = positions * row
+    has_mask = any(i is not None and i.dtype in (torch_bool, torch_uint8) for i in indices)
+    if has_mask and isinstance(values, TensorInfo) and values.numel > row:
+        selected = values.numel  # one value per selected element: the true count
+    values_bytes = values.footprint_bytes if isinstance(values, TensorInfo) else 0
+    index_bytes = sum(i.footprint_bytes for i in indices if i is not None)
+    bytes_read = values_bytes + index_bytes
+    bytes_written = selected * target.itemsize
+    flops = 0
+    if accumulate:
+        bytes_read += selected * target.itemsize
+        flops = selected
+    if record.packet == "aten.index_put":  # out of place: the whole target copied too
+        bytes_read += target.footprint_bytes
+        bytes_written = target.nbytes
+    return Cost(flops, bytes_read, bytes_written, SPARSE_MM if accumulate else DATA_MOVE)
 
 
 @register("aten.cat", "aten.stack", "aten.hstack", "aten.vstack", "aten.concat", "aten.concatenate")
@@ -147,8 +224,6 @@ def concat_cost(record: OpRecord) -> Cost:
     "aten.view_copy",
     "aten.unfold_copy",
     "aten._unsafe_view_copy",
-    "aten.coalesce",
-    "aten._coalesce",
 )
 def transform_cost(record: OpRecord) -> Cost:
     return Cost(0, read_bytes(record), written_bytes(record), DATA_TRANSFORM)

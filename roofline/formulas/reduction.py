@@ -52,6 +52,20 @@ def softmax_flops(elements: Any) -> Any:
     return elements * SOFTMAX_FLOPS_PER_ELEMENT
 
 
+def softmax_bytes(elements: Any, itemsize: Any = 4) -> tuple[Any, Any]:
+    """Compulsory (bytes_read, bytes_written) of a softmax: the input read, the result written."""
+    return elements * itemsize, elements * itemsize
+
+
+def layer_norm_bytes(rows: Any, cols: Any, itemsize: Any = 4, affine: bool = True) -> tuple[Any, Any]:
+    """Compulsory (bytes_read, bytes_written) of native_layer_norm over ``rows`` rows of
+    ``cols``: input (and weight and bias) read; output, and the per-row mean and
+    reciprocal std it also returns (same dtype as the input), written."""
+    bytes_read = (rows * cols + (2 * cols if affine else 0)) * itemsize
+    bytes_written = (rows * cols + 2 * rows) * itemsize
+    return bytes_read, bytes_written
+
+
 def _first_input_numel(record: OpRecord) -> int:
     first = record.args[0] if record.args else None
     if isinstance(first, TensorInfo):
@@ -138,3 +152,10 @@ def group_norm_cost(record: OpRecord) -> Cost:
 @register("aten._fused_rms_norm", "aten.rms_norm")
 def rms_norm_cost(record: OpRecord) -> Cost:
     return _streaming_cost(record, norm_flops(_first_input_numel(record), "rms_norm"))
+
+
+@register("aten.equal")
+def equal_cost(record: OpRecord) -> Cost:
+    # torch.equal: one compare per element of both operands' common size; it returns a
+    # Python bool, so nothing is written.
+    return Cost(_first_input_numel(record), read_bytes(record), 0, ELEMENTWISE)

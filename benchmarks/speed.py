@@ -1,0 +1,385 @@
+"""How fast and how small is the analyser, next to its peers?
+
+Times ``roofline.analyze`` (capture + count + predict, bytes included) against torch's
+``FlopCounterMode`` (FLOPs only) and fvcore's ``FlopCountAnalysis`` (FLOPs only, through
+a JIT trace) on the same models, in the same process, and reports peak memory.
+
+    python benchmarks/speed.py                       # print the table
+    python benchmarks/speed.py --write docs/performance.md
+
+How it measures (why each choice):
+- Each model is timed in its own fresh subprocess, and the three tools are run
+  interleaved inside it (tool A, B, C, then A, B, C again...), so all three see the same
+  machine load; the ratio to FlopCounterMode is the figure to trust on a busy machine.
+- Every tool runs once untimed first: one-off costs (lazy imports, the first call of
+  each kernel, FlopCounterMode's first use takes seconds) are not what a sweep pays.
+- torch runs on one thread by default (--threads): on a machine shared with other work,
+  intra-op threads that wait on each other make the real-tensor times erratic.
+- Real-tensor models really run: their times include the model's own forward, which is
+  the same for every tool (the "forward" column shows it alone). Meta-tensor models run
+  no arithmetic, so their times are the tools' own overhead.
+- Peak RSS is measured per (model, tool) in yet another fresh subprocess that builds the
+  model and runs that one tool once: resource.getrusage's ru_maxrss is a high-water mark
+  of the whole process, so sharing a process would blur the tools together.
+- A spec swap is ``Analysis.with_hw`` on each packaged spec, timed after one analyze.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+#: (label, zoo target, build options, meta)
+MODELS: tuple[tuple[str, str, dict[str, Any], bool], ...] = (
+    ("ResNet-50 (batch 1, 224x224)", "resnet50", {}, False),
+    ("BERT-base (128 tokens)", "bert-base", {"seq": 128}, False),
+    ("GPT-2 small (1024 tokens)", "gpt2", {"seq": 1024}, False),
+    ("Llama-2-7B (meta, 2048 tokens)", "llama-7b", {"seq": 2048}, True),
+    ("Llama-2-70B (meta, 2048 tokens)", "llama-70b", {"seq": 2048}, True),
+)
+TOOLS = ("analyze", "flop_counter", "fvcore")
+HW = "h100-sxm"
+
+
+@dataclass
+class Timing:
+    """Medians (seconds) of one model's runs in one process; None where a tool failed."""
+
+    model: str
+    target: str
+    meta: bool
+    ops: int
+    build_s: float
+    forward_s: float | None
+    analyze_s: float
+    flop_counter_s: float
+    fvcore_s: float | None
+    fvcore_error: str
+    with_hw_s: float
+    analyze_flops: float
+    flop_counter_flops: float
+    fvcore_flops: float | None
+    repeat: int
+
+
+# --- the tools, each as a zero-argument call returning total FLOPs -------------------
+def _call(model: Any, inputs: Any) -> Any:
+    from roofline.capture import call_model
+
+    return call_model(model, inputs)
+
+
+def _forward(model: Any, inputs: Any) -> Callable[[], float]:
+    import torch
+
+    def run() -> float:
+        with torch.no_grad():
+            _call(model, inputs)
+        return float("nan")
+
+    return run
+
+
+def _flop_counter(model: Any, inputs: Any) -> Callable[[], float]:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    def run() -> float:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            _call(model, inputs)
+        return float(counter.get_total_flops())
+
+    return run
+
+
+def _analyze(model: Any, inputs: Any, name: str) -> Callable[[], float]:
+    from roofline import analysis
+
+    def run() -> float:
+        return analysis.analyze(model, inputs, hw=HW, name=name).total_flops
+
+    return run
+
+
+def _fvcore(model: Any, inputs: Any) -> Callable[[], float]:
+    """fvcore traces with torch.jit, which takes positional tensors: a dict of inputs
+    (Hugging Face style) is passed through a wrapper that names them again."""
+    import logging
+
+    import torch
+    from fvcore.nn import FlopCountAnalysis
+
+    logging.getLogger("fvcore").setLevel(logging.ERROR)  # one warning per skipped op
+    if isinstance(inputs, dict):
+        keys = list(inputs)
+
+        class ByName(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.inner = model
+
+            def forward(self, *values: Any) -> Any:
+                return self.inner(**dict(zip(keys, values)))
+
+        traced_model, args = ByName(), tuple(inputs.values())
+    else:
+        traced_model, args = model, tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
+
+    def run() -> float:
+        with torch.no_grad():
+            counter = FlopCountAnalysis(traced_model, args)
+            counter.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+            return 2.0 * float(counter.total())  # fvcore counts MACs; FLOPs are twice that
+
+    return run
+
+
+def _build(target: str, options: dict[str, Any], meta: bool) -> tuple[Any, Any, str, float]:
+    from roofline.targets import build_target
+
+    start = time.perf_counter()
+    model, inputs, name = build_target(target, batch=1, meta=meta, options=options)
+    return model, inputs, name, time.perf_counter() - start
+
+
+def _timed(run: Callable[[], float]) -> tuple[float, float]:
+    start = time.perf_counter()
+    value = run()
+    return time.perf_counter() - start, value
+
+
+# --- one model in one process --------------------------------------------------------
+def time_model(label: str, target: str, options: dict[str, Any], meta: bool, repeat: int) -> Timing:
+    """Median wall time of each tool on one model, tools interleaved run by run."""
+    from roofline import analysis
+    from roofline.hardware import list_hardware
+
+    model, inputs, name, build_s = _build(target, options, meta)
+    tools: dict[str, Callable[[], float]] = {
+        "analyze": _analyze(model, inputs, name),
+        "flop_counter": _flop_counter(model, inputs),
+    }
+    if not meta:
+        tools["forward"] = _forward(model, inputs)
+    for run in tools.values():
+        run()  # warm-up, untimed (see the module docstring)
+    fvcore_error = ""
+    try:
+        fvcore_run = _fvcore(model, inputs)
+        fvcore_run()  # does it trace at all? (also its warm-up)
+        tools["fvcore"] = fvcore_run
+    except Exception as exc:  # report honestly, keep timing the others
+        fvcore_error = f"cannot trace: {type(exc).__name__}: {str(exc).splitlines()[0][:80] if str(exc) else ''}"
+    times: dict[str, list[float]] = {tool: [] for tool in tools}
+    totals: dict[str, float] = {}
+    for _ in range(repeat):
+        for tool, run in tools.items():
+            elapsed, totals[tool] = _timed(run)
+            times[tool].append(elapsed)
+
+    result = analysis.analyze(model, inputs, hw=HW, name=name)
+    swaps = []
+    for spec in list_hardware()["name"]:
+        start = time.perf_counter()
+        result.with_hw(spec)
+        swaps.append(time.perf_counter() - start)
+
+    median = {tool: statistics.median(values) for tool, values in times.items()}
+    return Timing(
+        model=label,
+        target=target,
+        meta=meta,
+        ops=len(result.ops),
+        build_s=build_s,
+        forward_s=median.get("forward"),
+        analyze_s=median["analyze"],
+        flop_counter_s=median["flop_counter"],
+        fvcore_s=median.get("fvcore"),
+        fvcore_error=fvcore_error,
+        with_hw_s=statistics.median(swaps),
+        analyze_flops=totals["analyze"],
+        flop_counter_flops=totals["flop_counter"],
+        fvcore_flops=totals.get("fvcore"),
+        repeat=repeat,
+    )
+
+
+def peak_rss(target: str, options: dict[str, Any], meta: bool, tool: str) -> dict[str, float | str]:
+    """Peak resident memory (bytes) of a fresh process that builds the model and runs
+    ``tool`` once; also the peak after building alone, to show what the model costs."""
+    model, inputs, name, _ = _build(target, options, meta)
+    built_bytes = _max_rss_bytes()
+    run = {"analyze": lambda: _analyze(model, inputs, name), "flop_counter": lambda: _flop_counter(model, inputs),
+           "fvcore": lambda: _fvcore(model, inputs)}[tool]
+    error = ""
+    try:
+        run()()
+    except Exception as exc:
+        error = f"{type(exc).__name__}"
+    return {"built_bytes": built_bytes, "peak_bytes": _max_rss_bytes(), "error": error}
+
+
+def _max_rss_bytes() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return float(peak if sys.platform == "darwin" else peak * 1024)  # macOS: bytes; Linux: KiB
+
+
+# --- the parent: one subprocess per measurement -------------------------------------
+def _child(args: list[str]) -> Any:
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), *args], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"benchmark child {args} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_all(repeat: int, selected: list[str] | None, rss: bool, threads: int) -> tuple[list[Timing], dict[str, dict[str, Any]]]:
+    from rich.progress import Progress
+
+    models = [m for m in MODELS if selected is None or m[1] in selected]
+    steps = len(models) * (1 + (len(TOOLS) if rss else 0))
+    timings: list[Timing] = []
+    memory: dict[str, dict[str, Any]] = {}
+    with Progress(transient=True) as progress:
+        task = progress.add_task("benchmarking", total=steps)
+        for label, target, options, meta in models:
+            encoded = json.dumps([label, target, options, meta])
+            progress.update(task, description=f"timing {target}")
+            timings.append(Timing(**_child(["--child-time", encoded, "--repeat", str(repeat), "--threads", str(threads)])))
+            progress.advance(task)
+            memory[target] = {}
+            if rss:
+                for tool in TOOLS:
+                    progress.update(task, description=f"peak RSS {target} / {tool}")
+                    memory[target][tool] = _child(["--child-rss", encoded, tool, "--threads", str(threads)])
+                    progress.advance(task)
+    return timings, memory
+
+
+# --- report ------------------------------------------------------------------------
+def _s(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 1e3:.1f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def _mb(entry: dict[str, Any] | None) -> str:
+    if not entry:
+        return "-"
+    text = f"{entry['peak_bytes'] / 1e6:,.0f}"
+    return f"{text} ({entry['error']})" if entry.get("error") else text
+
+
+def _gflop(value: float | None) -> str:
+    return "-" if value is None else f"{value / 1e9:,.1f}"
+
+
+def render(timings: list[Timing], memory: dict[str, dict[str, Any]]) -> str:
+    """The results as Markdown tables (times, then memory and FLOP totals)."""
+    lines = [
+        "| model | aten ops | forward alone | analyze | FlopCounterMode | fvcore | analyze / FlopCounterMode | fvcore / FlopCounterMode | spec swap (with_hw) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for t in timings:
+        fv = _s(t.fvcore_s) if t.fvcore_s is not None else t.fvcore_error
+        fv_ratio = f"{t.fvcore_s / t.flop_counter_s:.2f}x" if t.fvcore_s is not None else "-"
+        lines.append(
+            f"| {t.model} | {t.ops:,} | {_s(t.forward_s) if t.forward_s is not None else 'none (meta)'} | "
+            f"{_s(t.analyze_s)} | {_s(t.flop_counter_s)} | {fv} | **{t.analyze_s / t.flop_counter_s:.2f}x** | "
+            f"{fv_ratio} | {t.with_hw_s * 1e3:.1f} ms |"
+        )
+    lines += [
+        "",
+        "| model | build | peak RSS MB: after build | analyze | FlopCounterMode | fvcore | GFLOP: analyze | FlopCounterMode | fvcore (2 x MACs) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for t in timings:
+        mem = memory.get(t.target, {})
+        built = mem.get("analyze", {}).get("built_bytes") if mem else None
+        lines.append(
+            f"| {t.model} | {_s(t.build_s)} | {'-' if built is None else f'{built / 1e6:,.0f}'} | "
+            f"{_mb(mem.get('analyze'))} | {_mb(mem.get('flop_counter'))} | {_mb(mem.get('fvcore'))} | "
+            f"{_gflop(t.analyze_flops)} | {_gflop(t.flop_counter_flops)} | {_gflop(t.fvcore_flops)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def machine() -> str:
+    import torch
+
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores visible, "
+        f"Python {platform.python_version()}, torch {torch.__version__}"
+    )
+
+
+START = "<!-- speed.py table start -->"
+END = "<!-- speed.py table end -->"
+
+
+def write_table(path: Path, table: str, repeat: int, threads: int) -> None:
+    """Replace the generated block of ``path`` (between START and END) with ``table``."""
+    from roofline.analysis import write_text_atomic
+
+    block = (
+        f"{START}\n_Generated by `python benchmarks/speed.py --write docs/performance.md` "
+        f"(median of {repeat} runs, torch on {threads} thread(s); {machine()})._\n\n{table}{END}"
+    )
+    text = path.read_text() if path.exists() else f"# Performance\n\n{START}\n{END}\n"
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        _, tail = rest.split(END, 1)
+        text = head + block + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    write_text_atomic(path, text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per tool (median reported)")
+    parser.add_argument("--models", help="comma-separated zoo targets to run (default: all)")
+    parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses")
+    parser.add_argument("--write", type=Path, help="update the generated table in this Markdown file")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1, see above)")
+    parser.add_argument("--child-time", help=argparse.SUPPRESS)
+    parser.add_argument("--child-rss", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child_time or args.child_rss:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.child_time:
+        label, target, options, meta = json.loads(args.child_time)
+        print(json.dumps(asdict(time_model(label, target, options, meta, args.repeat))))
+        return 0
+    if args.child_rss:
+        encoded, tool = args.child_rss
+        _, target, options, meta = json.loads(encoded)
+        print(json.dumps(peak_rss(target, options, meta, tool)))
+        return 0
+
+    selected = args.models.split(",") if args.models else None
+    timings, memory = run_all(args.repeat, selected, rss=not args.no_rss, threads=args.threads)
+    table = render(timings, memory)
+    print(table)
+    if args.write:
+        write_table(args.write, table, args.repeat, args.threads)
+        print(f"wrote {args.write}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

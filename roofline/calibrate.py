@@ -1,0 +1,726 @@
+"""Measure this machine the way the Empirical Roofline Toolkit does, and write a spec.
+
+    result = roofline.calibrate.calibrate()              # CPU, about a minute
+    result = roofline.calibrate.calibrate(quick=True)    # a few seconds (tests)
+    result = roofline.calibrate.calibrate(device="cuda") # the current GPU
+    spec = result.to_spec(name="local-cpu")              # a HardwareSpec
+    roofline.calibrate.write_calibrated_spec(result, "hw_specs/local-cpu.yaml")
+
+What is measured, all through PyTorch ops (what the predictions are for), on the threads
+torch uses (torch.get_num_threads()):
+
+* per-op overhead: tiny aten ops (one element) called through their OpOverloads, the
+  path a measured run times; the median over the ops.
+* bandwidth against working-set size: element-wise adds (2 reads + 1 write) over
+  working sets from 16 KiB to 256 MiB, each writing a fresh output as the ops of a
+  forward do (see measure_bandwidth: on CPU, fresh large outputs cost page faults that a
+  reused buffer hides), repeated so each size sits in the level that holds it;
+  bandwidth = bytes / (time - overhead). The cache capacities come from the operating
+  system where it says (Linux sysfs: per-instance size times the instances the threads
+  can use), else from the curve's plateaus (a drop of more than 30% starts a new
+  level). Each level's bandwidth is the median over the sizes well inside it (above twice
+  the previous capacity, below half its own); DRAM's over sizes at least four times the
+  last cache. L1 is not listed on CPU: an L1-sized op is overhead-bound in eager
+  PyTorch, its bandwidth cannot be seen through torch ops.
+* peak FLOP/s per dtype: the best of large GEMMs (matrix units on a GPU; on a CPU the
+  vector units running a blocked GEMM) for fp32, bf16, fp64 and fp16, each first probed
+  small so a slow dtype (fp16 without hardware support) costs no more than the probe;
+  and the best of vector kernels (mul, addcmul) on cache-resident data, per dtype.
+* matrix efficiency: the median fraction of the GEMM peak that a fixed suite of
+  medium GEMMs and convolutions reaches (compute-bound shapes typical of DL layers),
+  so predictions of ordinary layers are not held to the best GEMM's rate.
+
+Every timing is the best (minimum) of several repeats: a ceiling is what the machine can
+do, and noise only ever slows a run down. The spec's ``measured`` record keeps the raw
+curve, the GEMM and vector rates, the overhead samples, the date, torch version, thread
+count and mode, and ``memory_level: working_set`` so predictions on it pick each op's
+memory level by its bytes (roofline.predict.WORKING_SET).
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from roofline.errors import RooflineError
+from roofline.hardware import Efficiency, HardwareSpec, MemoryLevel, write_hardware
+from roofline.measure import Timer, timer_for
+from roofline.predict import WORKING_SET
+
+__all__ = [
+    "Calibration",
+    "CacheLevel",
+    "calibrate",
+    "cpu_caches",
+    "find_plateaus",
+    "fit_levels",
+    "write_calibrated_spec",
+]
+
+KiB, MiB = 2**10, 2**20
+
+#: (first, last) working-set exponents of two (bytes) and points per octave, per mode.
+SWEEP = {"full": (14, 28, 2), "quick": (14, 28, 1)}
+#: GEMM sizes (square, n x n x n) tried per dtype after the probe, per mode.
+GEMM_SIZES = {"cpu": {"full": (512, 1024, 2048), "quick": (256, 512)},
+              "cuda": {"full": (2048, 4096, 8192), "quick": (1024, 2048)}}
+GEMM_PROBE = {"cpu": 256, "cuda": 1024}
+#: A dtype whose probe GEMM runs below this fraction of the fp32 probe's rate is slow:
+#: only the probe is recorded for it (fp16 GEMMs on a CPU without AVX512-FP16).
+SLOW_DTYPE = 0.1
+#: Vector kernel sizes (elements), chosen to sit in the caches.
+VECTOR_ELEMENTS = {"full": (2**16, 2**18, 2**20), "quick": (2**16, 2**18)}
+#: Medium layers whose median fraction of the GEMM peak becomes efficiency.matrix:
+#: ("mm", m, n, k) or ("conv", batch, in_ch, out_ch, size, kernel).
+EFFICIENCY_SUITE = {
+    "full": (("mm", 256, 256, 256), ("mm", 128, 768, 768), ("mm", 128, 3072, 768), ("mm", 512, 1024, 1024),
+             ("mm", 64, 4096, 1024), ("conv", 1, 64, 64, 56, 3), ("conv", 1, 256, 256, 14, 3),
+             ("conv", 1, 256, 64, 56, 1)),
+    "quick": (("mm", 128, 768, 768), ("conv", 1, 64, 64, 28, 3)),
+}
+REPEATS = {"full": 9, "quick": 5}
+#: Each timed sample lasts at least this long (s): well above the timer's resolution and
+#: GPU launch gaps, yet short, so that on a busy machine some samples escape disturbance.
+MIN_SAMPLE_S = {"full": 5e-4, "quick": 2e-4}
+#: Seconds of timed samples one point may use before it stops sampling (after two).
+POINT_BUDGET_S = 0.4
+#: Dependent ops per timed call of the bandwidth chain.
+CHAIN = 4
+#: Only sizes whose time is at least this many overheads tell a bandwidth apart from it.
+MIN_OVER_OVERHEAD = 3.0
+
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp64": torch.float64, "fp16": torch.float16}
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def best_time(fn: Callable[[], Any], timer: Timer, repeats: int, min_sample_s: float, max_inner: int = 10_000,
+              budget_s: float = POINT_BUDGET_S) -> float:
+    """Best (minimum) seconds per call of ``fn`` over up to ``repeats`` samples, each a
+    batch of calls lasting at least ``min_sample_s`` (after one warm-up call). Sampling
+    stops early, after at least two samples, once ``budget_s`` has been spent."""
+    fn()
+    single = math.inf
+    for _ in range(3):  # the fastest of three, so one disturbed call does not set the batch
+        with timer.span() as probe:
+            fn()
+        single = min(single, probe[0])
+    inner = int(min(max_inner, max(1, math.ceil(min_sample_s / max(single, 1e-9)))))
+    best, spent = math.inf, 0.0
+    for i in range(repeats):
+        with timer.span() as elapsed:
+            for _ in range(inner):
+                fn()
+        best = min(best, elapsed[0] / inner)
+        spent += elapsed[0]
+        if i >= 1 and spent > budget_s:
+            break
+    return best
+
+
+# --------------------------------------------------------------------------- caches
+
+
+@dataclass(frozen=True)
+class CacheLevel:
+    """One data/unified cache level as the OS describes it."""
+
+    level: int
+    size_bytes: int  # one instance
+    instances: int  # instances the threads can use
+    capacity: int  # size_bytes x instances: what the threads together can hold
+
+
+def _parse_size(text: str) -> int:
+    text = text.strip().upper()
+    for suffix, factor in (("K", KiB), ("M", MiB), ("G", 2**30)):
+        if text.endswith(suffix):
+            return int(float(text[:-1]) * factor)
+    return int(text)
+
+
+def cpu_caches(threads: int | None = None, root: str | Path = "/sys/devices/system/cpu",
+               cpus: list[int] | None = None) -> list[CacheLevel]:
+    """Data and unified cache levels from Linux sysfs, for ``threads`` threads (default:
+    torch's) on ``cpus`` (default: the CPUs this process may use); [] where sysfs says
+    nothing (other systems). A level's capacity is one instance's size times the number
+    of distinct instances among those CPUs, at most one per thread."""
+    root = Path(root)
+    if cpus is None:
+        try:
+            cpus = sorted(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            cpus = list(range(os.cpu_count() or 1))
+    threads = threads or torch.get_num_threads()
+    found: dict[int, dict[str, int]] = {}  # level -> shared_cpu_list -> size
+    for cpu in cpus:
+        for index in sorted((root / f"cpu{cpu}" / "cache").glob("index*")):
+            try:
+                kind = (index / "type").read_text().strip()
+                level = int((index / "level").read_text())
+                size = _parse_size((index / "size").read_text())
+                shared = (index / "shared_cpu_list").read_text().strip()
+            except (OSError, ValueError):
+                continue
+            if kind in ("Data", "Unified"):
+                found.setdefault(level, {})[shared] = size
+    levels = []
+    for level in sorted(found):
+        sizes = found[level]
+        size = max(sizes.values())
+        instances = min(len(sizes), max(threads, 1))
+        levels.append(CacheLevel(level, size, instances, size * instances))
+    return levels
+
+
+def find_plateaus(sizes: Any, bandwidths: Any, drop: float = 0.7) -> list[tuple[float, float, float]]:
+    """Plateaus of a bandwidth-vs-working-set curve: [(first_size, last_size, bandwidth)].
+
+    Walking up the sizes, a point below ``drop`` times the current plateau's median
+    bandwidth, followed by another such point (one outlier is not a level), starts a new
+    plateau. Bandwidth is the plateau's median.
+    """
+    sizes = list(map(float, sizes))
+    bws = list(map(float, bandwidths))
+    if not sizes:
+        return []
+    groups: list[list[int]] = [[0]]
+    i = 1
+    while i < len(sizes):
+        ref = statistics.median(bws[j] for j in groups[-1])
+        low = bws[i] < drop * ref
+        confirmed = low and (i + 1 >= len(sizes) or bws[i + 1] < drop * ref)
+        if confirmed:
+            groups.append([i])
+        else:
+            groups[-1].append(i)
+        i += 1
+    return [(sizes[g[0]], sizes[g[-1]], statistics.median(bws[j] for j in g)) for g in groups]
+
+
+def fit_levels(curve: pd.DataFrame, caches: list[tuple[str, float]], dram_capacity: float) -> pd.DataFrame:
+    """Bandwidth per memory level from a curve (working_set_bytes, bandwidth).
+
+    caches: [(name, capacity bytes)] smallest first. A cache's bandwidth is the median of
+    the points above twice the previous capacity and at most half its own (the point
+    nearest half its capacity if none); DRAM's the median of the points at least four
+    times the last cache (the largest point if none). Each point is already a best-of-N
+    time (noise only slows a run down); the median across sizes keeps what is systematic
+    about a level, such as the page faults of fresh outputs. Bandwidth is then made
+    non-increasing toward DRAM by raising
+    an inner level that came out below the next outer one to that level's figure (long
+    runs over big working sets are the least disturbed). Returns rows level, capacity,
+    bandwidth, points.
+    """
+    rows = []
+    previous = 0.0
+    xs = curve["working_set_bytes"].to_numpy(dtype=float)
+    ys = curve["bandwidth"].to_numpy(dtype=float)
+    for name, capacity in caches:
+        inside = (xs > 2 * previous) & (xs <= capacity / 2)
+        if not inside.any():
+            inside = np.abs(np.log(xs) - math.log(max(capacity / 2, 1))) == np.min(np.abs(np.log(xs) - math.log(max(capacity / 2, 1))))
+        rows.append({"level": name, "capacity": float(capacity), "bandwidth": float(np.median(ys[inside])),
+                     "points": int(inside.sum())})
+        previous = capacity
+    beyond = xs >= 4 * previous
+    if not beyond.any():
+        beyond = xs == xs.max()
+    rows.append({"level": "dram", "capacity": float(dram_capacity), "bandwidth": float(np.median(ys[beyond])),
+                 "points": int(beyond.sum())})
+    for i in range(len(rows) - 2, -1, -1):  # from DRAM inward: long, robust runs set the floor
+        rows[i]["bandwidth"] = max(rows[i]["bandwidth"], rows[i + 1]["bandwidth"])
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass
+class Calibration:
+    """What calibrate() measured (SI units: s, B/s, FLOP/s, bytes).
+
+    curve: working_set_bytes, kernel, seconds, bandwidth (overhead taken out).
+    levels: level, capacity, bandwidth, points (from fit_levels).
+    gemm: dtype, n (or the suite shape), seconds, flops_per_s. vector: dtype, kernel,
+    elements, seconds, flops_per_s. overhead: op, seconds.
+    """
+
+    device: str
+    device_name: str
+    vendor: str
+    threads: int
+    mode: str
+    started: str  # ISO 8601, UTC
+    duration_s: float
+    overhead_s: float
+    overhead: pd.DataFrame
+    curve: pd.DataFrame
+    plateaus: list[tuple[float, float, float]]
+    levels: pd.DataFrame
+    gemm: pd.DataFrame
+    matrix_flops: dict[str, float]
+    vector: pd.DataFrame
+    vector_flops: dict[str, float]
+    efficiency: pd.DataFrame
+    matrix_efficiency: float
+    host_link_bw: float
+    notes: list[str] = field(default_factory=list)
+
+    def to_spec(self, name: str | None = None, display_name: str | None = None) -> HardwareSpec:
+        """The measured figures as a HardwareSpec (efficiencies: matrix from the suite,
+        vector and memory 1.0 since those ceilings were measured with the same kinds of
+        ops they predict)."""
+        kind = "gpu" if self.device == "cuda" else "cpu"
+        name = name or f"local-{kind}"
+        levels = tuple(MemoryLevel(row.level, float(row.bandwidth), float(row.capacity)) for row in self.levels.itertuples())
+        if kind == "gpu":
+            matrix = {k: v for k, v in self.matrix_flops.items() if k not in ("fp32", "fp64")}
+            vector = {**self.vector_flops, **{k: v for k, v in self.matrix_flops.items() if k in ("fp32", "fp64")}}
+        else:
+            matrix, vector = dict(self.matrix_flops), dict(self.vector_flops)
+        return HardwareSpec(
+            name=name,
+            display_name=display_name or f"{self.device_name} ({self.threads} threads, measured)",
+            kind=kind,
+            vendor=self.vendor,
+            source=f"measured by `roofline calibrate` on {self.started[:10]} ({self.mode} mode, "
+                   f"{self.threads} threads, torch {torch.__version__})",
+            matrix_flops=matrix,
+            vector_flops=vector,
+            memory=levels,
+            host_link_bw=self.host_link_bw,
+            peer_link_bw=None,
+            overhead_s=self.overhead_s,
+            efficiency=Efficiency(matrix=self.matrix_efficiency, vector=1.0, memory=1.0),
+            measured=self.record(),
+            notes="; ".join(self.notes) or None,
+        )
+
+    def record(self) -> dict[str, Any]:
+        """The spec's ``measured`` mapping: how and when, and the raw figures behind it."""
+        return {
+            "tool": "roofline calibrate",
+            "date": self.started,
+            "mode": self.mode,
+            "device": self.device,
+            "device_name": self.device_name,
+            "threads": self.threads,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "duration_s": round(self.duration_s, 2),
+            "memory_level": WORKING_SET,
+            "timing": "best of repeated batches (perf_counter on CPU, CUDA events on GPU)",
+            "overhead_s": {row.op: _sig(row.seconds) for row in self.overhead.itertuples()},
+            "bandwidth_curve": [
+                [int(row.working_set_bytes), row.kernel, _sig(row.bandwidth)] for row in self.curve.itertuples()
+            ],
+            "plateaus": [[_sig(a), _sig(b), _sig(bw)] for a, b, bw in self.plateaus],
+            "levels": [
+                {"level": row.level, "capacity": _sig(row.capacity), "bandwidth": _sig(row.bandwidth), "points": int(row.points)}
+                for row in self.levels.itertuples()
+            ],
+            "gemm_flops": [[row.dtype, row.shape, _sig(row.flops_per_s)] for row in self.gemm.itertuples()],
+            "vector_flops": [[row.dtype, row.kernel, int(row.elements), _sig(row.flops_per_s)] for row in self.vector.itertuples()],
+            "efficiency_suite": [[row.shape, _sig(row.fraction)] for row in self.efficiency.itertuples()],
+        }
+
+
+def _sig(value: float, digits: int = 4) -> float:
+    """A float rounded to ``digits`` significant digits (keeps the YAML readable)."""
+    value = float(value)
+    if value == 0 or not math.isfinite(value):
+        return value
+    return float(f"{value:.{digits - 1}e}")
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def measure_overhead(device: str, timer: Timer, repeats: int, min_sample_s: float) -> pd.DataFrame:
+    """Seconds per call of tiny (one-element) aten ops through their OpOverloads."""
+    x = torch.ones(1, device=device)
+    y = torch.ones(1, device=device)
+    aten = torch.ops.aten
+    calls = {
+        "aten.add": lambda: aten.add.Tensor(x, y),
+        "aten.mul": lambda: aten.mul.Tensor(x, y),
+        "aten.relu": lambda: aten.relu.default(x),
+        "aten.sum": lambda: aten.sum.default(x),
+        "aten.clone": lambda: aten.clone.default(x),
+    }
+    rows = [{"op": op, "seconds": best_time(fn, timer, repeats, min_sample_s)} for op, fn in calls.items()]
+    return pd.DataFrame(rows)
+
+
+def sweep_sizes(mode: str) -> list[int]:
+    """Working-set sizes (bytes) of the bandwidth sweep."""
+    first, last, per_octave = SWEEP[mode]
+    sizes = sorted({int(round(2 ** (e / per_octave))) for e in range(first * per_octave, last * per_octave + 1)})
+    return sizes
+
+
+def measure_bandwidth(device: str, timer: Timer, sizes: list[int], overhead_s: float, repeats: int,
+                      min_sample_s: float, advance: Callable[[], None]) -> pd.DataFrame:
+    """Bandwidth (compulsory bytes / (time - overhead)) per working set, of two kernels:
+
+    * "add": a chain of CHAIN dependent adds ``x = x + b``, each writing a fresh output,
+      as ops in a forward do: on CPU the allocator then hands out pages the OS must fault
+      in and zero (glibc maps large blocks fresh), a cost of every big op output in eager
+      PyTorch that an add into a reused buffer never pays. The levels are fitted to it.
+    * "add_out": ``torch.add(a, b, out=c)`` into a reused buffer: the plain streaming
+      bandwidth, kept for reference.
+
+    Rows: working_set_bytes (the size asked for), kernel, bytes (moved per op: reads +
+    writes), seconds (best per op), bandwidth (B/s), resolved (time at least
+    MIN_OVER_OVERHEAD overheads, so the bandwidth is not mostly the overhead's noise)."""
+    rows = []
+    for size in sizes:
+        n = max(size // 12, 1)  # fp32 add: two reads and a write of 4 bytes each
+        a = torch.rand(n, device=device)
+        b = torch.rand(n, device=device)
+
+        def chain() -> None:
+            x = a
+            for _ in range(CHAIN):
+                x = torch.add(x, b)
+
+        seconds = best_time(chain, timer, repeats, min_sample_s) / CHAIN
+        rows.append(("add", size, 12 * n, seconds))
+        c = torch.empty(n, device=device)
+        seconds = best_time(lambda: torch.add(a, b, out=c), timer, repeats, min_sample_s)
+        rows.append(("add_out", size, 12 * n, seconds))
+        del a, b, c
+        advance()
+    frame = pd.DataFrame(rows, columns=["kernel", "working_set_bytes", "bytes", "seconds"])
+    useful = frame["seconds"] - overhead_s
+    frame["bandwidth"] = frame["bytes"] / useful.clip(lower=1e-12)
+    frame["resolved"] = frame["seconds"] >= MIN_OVER_OVERHEAD * overhead_s
+    return frame[["working_set_bytes", "kernel", "bytes", "seconds", "bandwidth", "resolved"]]
+
+
+def _gemm_rate(n: int, dtype: torch.dtype, device: str, timer: Timer, repeats: int, min_sample_s: float) -> tuple[float, float]:
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    seconds = best_time(lambda: torch.mm(a, b), timer, repeats, min_sample_s, max_inner=100)
+    return seconds, 2.0 * n**3 / seconds
+
+
+def measure_gemm(device: str, timer: Timer, mode: str, repeats: int, min_sample_s: float,
+                 advance: Callable[[], None]) -> tuple[pd.DataFrame, dict[str, float], list[str]]:
+    """Best GEMM FLOP/s per dtype: (rows, peaks, notes). Slow dtypes keep only their probe."""
+    kind = "cuda" if device == "cuda" else "cpu"
+    probe_n = GEMM_PROBE[kind]
+    rows, peaks, notes = [], {}, []
+    dtypes = dict(_DTYPES)
+    if kind == "cuda":
+        dtypes = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16,
+                  "fp64": torch.float64}
+    reference = None
+    for key, dtype in dtypes.items():
+        with _tf32(kind == "cuda" and key == "tf32"):
+            try:
+                seconds, rate = _gemm_rate(probe_n, dtype, device, timer, repeats, min_sample_s)
+            except RuntimeError as exc:  # a dtype this backend cannot multiply
+                notes.append(f"{key} GEMM not measured: {str(exc).splitlines()[0]}")
+                advance()
+                continue
+            rows.append({"dtype": key, "shape": f"{probe_n}^3", "seconds": seconds, "flops_per_s": rate})
+            if reference is None:
+                reference = rate
+            if rate < SLOW_DTYPE * reference:
+                notes.append(f"{key} GEMM is slow here ({rate / 1e9:.3g} GFLOP/s at {probe_n}^3): probe only")
+            else:
+                for n in GEMM_SIZES[kind][mode]:
+                    seconds, rate = _gemm_rate(n, dtype, device, timer, repeats, min_sample_s)
+                    rows.append({"dtype": key, "shape": f"{n}^3", "seconds": seconds, "flops_per_s": rate})
+        peaks[key] = max(r["flops_per_s"] for r in rows if r["dtype"] == key)
+        advance()
+    return pd.DataFrame(rows, columns=["dtype", "shape", "seconds", "flops_per_s"]), peaks, notes
+
+
+class _tf32:
+    """Allow TF32 matmuls inside the block (CUDA), restoring the setting after."""
+
+    def __init__(self, on: bool):
+        self.on = on
+
+    def __enter__(self) -> None:
+        if self.on:
+            self.saved = torch.backends.cuda.matmul.allow_tf32
+            torch.backends.cuda.matmul.allow_tf32 = True
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.on:
+            torch.backends.cuda.matmul.allow_tf32 = self.saved
+
+
+def measure_vector(device: str, timer: Timer, mode: str, overhead_s: float, repeats: int, min_sample_s: float,
+                   advance: Callable[[], None]) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Best vector-kernel FLOP/s per dtype on cache-resident data: mul (1 FLOP per element),
+    addcmul (2) and sum (1), overhead taken out where the time clearly exceeds it."""
+    rows = []
+    dtypes = ("fp32", "fp64", "bf16", "fp16")
+    for key in dtypes:
+        dtype = _DTYPES[key]
+        for n in VECTOR_ELEMENTS[mode]:
+            a = torch.rand(n, device=device).to(dtype)
+            b = torch.rand(n, device=device).to(dtype)
+            c = torch.rand(n, device=device).to(dtype)
+            out = torch.empty_like(a)
+            total = torch.empty((), device=device, dtype=dtype)
+            kernels = {
+                "mul": (1, lambda: torch.mul(a, b, out=out)),
+                "addcmul": (2, lambda: torch.addcmul(a, b, c, out=out)),
+                "sum": (1, lambda: torch.sum(a, dim=0, out=total)),
+            }
+            for kernel, (per_element, fn) in kernels.items():
+                seconds = best_time(fn, timer, repeats, min_sample_s)
+                resolved = seconds >= MIN_OVER_OVERHEAD * overhead_s
+                # Take the overhead out only where the time clearly exceeds it; otherwise
+                # the plain rate, a lower bound, rather than a noisy difference.
+                rate = per_element * n / (seconds - overhead_s if resolved else seconds)
+                rows.append({"dtype": key, "kernel": kernel, "elements": n, "seconds": seconds,
+                             "flops_per_s": rate, "resolved": resolved})
+        advance()
+    frame = pd.DataFrame(rows)
+    peaks = {key: float(frame.loc[frame["dtype"] == key, "flops_per_s"].max()) for key in dtypes}
+    return frame, peaks
+
+
+def measure_efficiency(device: str, timer: Timer, mode: str, peak: float, overhead_s: float, repeats: int,
+                       min_sample_s: float, advance: Callable[[], None]) -> pd.DataFrame:
+    """Fraction of the fp32 GEMM peak that each layer of the suite reaches."""
+    rows = []
+    for shape in EFFICIENCY_SUITE[mode]:
+        if shape[0] == "mm":
+            _, m, n, k = shape
+            a, b = torch.randn(m, k, device=device), torch.randn(k, n, device=device)
+            fn, flops, label = (lambda a=a, b=b: torch.mm(a, b)), 2.0 * m * n * k, f"mm {m}x{k}x{n}"
+        else:
+            _, batch, cin, cout, size, kernel = shape
+            x = torch.randn(batch, cin, size, size, device=device)
+            w = torch.randn(cout, cin, kernel, kernel, device=device)
+            pad = kernel // 2
+            fn = lambda x=x, w=w, pad=pad: torch.nn.functional.conv2d(x, w, padding=pad)  # noqa: E731
+            flops = 2.0 * batch * cout * size * size * cin * kernel * kernel
+            label = f"conv {batch}x{cin}x{size}x{size} k{kernel} -> {cout}"
+        with torch.no_grad():
+            seconds = best_time(fn, timer, repeats, min_sample_s, max_inner=100)
+        fraction = flops / max(seconds - overhead_s, 1e-12) / peak
+        rows.append({"shape": label, "seconds": seconds, "fraction": fraction})
+        advance()
+    return pd.DataFrame(rows, columns=["shape", "seconds", "fraction"])
+
+
+def measure_host_link(device: str, timer: Timer, mode: str, repeats: int, min_sample_s: float) -> float:
+    """Pinned host -> device copy bandwidth (B/s); on CPU, the host is the device: NaN."""
+    if device != "cuda":
+        return math.nan
+    n = (256 if mode == "full" else 32) * MiB // 4
+    host = torch.empty(n, dtype=torch.float32).pin_memory()
+    dev = torch.empty(n, dtype=torch.float32, device="cuda")
+    seconds = best_time(lambda: dev.copy_(host, non_blocking=True), timer, repeats, min_sample_s, max_inner=20)
+    return 4.0 * n / seconds
+
+
+# --------------------------------------------------------------------------- machine facts
+
+
+def _cpu_name_and_vendor() -> tuple[str, str]:
+    name, vendor = None, "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            key, value = key.strip(), value.strip()
+            if key == "model name" and value and name is None:
+                name = value
+            elif key == "vendor_id" and value and vendor == "unknown":
+                vendor = {"AuthenticAMD": "amd", "GenuineIntel": "intel"}.get(value, value.lower())
+    except OSError:
+        pass
+    if vendor == "unknown" and platform.machine().lower() in ("arm64", "aarch64"):
+        vendor = "arm"
+    return name or platform.processor() or platform.machine() or "CPU", vendor
+
+
+def _load_average() -> float | None:
+    try:
+        return float(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        return None
+
+
+def _physical_memory() -> float:
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return math.nan
+
+
+# --------------------------------------------------------------------------- calibrate()
+
+
+def calibrate(device: str = "cpu", *, quick: bool = False, threads: int | None = None,
+              progress: bool = False) -> Calibration:
+    """Measure overhead, bandwidth per level, GEMM and vector peaks on ``device``.
+
+    quick: fewer sizes and repeats (seconds instead of about a minute on 2 CPU cores);
+    good for tests, too coarse for a spec to publish figures with.
+    threads: torch CPU threads to calibrate with (default: torch's current setting, the
+    one models will run with); restored afterwards.
+    progress: show a rich progress bar.
+    """
+    saved_threads = torch.get_num_threads()
+    if threads is not None:
+        if threads < 1:
+            raise RooflineError(f"calibrate: threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+    try:
+        return _calibrate(device, quick, progress)
+    finally:
+        torch.set_num_threads(saved_threads)
+
+
+def _calibrate(device: str, quick: bool, progress: bool) -> Calibration:
+    kind = torch.device(device).type
+    if kind not in ("cpu", "cuda"):
+        raise RooflineError(f"calibrate: device {device!r} is not supported (cpu or cuda)")
+    timer = timer_for(kind)  # raises if CUDA is asked for and absent
+    device = "cuda" if kind == "cuda" else "cpu"
+    mode = "quick" if quick else "full"
+    repeats, min_sample = REPEATS[mode], MIN_SAMPLE_S[mode]
+    started_at = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    t0 = time.perf_counter()
+    sizes = sweep_sizes(mode)
+    n_gemm = 5 if kind == "cuda" else 4
+    total = 2 + len(sizes) + n_gemm + 4 + len(EFFICIENCY_SUITE[mode]) + 1
+
+    load = _load_average()
+    bar, advance = _progress(progress, total)
+    with bar, torch.no_grad():
+        advance("per-op overhead")
+        overhead = measure_overhead(device, timer, repeats, min_sample)
+        overhead_s = float(overhead["seconds"].median())
+        advance("bandwidth sweep")
+        curve = measure_bandwidth(device, timer, sizes, overhead_s, repeats, min_sample, lambda: advance(None))
+        gemm, matrix_flops, notes = measure_gemm(device, timer, mode, repeats, min_sample, lambda: advance("GEMM peaks"))
+        vector, vector_flops = measure_vector(device, timer, mode, overhead_s, repeats, min_sample,
+                                              lambda: advance("vector peaks"))
+        reference = matrix_flops.get("fp32" if kind == "cpu" else "tf32") or max(matrix_flops.values())
+        efficiency = measure_efficiency(device, timer, mode, reference, overhead_s, repeats, min_sample,
+                                        lambda: advance("efficiency suite"))
+        host = measure_host_link(device, timer, mode, repeats, min_sample)
+        advance("host link")
+
+    resolved = curve[curve["resolved"] & (curve["kernel"] == "add")]
+    if resolved.empty:
+        raise RooflineError("calibrate: every bandwidth point was within the per-op overhead; nothing to fit")
+    by_size = resolved.groupby("working_set_bytes", as_index=False)["bandwidth"].max()
+    plateaus = find_plateaus(by_size["working_set_bytes"], by_size["bandwidth"])
+    if kind == "cuda":
+        props = torch.cuda.get_device_properties(torch.cuda.current_device())
+        caches = [("l2", float(getattr(props, "L2_cache_size", 0) or 0))]
+        caches = [c for c in caches if c[1] > 0] or _caches_from_plateaus(plateaus)
+        dram_capacity = float(props.total_memory)
+        name = props.name
+        vendor = "amd" if getattr(torch.version, "hip", None) else "nvidia"
+    else:
+        os_caches = [c for c in cpu_caches() if c.level >= 2]
+        caches = [(f"l{c.level}", float(c.capacity)) for c in os_caches] or _caches_from_plateaus(plateaus)
+        if not os_caches:
+            notes.append("cache capacities from the bandwidth curve's plateaus (the OS did not say)")
+        dram_capacity = _physical_memory()
+        if not math.isfinite(dram_capacity):
+            dram_capacity = 16e9
+            notes.append("DRAM capacity unknown to the OS: 16 GB assumed")
+        name, vendor = _cpu_name_and_vendor()
+    levels = fit_levels(by_size, caches, dram_capacity)
+    if load is not None and load > 0.5 * (os.cpu_count() or 1):
+        notes.append(f"machine busy while calibrating (1-minute load average {load:.2f} on "
+                     f"{os.cpu_count()} CPUs): figures may be low; rerun on a quiet machine")
+    if kind == "cpu":
+        host = float(levels["bandwidth"].iloc[-1])  # the CPU is the host: copies run at DRAM speed
+    fractions = efficiency["fraction"].to_numpy()
+    matrix_efficiency = float(np.clip(np.median(fractions), 0.05, 1.0)) if len(fractions) else 1.0
+    return Calibration(
+        device=device,
+        device_name=name,
+        vendor=vendor,
+        threads=torch.get_num_threads(),
+        mode=mode,
+        started=started_at.isoformat(),
+        duration_s=time.perf_counter() - t0,
+        overhead_s=overhead_s,
+        overhead=overhead,
+        curve=curve,
+        plateaus=plateaus,
+        levels=levels,
+        gemm=gemm,
+        matrix_flops=matrix_flops,
+        vector=vector,
+        vector_flops=vector_flops,
+        efficiency=efficiency,
+        matrix_efficiency=matrix_efficiency,
+        host_link_bw=host,
+        notes=notes,
+    )
+
+
+def _caches_from_plateaus(plateaus: list[tuple[float, float, float]]) -> list[tuple[str, float]]:
+    """Cache levels read off the curve: every plateau but the last, its capacity the
+    geometric mean of its last size and the next plateau's first."""
+    caches = []
+    for i, (first, last, _bw) in enumerate(plateaus[:-1]):
+        capacity = math.sqrt(last * plateaus[i + 1][0])
+        caches.append((f"l{i + 1}" if i < 3 else "llc", capacity))
+    return caches[:4]
+
+
+def _progress(show: bool, total: int) -> tuple[Any, Callable[[str | None], None]]:
+    from contextlib import nullcontext
+
+    if not show:
+        return nullcontext(), lambda _label: None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("calibrating: {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    task = bar.add_task("start", total=total)
+
+    def advance(label: str | None) -> None:
+        if label:
+            bar.update(task, description=label)
+        bar.advance(task)
+
+    return bar, advance
+
+
+def write_calibrated_spec(result: Calibration, path: str | os.PathLike, *, name: str | None = None) -> HardwareSpec:
+    """Write the calibration as a spec YAML (validated first; atomic) and return the spec
+    as loaded back from the file. The name defaults to the file's stem."""
+    from roofline.hardware import load_hardware
+
+    from roofline.errors import HardwareSpecError
+
+    path = Path(path)
+    spec = result.to_spec(name=name or path.stem)
+    try:
+        write_hardware(spec, path)
+    except HardwareSpecError as exc:
+        raise RooflineError(
+            f"calibrate: the measured figures do not make a plausible spec ({exc}); was the machine "
+            "busy? rerun on a quiet machine"
+        ) from exc
+    return load_hardware(path)

@@ -1,0 +1,171 @@
+"""roofline.calibrate: the quick calibration writes a spec that loads; the curve fitting
+and cache discovery on hand-made inputs; the working-set level choice it opts into."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from roofline.calibrate import calibrate, cpu_caches, find_plateaus, fit_levels, write_calibrated_spec
+from roofline.cli import main
+from roofline.errors import RooflineError
+from roofline.hardware import Efficiency, HardwareSpec, MemoryLevel, load_hardware
+from roofline.predict import WORKING_SET, default_level, predict_frame
+
+
+THREADS_BEFORE = torch.get_num_threads()
+
+
+@pytest.fixture(scope="module")
+def quick():
+    # One thread: on a shared machine a multi-threaded op waits for a descheduled worker.
+    return calibrate(quick=True, threads=1)
+
+
+def test_quick_calibration_writes_a_spec_that_loads(quick, tmp_path):
+    path = tmp_path / "local-test.yaml"
+    spec = write_calibrated_spec(quick, path)
+    again = load_hardware(path)
+    assert again == spec
+    assert spec.name == "local-test" and spec.kind == "cpu"
+    assert spec.memory[-1].name == "dram" and len(spec.memory) >= 2
+    bandwidths = [level.bandwidth for level in spec.memory]
+    assert bandwidths == sorted(bandwidths, reverse=True)
+    assert all(0 < bw < 100e12 for bw in bandwidths)
+    assert 0 < spec.overhead_s < 1e-3
+    assert spec.matrix_flops["fp32"] > 0 and spec.vector_flops["fp32"] > 0
+    assert 0 < spec.efficiency.matrix <= 1
+    measured = spec.measured
+    assert measured["tool"] == "roofline calibrate" and measured["mode"] == "quick"
+    assert measured["threads"] == 1 and measured["memory_level"] == WORKING_SET
+    assert measured["date"][:4].isdigit() and measured["bandwidth_curve"]
+    assert default_level(spec) == WORKING_SET
+    assert "quick mode" in spec.source
+
+
+def test_quick_calibration_is_quick_and_restores_threads(quick):
+    assert quick.duration_s < 60  # seconds on an idle core; the suite's machine is shared
+    assert quick.threads == 1
+    assert torch.get_num_threads() == THREADS_BEFORE  # calibrate(threads=1) put it back
+    assert set(quick.curve["kernel"]) == {"add", "add_out"}
+    assert quick.curve["working_set_bytes"].min() == 2**14
+
+
+def test_cli_calibrate(tmp_path, capsys):
+    out = tmp_path / "cli-cpu.yaml"
+    assert main(["calibrate", "--quick", "--threads", "1", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "wrote" in text and "Memory levels" in text
+    assert load_hardware(out).name == "cli-cpu"
+
+
+def test_calibrate_rejects_bad_arguments():
+    with pytest.raises(RooflineError, match="not supported"):
+        calibrate("mps", quick=True)
+    with pytest.raises(RooflineError, match="threads"):
+        calibrate(quick=True, threads=0)
+    if not torch.cuda.is_available():
+        with pytest.raises(RooflineError, match="CUDA is not available"):
+            calibrate("cuda", quick=True)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_quick_calibration(tmp_path):
+    result = calibrate("cuda", quick=True)
+    spec = write_calibrated_spec(result, tmp_path / "local-gpu.yaml")
+    assert spec.kind == "gpu" and spec.memory[0].name == "l2"
+    assert {"tf32", "bf16", "fp16"} <= set(spec.matrix_flops)
+    assert spec.host_link_bw > 0
+
+
+# ------------------------------------------------------------------ curve fitting
+
+
+def test_find_plateaus_by_hand():
+    sizes = [1, 2, 4, 8, 16, 32, 64, 128]
+    bws = [100, 100, 98, 50, 49, 51, 10, 10]
+    assert find_plateaus(sizes, bws) == [(1, 4, 100), (8, 32, 50), (64, 128, 10)]
+    # one low point is an outlier, not a level
+    assert find_plateaus([1, 2, 4, 8, 16], [100, 100, 40, 100, 100]) == [(1, 16, 100)]
+    assert find_plateaus([], []) == []
+
+
+def test_fit_levels_by_hand():
+    curve = pd.DataFrame(
+        {
+            "working_set_bytes": [2**k for k in range(16, 30)],
+            # 64K..512K in l2 (1 MiB), 2M..8M in l3 (32 MiB), >= 128M in dram
+            "bandwidth": [200, 180, 160, 150, 120, 90, 60, 50, 40, 30, 20, 10, 12, 11],
+        }
+    )
+    levels = fit_levels(curve, [("l2", 2**20), ("l3", 2**25)], dram_capacity=1e10)
+    assert list(levels["level"]) == ["l2", "l3", "dram"]
+    assert list(levels["capacity"]) == [2**20, 2**25, 1e10]
+    # l2: points up to 512 KiB -> median(200, 180, 160, 150) = 170
+    # l3: points in (2 MiB, 16 MiB] -> 4M, 8M, 16M: median(60, 50, 40) = 50
+    # dram: points >= 128 MiB -> 128M, 256M, 512M: median(10, 12, 11) = 11
+    assert list(levels["bandwidth"]) == [170, 50, 11]
+    assert list(levels["points"]) == [4, 3, 3]
+
+
+def test_fit_levels_raises_an_inner_level_below_an_outer_one():
+    curve = pd.DataFrame({"working_set_bytes": [2**17, 2**22, 2**28], "bandwidth": [5.0, 80.0, 10.0]})
+    levels = fit_levels(curve, [("l2", 2**20), ("l3", 2**25)], dram_capacity=1e10)
+    assert list(levels["bandwidth"]) == [80.0, 80.0, 10.0]
+
+
+def _fake_sysfs(root: Path, cpus: int, caches: list[tuple[int, str, str, str]]) -> None:
+    """caches: (level, type, size, shared_cpu_list template with {cpu})."""
+    for cpu in range(cpus):
+        for i, (level, kind, size, shared) in enumerate(caches):
+            d = root / f"cpu{cpu}" / "cache" / f"index{i}"
+            d.mkdir(parents=True)
+            (d / "level").write_text(f"{level}\n")
+            (d / "type").write_text(f"{kind}\n")
+            (d / "size").write_text(f"{size}\n")
+            (d / "shared_cpu_list").write_text(shared.format(cpu=cpu) + "\n")
+
+
+def test_cpu_caches_from_a_sysfs_tree(tmp_path):
+    _fake_sysfs(tmp_path, 4, [(1, "Data", "48K", "{cpu}"), (1, "Instruction", "32K", "{cpu}"),
+                              (2, "Unified", "2048K", "{cpu}"), (3, "Unified", "32M", "0-3")])
+    four = cpu_caches(threads=4, root=tmp_path, cpus=[0, 1, 2, 3])
+    assert [(c.level, c.size_bytes, c.instances, c.capacity) for c in four] == [
+        (1, 48 * 1024, 4, 4 * 48 * 1024), (2, 2 * 2**20, 4, 8 * 2**20), (3, 32 * 2**20, 1, 32 * 2**20)]
+    two = cpu_caches(threads=2, root=tmp_path, cpus=[0, 1, 2, 3])
+    assert [c.capacity for c in two] == [2 * 48 * 1024, 4 * 2**20, 32 * 2**20]
+    assert cpu_caches(threads=2, root=tmp_path / "nothing", cpus=[0]) == []
+
+
+# ------------------------------------------------------------------ working-set level choice
+
+
+def _spec(measured):
+    return HardwareSpec(
+        name="toy", display_name="toy", kind="cpu", vendor="x", source="test",
+        matrix_flops={}, vector_flops={"fp32": 1e12},
+        memory=(MemoryLevel("l2", 100e9, 1e6), MemoryLevel("l3", 50e9, 32e6), MemoryLevel("dram", 10e9, 1e10)),
+        host_link_bw=10e9, peer_link_bw=None, overhead_s=0.0,
+        efficiency=Efficiency(1.0, 1.0, 1.0), measured=measured)
+
+
+def _ops(nbytes):
+    n = len(nbytes)
+    return pd.DataFrame({"flops": [0.0] * n, "bytes": nbytes, "unit": ["vector"] * n, "dtype": ["fp32"] * n,
+                         "category": ["Element-wise"] * n, "traffic": ["memory"] * n, "supported": [True] * n})
+
+
+def test_working_set_level_choice_by_hand():
+    nbytes = [0.5e6, 1e6, 2e6, 32e6, 1e9]
+    calibrated = predict_frame(_ops(nbytes), _spec({"memory_level": WORKING_SET}))
+    # 0.5 MB and 1 MB fit l2 (<= 1 MB), 2 MB and 32 MB fit l3, 1 GB goes to dram
+    assert list(calibrated["bandwidth"]) == [100e9, 100e9, 50e9, 50e9, 10e9]
+    assert list(calibrated["predicted_s"]) == pytest.approx([0.5e6 / 100e9, 1e6 / 100e9, 2e6 / 50e9, 32e6 / 50e9, 1e9 / 10e9])
+    datasheet = predict_frame(_ops(nbytes), _spec(None))  # no opt-in: everything from DRAM
+    assert list(datasheet["bandwidth"]) == [10e9] * 5
+    explicit = predict_frame(_ops(nbytes), _spec(None), level=WORKING_SET)
+    assert list(explicit["bandwidth"]) == list(calibrated["bandwidth"])
