@@ -290,7 +290,28 @@ def scatter_cost(record: OpRecord) -> Cost:
     return Cost(flops, bytes_read, bytes_written, category)
 
 
-@register("aten._unsafe_view", "aten.lift_fresh", "aten._reshape_alias")
+@register(
+    "aten._unsafe_view",
+    "aten.lift_fresh",
+    "aten._reshape_alias",
+    "aten.unsafe_split",
+    "aten.unsafe_split_with_sizes",
+    "aten.unsafe_chunk",
+    "aten.transpose_",
+    "aten.t_",
+    "aten.squeeze_",
+    "aten.unsqueeze_",
+    "aten.as_strided_",
+    "aten.swapdims_",
+    "aten.swapaxes_",
+)
 def unmarked_view_cost(record: OpRecord) -> Cost:
-    # Views whose schema does not declare the aliasing: no data moves.
+    # Views whose schema does not declare the aliasing, and in-place changes of a
+    # tensor's shape or strides: no data moves.
     return Cost(0, 0, 0, DATA_TRANSFORM, unit=NO_UNIT)
+
+
+@register("aten.eye")
+def eye_cost(record: OpRecord) -> Cost:
+    # Writes the whole matrix (zeros and the diagonal), reads nothing.
+    return Cost(0, 0, written_bytes(record), DATA_MOVE)

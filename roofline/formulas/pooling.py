@@ -1,4 +1,5 @@
-"""Pooling (Regional): max, average and adaptive pooling in 1d/2d/3d.
+"""Pooling and resampling (Regional): max, average and adaptive pooling in 1d/2d/3d,
+upsampling and grid sampling (the RoIAlign-style crop-and-resize).
 
 FLOPs are output elements x window size (one compare or add per tap; average pooling
 adds one divide per output). Adaptive pooling's window along a dimension is at most
@@ -74,3 +75,54 @@ def adaptive_pool_cost(record: OpRecord) -> Cost:
     window = adaptive_window(x.shape[-ndim:], out.shape[-ndim:])
     average = "avg" in record.op
     return Cost(pool_flops(out.numel, window, average), read_bytes(record), written_bytes(record), REGIONAL)
+
+
+#: Taps per output element of each interpolation mode, and FLOPs per tap (a weight
+#: multiply and an add; nearest only copies).
+INTERPOLATION_TAPS = {"nearest": 1, "bilinear": 4, "bicubic": 16, "linear": 2, "trilinear": 8}
+
+
+def interpolation_flops(out_elements: Any, mode: str) -> Any:
+    """FLOPs of resampling to ``out_elements`` outputs: 2 per tap (multiply-add) except
+    nearest, which copies."""
+    if mode == "nearest":
+        return 0
+    return out_elements * 2 * INTERPOLATION_TAPS[mode]
+
+
+def _gathered_read(record: OpRecord, source_bytes: int, out_elements: int, taps: int, itemsize: int) -> int:
+    """Bytes read by a resampling gather: at most the taps it fetches, at most the whole source."""
+    others = sum(t.footprint_bytes for t in record.inputs[1:])
+    return min(source_bytes, out_elements * taps * itemsize) + others
+
+
+@register(
+    "aten.upsample_nearest1d",
+    "aten.upsample_nearest2d",
+    "aten.upsample_nearest3d",
+    "aten._upsample_nearest_exact1d",
+    "aten._upsample_nearest_exact2d",
+    "aten._upsample_nearest_exact3d",
+    "aten.upsample_linear1d",
+    "aten.upsample_bilinear2d",
+    "aten._upsample_bilinear2d_aa",
+    "aten.upsample_bicubic2d",
+    "aten._upsample_bicubic2d_aa",
+    "aten.upsample_trilinear3d",
+)
+def upsample_cost(record: OpRecord) -> Cost:
+    mode = next((m for m in ("trilinear", "bilinear", "bicubic", "linear") if m in record.op), "nearest")
+    out = record.outputs[0]
+    return Cost(interpolation_flops(out.numel, mode), read_bytes(record), written_bytes(record), REGIONAL)
+
+
+@register("aten.grid_sampler_2d", "aten.grid_sampler_3d", "aten.cudnn_grid_sampler", "aten.grid_sampler")
+def grid_sample_cost(record: OpRecord) -> Cost:
+    source = record.args[0]
+    mode_code = record.arg("interpolation_mode", default=0)
+    three_d = "3d" in record.op
+    mode = {0: "trilinear" if three_d else "bilinear", 1: "nearest", 2: "bicubic"}.get(mode_code, "bilinear")
+    out = record.outputs[0]
+    taps = INTERPOLATION_TAPS[mode]
+    bytes_read = _gathered_read(record, source.footprint_bytes, out.numel, taps, source.itemsize)
+    return Cost(interpolation_flops(out.numel, mode), bytes_read, written_bytes(record), REGIONAL)
