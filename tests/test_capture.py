@@ -108,3 +108,16 @@ def test_tensor_info_footprint():
     sparse = torch.eye(5).to_sparse()
     info = tensor_info(sparse)
     assert info.nnz == 5 and info.footprint_bytes == 5 * 4 + 5 * 2 * 8
+
+
+def test_attention_on_meta_is_the_fused_op_a_real_run_records():
+    import torch.nn.functional as F
+
+    def attend(q, k, v):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+
+    q, kv = torch.randn(1, 8, 12, 16), torch.randn(1, 2, 12, 16)
+    real, _ = capture(attend, (q, kv, kv))
+    meta, _ = capture(attend, (q.to("meta"), kv.to("meta"), kv.to("meta")))
+    assert [r.packet for r in real] == [r.packet for r in meta] == ["aten._scaled_dot_product_flash_attention_for_cpu"]
+    assert count(real[0]) == count(meta[0])

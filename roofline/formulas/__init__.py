@@ -10,6 +10,7 @@ from roofline.formulas import (  # noqa: F401
     pointwise,
     pooling,
     reduction,
+    rnn,
     sparse,
     symbolic,
 )
