@@ -118,6 +118,7 @@ def test_attention_on_meta_is_the_fused_op_a_real_run_records():
 
     q, kv = torch.randn(1, 8, 12, 16), torch.randn(1, 2, 12, 16)
     real, _ = capture(attend, (q, kv, kv))
-    meta, _ = capture(attend, (q.to("meta"), kv.to("meta"), kv.to("meta")))
+    kv_meta = kv.to("meta")
+    meta, _ = capture(attend, (q.to("meta"), kv_meta, kv_meta))
     assert [r.packet for r in real] == [r.packet for r in meta] == ["aten._scaled_dot_product_flash_attention_for_cpu"]
     assert count(real[0]) == count(meta[0])
