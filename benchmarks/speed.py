@@ -63,6 +63,8 @@ class Timing:
     forward_s: float | None
     analyze_s: float
     flop_counter_s: float
+    #: meta only: FlopCounterMode on the ops analyze dispatches (see _flop_counter_same_ops)
+    flop_counter_same_ops_s: float | None
     fvcore_s: float | None
     fvcore_error: str
     with_hw_s: float
@@ -70,6 +72,9 @@ class Timing:
     flop_counter_flops: float
     fvcore_flops: float | None
     repeat: int
+    #: median CPU time (time.process_time) of each tool: with torch on one thread this
+    #: leaves out the time spent waiting for a core on a shared machine
+    cpu_s: dict[str, float]
 
 
 # --- the tools, each as a zero-argument call returning total FLOPs -------------------
@@ -96,6 +101,22 @@ def _flop_counter(model: Any, inputs: Any) -> Callable[[], float]:
 
     def run() -> float:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            _call(model, inputs)
+        return float(counter.get_total_flops())
+
+    return run
+
+
+def _flop_counter_same_ops(model: Any, inputs: Any) -> Callable[[], float]:
+    """FlopCounterMode with the same routing analyze applies on meta tensors (SDPA to the
+    fused kernel a real run uses), so both tools dispatch the same aten ops."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from roofline.capture import FusedAttentionOnMeta
+
+    def run() -> float:
+        with torch.no_grad(), FusedAttentionOnMeta(), FlopCounterMode(display=False) as counter:
             _call(model, inputs)
         return float(counter.get_total_flops())
 
@@ -152,10 +173,11 @@ def _build(target: str, options: dict[str, Any], meta: bool) -> tuple[Any, Any, 
     return model, inputs, name, time.perf_counter() - start
 
 
-def _timed(run: Callable[[], float]) -> tuple[float, float]:
-    start = time.perf_counter()
+def _timed(run: Callable[[], float]) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds, the run's result)."""
+    start, start_cpu = time.perf_counter(), time.process_time()
     value = run()
-    return time.perf_counter() - start, value
+    return time.perf_counter() - start, time.process_time() - start_cpu, value
 
 
 # --- one model in one process --------------------------------------------------------
@@ -171,6 +193,8 @@ def time_model(label: str, target: str, options: dict[str, Any], meta: bool, rep
     }
     if not meta:
         tools["forward"] = _forward(model, inputs)
+    else:
+        tools["flop_counter_same_ops"] = _flop_counter_same_ops(model, inputs)
     for run in tools.values():
         run()  # warm-up, untimed (see the module docstring)
     fvcore_error = ""
@@ -181,11 +205,13 @@ def time_model(label: str, target: str, options: dict[str, Any], meta: bool, rep
     except Exception as exc:  # report honestly, keep timing the others
         fvcore_error = f"cannot trace: {type(exc).__name__}: {str(exc).splitlines()[0][:80] if str(exc) else ''}"
     times: dict[str, list[float]] = {tool: [] for tool in tools}
+    cpu_times: dict[str, list[float]] = {tool: [] for tool in tools}
     totals: dict[str, float] = {}
     for _ in range(repeat):
         for tool, run in tools.items():
-            elapsed, totals[tool] = _timed(run)
+            elapsed, cpu, totals[tool] = _timed(run)
             times[tool].append(elapsed)
+            cpu_times[tool].append(cpu)
 
     result = analysis.analyze(model, inputs, hw=HW, name=name)
     swaps = []
@@ -204,6 +230,7 @@ def time_model(label: str, target: str, options: dict[str, Any], meta: bool, rep
         forward_s=median.get("forward"),
         analyze_s=median["analyze"],
         flop_counter_s=median["flop_counter"],
+        flop_counter_same_ops_s=median.get("flop_counter_same_ops"),
         fvcore_s=median.get("fvcore"),
         fvcore_error=fvcore_error,
         with_hw_s=statistics.median(swaps),
@@ -211,6 +238,7 @@ def time_model(label: str, target: str, options: dict[str, Any], meta: bool, rep
         flop_counter_flops=totals["flop_counter"],
         fvcore_flops=totals.get("fvcore"),
         repeat=repeat,
+        cpu_s={tool: statistics.median(values) for tool, values in cpu_times.items()},
     )
 
 
@@ -288,8 +316,8 @@ def _gflop(value: float | None) -> str:
 def render(timings: list[Timing], memory: dict[str, dict[str, Any]]) -> str:
     """The results as Markdown tables (times, then memory and FLOP totals)."""
     lines = [
-        "| model | aten ops | forward alone | analyze | FlopCounterMode | fvcore | analyze / FlopCounterMode | fvcore / FlopCounterMode | spec swap (with_hw) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | aten ops | forward alone | analyze | FlopCounterMode | fvcore | analyze / FlopCounterMode | same, CPU time | analyze / FlopCounterMode on the same ops | fvcore / FlopCounterMode | spec swap (with_hw) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for t in timings:
         fv = _s(t.fvcore_s) if t.fvcore_s is not None else t.fvcore_error
@@ -297,6 +325,8 @@ def render(timings: list[Timing], memory: dict[str, dict[str, Any]]) -> str:
         lines.append(
             f"| {t.model} | {t.ops:,} | {_s(t.forward_s) if t.forward_s is not None else 'none (meta)'} | "
             f"{_s(t.analyze_s)} | {_s(t.flop_counter_s)} | {fv} | **{t.analyze_s / t.flop_counter_s:.2f}x** | "
+            f"{t.cpu_s['analyze'] / t.cpu_s['flop_counter']:.2f}x | "
+            f"{'-' if t.flop_counter_same_ops_s is None else f'{t.analyze_s / t.flop_counter_same_ops_s:.2f}x'} | "
             f"{fv_ratio} | {t.with_hw_s * 1e3:.1f} ms |"
         )
     lines += [

@@ -253,6 +253,7 @@ class Analysis:
             "intensity": self.intensity,
             "predicted_s": self.predicted_s,
             "unsupported_ops": int((~self.ops["supported"]).sum()),
+            **({"peer_flops": self.peer_flops} if self.peer is not None else {}),
         }
 
     def to_json(self) -> str:

@@ -23,12 +23,28 @@ torch uses (torch.get_num_threads()):
   last cache. L1 is not listed on CPU: an L1-sized op is overhead-bound in eager
   PyTorch, its bandwidth cannot be seen through torch ops.
 * peak FLOP/s per dtype: the best of large GEMMs (matrix units on a GPU; on a CPU the
-  vector units running a blocked GEMM) for fp32, bf16, fp64 and fp16, each first probed
-  small so a slow dtype (fp16 without hardware support) costs no more than the probe;
+  vector units running a blocked GEMM) for fp32, bf16, fp64 and fp16, sizes growing
+  until one call lasts 50 ms, so a slow dtype (fp16 without hardware support) stays cheap;
   and the best of vector kernels (mul, addcmul) on cache-resident data, per dtype.
 * matrix efficiency: the median fraction of the GEMM peak that a fixed suite of
-  medium GEMMs and convolutions reaches (compute-bound shapes typical of DL layers),
-  so predictions of ordinary layers are not held to the best GEMM's rate.
+  medium GEMMs and convolutions reaches (compute-bound shapes typical of DL layers; fp32
+  on a CPU, bf16 on a GPU), so predictions of ordinary layers are not held to the best
+  GEMM's rate.
+* vector and memory efficiency: the same for everything else. A suite of common ops
+  (relu, gelu, add, mul, exp, where, softmax, layer and batch norm, max-pool, amax, sum,
+  cat, transpose, index_select) at a few activation sizes is counted and predicted by
+  roofline itself on the measured ceilings, and timed; each op's fraction is its
+  roofline work time over its measured time less the overheads. The median over the
+  memory-bound ones is efficiency.memory, over the compute-bound ones efficiency.vector:
+  the simple kernels the ceilings come from (add, mul) reach the roofline, most others
+  do not.
+
+On a GPU (``device="cuda"``, CUDA events): the caches are L2 (capacity from the device
+properties) and DRAM; matrix peaks are TF32 / bf16 / fp16 GEMMs (fp64 too where fast),
+the vector peaks SGEMM and DGEMM with TF32 off (the CUDA cores' ceiling); the host link
+is a pinned host-to-device copy. Sizes that a kernel launch outlasts (an L2-sized add on
+a large GPU) cannot show a bandwidth through eager ops; such a level gets the next outer
+level's figure, as on CPU.
 
 Every timing is the best (minimum) of several repeats: a ceiling is what the machine can
 do, and noise only ever slows a run down. The spec's ``measured`` record keeps the raw
@@ -39,6 +55,7 @@ memory level by its bytes (roofline.predict.WORKING_SET).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import math
 import os
@@ -54,7 +71,7 @@ import pandas as pd
 import torch
 
 from roofline.errors import RooflineError
-from roofline.hardware import Efficiency, HardwareSpec, MemoryLevel, write_hardware
+from roofline.hardware import SPARSE_RATIO, Efficiency, HardwareSpec, MemoryLevel, write_hardware
 from roofline.measure import Timer, timer_for
 from roofline.predict import WORKING_SET
 
@@ -70,17 +87,19 @@ __all__ = [
 
 KiB, MiB = 2**10, 2**20
 
-#: (first, last) working-set exponents of two (bytes) and points per octave, per mode.
-SWEEP = {"full": (14, 28, 2), "quick": (14, 28, 1)}
+#: (first, last) working-set exponents of two (bytes) and points per octave, per device
+#: and mode: past four times the last cache (32 MiB L3 here; up to 50 MB+ of L2 on a GPU).
+SWEEP = {"cpu": {"full": (14, 28, 2), "quick": (14, 28, 1)},
+         "cuda": {"full": (16, 31, 2), "quick": (16, 30, 1)}}
 #: GEMM sizes (square, n x n x n) tried per dtype after the probe, per mode.
 GEMM_SIZES = {"cpu": {"full": (512, 1024, 2048), "quick": (256, 512)},
               "cuda": {"full": (2048, 4096, 8192), "quick": (1024, 2048)}}
 GEMM_PROBE = {"cpu": 256, "cuda": 1024}
-#: A dtype whose probe GEMM runs below this fraction of the fp32 probe's rate is slow:
-#: only the probe is recorded for it (fp16 GEMMs on a CPU without AVX512-FP16).
-SLOW_DTYPE = 0.1
+#: A GEMM call this long (s) is far past its fixed costs: larger sizes are not tried.
+LONG_CALL_S = 0.05
 #: Vector kernel sizes (elements), chosen to sit in the caches.
-VECTOR_ELEMENTS = {"full": (2**16, 2**18, 2**20), "quick": (2**16, 2**18)}
+VECTOR_ELEMENTS = {"cpu": {"full": (2**16, 2**18, 2**20), "quick": (2**16, 2**18)},
+                   "cuda": {"full": (2**22, 2**24, 2**26), "quick": (2**22, 2**24)}}
 #: Medium layers whose median fraction of the GEMM peak becomes efficiency.matrix:
 #: ("mm", m, n, k) or ("conv", batch, in_ch, out_ch, size, kernel).
 EFFICIENCY_SUITE = {
@@ -254,8 +273,10 @@ class Calibration:
 
     curve: working_set_bytes, kernel, seconds, bandwidth (overhead taken out).
     levels: level, capacity, bandwidth, points (from fit_levels).
-    gemm: dtype, n (or the suite shape), seconds, flops_per_s. vector: dtype, kernel,
-    elements, seconds, flops_per_s. overhead: op, seconds.
+    gemm: dtype, shape, seconds, flops_per_s. vector: dtype, kernel, elements, seconds,
+    flops_per_s. overhead: op, seconds. efficiency: the GEMM/conv suite (shape, seconds,
+    fraction of the GEMM peak). suite: the non-GEMM op suite (measure_op_suite).
+    matrix/vector/memory_efficiency: the spec's efficiencies, medians of the suites.
     """
 
     device: str
@@ -263,6 +284,7 @@ class Calibration:
     vendor: str
     threads: int
     mode: str
+    clock: str  # "wall" or "thread" (see roofline.measure.ThreadTimer)
     started: str  # ISO 8601, UTC
     duration_s: float
     overhead_s: float
@@ -278,17 +300,27 @@ class Calibration:
     matrix_efficiency: float
     host_link_bw: float
     notes: list[str] = field(default_factory=list)
+    suite: pd.DataFrame = field(default_factory=pd.DataFrame)
+    vector_efficiency: float = 1.0
+    memory_efficiency: float = 1.0
 
     def to_spec(self, name: str | None = None, display_name: str | None = None) -> HardwareSpec:
-        """The measured figures as a HardwareSpec (efficiencies: matrix from the suite,
-        vector and memory 1.0 since those ceilings were measured with the same kinds of
-        ops they predict)."""
+        """The measured figures as a HardwareSpec: measured ceilings (peaks, bandwidths,
+        overhead) and the efficiencies the suites reached against them."""
         kind = "gpu" if self.device == "cuda" else "cpu"
         name = name or f"local-{kind}"
         levels = tuple(MemoryLevel(row.level, float(row.bandwidth), float(row.capacity)) for row in self.levels.itertuples())
         if kind == "gpu":
             matrix = {k: v for k, v in self.matrix_flops.items() if k not in ("fp32", "fp64")}
-            vector = {**self.vector_flops, **{k: v for k, v in self.matrix_flops.items() if k in ("fp32", "fp64")}}
+            half = max((matrix[k] for k in ("fp16", "bf16") if k in matrix), default=0.0)
+            if "tf32" in matrix and half > SPARSE_RATIO * matrix["tf32"]:
+                # The loader refuses a half-precision peak over ~2x TF32's (the sign of a
+                # sparse datasheet figure); a measured TF32 that low is left out instead.
+                del matrix["tf32"]
+            # The CUDA cores' ceiling is SGEMM's (DGEMM's) rate with TF32 off; element-wise
+            # kernels on a GPU are launch- or memory-bound, never near it. Other dtypes
+            # fall back to the fp32 vector peak (HardwareSpec.peak_flops).
+            vector = {k: v for k, v in self.matrix_flops.items() if k in ("fp32", "fp64")}
         else:
             matrix, vector = dict(self.matrix_flops), dict(self.vector_flops)
         return HardwareSpec(
@@ -304,7 +336,8 @@ class Calibration:
             host_link_bw=self.host_link_bw,
             peer_link_bw=None,
             overhead_s=self.overhead_s,
-            efficiency=Efficiency(matrix=self.matrix_efficiency, vector=1.0, memory=1.0),
+            efficiency=Efficiency(matrix=self.matrix_efficiency, vector=self.vector_efficiency,
+                                  memory=self.memory_efficiency),
             measured=self.record(),
             notes="; ".join(self.notes) or None,
         )
@@ -322,7 +355,9 @@ class Calibration:
             "python": platform.python_version(),
             "duration_s": round(self.duration_s, 2),
             "memory_level": WORKING_SET,
-            "timing": "best of repeated batches (perf_counter on CPU, CUDA events on GPU)",
+            "timing": "best of repeated batches (CUDA events on GPU; on CPU "
+                      + ("perf_counter wall time)" if self.clock == "wall" else "the thread's CPU time)"),
+            "clock": self.clock,
             "overhead_s": {row.op: _sig(row.seconds) for row in self.overhead.itertuples()},
             "bandwidth_curve": [
                 [int(row.working_set_bytes), row.kernel, _sig(row.bandwidth)] for row in self.curve.itertuples()
@@ -335,6 +370,7 @@ class Calibration:
             "gemm_flops": [[row.dtype, row.shape, _sig(row.flops_per_s)] for row in self.gemm.itertuples()],
             "vector_flops": [[row.dtype, row.kernel, int(row.elements), _sig(row.flops_per_s)] for row in self.vector.itertuples()],
             "efficiency_suite": [[row.shape, _sig(row.fraction)] for row in self.efficiency.itertuples()],
+            "op_suite": [[row.op, int(row.elements), row.bound, _sig(row.fraction)] for row in self.suite.itertuples()],
         }
 
 
@@ -350,9 +386,14 @@ def _sig(value: float, digits: int = 4) -> float:
 
 
 def measure_overhead(device: str, timer: Timer, repeats: int, min_sample_s: float) -> pd.DataFrame:
-    """Seconds per call of tiny (one-element) aten ops through their OpOverloads."""
+    """Seconds per call of tiny (one-element) versions of common aten ops, called through
+    their OpOverloads (the path a measured run times): element-wise, reductions, softmax,
+    normalisation, concatenation, gathers, a matmul. Their median is the per-op overhead."""
     x = torch.ones(1, device=device)
     y = torch.ones(1, device=device)
+    x2 = torch.ones(1, 1, device=device)
+    mask = torch.ones(1, dtype=torch.bool, device=device)
+    index = torch.zeros(1, dtype=torch.long, device=device)
     aten = torch.ops.aten
     calls = {
         "aten.add": lambda: aten.add.Tensor(x, y),
@@ -360,14 +401,21 @@ def measure_overhead(device: str, timer: Timer, repeats: int, min_sample_s: floa
         "aten.relu": lambda: aten.relu.default(x),
         "aten.sum": lambda: aten.sum.default(x),
         "aten.clone": lambda: aten.clone.default(x),
+        "aten.cat": lambda: aten.cat.default([x, y]),
+        "aten.amax": lambda: aten.amax.default(x2, [1]),
+        "aten._softmax": lambda: aten._softmax.default(x2, 1, False),
+        "aten.where": lambda: aten.where.self(mask, x, y),
+        "aten.index_select": lambda: aten.index_select.default(x, 0, index),
+        "aten.mm": lambda: aten.mm.default(x2, x2),
+        "aten.native_layer_norm": lambda: aten.native_layer_norm.default(x2, [1], None, None, 1e-5),
     }
     rows = [{"op": op, "seconds": best_time(fn, timer, repeats, min_sample_s)} for op, fn in calls.items()]
     return pd.DataFrame(rows)
 
 
-def sweep_sizes(mode: str) -> list[int]:
+def sweep_sizes(mode: str, kind: str = "cpu") -> list[int]:
     """Working-set sizes (bytes) of the bandwidth sweep."""
-    first, last, per_octave = SWEEP[mode]
+    first, last, per_octave = SWEEP[kind][mode]
     sizes = sorted({int(round(2 ** (e / per_octave))) for e in range(first * per_octave, last * per_octave + 1)})
     return sizes
 
@@ -420,33 +468,31 @@ def _gemm_rate(n: int, dtype: torch.dtype, device: str, timer: Timer, repeats: i
 
 def measure_gemm(device: str, timer: Timer, mode: str, repeats: int, min_sample_s: float,
                  advance: Callable[[], None]) -> tuple[pd.DataFrame, dict[str, float], list[str]]:
-    """Best GEMM FLOP/s per dtype: (rows, peaks, notes). Slow dtypes keep only their probe."""
+    """Best GEMM FLOP/s per dtype: (rows, peaks, notes).
+
+    Sizes grow from the probe through GEMM_SIZES; a dtype stops growing once one call
+    lasts LONG_CALL_S (it is then well past its overheads), so a slow dtype (fp16 on a
+    CPU without hardware support) costs a second, not minutes."""
     kind = "cuda" if device == "cuda" else "cpu"
-    probe_n = GEMM_PROBE[kind]
     rows, peaks, notes = [], {}, []
     dtypes = dict(_DTYPES)
     if kind == "cuda":
         dtypes = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16,
                   "fp64": torch.float64}
-    reference = None
     for key, dtype in dtypes.items():
         with _tf32(kind == "cuda" and key == "tf32"):
-            try:
-                seconds, rate = _gemm_rate(probe_n, dtype, device, timer, repeats, min_sample_s)
-            except RuntimeError as exc:  # a dtype this backend cannot multiply
-                notes.append(f"{key} GEMM not measured: {str(exc).splitlines()[0]}")
-                advance()
-                continue
-            rows.append({"dtype": key, "shape": f"{probe_n}^3", "seconds": seconds, "flops_per_s": rate})
-            if reference is None:
-                reference = rate
-            if rate < SLOW_DTYPE * reference:
-                notes.append(f"{key} GEMM is slow here ({rate / 1e9:.3g} GFLOP/s at {probe_n}^3): probe only")
-            else:
-                for n in GEMM_SIZES[kind][mode]:
+            for n in (GEMM_PROBE[kind], *GEMM_SIZES[kind][mode]):
+                try:
                     seconds, rate = _gemm_rate(n, dtype, device, timer, repeats, min_sample_s)
-                    rows.append({"dtype": key, "shape": f"{n}^3", "seconds": seconds, "flops_per_s": rate})
-        peaks[key] = max(r["flops_per_s"] for r in rows if r["dtype"] == key)
+                except RuntimeError as exc:  # a dtype this backend cannot multiply
+                    notes.append(f"{key} GEMM not measured: {str(exc).splitlines()[0]}")
+                    break
+                rows.append({"dtype": key, "shape": f"{n}^3", "seconds": seconds, "flops_per_s": rate})
+                if seconds > LONG_CALL_S:
+                    break
+        measured = [r["flops_per_s"] for r in rows if r["dtype"] == key]
+        if measured:
+            peaks[key] = max(measured)
         advance()
     return pd.DataFrame(rows, columns=["dtype", "shape", "seconds", "flops_per_s"]), peaks, notes
 
@@ -475,7 +521,7 @@ def measure_vector(device: str, timer: Timer, mode: str, overhead_s: float, repe
     dtypes = ("fp32", "fp64", "bf16", "fp16")
     for key in dtypes:
         dtype = _DTYPES[key]
-        for n in VECTOR_ELEMENTS[mode]:
+        for n in VECTOR_ELEMENTS["cuda" if device == "cuda" else "cpu"][mode]:
             a = torch.rand(n, device=device).to(dtype)
             b = torch.rand(n, device=device).to(dtype)
             c = torch.rand(n, device=device).to(dtype)
@@ -501,18 +547,18 @@ def measure_vector(device: str, timer: Timer, mode: str, overhead_s: float, repe
 
 
 def measure_efficiency(device: str, timer: Timer, mode: str, peak: float, overhead_s: float, repeats: int,
-                       min_sample_s: float, advance: Callable[[], None]) -> pd.DataFrame:
-    """Fraction of the fp32 GEMM peak that each layer of the suite reaches."""
+                       min_sample_s: float, advance: Callable[[], None], dtype: torch.dtype = torch.float32) -> pd.DataFrame:
+    """Fraction of ``peak`` (the GEMM peak of ``dtype``) that each layer of the suite reaches."""
     rows = []
     for shape in EFFICIENCY_SUITE[mode]:
         if shape[0] == "mm":
             _, m, n, k = shape
-            a, b = torch.randn(m, k, device=device), torch.randn(k, n, device=device)
+            a, b = torch.randn(m, k, device=device, dtype=dtype), torch.randn(k, n, device=device, dtype=dtype)
             fn, flops, label = (lambda a=a, b=b: torch.mm(a, b)), 2.0 * m * n * k, f"mm {m}x{k}x{n}"
         else:
             _, batch, cin, cout, size, kernel = shape
-            x = torch.randn(batch, cin, size, size, device=device)
-            w = torch.randn(cout, cin, kernel, kernel, device=device)
+            x = torch.randn(batch, cin, size, size, device=device, dtype=dtype)
+            w = torch.randn(cout, cin, kernel, kernel, device=device, dtype=dtype)
             pad = kernel // 2
             fn = lambda x=x, w=w, pad=pad: torch.nn.functional.conv2d(x, w, padding=pad)  # noqa: E731
             flops = 2.0 * batch * cout * size * size * cin * kernel * kernel
@@ -523,6 +569,82 @@ def measure_efficiency(device: str, timer: Timer, mode: str, peak: float, overhe
         rows.append({"shape": label, "seconds": seconds, "fraction": fraction})
         advance()
     return pd.DataFrame(rows, columns=["shape", "seconds", "fraction"])
+
+
+#: Elements per tensor of the op suite, per device kind and mode (activation sizes of
+#: small-batch models: the caches on a CPU; large enough to outlast a launch on a GPU).
+SUITE_ELEMENTS = {"cpu": {"full": (2**16, 2**18, 2**20), "quick": (2**18,)},
+                  "cuda": {"full": (2**22, 2**24), "quick": (2**22,)}}
+
+
+def op_suite(device: str, n: int) -> dict[str, tuple[Callable[..., Any], tuple]]:
+    """Common element-wise, normalisation, pooling and data-movement ops on ``n``-element
+    fp32 tensors: name -> (function, arguments)."""
+    import torch.nn.functional as F
+
+    rows = max(n // 256, 1)
+    side = max(int(round(math.sqrt(n / 64))), 2)
+    x, y = torch.randn(n, device=device), torch.randn(n, device=device)
+    mask = torch.rand(n, device=device) > 0.5
+    x2 = torch.randn(rows, 256, device=device)
+    x4 = torch.randn(1, 64, side, side, device=device)
+    stats = [torch.randn(64, device=device).abs() + 0.5 for _ in range(4)]
+    gamma, beta = torch.ones(256, device=device), torch.zeros(256, device=device)
+    index = torch.randint(0, rows, (max(rows // 2, 1),), device=device)
+    return {
+        "relu": (torch.relu, (x,)),
+        "gelu": (F.gelu, (x,)),
+        "add": (torch.add, (x, y)),
+        "mul": (torch.mul, (x, y)),
+        "exp": (torch.exp, (x,)),
+        "where": (torch.where, (mask, x, y)),
+        "softmax": (lambda t: F.softmax(t, -1), (x2,)),
+        "layer_norm": (lambda t: F.layer_norm(t, (256,), gamma, beta), (x2,)),
+        "batch_norm": (lambda t: F.batch_norm(t, stats[0], stats[1], stats[2], stats[3], training=False), (x4,)),
+        "max_pool2d": (lambda t: F.max_pool2d(t, 3, 2, 1), (x4,)),
+        "amax": (lambda t: t.amax(-1), (x2,)),
+        "sum": (lambda t: t.sum(-1), (x2,)),
+        "cat": (lambda a, b: torch.cat([a, b]), (x, y)),
+        "transpose": (lambda t: t.t().contiguous(), (x2,)),
+        "index_select": (lambda t: t.index_select(0, index), (x2,)),
+    }
+
+
+def measure_op_suite(device: str, timer: Timer, mode: str, spec: HardwareSpec, repeats: int, min_sample_s: float,
+                     advance: Callable[[], None]) -> pd.DataFrame:
+    """How close common non-GEMM ops come to the roofline of ``spec`` (measured ceilings,
+    efficiencies 1): per op and size, the roofline's work time (max of compute and memory,
+    from roofline's own counts) over the measured time less the per-op overheads.
+
+    Rows: op, elements, bound ("compute" or "memory", the larger roofline term), work_s,
+    overhead_s, seconds (best measured), fraction (NaN when the time is within 1.5x the
+    overheads: too little work to tell)."""
+    from roofline.analysis import analyze
+
+    kind = "cuda" if device == "cuda" else "cpu"
+    rows = []
+    for n in SUITE_ELEMENTS[kind][mode]:
+        for name, (fn, args) in op_suite(device, n).items():
+            ops = analyze(fn, args, hw=spec, name=name).ops
+            ops = ops[ops["bound"] != "none"]
+            compute, memory = float(ops["compute_s"].sum()), float(ops["memory_s"].sum())
+            work = float(np.maximum(ops["compute_s"], ops["memory_s"]).sum())
+            overhead = float(ops["overhead_s"].sum())
+            seconds = best_time(lambda: fn(*args), timer, repeats, min_sample_s)
+            fraction = work / (seconds - overhead) if seconds > 1.5 * overhead and work > 0 else math.nan
+            rows.append({"op": name, "elements": n, "bound": "compute" if compute > memory else "memory",
+                         "work_s": work, "overhead_s": overhead, "seconds": seconds, "fraction": fraction})
+        advance()
+    return pd.DataFrame(rows, columns=["op", "elements", "bound", "work_s", "overhead_s", "seconds", "fraction"])
+
+
+def suite_efficiency(suite: pd.DataFrame, bound: str, fallback: float) -> float:
+    """The median fraction of the roofline reached by the suite's ops with that bound,
+    within [0.05, 1]; ``fallback`` when none of them could tell."""
+    fractions = suite.loc[(suite["bound"] == bound) & suite["fraction"].notna(), "fraction"].to_numpy()
+    if not len(fractions):
+        return fallback
+    return float(np.clip(np.median(fractions), 0.05, 1.0))
 
 
 def measure_host_link(device: str, timer: Timer, mode: str, repeats: int, min_sample_s: float) -> float:
@@ -573,7 +695,7 @@ def _physical_memory() -> float:
 # --------------------------------------------------------------------------- calibrate()
 
 
-def calibrate(device: str = "cpu", *, quick: bool = False, threads: int | None = None,
+def calibrate(device: str = "cpu", *, quick: bool = False, threads: int | None = None, clock: str = "wall",
               progress: bool = False) -> Calibration:
     """Measure overhead, bandwidth per level, GEMM and vector peaks on ``device``.
 
@@ -581,6 +703,8 @@ def calibrate(device: str = "cpu", *, quick: bool = False, threads: int | None =
     good for tests, too coarse for a spec to publish figures with.
     threads: torch CPU threads to calibrate with (default: torch's current setting, the
     one models will run with); restored afterwards.
+    clock: "wall" or "thread" (CPU time of the calling thread; with threads=1 on a busy
+    machine, figures free of time spent descheduled: see roofline.measure.ThreadTimer).
     progress: show a rich progress bar.
     """
     saved_threads = torch.get_num_threads()
@@ -589,24 +713,24 @@ def calibrate(device: str = "cpu", *, quick: bool = False, threads: int | None =
             raise RooflineError(f"calibrate: threads must be >= 1, got {threads}")
         torch.set_num_threads(threads)
     try:
-        return _calibrate(device, quick, progress)
+        return _calibrate(device, quick, clock, progress)
     finally:
         torch.set_num_threads(saved_threads)
 
 
-def _calibrate(device: str, quick: bool, progress: bool) -> Calibration:
+def _calibrate(device: str, quick: bool, clock: str, progress: bool) -> Calibration:
     kind = torch.device(device).type
     if kind not in ("cpu", "cuda"):
         raise RooflineError(f"calibrate: device {device!r} is not supported (cpu or cuda)")
-    timer = timer_for(kind)  # raises if CUDA is asked for and absent
+    timer = timer_for(kind, clock)  # raises if CUDA is asked for and absent
     device = "cuda" if kind == "cuda" else "cpu"
     mode = "quick" if quick else "full"
     repeats, min_sample = REPEATS[mode], MIN_SAMPLE_S[mode]
     started_at = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     t0 = time.perf_counter()
-    sizes = sweep_sizes(mode)
+    sizes = sweep_sizes(mode, kind)
     n_gemm = 5 if kind == "cuda" else 4
-    total = 2 + len(sizes) + n_gemm + 4 + len(EFFICIENCY_SUITE[mode]) + 1
+    total = 2 + len(sizes) + n_gemm + 4 + len(EFFICIENCY_SUITE[mode]) + 1 + len(SUITE_ELEMENTS[kind][mode])
 
     load = _load_average()
     bar, advance = _progress(progress, total)
@@ -619,64 +743,61 @@ def _calibrate(device: str, quick: bool, progress: bool) -> Calibration:
         gemm, matrix_flops, notes = measure_gemm(device, timer, mode, repeats, min_sample, lambda: advance("GEMM peaks"))
         vector, vector_flops = measure_vector(device, timer, mode, overhead_s, repeats, min_sample,
                                               lambda: advance("vector peaks"))
-        reference = matrix_flops.get("fp32" if kind == "cpu" else "tf32") or max(matrix_flops.values())
+        # The suite runs in the dtype models mostly use on the device: fp32 on a CPU, bf16
+        # on a GPU's tensor cores (whose efficiency.matrix it then sets).
+        suite_dtype = "fp32" if kind == "cpu" or "bf16" not in matrix_flops else "bf16"
+        reference = matrix_flops.get(suite_dtype) or max(matrix_flops.values())
         efficiency = measure_efficiency(device, timer, mode, reference, overhead_s, repeats, min_sample,
-                                        lambda: advance("efficiency suite"))
+                                        lambda: advance("efficiency suite"), dtype=_DTYPES[suite_dtype])
         host = measure_host_link(device, timer, mode, repeats, min_sample)
         advance("host link")
 
-    resolved = curve[curve["resolved"] & (curve["kernel"] == "add")]
-    if resolved.empty:
-        raise RooflineError("calibrate: every bandwidth point was within the per-op overhead; nothing to fit")
-    by_size = resolved.groupby("working_set_bytes", as_index=False)["bandwidth"].max()
-    plateaus = find_plateaus(by_size["working_set_bytes"], by_size["bandwidth"])
-    if kind == "cuda":
-        props = torch.cuda.get_device_properties(torch.cuda.current_device())
-        caches = [("l2", float(getattr(props, "L2_cache_size", 0) or 0))]
-        caches = [c for c in caches if c[1] > 0] or _caches_from_plateaus(plateaus)
-        dram_capacity = float(props.total_memory)
-        name = props.name
-        vendor = "amd" if getattr(torch.version, "hip", None) else "nvidia"
-    else:
-        os_caches = [c for c in cpu_caches() if c.level >= 2]
-        caches = [(f"l{c.level}", float(c.capacity)) for c in os_caches] or _caches_from_plateaus(plateaus)
-        if not os_caches:
-            notes.append("cache capacities from the bandwidth curve's plateaus (the OS did not say)")
-        dram_capacity = _physical_memory()
-        if not math.isfinite(dram_capacity):
-            dram_capacity = 16e9
-            notes.append("DRAM capacity unknown to the OS: 16 GB assumed")
-        name, vendor = _cpu_name_and_vendor()
-    levels = fit_levels(by_size, caches, dram_capacity)
+        resolved = curve[curve["resolved"] & (curve["kernel"] == "add")]
+        if resolved.empty:
+            raise RooflineError("calibrate: every bandwidth point was within the per-op overhead; nothing to fit")
+        by_size = resolved.groupby("working_set_bytes", as_index=False)["bandwidth"].max()
+        plateaus = find_plateaus(by_size["working_set_bytes"], by_size["bandwidth"])
+        if kind == "cuda":
+            props = torch.cuda.get_device_properties(torch.cuda.current_device())
+            caches = [("l2", float(getattr(props, "L2_cache_size", 0) or 0))]
+            caches = [c for c in caches if c[1] > 0] or _caches_from_plateaus(plateaus)
+            dram_capacity = float(props.total_memory)
+            name = props.name
+            vendor = "amd" if getattr(torch.version, "hip", None) else "nvidia"
+        else:
+            os_caches = [c for c in cpu_caches() if c.level >= 2]
+            caches = [(f"l{c.level}", float(c.capacity)) for c in os_caches] or _caches_from_plateaus(plateaus)
+            if not os_caches:
+                notes.append("cache capacities from the bandwidth curve's plateaus (the OS did not say)")
+            dram_capacity = _physical_memory()
+            if not math.isfinite(dram_capacity):
+                dram_capacity = 16e9
+                notes.append("DRAM capacity unknown to the OS: 16 GB assumed")
+            name, vendor = _cpu_name_and_vendor()
+        levels = fit_levels(by_size, caches, dram_capacity)
+        if kind == "cpu":
+            host = float(levels["bandwidth"].iloc[-1])  # the CPU is the host: copies run at DRAM speed
+        fractions = efficiency["fraction"].to_numpy()
+        matrix_efficiency = float(np.clip(np.median(fractions), 0.05, 1.0)) if len(fractions) else 1.0
+
+        result = Calibration(
+            device=device, device_name=name, vendor=vendor, threads=torch.get_num_threads(), mode=mode,
+            clock=clock, started=started_at.isoformat(), duration_s=math.nan, overhead_s=overhead_s,
+            overhead=overhead, curve=curve, plateaus=plateaus, levels=levels, gemm=gemm,
+            matrix_flops=matrix_flops, vector=vector, vector_flops=vector_flops, efficiency=efficiency,
+            matrix_efficiency=matrix_efficiency, host_link_bw=host, notes=notes)
+        # The op suite is predicted on the measured ceilings alone (every efficiency 1).
+        ceilings = dataclasses.replace(result.to_spec(), efficiency=Efficiency(1.0, 1.0, 1.0))
+        suite = measure_op_suite(device, timer, mode, ceilings, repeats, min_sample, lambda: advance("op suite"))
+
+    result.suite = suite
+    result.memory_efficiency = suite_efficiency(suite, "memory", 1.0)
+    result.vector_efficiency = suite_efficiency(suite, "compute", result.memory_efficiency)
     if load is not None and load > 0.5 * (os.cpu_count() or 1):
         notes.append(f"machine busy while calibrating (1-minute load average {load:.2f} on "
                      f"{os.cpu_count()} CPUs): figures may be low; rerun on a quiet machine")
-    if kind == "cpu":
-        host = float(levels["bandwidth"].iloc[-1])  # the CPU is the host: copies run at DRAM speed
-    fractions = efficiency["fraction"].to_numpy()
-    matrix_efficiency = float(np.clip(np.median(fractions), 0.05, 1.0)) if len(fractions) else 1.0
-    return Calibration(
-        device=device,
-        device_name=name,
-        vendor=vendor,
-        threads=torch.get_num_threads(),
-        mode=mode,
-        started=started_at.isoformat(),
-        duration_s=time.perf_counter() - t0,
-        overhead_s=overhead_s,
-        overhead=overhead,
-        curve=curve,
-        plateaus=plateaus,
-        levels=levels,
-        gemm=gemm,
-        matrix_flops=matrix_flops,
-        vector=vector,
-        vector_flops=vector_flops,
-        efficiency=efficiency,
-        matrix_efficiency=matrix_efficiency,
-        host_link_bw=host,
-        notes=notes,
-    )
+    result.duration_s = time.perf_counter() - t0
+    return result
 
 
 def _caches_from_plateaus(plateaus: list[tuple[float, float, float]]) -> list[tuple[str, float]]:

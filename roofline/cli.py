@@ -271,7 +271,8 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     if hasattr(model, "eval"):
         model.eval()
     _, _, comparison = validate(model, inputs, hw=hw, device=args.device, dtype=args.dtype, name=name,
-                                method=args.method, warmup=args.warmup, repeats=args.repeats, progress=True)
+                                method=args.method, warmup=args.warmup, repeats=args.repeats, clock=args.clock,
+                                progress=True)
     print_comparison(comparison, console, top=args.top)
     if args.csv:
         write_text_atomic(args.csv, comparison.ops.to_csv())
@@ -304,11 +305,65 @@ def print_calibration(result: Any, console: Console) -> None:
 def cmd_calibrate(args: argparse.Namespace, console: Console) -> int:
     from roofline.calibrate import calibrate, write_calibrated_spec
 
-    result = calibrate(args.device, quick=args.quick, threads=args.threads, progress=True)
+    result = calibrate(args.device, quick=args.quick, threads=args.threads, clock=args.clock, progress=True)
     print_calibration(result, console)
     spec = write_calibrated_spec(result, args.out, name=args.name)
     console.print(f"wrote {args.out} (spec {spec.name!r}; use it with --hw {args.out})")
     return 0
+
+
+def cmd_plan(args: argparse.Namespace, console: Console) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from roofline.hardware import load_hardware
+    from roofline.parallel import plan, profiler_for_target, splits
+    from roofline.units import parse_quantity
+
+    hw = load_hardware(args.hw)
+    try:
+        overhead_s = parse_quantity(args.microbatch_overhead, "time", where="--microbatch-overhead")
+    except ValueError as exc:
+        raise RooflineError(str(exc)) from None
+    optimizer = None if args.optimizer == "none" else args.optimizer
+    profiler = profiler_for_target(args.target, hw, dtype=args.dtype, optimizer=optimizer, options=_parse_options(args.option))
+    total = len(splits(hw, args.global_batch)) if hw.interconnect is not None and args.global_batch > 0 else 0
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("planning", total=total)
+
+        def progress(text: str) -> None:
+            bar.update(task, description=text, advance=1)
+
+        result = plan(profiler, hw, args.global_batch, overlap=not args.no_overlap, microbatch_overhead_s=overhead_s, progress=progress)
+    print_plan(result, args.target, hw, args.global_batch, console, top=args.top)
+    return 0
+
+
+def print_plan(result: Any, target: str, hw: Any, global_batch: int, console: Console, top: int = 10) -> None:
+    """The best split of a roofline.parallel.Plan, then the best micro-batch of each split."""
+    best = result.best
+    c = best.config
+    console.print(
+        f"[bold]{target}[/bold] on [bold]{hw.display_name}[/bold] ({hw.name}, {hw.devices} devices), global batch {global_batch}: "
+        f"best [bold]data {c.data} x tensor {c.tensor} x pipeline {c.pipeline}[/bold], micro-batch [bold]{c.micro_batch}[/bold] "
+        f"({best.micro_batches} per step), predicted step [bold]{seconds(best.step_s)}[/bold] ({best.samples_per_s:.4g} samples/s), "
+        f"{si(best.memory_bytes, 'B')} per device of {si(hw.dram.capacity, 'B')}"
+    )
+    table = result.table
+    fastest = table[table["fits"]].drop_duplicates(["data", "tensor", "pipeline"]).head(top)
+    rows = [
+        [f"{int(r.data)} x {int(r.tensor)} x {int(r.pipeline)}", int(r.micro_batch), int(r.micro_batches), f"{100 * r.bubble_fraction:.1f}%",
+         seconds(r.stage_compute_s), seconds(r.tp_comm_s), seconds(r.p2p_s), seconds(r.pipeline_s), seconds(r.dp_exposed_s),
+         seconds(r.optimizer_s), seconds(r.step_s), f"{r.samples_per_s:.4g}", si(r.memory_bytes, "B")]
+        for r in fastest.itertuples()
+    ]
+    console.print(_table(
+        "Best micro-batch per split (data x tensor x pipeline); times per micro-batch and stage, then per step",
+        ["split", "micro-batch", "micro-batches", "bubble", "compute", "TP comm", "p2p", "pipeline", "DP exposed",
+         "optimizer", "step", "samples/s", "memory"], rows))
+    skipped = table[~table["fits"]]
+    if not skipped.empty:
+        console.print(f"{len(skipped)} evaluated configuration(s) did not fit in device memory and were skipped")
 
 
 def cmd_hw_list(args: argparse.Namespace, console: Console) -> int:
@@ -347,6 +402,14 @@ def cmd_hw_show(args: argparse.Namespace, console: Console) -> int:
         f"{si(spec.peer_link_bw, 'B/s') if spec.peer_link_bw else 'none'}, per-op overhead {seconds(spec.overhead_s)}, "
         f"efficiency matrix {spec.efficiency.matrix:.2f} / vector {spec.efficiency.vector:.2f} / memory {spec.efficiency.memory:.2f}"
     )
+    if spec.interconnect is not None:
+        ic = spec.interconnect
+        links = [("inside a node", ic.intra_node), ("between nodes", ic.inter_node)]
+        console.print(
+            f"{ic.devices} devices ({ic.nodes} node(s) x {ic.devices_per_node}); "
+            + "; ".join(f"{where}: {link.name}, {si(link.bandwidth, 'B/s')} per device each way, {seconds(link.latency)} a step"
+                        for where, link in links if link is not None)
+        )
     ridges = spec.ridge_points()
     pivot = ridges.pivot_table(index=["unit", "dtype"], columns="level", values="ridge_intensity", sort=False)
     levels = [level.name for level in spec.memory]
@@ -423,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--warmup", type=int, default=2, help="warm-up forwards (inline) or calls (replay)")
     validate.add_argument("--repeats", type=int, default=7, help="timed forwards (inline) or batches (replay); the median is kept")
     validate.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    validate.add_argument("--clock", choices=("wall", "thread"), default="wall", help="CPU timing: wall time, or the thread's CPU time (with --threads 1 on a busy machine)")
     validate.add_argument("--top", type=int, default=10, help="how many ops to list")
     validate.add_argument("--csv", help="write the per-op predicted vs measured table as CSV")
     validate.add_argument("--plot", metavar="FILE", help="draw predicted vs measured per op to FILE (.png, .svg, .pdf)")
@@ -433,8 +497,21 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     calibrate.add_argument("--quick", action="store_true", help="a few seconds, coarse figures (for tests)")
     calibrate.add_argument("--threads", type=int, default=None, help="torch CPU threads to measure with (default: torch's)")
+    calibrate.add_argument("--clock", choices=("wall", "thread"), default="wall", help="CPU timing: wall time, or the thread's CPU time (with --threads 1 on a busy machine)")
     calibrate.add_argument("--name", default=None, help="spec name (default: the file's stem)")
     calibrate.set_defaults(run=cmd_calibrate)
+
+    plan = commands.add_parser("plan", help="best data/tensor/pipeline split and micro-batch for training on a multi-device spec")
+    plan.add_argument("target", help="a zoo name (see `roofline zoo`) or path/to/file.py[:function]")
+    plan.add_argument("--hw", required=True, help="a multi-device spec name or YAML path (e.g. 8xh100-sxm, 2x8xh100-sxm)")
+    plan.add_argument("--global-batch", type=int, required=True, help="samples per training step, over all devices")
+    plan.add_argument("--dtype", default=None, help="cast the model and inputs (fp32, bf16, fp16, fp64)")
+    plan.add_argument("--optimizer", default="adamw", choices=("adamw", "adam", "sgd", "none"), help="optimizer step to include (default adamw)")
+    plan.add_argument("--microbatch-overhead", default="50 us", help="fixed cost per micro-batch in a pipeline (default 50 us)")
+    plan.add_argument("--no-overlap", action="store_true", help="do not overlap the gradient all-reduce with backward")
+    plan.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE", help="extra build option (repeatable)")
+    plan.add_argument("--top", type=int, default=10, help="how many splits to list")
+    plan.set_defaults(run=cmd_plan)
 
     hw = commands.add_parser("hw", help="hardware specs")
     hw_commands = hw.add_subparsers(dest="hw_command", required=True, parser_class=_Parser)

@@ -306,9 +306,11 @@ def formula(op: str, dtype: str = "fp32", **sizes: Any) -> ClosedForm:
     if key == "spmm" and params["nnz"] is None and params["density"] is None:
         symbols["nnz"] = sympy.Symbol("nnz", positive=True, integer=True)
         params["nnz"] = symbols["nnz"]
-    flops, bytes_read, bytes_written = build(params)
+    flops, bytes_read, bytes_written = (sympy.sympify(v) for v in build(params))
     params.pop("itemsize")
-    return ClosedForm(key, sympy.sympify(flops), sympy.sympify(bytes_read), sympy.sympify(bytes_written), symbols, {"dtype": dtype, **params})
+    used = flops.free_symbols | bytes_read.free_symbols | bytes_written.free_symbols
+    symbols = {name: s for name, s in symbols.items() if s in used}  # e.g. entities when sizes covers all
+    return ClosedForm(key, flops, bytes_read, bytes_written, symbols, {"dtype": dtype, **params})
 
 
 def _names_in(text: str) -> list[str]:

@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 
 from roofline.capture import OpRecord, TensorInfo
-from roofline.categories import CONV, ELEMENTWISE, EMBEDDING, GEMM, OTHER, REGIONAL, SPARSE_MM
+from roofline.categories import CONV, EMBEDDING, GEMM, OTHER, REGIONAL, SPARSE_MM
 from roofline.errors import RooflineError
 
 #: fvcore counts MACs; roofline counts a multiply-add as 2 FLOPs.

@@ -67,7 +67,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from roofline.errors import HardwareSpecError
-from roofline.units import format_quantity, parse_quantity
+from roofline.units import KINDS, format_quantity, parse_quantity
 
 __all__ = [
     "DTYPES",
@@ -97,6 +97,13 @@ MAX_BANDWIDTH = 100e12  # B/s: no single device level or link is near this
 MAX_PEAK = 20e15  # FLOP/s
 MAX_RIDGE = 2000.0  # FLOP/byte, any peak over DRAM bandwidth
 MAX_OVERHEAD = 1e-3  # s per op
+# Lower limits: a plain number is read in base units, so "bandwidth: 3350" (GB/s meant)
+# would be 3350 B/s. Far below anything measured (a CPU's fp16 GEMM without hardware
+# support still runs at about a GFLOP/s), far above a datasheet figure missing its unit.
+MIN_PEAK = 1e6  # FLOP/s
+MIN_BANDWIDTH = 1e6  # B/s, any memory level or link
+MIN_CAPACITY = 1e3  # bytes, any memory level
+MAX_CAPACITY = 1e15  # bytes: no single device level holds a petabyte
 MAX_LINK_LATENCY = 1e-3  # s per message step: links are microseconds, not milliseconds
 SPARSE_RATIO = 2.1  # a dense peak at most ~2x the next wider format's
 
@@ -441,7 +448,7 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bo
         try:
             duplicate = key in seen
         except TypeError:  # unhashable key; construct_mapping reports it
-            duplicate = False
+            continue
         if duplicate:
             mark = key_node.start_mark
             raise yaml.constructor.ConstructorError(
@@ -466,6 +473,10 @@ def _parse_yaml(text: str, where: str) -> dict:
         context = getattr(exc, "context", None)
         detail = f"{context}, {problem}" if context else problem
         raise HardwareSpecError(f"{where}: {at}YAML syntax error: {detail}") from None
+    except RecursionError:
+        raise HardwareSpecError(f"{where}: YAML nested too deeply to be a hardware spec") from None
+    except (ValueError, OverflowError) as exc:  # e.g. an integer literal of thousands of digits
+        raise HardwareSpecError(f"{where}: YAML value cannot be read: {exc}") from None
     required = ", ".join(n for n, f in _SpecModel.model_fields.items() if f.is_required())
     if data is None:
         raise HardwareSpecError(f"{where}: empty file; expected a mapping with keys {required}")
@@ -503,6 +514,9 @@ def _spec_from_data(data: dict, where: str, path: str | None) -> HardwareSpec:
             return parse_quantity(value, kind, where=at)
         except ValueError as exc:
             problems.append(str(exc))
+            return math.nan
+        except OverflowError:  # an integer too large for a float
+            problems.append(f"{at}: expected {KINDS[kind][0]} such as \"{KINDS[kind][1]}\", got an integer too large")
             return math.nan
 
     for label, text in (("name", model.name), ("display_name", model.display_name),
@@ -568,6 +582,8 @@ def _spec_from_data(data: dict, where: str, path: str | None) -> HardwareSpec:
             peer = parse_quantity(model.links.peer, "bandwidth", where="links.peer")
         except ValueError as exc:
             problems.append(f"{exc} (or null for no peer link)")
+        except OverflowError:
+            problems.append("links.peer: expected a bandwidth such as \"900 GB/s\", got an integer too large")
     overhead = quantity(model.overhead.per_op, "time", "overhead.per_op")
     interconnect = _interconnect(model.interconnect, quantity, problems)
 
@@ -590,6 +606,11 @@ def _spec_from_data(data: dict, where: str, path: str | None) -> HardwareSpec:
                     f"{_fmt(MAX_PEAK, 'flops')}; no single device is that fast: check the "
                     "unit and prefix"
                 )
+            elif peak < MIN_PEAK:
+                problems.append(
+                    f"peak_flops.{unit}.{dtype}: {_fmt(peak, 'flops')} is below "
+                    f"{_fmt(MIN_PEAK, 'flops')}: check the unit and prefix (a plain number is FLOP/s)"
+                )
     bandwidths = [(f"memory.{lvl.name}.bandwidth", lvl.bandwidth) for lvl in levels]
     bandwidths.append(("links.host", host))
     if peer is not None:
@@ -600,6 +621,18 @@ def _spec_from_data(data: dict, where: str, path: str | None) -> HardwareSpec:
                 f"{at}: {_fmt(bw, 'bandwidth')} is above {_fmt(MAX_BANDWIDTH, 'bandwidth')}; "
                 "implausible for one device: check the unit and prefix (decimal TB/s, "
                 "bytes not bits)"
+            )
+        if bw < MIN_BANDWIDTH:
+            problems.append(
+                f"{at}: {_fmt(bw, 'bandwidth')} is below {_fmt(MIN_BANDWIDTH, 'bandwidth')}: check the unit "
+                "and prefix (a plain number is B/s)"
+            )
+    for lvl in levels:
+        if not MIN_CAPACITY <= lvl.capacity <= MAX_CAPACITY:
+            problems.append(
+                f"memory.{lvl.name}.capacity: {_fmt(lvl.capacity, 'bytes')} is outside "
+                f"{_fmt(MIN_CAPACITY, 'bytes')} to {_fmt(MAX_CAPACITY, 'bytes')}: check the unit and "
+                "prefix (a plain number is bytes)"
             )
     if overhead > MAX_OVERHEAD:
         problems.append(

@@ -22,6 +22,12 @@ fast path. The example inputs built here have no padding and one sequence per ro
 the answer is always "yes, trivial": while the model runs, such questions asked from
 transformers.masking_utils on a meta bool tensor are answered True (what a real run on
 these inputs answers), and any other read of a meta tensor's value still fails.
+
+Attention on meta tensors: PyTorch's scaled_dot_product_attention picks its kernel by
+device, and on the meta device it runs the math path (two bmm and a softmax over the
+full seq x seq scores, masked when causal), where a GPU runs a fused kernel that skips
+the masked half. A meta analysis counts that math path; ``meta=False`` counts the fused
+kernel this machine would run.
 """
 
 from __future__ import annotations
@@ -117,7 +123,7 @@ def _transformers() -> Any:
     return transformers
 
 
-def _config_from_file(path: Path, where: str) -> Any:
+def _config_from_file(path: Path, where: str, overrides: dict[str, Any]) -> Any:
     transformers = _transformers()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -137,14 +143,18 @@ def _config_from_file(path: Path, where: str) -> Any:
             f"{where}: model_type: {model_type!r} is not known to transformers {transformers.__version__}"
         )
     try:
-        return CONFIG_MAPPING[model_type].from_dict(data)
+        return CONFIG_MAPPING[model_type].from_dict({**data, **overrides})
     except Exception as exc:
         raise TargetError(f"{where}: not a valid {model_type} config: {type(exc).__name__}: {exc}") from exc
 
 
-def load_config(name_or_path: str) -> Any:
+def load_config(name_or_path: str, **overrides: Any) -> Any:
     """A transformers config for a known model id, a config.json path (or a folder
-    holding one), or a model id in the local Hugging Face cache. Never downloads."""
+    holding one), or a model id in the local Hugging Face cache. Never downloads.
+
+    overrides: config fields to change. They are given to the config's constructor, so
+    fields derived from them (head_dim from hidden_size) follow; each must be a field
+    the config has (TargetError otherwise, naming it)."""
     transformers = _transformers()
     path = Path(name_or_path)
     if path.is_dir():
@@ -152,7 +162,8 @@ def load_config(name_or_path: str) -> Any:
         if not path.is_file():
             raise TargetError(f"hf:{name_or_path}: no config.json in this folder")
     if path.is_file():
-        return _config_from_file(path, f"hf:{name_or_path}")
+        _check_overrides(_config_from_file(path, f"hf:{name_or_path}", {}), overrides, name_or_path)
+        return _config_from_file(path, f"hf:{name_or_path}", overrides)
     if name_or_path.endswith(".json"):
         raise TargetError(f"hf:{name_or_path}: no such file")
     key = name_or_path.lower().rsplit("/", 1)[-1]
@@ -163,17 +174,33 @@ def load_config(name_or_path: str) -> Any:
             raise TargetError(
                 f"hf:{name_or_path}: transformers {transformers.__version__} has no {known.config_class}"
             )
-        config = config_class(**known.overrides)
+        _check_overrides(config_class(**known.overrides), overrides, name_or_path)
+        try:
+            config = config_class(**{**known.overrides, **overrides})
+        except Exception as exc:  # e.g. a hidden size the heads do not divide
+            raise TargetError(f"hf:{name_or_path}: invalid config: {type(exc).__name__}: {exc}") from exc
         config.architectures = [known.architecture]
         return config
     try:  # a model id whose config is already in the local cache (offline: no download)
-        return transformers.AutoConfig.from_pretrained(name_or_path, local_files_only=True)
+        cached = transformers.AutoConfig.from_pretrained(name_or_path, local_files_only=True)
     except Exception:
-        pass
+        cached = None
+    if cached is not None:
+        _check_overrides(cached, overrides, name_or_path)
+        return type(cached).from_dict({**cached.to_dict(), **overrides})
     raise TargetError(
         f"hf:{name_or_path}: unknown model id and no such config file; give the path of a config.json "
         f"(nothing is downloaded) or one of: {', '.join(known_model_ids())}"
     )
+
+
+def _check_overrides(config: Any, overrides: dict[str, Any], name_or_path: str) -> None:
+    for key in overrides:
+        if not hasattr(config, key):
+            raise TargetError(
+                f"hf:{name_or_path}: unknown option {key!r}: not one of {', '.join(_OWN_OPTIONS)} "
+                f"and not a field of {type(config).__name__}"
+            )
 
 
 def _model_class(config: Any, head: str, where: str) -> Any:
@@ -227,17 +254,23 @@ class _TrivialMaskAnswers(TorchDispatchMode):
             and isinstance(args[0], torch.Tensor)
             and args[0].is_meta
             and args[0].dtype == torch.bool
-            and _called_from("transformers.masking_utils")
+            and _called_from(_MASK_MODULES)
         ):
             type(self).answered += 1
             return True
         return func(*args, **kwargs)
 
 
-def _called_from(module_name: str) -> bool:
+#: Where transformers decides whether a mask can be skipped (masking_utils since 4.53,
+#: modeling_attn_mask_utils before).
+_MASK_MODULES = ("transformers.masking_utils", "transformers.modeling_attn_mask_utils")
+
+
+def _called_from(module_names: tuple[str, ...]) -> bool:
+    """True when a frame of one of these modules is on the Python call stack."""
     frame = sys._getframe(1)
     while frame is not None:
-        if frame.f_globals.get("__name__") == module_name:
+        if frame.f_globals.get("__name__") in module_names:
             return True
         frame = frame.f_back
     return False
@@ -289,21 +322,20 @@ def build_hf(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise TargetError(f"{where}: {label}: expected a positive integer, got {value!r}")
     transformers = _transformers()
-    config = load_config(name_or_path)
-    for key, value in config_overrides.items():
-        if not hasattr(config, key):
-            raise TargetError(
-                f"{where}: unknown option {key!r}: not one of {', '.join(_OWN_OPTIONS)} "
-                f"and not an attribute of {type(config).__name__}"
-            )
-        setattr(config, key, value)
+    config = load_config(name_or_path, **config_overrides)
     # A prefill/encoder pass: no KV cache returned (it would only add copies).
     config.use_cache = False
+    # Learned position tables: a longer input fails with an index error deep inside on
+    # real tensors and, worse, runs silently on meta tensors. RoBERTa's first two
+    # positions are reserved for padding.
+    learned = {"bert": 0, "distilbert": 0, "gpt2": 0, "opt": 0, "roberta": 2}
     max_positions = getattr(config, "max_position_embeddings", None)
-    if isinstance(max_positions, int) and seq > max_positions and getattr(config, "model_type", "") in (
-        "bert", "roberta", "distilbert", "gpt2", "opt"
-    ):  # learned position tables: longer inputs fail with an index error deep inside
-        raise TargetError(f"{where}: seq {seq} is longer than max_position_embeddings {max_positions}")
+    model_type = getattr(config, "model_type", "")
+    if isinstance(max_positions, int) and model_type in learned and seq > max_positions - learned[model_type]:
+        raise TargetError(
+            f"{where}: seq {seq} is longer than the {max_positions - learned[model_type]} positions "
+            f"its position table holds (max_position_embeddings {max_positions})"
+        )
     cls = _model_class(config, head, where)
     context = torch.device("meta") if meta else nullcontext()
     try:

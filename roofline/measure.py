@@ -48,7 +48,12 @@ from torch.utils._pytree import tree_flatten, tree_map_only
 from roofline.capture import CaptureMode, OpRecord, _ModuleStack, call_model
 from roofline.errors import RooflineError
 
-__all__ = ["Measurement", "measure", "Timer", "CudaTimer", "timer_for", "time_callable", "MEASURE_COLUMNS", "METHODS"]
+try:  # capture's cache of op names (absent in older captures: then nothing to warm)
+    from roofline.capture import _op_name
+except ImportError:  # pragma: no cover
+    _op_name = None
+
+__all__ = ["Measurement", "measure", "Timer", "CudaTimer", "ThreadTimer", "CLOCKS", "timer_for", "time_callable", "MEASURE_COLUMNS", "METHODS"]
 
 #: Columns of Measurement.ops.
 MEASURE_COLUMNS = ("op", "module", "measured_s", "min_s", "repeats", "inner", "mutates")
@@ -131,13 +136,43 @@ class CudaTimer(Timer):
         return started.elapsed_time(ended) / 1e3  # elapsed_time is in ms
 
 
-def timer_for(device: str | torch.device) -> Timer:
-    """The timer for a device: CUDA events on "cuda", perf_counter otherwise."""
+class ThreadTimer(Timer):
+    """CPU time of the calling thread (user + system, page faults included), for CPU runs
+    on ONE torch thread on a machine shared with other work: time the thread spends
+    descheduled is not counted, so other processes do not inflate the figures (their
+    effect on shared caches still shows). Meaningless with more threads, which the
+    calling thread's clock does not see."""
+
+    def begin(self) -> Any:
+        return time.thread_time()
+
+    def end(self, started: Any) -> Any:
+        return time.thread_time() - started
+
+
+#: Clocks a CPU run can be timed with: wall time (perf_counter) or the thread's CPU time.
+CLOCKS = ("wall", "thread")
+
+
+def timer_for(device: str | torch.device, clock: str = "wall") -> Timer:
+    """The timer for a device: CUDA events on "cuda"; on CPU perf_counter ("wall") or the
+    calling thread's CPU time ("thread", needs torch.get_num_threads() == 1)."""
     kind = torch.device(device).type
+    if clock not in CLOCKS:
+        raise RooflineError(f"clock {clock!r}: expected one of {', '.join(CLOCKS)}")
     if kind == "cuda":
         if not torch.cuda.is_available():
             raise RooflineError(f"device {device!s}: CUDA is not available in this torch build or on this machine")
+        if clock != "wall":
+            raise RooflineError("clock 'thread' times CPU work only; CUDA runs use CUDA events")
         return CudaTimer()
+    if clock == "thread":
+        if torch.get_num_threads() != 1:
+            raise RooflineError(
+                f"clock 'thread' counts the calling thread only, but torch runs {torch.get_num_threads()} "
+                "threads: set them to 1 (torch.set_num_threads(1), or --threads 1)"
+            )
+        return ThreadTimer()
     return Timer()
 
 
@@ -293,6 +328,8 @@ class _TimingMode(CaptureMode):
             self.timings.append(self._replay(func, args, kwargs))
             out = super().__torch_dispatch__(func, types, args, kwargs)
         else:
+            if _op_name is not None:
+                _op_name(func)  # cache the name under the real op, not under its stand-in
             timed = _TimedCall(func, self.timer)
             out = super().__torch_dispatch__(timed, types, args, kwargs)
             self.records[-1].func = func
@@ -305,11 +342,16 @@ class _TimingMode(CaptureMode):
         # its recorded arguments, with every dispatch mode off so its aten ops run bare.
         from torch.utils._python_dispatch import _disable_current_modes
 
+        # Each timed call gets fresh copies of the tensor arguments, so a function that
+        # writes them cannot change what the model computed. Inline: one timed call per
+        # forward, like the aten ops; replay: batches, like them.
         replay = self.method == "replay"
         with _disable_current_modes():
             median, fastest, inner = time_callable(
-                python_call.replay, self.timer, warmup=self.warmup if replay else 1,
-                repeats=self.repeats if replay else 1, min_batch_s=self.min_batch_s)
+                lambda: None, self.timer, warmup=self.warmup if replay else 1,
+                repeats=self.repeats if replay else 1, min_batch_s=self.min_batch_s if replay else 0.0,
+                prepare=lambda k: [(_clone(python_call.args), _clone(python_call.kwargs)) for _ in range(k)],
+                call=lambda item: python_call.fn(*item[0], **item[1]))
         self.timings.append(_OpTiming(median, fastest, inner, False))
         record = super().record_python_call(name, fn, args, kwargs, out, python_call)
         self._advance()
@@ -374,6 +416,7 @@ class Measurement:
     forward_s: float
     profiler_s: float
     profiler_kind: str
+    clock: str
     threads: int
     warmup: int
     repeats: int
@@ -391,6 +434,7 @@ class Measurement:
             "model": self.name,
             "device": self.device,
             "method": self.method,
+            "clock": self.clock,
             "ops": int(len(self.ops)),
             "threads": self.threads,
             "ops_total_s": self.ops_total_s,
@@ -517,6 +561,7 @@ def measure(
     min_batch_s: float | None = None,
     profiler_runs: int = 1,
     grad: bool = False,
+    clock: str = "wall",
     progress: bool = False,
 ) -> Measurement:
     """Time every aten op of ``model(*inputs)`` and the whole forward, on real tensors.
@@ -530,6 +575,8 @@ def measure(
     min_batch_s: replay only: the shortest timed batch (default 100 us CPU, 200 us CUDA).
     profiler_runs: forwards run under torch.profiler for the cross-check (0 skips it).
     grad: run with autograd on (default: inference, as analyze() does).
+    clock: on CPU, "wall" (perf_counter) or "thread" (the calling thread's CPU time: with
+    one torch thread on a busy machine, figures free of time spent descheduled).
     progress: show a rich progress bar.
     The caller's inputs are never written and the model's buffers are put back, so a
     forward after measure() gives what it would have before.
@@ -542,7 +589,7 @@ def measure(
     where = _device_of(model, inputs)
     if where not in ("cpu", "cuda"):
         raise RooflineError(f"measure: device {where!r} is not supported (cpu or cuda)")
-    timer = timer_for(where)
+    timer = timer_for(where, clock)
     min_batch = DEFAULT_MIN_BATCH_S[where] if min_batch_s is None else min_batch_s
     label = name or type(model).__name__
     passes = warmup + repeats if method == "inline" else 1
@@ -609,6 +656,7 @@ def measure(
         forward_s=forward_s,
         profiler_s=profiler_s,
         profiler_kind=profiler_kind,
+        clock=clock,
         threads=torch.get_num_threads(),
         warmup=warmup,
         repeats=repeats,

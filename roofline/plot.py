@@ -216,7 +216,8 @@ def ceilings(hw: Any, peaks: str | Iterable[tuple[str, str]] = "all", ops: pd.Da
     """The compute ceilings to draw, highest first; equal peaks share one ceiling.
 
     peaks: "all" (every entry of the spec), "used" (the peaks ``ops`` ran at: needs the
-    ops frame with flops, unit, dtype, peak_flops columns), or (unit, dtype) pairs.
+    ops frame with flops, unit, dtype, peak_flops columns; "all" if no op did work), or
+    (unit, dtype) pairs.
     """
     pairs: list[tuple[str, str, float]] = []
     if isinstance(peaks, str) and peaks == "all":
@@ -237,6 +238,8 @@ def ceilings(hw: Any, peaks: str | Iterable[tuple[str, str]] = "all", ops: pd.Da
                 pairs.append((unit, dtype, hw.peak_flops(dtype, unit)))
             except (TypeError, ValueError) as exc:
                 raise RooflineError(f"peaks: {pair!r} is not a (unit, dtype) pair of {hw.name}: {exc}") from None
+    if not pairs and isinstance(peaks, str) and peaks == "used":  # nothing did work: show the spec's peaks
+        return ceilings(hw, "all")
     by_peak: dict[float, list[tuple[str, str]]] = {}
     for unit, dtype, peak in pairs:
         names = by_peak.setdefault(peak, [])
@@ -342,6 +345,31 @@ def _free(box: Bbox, occupied: list[Bbox], pad: float = 1.5) -> bool:
     return not any(grown.overlaps(other) for other in occupied)
 
 
+def _clear_of(box: Bbox, points: np.ndarray, pad: float = 2.0) -> bool:
+    """No point of ``points`` (display coordinates, shape (n, 2)) lies within ``pad``
+    pixels of ``box``."""
+    if not len(points):
+        return True
+    x, y = points[:, 0], points[:, 1]
+    inside = (x >= box.x0 - pad) & (x <= box.x1 + pad) & (y >= box.y0 - pad) & (y <= box.y1 + pad)
+    return not bool(inside.any())
+
+
+def _line_points(ax: Axes, gids: set[str], step_px: float = 2.5) -> np.ndarray:
+    """Display-space points every ``step_px`` along the Line2Ds with these gids (roofs,
+    ceilings), so labels can keep off the lines as well as off each other."""
+    chunks = []
+    for line in ax.lines:
+        if line.get_gid() not in gids or line.get_linestyle() in ("None", "none", ""):
+            continue
+        xy = ax.transData.transform(np.column_stack([line.get_xdata(), line.get_ydata()]).astype(float))
+        for (x0, y0), (x1, y1) in zip(xy[:-1], xy[1:]):
+            n = max(2, int(math.hypot(x1 - x0, y1 - y0) / step_px))
+            t = np.linspace(0.0, 1.0, n)[:, None]
+            chunks.append(np.array([x0, y0]) + t * np.array([x1 - x0, y1 - y0]))
+    return np.vstack(chunks) if chunks else np.empty((0, 2))
+
+
 def _text_box(text: Text, renderer: Any) -> Bbox:
     """Display-space box of a text's glyphs only (an Annotation's leader line left out)."""
     if hasattr(text, "update_positions"):  # an Annotation places its text at draw time
@@ -385,7 +413,7 @@ def _leader_boxes(point: tuple[float, float], box: Bbox, skip_px: float) -> list
 
 def _label_points(
     ax: Axes, renderer: Any, points: list[tuple[float, float, str, float]], occupied: list[Bbox], markers: Sequence[Bbox] = (),
-    color: str = "#111111",
+    color: str = "#111111", lines: np.ndarray | None = None,
 ) -> list[Text]:
     """Greedy placement: each label (most important first) goes to the first of 8
     directions x 5 distances around its point where it touches nothing placed so far
@@ -394,16 +422,24 @@ def _label_points(
 
     points: (x, y, text, marker radius in points). occupied: display-space boxes of
     text; the placed labels and leaders are added to it. markers: boxes of the points
-    (labels avoid them, leader lines may cross them).
+    (labels avoid them, leader lines may cross them). lines: display points along the
+    roofs and ceilings (labels avoid them while any place is free of them; a label that
+    fits nowhere else may touch a line rather than be dropped).
     """
     outer = ax.get_window_extent(renderer)
     px_per_pt = ax.figure.dpi / 72.0
+    on_lines = lines if lines is not None else np.empty((0, 2))
     placed = []
     for x, y, text, radius in points:
         anchor = tuple(ax.transData.transform((x, y)))
-        for ring, dist in enumerate((radius + 3, radius + 14, radius + 28, radius + 45, radius + 65)):
-            done = False
-            for dx, dy in _DIRECTIONS:
+        candidates = [
+            (ring, dx, dy, dist)
+            for ring, dist in enumerate((radius + 3, radius + 14, radius + 28, radius + 45, radius + 65))
+            for dx, dy in _DIRECTIONS
+        ]
+        for avoid_lines in (True, False):
+            label = None
+            for ring, dx, dy, dist in candidates:
                 norm = math.hypot(dx, dy)
                 ha = "left" if dx > 0 else "right" if dx < 0 else "center"
                 va = "bottom" if dy > 0 else "top" if dy < 0 else "center"
@@ -413,14 +449,16 @@ def _label_points(
                                     annotation_clip=False)
                 box = _text_box(label, renderer)
                 leader = _leader_boxes(anchor, box, radius * px_per_pt) if ring else []
-                if _inside(box, outer) and _free(box, occupied) and _free(box, markers) and all(_free(b, occupied, pad=0.5) for b in leader):
+                if (_inside(box, outer) and _free(box, occupied) and _free(box, markers)
+                        and (not avoid_lines or _clear_of(box, on_lines))
+                        and all(_free(b, occupied, pad=0.5) for b in leader)):
                     occupied.append(box)
                     occupied.extend(leader)
                     placed.append(label)
-                    done = True
                     break
                 label.remove()
-            if done:
+                label = None
+            if label is not None or not len(on_lines):
                 break
     return placed
 
@@ -593,7 +631,7 @@ def roofline(
         markers = [_marker_box(ax, x, y, r) for (x, y), r in zip(groups[["x", "y"]].to_numpy(), radii)]
         _label_roofs(panel, renderer, occupied, markers)
         _label_points(ax, renderer, [(x, y, text, r) for (x, y, text), r in zip(groups[["x", "y", "text"]].to_numpy(), radii)],
-                      occupied, markers)
+                      occupied, markers, lines=_line_points(ax, {ROOF, CEILING}))
     return fig
 
 
@@ -688,7 +726,7 @@ def hierarchical_roofline(
     markers = [_marker_box(ax, stacked[k, j], y[j], radii[j]) for j in range(len(y)) for k in range(len(names))]
     _label_roofs(panel, renderer, occupied, markers)
     points = [(stacked[:, j].max(), y[j], groups["text"].iloc[j], radii[j]) for j in range(len(y))]  # at the rightmost point
-    _label_points(ax, renderer, points, occupied, markers)
+    _label_points(ax, renderer, points, occupied, markers, lines=_line_points(ax, {ROOF, CEILING, OP_SPAN}))
     return fig
 
 
@@ -760,7 +798,7 @@ def trajectory(
     for key, pts in lines.items():
         chosen = [pts[0], pts[-1]] if len(pts) > 1 else pts
         ends += [(x, y, str(label), 3.0) for label, x, y in chosen]
-    for text in _label_points(ax, renderer, ends, occupied, markers, color="#333333"):
+    for text in _label_points(ax, renderer, ends, occupied, markers, color="#333333", lines=_line_points(ax, {ROOF, CEILING})):
         text.set_gid(STEP_LABEL)
     return fig
 

@@ -44,7 +44,6 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
-from torch.multiprocessing.reductions import StorageWeakRef
 from torch.utils._pytree import tree_flatten
 
 from roofline.capture import CaptureMode, OpRecord, _ModuleStack, call_model
@@ -59,10 +58,14 @@ DEVICE_PHASES: tuple[str, ...] = (FORWARD, BACKWARD, RECOMPUTE, OPTIMIZER)
 LOSS_MODULE = ("<loss>", "loss")
 OPTIMIZER_MODULE = "<optimizer>"
 
+#: Weak references to storages, as torch.multiprocessing.reductions.StorageWeakRef makes
+#: them, used directly: polling each through that class's methods was most of the cost
+#: of following the activations of a large model.
+_EXPIRED = torch.UntypedStorage._expired
+_FREE_WEAK_REF = torch.UntypedStorage._free_weak_ref
+
 #: Key under which a forward op's module is stored in its autograd node's metadata.
 _MODULE_KEY = "roofline.module"
-
-OptimizerSpec = "str | Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer] | None"
 
 #: The named optimizers: the usual settings, whose values do not change the cost except
 #: where they add ops (momentum, weight decay).
@@ -100,7 +103,7 @@ class MemoryFootprint:
         return self.parameter_bytes + self.buffer_bytes + self.gradient_bytes + self.optimizer_state_bytes
 
     def fits(self, capacity: Any) -> bool:
-        """True when the peak fits ``capacity``: bytes, or a HardwareSpec (its DRAM)."""
+        """True when the peak fits ``capacity``: bytes, or a spec (name or HardwareSpec: its DRAM)."""
         return self.peak_bytes <= _capacity_bytes(capacity)
 
     def table(self) -> "Any":
@@ -120,6 +123,10 @@ class MemoryFootprint:
 
 
 def _capacity_bytes(capacity: Any) -> float:
+    if isinstance(capacity, str):  # a spec name or YAML path
+        from roofline.hardware import load_hardware
+
+        capacity = load_hardware(capacity)
     dram = getattr(capacity, "dram", None)
     return float(dram.capacity) if dram is not None else float(capacity)
 
@@ -162,32 +169,53 @@ class _LiveBytes:
     """Bytes of the storages ops create, followed until freed (weak references).
 
     Storages in ``static`` (parameters, buffers, optimizer state, inputs) are not
-    counted: they are accounted for separately and alive throughout.
+    counted: they are accounted for separately and alive throughout. Freed storages are
+    only looked for when the count would set a new peak (a count that still includes
+    some freed storages is an upper bound, so below the peak it cannot matter), which
+    keeps the polling off most ops.
     """
 
     def __init__(self, static: list[torch.Tensor]):
         self.static = {key for key in map(_storage_key, static) if key is not None}
-        self.live: dict[int, tuple[StorageWeakRef, int]] = {}
+        self.live: dict[int, tuple[int, int]] = {}  # storage key -> (weak reference, bytes)
         self.current = 0
         self.peak = 0
 
     def prune(self) -> None:
-        for key in [k for k, (ref, _) in self.live.items() if ref.expired()]:
-            self.current -= self.live.pop(key)[1]
+        """Forget the storages that have been freed."""
+        for key in [k for k, (ref, _) in self.live.items() if _EXPIRED(ref)]:
+            self._forget(key)
+
+    def _forget(self, key: int) -> None:
+        ref, size = self.live.pop(key)
+        _FREE_WEAK_REF(ref)
+        self.current -= size
 
     def add(self, out: Any) -> None:
-        self.prune()
         for t in _tensors(out):
             storage = _storage(t)
             if storage is None:
                 continue
             key = storage._cdata
-            if key in self.static or key in self.live:
+            if key in self.static:
                 continue
+            if key in self.live:
+                if not _EXPIRED(self.live[key][0]):
+                    continue  # a view of a storage already counted
+                self._forget(key)  # a freed storage's address, reused
             size = int(storage.nbytes())
-            self.live[key] = (StorageWeakRef(storage), size)
+            self.live[key] = (storage._weak_ref(), size)
             self.current += size
-        self.peak = max(self.peak, self.current)
+        if self.current > self.peak:
+            self.prune()
+            self.peak = max(self.peak, self.current)
+
+    def __enter__(self) -> "_LiveBytes":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for key in list(self.live):  # release the weak references (peak and counts stay)
+            self._forget(key)
 
 
 class _TrainModules(_ModuleStack):
@@ -368,7 +396,7 @@ def capture_train_step(
     live = _LiveBytes(all_params + buffers + state + input_tensors)
     modules = _TrainModules(root, type(opt).__name__ if opt is not None else "none")
 
-    with torch.enable_grad(), modules, _TrainCapture(modules, live) as mode:
+    with torch.enable_grad(), live, modules, _TrainCapture(modules, live) as mode:
         output = call_model(model, inputs)
         modules.loss = True
         loss = (loss_fn or default_loss)(output)

@@ -261,8 +261,10 @@ def validate(
     from torch.utils._pytree import tree_map_only
 
     from roofline.analysis import _parse_dtype, analyze
-    from roofline.measure import measure
+    from roofline.measure import measure, timer_for
 
+    if device is not None:
+        timer_for(device)  # a device this machine lacks fails here, as a RooflineError
     torch_dtype = _parse_dtype(dtype)
     if isinstance(model, torch.nn.Module):
         model = model.to(device=device, dtype=torch_dtype)

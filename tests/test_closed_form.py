@@ -192,3 +192,13 @@ def test_model_crossover_is_the_smallest_compute_bound_batch():
     found = crossover(build_projection, "h100-sxm", dtype="bf16", features=f)
     assert found == int(bound) + 1
     assert crossover(build_projection, "h100-sxm", dtype="bf16", features=512, max_value=4096) is None  # F < 2R: never
+
+
+def test_rule_step_closed_form_and_its_crossover():
+    f = formula("rule_step", equation="xy,yz->xz", sizes={"x": 10, "y": 20, "z": 10})
+    assert f.symbols == {}
+    assert f.at()["flops"] == 2 * 10 * 20 * 10 + 2 * 10 * 10
+    # N entities, fp32: (2N^3 + 2N^2) FLOPs over 32 N^2 bytes = (N + 1) / 16 FLOP/byte.
+    ridge = H100.peak_flops("fp32", "vector") / H100.dram.bandwidth
+    found = crossover("rule_step", "h100-sxm", var="entities", dtype="fp32", unit="vector")
+    assert found == pytest.approx(16 * ridge - 1, rel=1e-9)

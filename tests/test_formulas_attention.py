@@ -56,3 +56,39 @@ def test_causal_pairs_closed_form():
     assert causal_pairs(2, 5) == 1 + 2
     n = sympy.Symbol("n", positive=True, integer=True)
     assert sympy.simplify(attention_flops(1, 1, n, n, 64, causal=False) - 256 * n**2) == 0
+
+
+def test_naive_attention_pays_for_the_score_matrix():
+    from roofline.formulas.attention import naive_attention_bytes
+
+    q, k, v = torch.randn(1, 2, 5, 8), torch.randn(1, 2, 7, 8), torch.randn(1, 2, 7, 8)
+    costs = [c for _, c in costs_of(lambda: torch.softmax(q @ k.transpose(-2, -1), -1) @ v)]
+    scores = 1 * 2 * 5 * 7 * 4  # the 5 x 7 score matrix per head, fp32
+    qkv = (2 * 5 * 8 + 2 * 2 * 7 * 8) * 4
+    out = 2 * 5 * 8 * 4
+    # bmm writes the scores, softmax reads and writes them, the second bmm reads them.
+    assert sum(c.bytes_read for c in costs) == qkv + 2 * scores
+    assert sum(c.bytes_written for c in costs) == out + 2 * scores
+    assert naive_attention_bytes(1, 2, 5, 7, 8, itemsize=4) == (qkv + 2 * scores, out + 2 * scores)
+    assert sum(c.flops for c in costs if c.category == GEMM) == 2 * 2 * (2 * 5 * 7 * 8)
+
+
+def test_arbitrary_mask_is_read_but_does_not_cut_the_work():
+    q, k, v = torch.randn(1, 2, 5, 8), torch.randn(1, 2, 7, 8), torch.randn(1, 2, 7, 8)
+    mask = torch.randn(5, 7)  # additive, broadcast over batch and heads
+    cost = sdpa_cost(q, k, v, attn_mask=mask)
+    assert cost.flops == 2 * 2 * (2 * 5 * 7 * 8)  # a dense kernel scores every pair
+    assert cost.bytes_read == (2 * 5 * 8 + 2 * 2 * 7 * 8) * 4 + 5 * 7 * 4
+    # A boolean mask is turned into an additive one first (a separate op), then read.
+    keep = torch.rand(1, 1, 5, 7) > 0.3
+    assert sdpa_cost(q, k, v, attn_mask=keep).bytes_read == cost.bytes_read
+
+
+def test_fused_kernel_writes_output_and_log_sum_exp():
+    from roofline.formulas.attention import attention_bytes
+
+    q = torch.randn(2, 3, 6, 8).bfloat16()
+    cost = sdpa_cost(q, q.clone(), q.clone())
+    # bf16 output plus one fp32 log-sum-exp per query row.
+    assert cost.bytes_written == 2 * 3 * 6 * 8 * 2 + 2 * 3 * 6 * 4
+    assert attention_bytes(2, 3, 3, 6, 6, 8, itemsize=2, lse_itemsize=4) == (cost.bytes_read, cost.bytes_written)

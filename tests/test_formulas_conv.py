@@ -62,3 +62,48 @@ def test_symbolic_closed_form():
     assert sympy.simplify(p - h) == 0
     flops = conv_flops(n, c, k, (3, 3), (p, p))
     assert sympy.simplify(flops - 18 * n * c * k * h**2) == 0
+
+
+def test_grouped_dilated_transposed_conv_with_output_padding():
+    conv = torch.nn.ConvTranspose2d(4, 6, 3, stride=2, output_padding=1, groups=2, dilation=2)
+    x = torch.randn(1, 4, 5, 5)
+    # Output side: (5-1)*2 + 2*(3-1) + 1 + 1 = 14. Every input element meets (6/2) x 3 x 3
+    # taps; the bias adds one FLOP per output element.
+    cost = only_cost(conv, x)
+    assert cost.flops == 2 * 4 * (6 // 2) * 9 * 25 + 6 * 14 * 14
+    # Transposed weight is (C_in, K/G, R, S).
+    assert cost.bytes_read == (4 * 25 + 4 * 3 * 9 + 6) * 4
+    assert cost.bytes_written == 6 * 14 * 14 * 4
+
+
+def test_im2col_variant_counts_the_lowered_matrix():
+    from roofline.capture import capture
+    from roofline.formulas.conv import conv_bytes, im2col_convolution_cost
+    from roofline.registry import count
+
+    conv = torch.nn.Conv2d(3, 4, 3, padding=1, bias=False)
+    x = torch.randn(1, 3, 6, 6)
+    with torch.no_grad():
+        [record] = capture(conv, (x,))[0]
+    plain, lowered = count(record), im2col_convolution_cost(record)
+    # The lowered matrix: C*R*S = 27 rows by P*Q = 36 columns, written then read.
+    matrix = 27 * 36 * 4
+    assert lowered.flops == plain.flops
+    assert lowered.bytes_read == plain.bytes_read + matrix
+    assert lowered.bytes_written == plain.bytes_written + matrix
+    assert conv_bytes(1, 3, 4, (3, 3), (6, 6), (6, 6), im2col=True) == (lowered.bytes_read, lowered.bytes_written)
+
+
+def test_im2col_variant_equals_an_explicit_lowering():
+    # unfold (aten.im2col) + matmul is the lowering itself: the sum of its ops' traffic
+    # is what the im2col variant predicts for the convolution.
+    import torch.nn.functional as F
+
+    from roofline.formulas.conv import conv_bytes
+    from tests.conftest import costs_of
+
+    w, x = torch.randn(4, 3, 3, 3), torch.randn(1, 3, 6, 6)
+    costs = [c for _, c in costs_of(lambda: (w.view(4, -1) @ F.unfold(x, 3, padding=1)).view(1, 4, 6, 6))]
+    read, written = conv_bytes(1, 3, 4, (3, 3), (6, 6), (6, 6), im2col=True)
+    assert sum(c.bytes_read for c in costs) == read
+    assert sum(c.bytes_written for c in costs) == written

@@ -36,3 +36,27 @@ def test_embedding_bag_per_sample_weights_add_a_multiply():
     cost = only_cost(F.embedding_bag, idx, weight, offsets, mode="sum", per_sample_weights=psw)
     assert cost.flops == 2 * 12 * 8
     assert cost.bytes_read == 12 * 8 * 4 + 12 * 8 + 2 * 8 + 12 * 4
+
+
+def test_embedding_bag_table_1000x_larger_than_the_rows_it_gathers():
+    rows, dim, lookups = 24_000, 8, 24  # the table holds 1000x the rows looked up
+    bag = torch.nn.EmbeddingBag(rows, dim, mode="mean")
+    idx = torch.randint(0, rows, (lookups,))
+    offsets = torch.tensor([0, 8, 16])
+    cost = only_cost(bag, idx, offsets)
+    gathered = lookups * dim * 4
+    assert cost.bytes_read == gathered + lookups * 8 + 3 * 8
+    table = rows * dim * 4
+    assert table == 1000 * gathered and cost.bytes_read < table / 500
+    # mean: an add per gathered element (the divide per output is not counted).
+    assert cost.flops == lookups * dim
+
+
+def test_embedding_bag_bytes_formula_matches_the_kernel_outputs():
+    from roofline.formulas.embedding import embedding_bag_bytes
+
+    for mode in ("sum", "mean", "max"):
+        bag = torch.nn.EmbeddingBag(100, 6, mode=mode)
+        idx, offsets = torch.randint(0, 100, (12,)), torch.tensor([0, 5, 9])
+        cost = only_cost(bag, idx, offsets)
+        assert embedding_bag_bytes(3, 12, 6, 4, mode) == (cost.bytes_read, cost.bytes_written), mode

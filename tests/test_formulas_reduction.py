@@ -59,3 +59,11 @@ def test_group_norm_and_rms_norm():
     cost = count(record)
     assert cost.flops == 6 * y.numel()
     assert cost.bytes_read == 48 * 4 and cost.bytes_written == 48 * 4 + 3 * 4
+
+
+def test_torch_equal_compares_every_element_and_writes_nothing():
+    from tests.conftest import only_cost as _only_cost
+
+    a = torch.randn(6, 5)
+    cost = _only_cost(torch.equal, a, a.clone())
+    assert cost.flops == 30 and cost.bytes_read == 2 * 30 * 4 and cost.bytes_written == 0

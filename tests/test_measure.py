@@ -125,24 +125,32 @@ def test_replay_batches_short_ops():
 
 
 def test_three_totals_agree_on_a_matmul_model():
-    # One 384^3 matmul (about 0.1 GFLOP) dominates: the sum of op times, the whole
-    # forward and the profiler's self time measure the same work. Loose bounds: the
-    # machine running the suite is shared.
-    # machine running the suite is shared, so up to three attempts are made.
+    # One 384^3 matmul (about 0.1 GFLOP) dominates: the sum of op times, the whole forward
+    # and the profiler's self time measure the same work. The machine running the suite is
+    # shared: op sum and forward are read on the thread's CPU clock (time descheduled does
+    # not count); the profiler reads wall time, so it gets a looser bound; three attempts.
     model = nn.Linear(384, 384, bias=False).eval()
     x = torch.randn(384, 384)
     ratios = []
     for _ in range(3):
-        m = measure(model, (x,), warmup=2, repeats=5, profiler_runs=2)
+        m = measure(model, (x,), warmup=2, repeats=5, profiler_runs=2, clock="thread")
         assert m.summary()["ops"] == len(m.ops) == 2  # t, mm
-        assert m.profiler_kind == "self_cpu"
+        assert m.profiler_kind == "self_cpu" and m.clock == "thread"
         for total in (m.ops_total_s, m.forward_s, m.profiler_s):
             assert 0 < total < 1.0
         ratios.append((m.ops_total_s / m.forward_s, m.profiler_s / m.forward_s))
-        if all(1 / 3 < r < 3 for r in ratios[-1]):
+        if 1 / 2 < ratios[-1][0] < 2 and 1 / 5 < ratios[-1][1] < 5:
             break
     else:
-        pytest.fail(f"op sum / forward and profiler / forward never within 3x: {ratios}")
+        pytest.fail(f"op sum / forward never within 2x, or profiler / forward within 5x: {ratios}")
+
+
+def test_thread_clock_needs_one_thread():
+    torch.set_num_threads(2)
+    with pytest.raises(RooflineError, match="set them to 1"):
+        measure(nn.Linear(4, 4), (torch.ones(1, 4),), clock="thread")
+    with pytest.raises(RooflineError, match="clock"):
+        timer_for("cpu", clock="sundial")
 
 
 def test_meta_tensors_cannot_be_timed():

@@ -19,7 +19,6 @@ import pytest
 import torch
 from matplotlib.collections import PathCollection, PolyCollection
 from matplotlib.figure import Figure
-from matplotlib.text import Annotation, Text
 from PIL import Image
 
 import roofline
@@ -199,6 +198,17 @@ def test_roofline_all_peaks_merges_equal_ceilings():
     assert len(by_gid(fig.axes[0], plot.CEILING)) == len(distinct)
     labels = [t.get_text() for t in fig.axes[0].texts if t.get_gid() == plot.CEILING_LABEL]
     assert any("bf16/fp16 matrix" in text for text in labels)  # 989 TFLOP/s for both
+
+
+def test_roofline_of_ops_without_flops_draws_the_spec_alone():
+    frame = pd.DataFrame([_row("aten.view", "", "Data Transform", 0.0, 0.0, 0.0, "none")])[list(COUNT_COLUMNS)]
+    fig = plot.roofline(Analysis("views", load_hardware("h100-sxm"), frame))
+    ax = fig.axes[0]
+    hw = load_hardware("h100-sxm")
+    assert n_points(by_gid(ax, plot.OPS)) == 0
+    assert len(by_gid(ax, plot.CEILING)) == len(set(hw.matrix_flops.values()) | set(hw.vector_flops.values()))
+    assert "0 ops placed" in ax.get_title()
+    assert_real_image(fig, 640, 480)
 
 
 def test_efficiency_roofs_are_scaled_by_the_spec():

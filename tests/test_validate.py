@@ -174,3 +174,11 @@ def test_cli_validate_user_errors(tmp_path, capsys):
     assert "unknown figure format" in capsys.readouterr().err
     assert main(["validate", str(target), "--hw", "epyc-9654", "--threads", "0"]) == 2
     assert "--threads" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
+def test_cli_validate_on_a_missing_gpu_is_a_user_error(tmp_path, capsys):
+    target = tmp_path / "tiny.py"
+    target.write_text(MODEL_FILE)
+    assert main(["validate", str(target), "--hw", "h100-sxm", "--device", "cuda"]) == 2
+    assert "CUDA is not available" in capsys.readouterr().err

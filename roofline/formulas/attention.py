@@ -15,7 +15,7 @@ from typing import Any
 
 from roofline.capture import OpRecord, TensorInfo
 from roofline.categories import GEMM
-from roofline.formulas._common import read_bytes, smin, written_bytes
+from roofline.formulas._common import read_bytes, written_bytes
 from roofline.registry import MATRIX, Cost, register
 
 

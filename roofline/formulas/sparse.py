@@ -92,9 +92,9 @@ def spgemm_flops(nnz_a: Any, nnz_b: Any, k: Any) -> Any:
     column k of A times those in row k of B); with values spread uniformly it is
     nnz_a * nnz_b / k multiply-adds, the estimate used here.
     """
-    if hasattr(k, "free_symbols") or hasattr(nnz_a, "free_symbols") or hasattr(nnz_b, "free_symbols"):
-        return 2 * nnz_a * nnz_b / k
-    return 2 * nnz_a * nnz_b / k if k else 0
+    if not hasattr(k, "free_symbols") and k == 0:
+        return 0
+    return 2 * nnz_a * nnz_b / k
 
 
 def message_passing_cost(edges: Any, features: Any, nodes: Any, itemsize: Any = 4, weighted: bool = True) -> dict[str, Any]:
