@@ -7,6 +7,7 @@ ops, without running the model again.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -277,16 +278,24 @@ class Analysis:
 
 
 def _cast_inputs(inputs: Any, dtype: torch.dtype | None, device: str | None) -> Any:
-    from torch.utils._pytree import tree_map_only
-
-    def convert(t: torch.Tensor) -> torch.Tensor:
-        if dtype is not None and t.is_floating_point():
-            t = t.to(dtype)
-        if device is not None:
-            t = t.to(device)
-        return t
-
-    return tree_map_only(torch.Tensor, convert, inputs)
+    """Cast floating tensors to ``dtype`` and move every tensor to ``device``, inside
+    tuples, lists, dicts and dataclasses (which pytree does not enter)."""
+    if dtype is None and device is None:
+        return inputs
+    if isinstance(inputs, torch.Tensor):
+        if dtype is not None and inputs.is_floating_point():
+            inputs = inputs.to(dtype)
+        return inputs.to(device) if device is not None else inputs
+    if dataclasses.is_dataclass(inputs) and not isinstance(inputs, type):
+        changes = {f.name: _cast_inputs(getattr(inputs, f.name), dtype, device) for f in dataclasses.fields(inputs) if f.init}
+        return dataclasses.replace(inputs, **changes)
+    if isinstance(inputs, dict):
+        return type(inputs)((key, _cast_inputs(value, dtype, device)) for key, value in inputs.items())
+    if isinstance(inputs, tuple) and hasattr(inputs, "_fields"):  # namedtuple
+        return type(inputs)(*(_cast_inputs(value, dtype, device) for value in inputs))
+    if isinstance(inputs, (list, tuple)):
+        return type(inputs)(_cast_inputs(value, dtype, device) for value in inputs)
+    return inputs
 
 
 def analyze(
@@ -333,7 +342,8 @@ def analyze(
     if isinstance(model, torch.nn.Module) and (torch_dtype is not None or meta):
         model = model.to(device="meta" if meta else None, dtype=torch_dtype)
     inputs = _cast_inputs(inputs, torch_dtype, "meta" if meta else None)
-    label = name or type(model).__name__
+    # A torch.compile'd module is named after its original module (capture warns once).
+    label = name or type(getattr(model, "_orig_mod", model)).__name__
     step = None
     try:
         if mode == "train":

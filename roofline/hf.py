@@ -23,11 +23,10 @@ the answer is always "yes, trivial": while the model runs, such questions asked 
 transformers.masking_utils on a meta bool tensor are answered True (what a real run on
 these inputs answers), and any other read of a meta tensor's value still fails.
 
-Attention on meta tensors: PyTorch's scaled_dot_product_attention picks its kernel by
-device, and on the meta device it runs the math path (two bmm and a softmax over the
-full seq x seq scores, masked when causal), where a GPU runs a fused kernel that skips
-the masked half. A meta analysis counts that math path; ``meta=False`` counts the fused
-kernel this machine would run.
+Attention: transformers' default "sdpa" implementation calls PyTorch's
+scaled_dot_product_attention, which roofline.capture records as one fused kernel on
+meta tensors too (causal attention counting only the pairs the mask keeps);
+``attn="eager"`` gives transformers' own matmul + softmax attention instead.
 """
 
 from __future__ import annotations

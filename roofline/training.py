@@ -43,6 +43,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import pandas as pd
 import torch
 from torch.utils._pytree import tree_flatten
 
@@ -52,8 +53,6 @@ from roofline.errors import RooflineError
 #: The phases of a training step, in the order they run.
 FORWARD, BACKWARD, RECOMPUTE, OPTIMIZER, HOST = "forward", "backward", "recompute", "optimizer", "host"
 PHASES: tuple[str, ...] = (FORWARD, BACKWARD, RECOMPUTE, OPTIMIZER, HOST)
-#: Phases whose ops run on the device (HOST ops run on the CPU, beside the device's work).
-DEVICE_PHASES: tuple[str, ...] = (FORWARD, BACKWARD, RECOMPUTE, OPTIMIZER)
 
 LOSS_MODULE = ("<loss>", "loss")
 OPTIMIZER_MODULE = "<optimizer>"
@@ -106,10 +105,8 @@ class MemoryFootprint:
         """True when the peak fits ``capacity``: bytes, or a spec (name or HardwareSpec: its DRAM)."""
         return self.peak_bytes <= _capacity_bytes(capacity)
 
-    def table(self) -> "Any":
-        """One row per component (bytes), then the peak, as a pandas DataFrame."""
-        import pandas as pd
-
+    def table(self) -> pd.DataFrame:
+        """One row per component (bytes), then the peak."""
         rows = {
             "parameters": self.parameter_bytes,
             "buffers": self.buffer_bytes,

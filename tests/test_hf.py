@@ -96,10 +96,13 @@ def test_gpt2_with_seq_and_batch():
     projections = layers * (linear(t, h, 3 * h) + linear(t, h, h) + linear(t, h, 4 * h) + linear(t, 4 * h, h))
     lm_head = linear(t, h, vocab, bias=False)  # tied to the token embedding, no bias
     gemm = a.ops[a.ops["category"] == "GEMM"]
-    attention = gemm[gemm["module"].str.endswith(".attn") & (gemm["op"] == "aten.bmm")]
+    attention = gemm[gemm["op"].str.contains("scaled_dot_product")]
+    assert len(attention) == layers  # one fused kernel per layer, as a real run records
     assert gemm["flops"].sum() - attention["flops"].sum() == projections + lm_head
-    # on meta tensors SDPA runs its math path: QK^T and PV over the full (masked) s x s
-    assert attention["flops"].sum() == layers * 2 * (2 * b * s * s * h)
+    # causal: QK^T and PV only over the s(s+1)/2 (query, key) pairs the mask keeps,
+    # 2 FLOPs per multiply-add, 12 heads of 64 for both products
+    heads, head_dim = 12, 64
+    assert attention["flops"].sum() == layers * 2 * b * heads * (s * (s + 1) // 2) * (2 * head_dim)
 
 
 def test_config_overrides_and_a_tiny_llama_with_grouped_query_attention():
@@ -158,6 +161,10 @@ def test_local_config_file_and_folder(tmp_path):
 def test_head_base_and_encoder_decoder_and_image_inputs():
     model, _ = build_hf("gpt2", seq=8, head="base", n_layer=1)
     assert type(model).__name__ == "GPT2Model"
+    # eager attention: transformers' own QK^T and PV matmuls over the full (masked) 16 x 16
+    model, inputs = build_hf("gpt2", seq=16, attn="eager", n_layer=1)
+    eager = analyze(model, inputs).ops
+    assert eager.loc[eager["op"] == "aten.bmm", "flops"].sum() == 2 * (2 * 1 * 16 * 16 * 768)
     model, inputs = build_hf("t5-small", batch=1, seq=8, num_layers=1, num_decoder_layers=1)
     assert set(inputs) == {"input_ids", "decoder_input_ids"}
     assert analyze(model, inputs).unsupported.empty

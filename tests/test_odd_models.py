@@ -140,11 +140,6 @@ def test_lists_dicts_dataclasses_and_named_tuples_in_and_out():
     assert torch.equal(output["scaled"][0], torch.ones(3, 5))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="analysis._cast_inputs maps tensors with pytree, which does not enter dataclasses: "
-    "a dataclass's tensors stay on CPU / fp32 when meta=True or dtype= is asked",
-)
 def test_dataclass_inputs_move_to_meta_with_the_model():
     a = run(Containers(), _container_inputs(), meta=True)
     assert a.total_flops == 4 * 15

@@ -375,3 +375,10 @@ def test_cli_plan(tmp_path, capsys):
     assert "one device" in err and len(err.strip().splitlines()) == 1
     assert main(["plan", str(path), "--hw", "8xh100-sxm", "--global-batch", "64", "--microbatch-overhead", "soon"]) == 2
     assert "--microbatch-overhead" in capsys.readouterr().err
+
+
+def test_cli_hw_show_lists_the_interconnect(capsys):
+    assert main(["hw", "show", "2x8xh100-sxm"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "16 devices (2 node(s) x 8)" in out
+    assert "450 GB/s per device each way" in out and "50 GB/s per device each way" in out

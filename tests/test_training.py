@@ -129,6 +129,13 @@ def test_phases_and_backward_module_paths():
     assert "<loss>" in set(a.ops[a.ops.phase == "forward"].module)
 
 
+def test_another_spec_keeps_phases_and_memory():
+    a = train(nn.Linear(K, N), (torch.randn(M, K),), optimizer="sgd")
+    b = a.with_hw("a100-sxm")
+    assert b.memory == a.memory and b.ops.phase.equals(a.ops.phase)
+    assert b.by_phase().loc["Total", "predicted_s"] == pytest.approx(b.predicted_s)
+
+
 def test_inference_analysis_is_all_forward():
     a = roofline.analyze(nn.Linear(4, 4), (torch.randn(2, 4),))
     assert set(a.ops.phase) == {"forward"}
