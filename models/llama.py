@@ -152,6 +152,9 @@ class Llama(nn.Module):
         cos, sin = rotary_tables(seq, self.cfg.dim // self.cfg.heads,
                                  self.cfg.rope_theta, input_ids.device)
         x = self.embed_tokens(input_ids)
+        # Tables are built in fp32 for accuracy, then applied in the model's dtype (as
+        # Hugging Face's Llama does), so bf16 attention stays bf16.
+        cos, sin = cos.to(x.dtype), sin.to(x.dtype)
         for layer in self.layers:
             x = layer(x, cos, sin)
         return self.lm_head(self.norm(x))

@@ -9,13 +9,15 @@
 What is measured, all through PyTorch ops (what the predictions are for), on the threads
 torch uses (torch.get_num_threads()):
 
-* per-op overhead: tiny aten ops (one element) called through their OpOverloads, the
-  path a measured run times; the median over the ops.
+* per-op overhead: tiny versions of common aten ops (one element) called through their
+  OpOverloads, the path a measured run times; the median over the ops. And the same
+  for ops that do no work (views, an allocation): ``measured.view_overhead_s``, which
+  predictions on the spec charge each view (roofline.predict.no_work_overhead).
 * bandwidth against working-set size: element-wise adds (2 reads + 1 write) over
-  working sets from 16 KiB to 256 MiB, each writing a fresh output as the ops of a
-  forward do (see measure_bandwidth: on CPU, fresh large outputs cost page faults that a
-  reused buffer hides), repeated so each size sits in the level that holds it;
-  bandwidth = bytes / (time - overhead). The cache capacities come from the operating
+  working sets from 16 KiB to 256 MiB (2 GiB on a GPU), repeated on the same buffers so
+  each size sits in the level that holds it; bandwidth = bytes / (time - overhead).
+  The same adds writing fresh outputs, as the ops of a forward do, give the page-fault
+  cost of large outputs (``measured.fresh_write``; see fit_fresh_write). The cache capacities come from the operating
   system where it says (Linux sysfs: per-instance size times the instances the threads
   can use), else from the curve's plateaus (a drop of more than 30% starts a new
   level). Each level's bandwidth is the median over the sizes well inside it (above twice
@@ -264,6 +266,34 @@ def fit_levels(curve: pd.DataFrame, caches: list[tuple[str, float]], dram_capaci
     return pd.DataFrame(rows)
 
 
+def fit_fresh_write(curve: pd.DataFrame, drop: float = 0.7) -> dict[str, float] | None:
+    """The page-fault cost of large fresh outputs, from the two add kernels of the sweep.
+
+    From the smallest size at which the fresh-output add ("add") runs below ``drop``
+    times the reused-buffer add's ("add_out") bandwidth at every size from there up (at
+    least two), the output bytes W (a third of the add's traffic) and the extra time
+    t_fresh - t_reuse give bandwidth = median of W / (t_fresh - t_reuse), and min_bytes =
+    the smallest such W. None when fresh outputs never cost extra (a GPU's caching
+    allocator, or a CPU allocator that recycles pages).
+    """
+    fresh = curve[(curve["kernel"] == "add") & curve["resolved"]].set_index("working_set_bytes")
+    reuse = curve[(curve["kernel"] == "add_out") & curve["resolved"]].set_index("working_set_bytes")
+    joined = fresh[["bytes", "seconds", "bandwidth"]].join(
+        reuse[["seconds", "bandwidth"]], rsuffix="_reuse", how="inner").sort_index()
+    if len(joined) < 2:
+        return None
+    slow = (joined["bandwidth"] < drop * joined["bandwidth_reuse"]).to_numpy()
+    start = len(slow)
+    while start > 0 and slow[start - 1]:
+        start -= 1
+    tail = joined.iloc[start:]
+    if len(tail) < 2:
+        return None
+    written = tail["bytes"] / 3.0
+    extra = (tail["seconds"] - tail["seconds_reuse"]).clip(lower=1e-12)
+    return {"min_bytes": float(written.iloc[0]), "bandwidth": float(np.median(written / extra))}
+
+
 # --------------------------------------------------------------------------- result
 
 
@@ -301,6 +331,9 @@ class Calibration:
     host_link_bw: float
     notes: list[str] = field(default_factory=list)
     suite: pd.DataFrame = field(default_factory=pd.DataFrame)
+    views: pd.DataFrame = field(default_factory=pd.DataFrame)
+    view_overhead_s: float = 0.0
+    fresh_write: dict[str, float] | None = None  # fit_fresh_write
     vector_efficiency: float = 1.0
     memory_efficiency: float = 1.0
 
@@ -359,6 +392,11 @@ class Calibration:
                       + ("perf_counter wall time)" if self.clock == "wall" else "the thread's CPU time)"),
             "clock": self.clock,
             "overhead_s": {row.op: _sig(row.seconds) for row in self.overhead.itertuples()},
+            # Ops that do no work cost this each (roofline.predict.no_work_overhead).
+            "view_overhead_s": _sig(self.view_overhead_s),
+            "view_ops_s": {row.op: _sig(row.seconds) for row in self.views.itertuples()},
+            # Large fresh outputs pay page faults (roofline.predict.fresh_write_s).
+            "fresh_write": None if self.fresh_write is None else {k: _sig(v) for k, v in self.fresh_write.items()},
             "bandwidth_curve": [
                 [int(row.working_set_bytes), row.kernel, _sig(row.bandwidth)] for row in self.curve.itertuples()
             ],
@@ -413,6 +451,26 @@ def measure_overhead(device: str, timer: Timer, repeats: int, min_sample_s: floa
     return pd.DataFrame(rows)
 
 
+def measure_view_overhead(device: str, timer: Timer, repeats: int, min_sample_s: float) -> pd.DataFrame:
+    """Seconds per call of ops that do no work: views and an allocation, through their
+    OpOverloads. On a GPU no kernel runs, so CUDA events see (almost) nothing."""
+    x = torch.ones(2, device=device)
+    x2 = torch.ones(2, 2, device=device)
+    aten = torch.ops.aten
+    calls = {
+        "aten.view": lambda: aten.view.default(x2, [4]),
+        "aten.select": lambda: aten.select.int(x2, 0, 0),
+        "aten.slice": lambda: aten.slice.Tensor(x, 0, 0, 1),
+        "aten.t": lambda: aten.t.default(x2),
+        "aten.expand": lambda: aten.expand.default(x, [2, 2]),
+        "aten.unsqueeze": lambda: aten.unsqueeze.default(x, 0),
+        "aten.permute": lambda: aten.permute.default(x2, [1, 0]),
+        "aten.empty": lambda: aten.empty.memory_format([2], device=x.device),
+    }
+    rows = [{"op": op, "seconds": best_time(fn, timer, repeats, min_sample_s)} for op, fn in calls.items()]
+    return pd.DataFrame(rows)
+
+
 def sweep_sizes(mode: str, kind: str = "cpu") -> list[int]:
     """Working-set sizes (bytes) of the bandwidth sweep."""
     first, last, per_octave = SWEEP[kind][mode]
@@ -424,12 +482,12 @@ def measure_bandwidth(device: str, timer: Timer, sizes: list[int], overhead_s: f
                       min_sample_s: float, advance: Callable[[], None]) -> pd.DataFrame:
     """Bandwidth (compulsory bytes / (time - overhead)) per working set, of two kernels:
 
+    * "add_out": ``torch.add(a, b, out=c)`` into a reused buffer: the streaming
+      bandwidth. The levels are fitted to it.
     * "add": a chain of CHAIN dependent adds ``x = x + b``, each writing a fresh output,
-      as ops in a forward do: on CPU the allocator then hands out pages the OS must fault
-      in and zero (glibc maps large blocks fresh), a cost of every big op output in eager
-      PyTorch that an add into a reused buffer never pays. The levels are fitted to it.
-    * "add_out": ``torch.add(a, b, out=c)`` into a reused buffer: the plain streaming
-      bandwidth, kept for reference.
+      as ops in a forward do: on CPU, glibc maps blocks past its mmap threshold (32 MiB at
+      most) fresh, and the kernel faults in and zeroes every page on first write, a cost
+      a reused buffer never pays. fit_fresh_write reads that cost off the two curves.
 
     Rows: working_set_bytes (the size asked for), kernel, bytes (moved per op: reads +
     writes), seconds (best per op), bandwidth (B/s), resolved (time at least
@@ -738,6 +796,7 @@ def _calibrate(device: str, quick: bool, clock: str, progress: bool) -> Calibrat
         advance("per-op overhead")
         overhead = measure_overhead(device, timer, repeats, min_sample)
         overhead_s = float(overhead["seconds"].median())
+        views = measure_view_overhead(device, timer, repeats, min_sample)
         advance("bandwidth sweep")
         curve = measure_bandwidth(device, timer, sizes, overhead_s, repeats, min_sample, lambda: advance(None))
         gemm, matrix_flops, notes = measure_gemm(device, timer, mode, repeats, min_sample, lambda: advance("GEMM peaks"))
@@ -752,7 +811,7 @@ def _calibrate(device: str, quick: bool, clock: str, progress: bool) -> Calibrat
         host = measure_host_link(device, timer, mode, repeats, min_sample)
         advance("host link")
 
-        resolved = curve[curve["resolved"] & (curve["kernel"] == "add")]
+        resolved = curve[curve["resolved"] & (curve["kernel"] == "add_out")]
         if resolved.empty:
             raise RooflineError("calibrate: every bandwidth point was within the per-op overhead; nothing to fit")
         by_size = resolved.groupby("working_set_bytes", as_index=False)["bandwidth"].max()
@@ -785,7 +844,8 @@ def _calibrate(device: str, quick: bool, clock: str, progress: bool) -> Calibrat
             clock=clock, started=started_at.isoformat(), duration_s=math.nan, overhead_s=overhead_s,
             overhead=overhead, curve=curve, plateaus=plateaus, levels=levels, gemm=gemm,
             matrix_flops=matrix_flops, vector=vector, vector_flops=vector_flops, efficiency=efficiency,
-            matrix_efficiency=matrix_efficiency, host_link_bw=host, notes=notes)
+            matrix_efficiency=matrix_efficiency, host_link_bw=host, notes=notes, views=views,
+            view_overhead_s=float(views["seconds"].median()), fresh_write=fit_fresh_write(curve))
         # The op suite is predicted on the measured ceilings alone (every efficiency 1).
         ceilings = dataclasses.replace(result.to_spec(), efficiency=Efficiency(1.0, 1.0, 1.0))
         suite = measure_op_suite(device, timer, mode, ceilings, repeats, min_sample, lambda: advance("op suite"))

@@ -51,6 +51,37 @@ def default_level(hw: HardwareSpec) -> str:
     return WORKING_SET if measured.get("memory_level") == WORKING_SET else DEFAULT_LEVEL
 
 
+def no_work_overhead(hw: HardwareSpec) -> float:
+    """Seconds an op that does no work (a view, an allocation) takes: 0 unless a calibrated
+    spec measured it (``measured: {view_overhead_s: ...}``): on a CPU, eager PyTorch spends
+    a microsecond or two dispatching each view; on a GPU no kernel runs for one."""
+    measured = hw.measured if isinstance(hw.measured, dict) else {}
+    value = measured.get("view_overhead_s", 0.0)
+    return float(value) if isinstance(value, (int, float)) and value > 0 else 0.0
+
+
+def fresh_write_s(ops: pd.DataFrame, hw: HardwareSpec) -> np.ndarray:
+    """Per op, seconds spent faulting in the fresh pages of a large new output: 0 unless a
+    calibrated spec measured it (``measured: {fresh_write: {min_bytes, bandwidth}}``).
+
+    On Linux, glibc hands out blocks past its mmap threshold (32 MiB at most) as fresh
+    pages, which the kernel faults in and zeroes on first write: an op whose output is
+    that large pays bytes_written / bandwidth on top of its traffic. In-place ops (names
+    ending in "_") allocate nothing. Needs the columns op and bytes_written (else 0).
+    """
+    n = len(ops)
+    measured = hw.measured if isinstance(hw.measured, dict) else {}
+    fresh = measured.get("fresh_write")
+    if not isinstance(fresh, dict) or "bytes_written" not in ops or "op" not in ops:
+        return np.zeros(n)
+    min_bytes, bandwidth = fresh.get("min_bytes"), fresh.get("bandwidth")
+    if not all(isinstance(v, (int, float)) and v > 0 for v in (min_bytes, bandwidth)):
+        return np.zeros(n)
+    written = np.nan_to_num(ops["bytes_written"].to_numpy(dtype=float))
+    in_place = ops["op"].astype(str).str.endswith("_").to_numpy()
+    return np.where((written >= min_bytes) & ~in_place, written / bandwidth, 0.0)
+
+
 def working_set_bandwidth(nbytes: np.ndarray, hw: HardwareSpec) -> np.ndarray:
     """Per op, the bandwidth (B/s) of the smallest level whose capacity >= its bytes
     (DRAM for anything larger than every cache)."""
@@ -145,8 +176,9 @@ def predict_frame(
     attainable = efficiency_c * peak
     compute_s = flops / attainable
     memory_s = nbytes / (efficiency_m * bandwidth)
+    memory_s = memory_s + np.where(host | ~supported, 0.0, fresh_write_s(ops, hw))
     no_work = units == NO_UNIT
-    overhead_s = np.where(no_work, 0.0, hw.overhead_s)
+    overhead_s = np.where(no_work, no_work_overhead(hw), hw.overhead_s)
     predicted_s = np.maximum(compute_s, memory_s) + overhead_s
 
     bound = np.full(n, "memory", dtype=object)

@@ -47,7 +47,7 @@ import pandas as pd
 import torch
 from torch.utils._pytree import tree_flatten
 
-from roofline.capture import CaptureMode, OpRecord, _ModuleStack, call_model
+from roofline.capture import CaptureMode, FusedAttentionOnMeta, OpRecord, _ModuleStack, call_model
 from roofline.errors import RooflineError
 
 #: The phases of a training step, in the order they run.
@@ -393,7 +393,7 @@ def capture_train_step(
     live = _LiveBytes(all_params + buffers + state + input_tensors)
     modules = _TrainModules(root, type(opt).__name__ if opt is not None else "none")
 
-    with torch.enable_grad(), live, modules, _TrainCapture(modules, live) as mode:
+    with torch.enable_grad(), FusedAttentionOnMeta(), live, modules, _TrainCapture(modules, live) as mode:
         output = call_model(model, inputs)
         modules.loss = True
         loss = (loss_fn or default_loss)(output)

@@ -9,11 +9,18 @@ import pandas as pd
 import pytest
 import torch
 
-from roofline.calibrate import calibrate, cpu_caches, find_plateaus, fit_levels, write_calibrated_spec
+from roofline.calibrate import (
+    calibrate,
+    cpu_caches,
+    find_plateaus,
+    fit_fresh_write,
+    fit_levels,
+    write_calibrated_spec,
+)
 from roofline.cli import main
 from roofline.errors import RooflineError
 from roofline.hardware import Efficiency, HardwareSpec, MemoryLevel, load_hardware
-from roofline.predict import WORKING_SET, default_level, predict_frame
+from roofline.predict import WORKING_SET, default_level, fresh_write_s, predict_frame
 
 
 THREADS_BEFORE = torch.get_num_threads()
@@ -169,3 +176,51 @@ def test_working_set_level_choice_by_hand():
     assert list(datasheet["bandwidth"]) == [10e9] * 5
     explicit = predict_frame(_ops(nbytes), _spec(None), level=WORKING_SET)
     assert list(explicit["bandwidth"]) == list(calibrated["bandwidth"])
+
+
+def test_views_cost_what_the_calibration_measured():
+    ops = _ops([0.0, 4e3])
+    ops.loc[0, "unit"] = "none"  # a view: no work
+    datasheet = predict_frame(ops, _spec(None))
+    assert datasheet.loc[0, "predicted_s"] == 0.0 and datasheet.loc[0, "bound"] == "none"
+    calibrated = predict_frame(ops, _spec({"view_overhead_s": 1.5e-6}))
+    assert calibrated.loc[0, "predicted_s"] == pytest.approx(1.5e-6) and calibrated.loc[0, "bound"] == "none"
+    assert calibrated.loc[1, "predicted_s"] == pytest.approx(4e3 / 10e9)  # 4 kB from DRAM, overhead 0
+
+
+def test_quick_calibration_measures_view_overhead(quick):
+    spec = quick.to_spec()
+    assert 0 < spec.measured["view_overhead_s"] < 1e-4
+    assert set(quick.suite["bound"]) <= {"compute", "memory"} and len(quick.suite) >= 10
+    assert 0.05 <= spec.efficiency.vector <= 1 and 0.05 <= spec.efficiency.memory <= 1
+
+
+def test_fit_fresh_write_by_hand():
+    # Working sets 12, 24, 48, 96 MB; reused-buffer adds run 1, 2, 4, 8 ms (12 GB/s); the
+    # fresh-output adds cost the same up to 24 MB, then 2 ms more at 48 MB and 4 ms more
+    # at 96 MB (outputs of 16 and 32 MB): 8 GB/s of page faults from 16 MB outputs up.
+    sizes = [12e6, 24e6, 48e6, 96e6]
+    reuse = [1e-3, 2e-3, 4e-3, 8e-3]
+    fresh = [1e-3, 2e-3, 6e-3, 12e-3]
+    rows = [(k, s, s, t, s / t, True) for s, t in zip(sizes, reuse) for k in ["add_out"]]
+    rows += [("add", s, s, t, s / t, True) for s, t in zip(sizes, fresh)]
+    curve = pd.DataFrame(rows, columns=["kernel", "working_set_bytes", "bytes", "seconds", "bandwidth", "resolved"])
+    fit = fit_fresh_write(curve)
+    assert fit["min_bytes"] == pytest.approx(16e6)
+    assert fit["bandwidth"] == pytest.approx(8e9)  # 16 MB / 2 ms and 32 MB / 4 ms
+    same = curve.assign(seconds=lambda f: np.where(f["kernel"] == "add", f["seconds"], f["seconds"]))
+    same.loc[same["kernel"] == "add", "seconds"] = reuse
+    same["bandwidth"] = same["bytes"] / same["seconds"]
+    assert fit_fresh_write(same) is None  # fresh outputs cost nothing extra: no term
+
+
+def test_fresh_write_cost_by_hand():
+    ops = _ops([3e6, 96e6, 96e6])
+    ops["bytes_written"] = [1e6, 32e6, 32e6]
+    ops["op"] = ["aten.add", "aten.add", "aten.add_"]
+    spec = _spec({"fresh_write": {"min_bytes": 16e6, "bandwidth": 8e9}})
+    extra = fresh_write_s(ops, spec)
+    assert list(extra) == pytest.approx([0.0, 32e6 / 8e9, 0.0])  # small output; in place
+    predicted = predict_frame(ops, spec)
+    assert predicted.loc[1, "predicted_s"] == pytest.approx(96e6 / 10e9 + 32e6 / 8e9)
+    assert list(fresh_write_s(ops, _spec(None))) == [0.0, 0.0, 0.0]

@@ -201,6 +201,15 @@ def test_fused_adamw_and_host_side_step_counters():
     assert "aten._foreach_sqrt" in set(meta.ops[meta.ops.phase == "optimizer"].op)
 
 
+def test_fused_sgd_with_momentum():
+    params = K * N + N
+    a = train(nn.Linear(K, N), (torch.randn(M, K),), optimizer=lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, fused=True))
+    fused = a.ops[a.ops.op == "aten._fused_sgd_"].iloc[0]
+    # buf = 0.9 buf + g (2), p -= lr buf (2); reads p, g, buf; writes p and buf (fp32)
+    assert fused.flops == 4 * params
+    assert (fused.bytes_read, fused.bytes_written) == (3 * 4 * params, 2 * 4 * params)
+
+
 # ------------------------------------------------------------------ activation checkpointing
 
 
