@@ -11,6 +11,7 @@ from roofline.closed_form import ClosedForm, crossover, formula
 from roofline.categories import CATEGORIES
 from roofline.errors import HardwareSpecError, RooflineError, TargetError, UnsupportedOpError
 from roofline.hardware import HardwareSpec, list_hardware, load_hardware
+from roofline.measure import Measurement, measure
 from roofline.registry import Cost, count, register
 from roofline.symbolic import RuleEngine, symbolic_op
 
@@ -27,6 +28,8 @@ __all__ = [
     "TargetError",
     "TensorInfo",
     "UnsupportedOpError",
+    "Measurement",
+    "measure",
     "analyze",
     "capture",
     "count",
