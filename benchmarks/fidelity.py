@@ -210,6 +210,7 @@ def write_report(path: Path, results: list[dict[str, Any]], skipped: list[tuple[
                  args: argparse.Namespace, elapsed_s: float) -> None:
     import torch
 
+    flags = (f" --threads {args.threads}" if args.threads else "") + (f" --clock {args.clock}" if args.clock != "wall" else "")
     done = [r for r in results if "summary" in r]
     failed = [r for r in results if "error" in r]
     measured = spec.measured or {}
@@ -240,9 +241,10 @@ def write_report(path: Path, results: list[dict[str, Any]], skipped: list[tuple[
         "Reproduce:",
         "",
         "```",
-        f"roofline calibrate --out {args.hw}" + (" --device cuda" if args.device == "cuda" else ""),
-        "python benchmarks/fidelity.py" + (f" --device cuda --hw {args.hw} --out {args.out}" if args.device == "cuda" else ""),
-        "roofline validate resnet50 --hw " + args.hw + " --batch 1 --plot resnet50-fidelity.png   # one model, with its table",
+        f"roofline calibrate --out {args.hw}" + (" --device cuda" if args.device == "cuda" else "") + flags,
+        "python benchmarks/fidelity.py" + (f" --device cuda --hw {args.hw} --out {args.out}" if args.device == "cuda" else "")
+        + flags,
+        f"roofline validate resnet50 --hw {args.hw} --batch 1{flags} --plot resnet50-fidelity.png   # one model, with its table",
         "```",
         "",
     ]
@@ -309,24 +311,41 @@ def write_report(path: Path, results: list[dict[str, Any]], skipped: list[tuple[
 #: (the per-model lines above show how much each weighs in this run).
 KNOWN_CAUSES = [
     "- **Kernels far below the roofline.** The roofline bounds an op by its FLOPs and "
-    "compulsory bytes. PyTorch on CPU runs some ops through slow generic paths, e.g. "
-    "depthwise convolutions (MobileNetV2) through `_slow_conv2d_forward` at well under "
-    "1 GFLOP/s, and fp16 matmuls without hardware support; no ceiling predicts those.",
-    "- **Page faults of fresh outputs.** Every aten op allocates its output; on Linux, glibc "
-    "maps large blocks fresh, and the kernel faults and zeroes each page on first write. "
-    "The calibration measures bandwidth with ops that write fresh outputs, so this cost is "
-    "in the memory roofs on average, but how often a given op pays it depends on the "
-    "allocator's history, which the model cannot see.",
-    "- **Caches.** A calibrated spec sends each op's traffic to the smallest level whose "
-    "capacity holds the op's bytes; an op whose inputs the previous op just left in cache "
-    "runs faster than that, one whose inputs were evicted slower.",
-    "- **Python between ops.** The per-op overhead is measured on tiny ops called through "
-    "their OpOverloads; module calls and Python glue in a forward add time between ops "
-    "that no op accounts for (the gap between \"forward\" and \"op sum\").",
-    "- **Views and allocations.** Ops that do no work (views, `empty`) are predicted at 0 s "
-    "but take about a microsecond each to dispatch.",
+    "compulsory bytes at ceilings measured with the best simple kernels (large GEMMs, "
+    "adds), scaled by the median efficiency of a suite of common ops. PyTorch on CPU runs "
+    "some ops far below that: `max_pool2d_with_indices` and `_log_softmax` over a short dim "
+    "at a few percent of the roofline, `gelu`, `exp`, `where` and strided copies "
+    "at 4-25%, depthwise convolutions (MobileNetV2, through `_slow_conv2d_forward`) well "
+    "under 1 GFLOP/s, skinny GEMMs (GCN's N=16, small LUT layers) at a fraction of the "
+    "GEMM peak. One efficiency per unit cannot follow op-by-op differences that large; the "
+    "calibration records each suite op's own fraction (`measured.op_suite`) for a "
+    "per-op-kind efficiency table, the natural next step.",
+    "- **Where the bytes come from.** A calibrated spec sends each op's traffic to the "
+    "smallest memory level that holds the op's own bytes. That is right for activations a "
+    "previous op just wrote, wrong for weights: in a model whose parameters exceed the last "
+    "cache, every weight is evicted between forwards and streams from DRAM. Batch-1 decode "
+    "(GPT-2 decode: GEMVs over 7 MB weight matrices) is predicted from L3 and runs at "
+    "DRAM speed. Modelling it needs reuse distances per tensor (which tensors are "
+    "parameters, and how many bytes flow between two uses), not only per-op sizes.",
+    "- **Hot microbenchmarks, cold forwards.** The ceilings and suite efficiencies are "
+    "best-of-N times with the operands hot in cache; inside a forward a GEMM or conv finds "
+    "its weights cold, so GEMM and Conv come out 10-25% optimistic even where the kernel "
+    "is the same.",
+    "- **Small ops.** The per-op overhead is the median of tiny common ops (about 2 us "
+    "here). Reductions, `cat`, embedding bags and index ops on small tensors cost 5-50 us "
+    "in a forward (setup, parallel-for dispatch, allocation), so models made of many small "
+    "ops (DLRM at batch 1, NLM, QuWeiT's LUT layers) come out 45-90% optimistic.",
+    "- **Page faults.** Every aten op allocates its output. glibc maps blocks past its mmap "
+    "threshold (32 MiB at most) fresh and the kernel faults in every page on first write; "
+    "the calibration measures that cost (`measured.fresh_write`) and charges it to outputs "
+    "that large. Smaller outputs fault only when the allocator's history says so, which the "
+    "model cannot see (MobileNetV2's 4.8 MB batch-norm outputs).",
+    "- **Python between ops.** Module calls and Python glue add time between ops that no op "
+    "accounts for: the gap between \"forward\" and \"op sum\" (small here).",
     "- **Noise.** On a machine shared with other work, multi-threaded ops wait for "
-    "descheduled workers; the medians absorb some of it. Run on a quiet machine.",
+    "descheduled workers and wall-clock figures swing by several times; `--threads 1 "
+    "--clock thread` (the thread's CPU time) gives stable figures on a busy machine, but "
+    "for one thread only. Publish wall-clock figures from a quiet machine.",
 ]
 
 

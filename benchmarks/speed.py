@@ -11,6 +11,8 @@ How it measures (why each choice):
 - Each model is timed in its own fresh subprocess, and the three tools are run
   interleaved inside it (tool A, B, C, then A, B, C again...), so all three see the same
   machine load; the ratio to FlopCounterMode is the figure to trust on a busy machine.
+- Before each timed run the garbage collector runs, untimed: otherwise a tool pays for
+  collecting the reference cycles the previous tool left (fvcore's traced graphs).
 - Every tool runs once untimed first: one-off costs (lazy imports, the first call of
   each kernel, FlopCounterMode's first use takes seconds) are not what a sweep pays.
 - torch runs on one thread by default (--threads): on a machine shared with other work,
@@ -27,6 +29,7 @@ How it measures (why each choice):
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -174,7 +177,10 @@ def _build(target: str, options: dict[str, Any], meta: bool) -> tuple[Any, Any, 
 
 
 def _timed(run: Callable[[], float]) -> tuple[float, float, float]:
-    """(wall seconds, CPU seconds, the run's result)."""
+    """(wall seconds, CPU seconds, the run's result). The garbage of the previous run
+    (fvcore's traced graphs are full of reference cycles) is collected first, untimed,
+    so that no tool pays for another's; the collector stays on during the run."""
+    gc.collect()
     start, start_cpu = time.perf_counter(), time.process_time()
     value = run()
     return time.perf_counter() - start, time.process_time() - start_cpu, value
@@ -262,6 +268,54 @@ def _max_rss_bytes() -> float:
     return float(peak if sys.platform == "darwin" else peak * 1024)  # macOS: bytes; Linux: KiB
 
 
+# --- where analyze's time goes --------------------------------------------------------
+def _profile_group(path: str) -> str:
+    import roofline
+
+    package = str(Path(roofline.__file__).resolve().parent)
+    ours = path.startswith(package)
+    if "_pytree" in path:
+        return "torch pytree (tree_flatten / tree_map_only)"
+    if ours and path.endswith("capture.py"):
+        return "roofline capture, own code"
+    if ours and path.endswith("predict.py"):
+        return "roofline predict"
+    if ours or "pandas" in path or "numpy" in path:
+        return "roofline count + frames (registry, formulas, pandas)"
+    if path.replace("\\", "/").endswith("torch/nn/modules/module.py"):
+        return "nn.Module calls and module-path hooks"
+    return "torch ops, meta kernels, model code"
+
+
+def profile(target: str, options: dict[str, Any], meta: bool, top: int = 10) -> str:
+    """cProfile of one analyze (after a warm-up): own time grouped by where it went, and
+    the top functions by own time, as text."""
+    import cProfile
+    import pstats
+    from collections import Counter
+
+    model, inputs, name, _ = _build(target, options, meta)
+    run = _analyze(model, inputs, name)
+    run()
+    gc.collect()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    run()
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    groups: Counter[str] = Counter()
+    functions: Counter[str] = Counter()
+    for (path, _, function), (_, _, own_s, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+        groups[_profile_group(path)] += own_s
+        functions[f"{Path(path).name}:{function}"] += own_s
+    total = stats.total_tt  # type: ignore[attr-defined]
+    lines = [f"analyze {target} ({'meta' if meta else 'real'}): {total:.2f} s under cProfile"]
+    lines += [f"  {100 * t / total:5.1f}%  {g}" for g, t in groups.most_common()]
+    lines.append("  top functions by own time:")
+    lines += [f"  {100 * t / total:5.1f}%  {f}" for f, t in functions.most_common(top)]
+    return "\n".join(lines)
+
+
 # --- the parent: one subprocess per measurement -------------------------------------
 def _child(args: list[str]) -> Any:
     done = subprocess.run(
@@ -313,10 +367,18 @@ def _gflop(value: float | None) -> str:
     return "-" if value is None else f"{value / 1e9:,.1f}"
 
 
+def _same_ops_ratio(t: Timing) -> str:
+    """analyze / FlopCounterMode-on-the-same-ops, wall time (CPU time); "-" off meta."""
+    if t.flop_counter_same_ops_s is None:
+        return "-"
+    cpu = t.cpu_s["analyze"] / t.cpu_s["flop_counter_same_ops"]
+    return f"{t.analyze_s / t.flop_counter_same_ops_s:.2f}x ({cpu:.2f}x)"
+
+
 def render(timings: list[Timing], memory: dict[str, dict[str, Any]]) -> str:
     """The results as Markdown tables (times, then memory and FLOP totals)."""
     lines = [
-        "| model | aten ops | forward alone | analyze | FlopCounterMode | fvcore | analyze / FlopCounterMode | same, CPU time | analyze / FlopCounterMode on the same ops | fvcore / FlopCounterMode | spec swap (with_hw) |",
+        "| model | aten ops | forward alone | analyze | FlopCounterMode | fvcore | analyze / FlopCounterMode | same, CPU time | analyze / FlopCounterMode on the same ops, wall (CPU) | fvcore / FlopCounterMode | spec swap (with_hw) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for t in timings:
@@ -326,7 +388,7 @@ def render(timings: list[Timing], memory: dict[str, dict[str, Any]]) -> str:
             f"| {t.model} | {t.ops:,} | {_s(t.forward_s) if t.forward_s is not None else 'none (meta)'} | "
             f"{_s(t.analyze_s)} | {_s(t.flop_counter_s)} | {fv} | **{t.analyze_s / t.flop_counter_s:.2f}x** | "
             f"{t.cpu_s['analyze'] / t.cpu_s['flop_counter']:.2f}x | "
-            f"{'-' if t.flop_counter_same_ops_s is None else f'{t.analyze_s / t.flop_counter_same_ops_s:.2f}x'} | "
+            f"{_same_ops_ratio(t)} | "
             f"{fv_ratio} | {t.with_hw_s * 1e3:.1f} ms |"
         )
     lines += [
@@ -383,14 +445,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses")
     parser.add_argument("--write", type=Path, help="update the generated table in this Markdown file")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1, see above)")
+    parser.add_argument("--profile", metavar="TARGET", help="print where analyze's time goes on one model of the table")
     parser.add_argument("--child-time", help=argparse.SUPPRESS)
     parser.add_argument("--child-rss", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    if args.child_time or args.child_rss:
+    if args.child_time or args.child_rss or args.profile:
         import torch
 
         torch.set_num_threads(args.threads)
+    if args.profile:
+        found = [m for m in MODELS if m[1] == args.profile]
+        if not found:
+            parser.error(f"--profile {args.profile!r}: expected one of {', '.join(m[1] for m in MODELS)}")
+        _, target, options, meta = found[0]
+        print(profile(target, options, meta))
+        return 0
     if args.child_time:
         label, target, options, meta = json.loads(args.child_time)
         print(json.dumps(asdict(time_model(label, target, options, meta, args.repeat))))

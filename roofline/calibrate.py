@@ -30,8 +30,9 @@ torch uses (torch.get_num_threads()):
   and the best of vector kernels (mul, addcmul) on cache-resident data, per dtype.
 * matrix efficiency: the median fraction of the GEMM peak that a fixed suite of
   medium GEMMs and convolutions reaches (compute-bound shapes typical of DL layers; fp32
-  on a CPU, bf16 on a GPU), so predictions of ordinary layers are not held to the best
-  GEMM's rate.
+  on a CPU, bf16 on a GPU), each call after the caches were flushed, as a layer of a
+  forward meets its weights; so predictions of ordinary layers are not held to the best
+  hot GEMM's rate.
 * vector and memory efficiency: the same for everything else. A suite of common ops
   (relu, gelu, add, mul, exp, where, softmax, layer and batch norm, max-pool, amax, sum,
   cat, transpose, index_select) at a few activation sizes is counted and predicted by
@@ -279,7 +280,7 @@ def fit_fresh_write(curve: pd.DataFrame, drop: float = 0.7) -> dict[str, float] 
     fresh = curve[(curve["kernel"] == "add") & curve["resolved"]].set_index("working_set_bytes")
     reuse = curve[(curve["kernel"] == "add_out") & curve["resolved"]].set_index("working_set_bytes")
     joined = fresh[["bytes", "seconds", "bandwidth"]].join(
-        reuse[["seconds", "bandwidth"]], rsuffix="_reuse", how="inner").sort_index()
+        reuse[["seconds", "bandwidth"]].add_suffix("_reuse"), how="inner").sort_index()
     if len(joined) < 2:
         return None
     slow = (joined["bandwidth"] < drop * joined["bandwidth_reuse"]).to_numpy()
@@ -604,9 +605,33 @@ def measure_vector(device: str, timer: Timer, mode: str, overhead_s: float, repe
     return frame, peaks
 
 
+def cache_flusher(device: str, last_cache_bytes: float) -> Callable[[], None]:
+    """A function that evicts the caches: it writes a buffer twice the last cache's size."""
+    buffer = torch.empty(int(max(2 * last_cache_bytes, 8 * MiB) // 4), device=device)
+    return lambda: buffer.fill_(1.0)
+
+
+def best_cold_time(fn: Callable[[], Any], timer: Timer, repeats: int, flush: Callable[[], None]) -> float:
+    """Best seconds of single calls of ``fn``, each after ``flush`` evicted the caches (the
+    flush itself is not timed): how a layer runs in a forward, its weights cold."""
+    fn()
+    best = math.inf
+    for _ in range(max(repeats, 3)):
+        flush()
+        timer.sync()
+        with timer.span() as elapsed:
+            fn()
+        best = min(best, elapsed[0])
+    return best
+
+
 def measure_efficiency(device: str, timer: Timer, mode: str, peak: float, overhead_s: float, repeats: int,
-                       min_sample_s: float, advance: Callable[[], None], dtype: torch.dtype = torch.float32) -> pd.DataFrame:
-    """Fraction of ``peak`` (the GEMM peak of ``dtype``) that each layer of the suite reaches."""
+                       min_sample_s: float, advance: Callable[[], None], dtype: torch.dtype = torch.float32,
+                       last_cache_bytes: float = 32 * MiB) -> pd.DataFrame:
+    """Fraction of ``peak`` (the GEMM peak of ``dtype``) that each layer of the suite reaches
+    with cold caches, as a layer of a forward meets its weights (best of single calls,
+    each after the caches were flushed)."""
+    flush = cache_flusher(device, last_cache_bytes)
     rows = []
     for shape in EFFICIENCY_SUITE[mode]:
         if shape[0] == "mm":
@@ -622,7 +647,7 @@ def measure_efficiency(device: str, timer: Timer, mode: str, peak: float, overhe
             flops = 2.0 * batch * cout * size * size * cin * kernel * kernel
             label = f"conv {batch}x{cin}x{size}x{size} k{kernel} -> {cout}"
         with torch.no_grad():
-            seconds = best_time(fn, timer, repeats, min_sample_s, max_inner=100)
+            seconds = best_cold_time(fn, timer, repeats, flush)
         fraction = flops / max(seconds - overhead_s, 1e-12) / peak
         rows.append({"shape": label, "seconds": seconds, "fraction": fraction})
         advance()
@@ -806,8 +831,14 @@ def _calibrate(device: str, quick: bool, clock: str, progress: bool) -> Calibrat
         # on a GPU's tensor cores (whose efficiency.matrix it then sets).
         suite_dtype = "fp32" if kind == "cpu" or "bf16" not in matrix_flops else "bf16"
         reference = matrix_flops.get(suite_dtype) or max(matrix_flops.values())
+        if kind == "cuda":
+            props = torch.cuda.get_device_properties(torch.cuda.current_device())
+            last_cache = float(getattr(props, "L2_cache_size", 0) or 64 * MiB)
+        else:
+            last_cache = float(max((c.capacity for c in cpu_caches()), default=64 * MiB))
         efficiency = measure_efficiency(device, timer, mode, reference, overhead_s, repeats, min_sample,
-                                        lambda: advance("efficiency suite"), dtype=_DTYPES[suite_dtype])
+                                        lambda: advance("efficiency suite"), dtype=_DTYPES[suite_dtype],
+                                        last_cache_bytes=last_cache)
         host = measure_host_link(device, timer, mode, repeats, min_sample)
         advance("host link")
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import SUPPORTED_NODES, tree_flatten, tree_map_only, tree_unflatten
+from torch.utils._pytree import SUPPORTED_NODES, tree_flatten, tree_unflatten
 
 _INDEX_DTYPE_BYTES = 8  # sparse COO/CSR indices are int64 unless stated otherwise
 
@@ -231,20 +231,6 @@ class _ModuleStack:
     @property
     def current(self) -> tuple[str, str]:
         return self.stack[-1]
-
-
-def _distinct_infos(values: Any, memo: dict[int, TensorInfo]) -> tuple[TensorInfo, ...]:
-    """TensorInfo of each distinct tensor in ``values``, shared through ``memo`` so that
-    the same tensor maps to the same TensorInfo object in args and inputs."""
-    found: list[TensorInfo] = []
-    flat, _ = tree_flatten(values)
-    for value in flat:
-        if isinstance(value, torch.Tensor):
-            key = id(value)
-            if key not in memo:
-                memo[key] = tensor_info(value)
-                found.append(memo[key])
-    return tuple(found)
 
 
 #: Argument types that are always pytree leaves and never tensors (the bulk of aten args).

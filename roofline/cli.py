@@ -297,7 +297,16 @@ def print_calibration(result: Any, console: Console) -> None:
     rows = [["matrix (GEMM)", dtype, si(peak, "FLOP/s")] for dtype, peak in result.matrix_flops.items()]
     rows += [["vector", dtype, si(peak, "FLOP/s")] for dtype, peak in result.vector_flops.items()]
     console.print(_table("Peaks", ["kernels", "dtype", "best"], rows))
-    console.print(f"matrix efficiency (median of the layer suite): {result.matrix_efficiency:.2f}")
+    console.print(
+        f"efficiency (median fraction of the roofline the suites reach): matrix {result.matrix_efficiency:.2f}, "
+        f"vector {result.vector_efficiency:.2f}, memory {result.memory_efficiency:.2f}; views cost "
+        f"{seconds(result.view_overhead_s)} each"
+    )
+    if result.fresh_write:
+        console.print(
+            f"fresh outputs of {si(result.fresh_write['min_bytes'], 'B')} or more pay page faults at "
+            f"{si(result.fresh_write['bandwidth'], 'B/s')}"
+        )
     for note in result.notes:
         console.print(f"note: {note}")
 

@@ -2,7 +2,6 @@
 Analysis.compare on a real model, and the `roofline validate` command."""
 
 import math
-from pathlib import Path
 
 import pandas as pd
 import pytest
