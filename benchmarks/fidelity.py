@@ -227,7 +227,10 @@ def write_report(path: Path, results: list[dict[str, Any]], skipped: list[tuple[
         f"- Spec: `{spec.name}` from `{args.hw}`: {spec.source}."
         + (f" Calibrated {measured.get('date')} ({measured.get('mode')} mode, {measured.get('threads')} threads)."
            if measured else " A datasheet spec, not a calibrated one."),
-        f"- Clock: {'wall time' if args.clock == 'wall' else 'CPU time of the one torch thread (time descheduled by other work not counted)'}.",
+        f"- Clock: {'wall time' if args.clock == 'wall' else 'CPU time of the one torch thread (time descheduled by other work not counted)'}."
+        + ("" if args.clock == "wall" else " Used because the machine was shared with other work, where wall-clock "
+           "figures of multi-threaded ops swing several-fold; on a quiet machine drop --threads/--clock to "
+           "measure every core on the wall clock."),
         f"- Per-op times: inline (each op timed where it runs in {args.warmup} warm-up + {args.repeats} timed "
         "forwards, median); forward: the whole forward timed uninstrumented (median of "
         f"{args.repeats}); profiler: torch.profiler's summed self "
@@ -327,10 +330,11 @@ KNOWN_CAUSES = [
     "(GPT-2 decode: GEMVs over 7 MB weight matrices) is predicted from L3 and runs at "
     "DRAM speed. Modelling it needs reuse distances per tensor (which tensors are "
     "parameters, and how many bytes flow between two uses), not only per-op sizes.",
-    "- **Hot microbenchmarks, cold forwards.** The ceilings and suite efficiencies are "
-    "best-of-N times with the operands hot in cache; inside a forward a GEMM or conv finds "
-    "its weights cold, so GEMM and Conv come out 10-25% optimistic even where the kernel "
-    "is the same.",
+    "- **Hot ceilings, cold weights.** The peaks and bandwidths are best-of-N times with hot "
+    "operands. The matrix efficiency is measured with the caches flushed before each call, "
+    "as a forward's layers meet their weights, which closes most of that gap for GEMM and "
+    "Conv; layers unlike the suite's shapes (batch-1 GEMVs, grouped convolutions) still "
+    "differ.",
     "- **Small ops.** The per-op overhead is the median of tiny common ops (about 2 us "
     "here). Reductions, `cat`, embedding bags and index ops on small tensors cost 5-50 us "
     "in a forward (setup, parallel-for dispatch, allocation), so models made of many small "

@@ -29,13 +29,15 @@ EXPECTED_SPECS = {
     "rtx-4090", "t4", "mi300x", "mi250x", "xeon-8480", "epyc-9654",
     "8xh100-sxm", "2x8xh100-sxm",  # multi-device systems (issue 7, tests/test_parallel.py)
 }
+#: Specs written by `roofline calibrate` (they carry a `measured:` record).
+MEASURED_SPECS = {"local-cpu"}
 
 
 # ------------------------------------------------------------------ packaged specs
 
 
 def test_the_expected_spec_files_exist():
-    assert {p.stem for p in HW_DIR.glob("*.yaml")} == EXPECTED_SPECS
+    assert {p.stem for p in HW_DIR.glob("*.yaml")} == EXPECTED_SPECS | MEASURED_SPECS
     assert (HW_DIR / "__init__.py").exists()
 
 
@@ -52,6 +54,13 @@ def test_every_packaged_spec_loads(name):
     assert spec.measured is None  # datasheet specs
     assert 0 < spec.efficiency.memory <= 1
     assert spec.path is not None and Path(spec.path).name == f"{name}.yaml"
+
+
+@pytest.mark.parametrize("name", sorted(MEASURED_SPECS))
+def test_calibrated_specs_load_and_say_how_they_were_measured(name):
+    spec = load_hardware(name)
+    assert spec.kind == "cpu" and spec.measured["tool"] == "roofline calibrate"
+    assert "measured" in spec.source and spec.measured["date"]
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_SPECS))
@@ -231,7 +240,7 @@ def test_specs_are_hashable_and_frozen():
 
 def test_list_hardware():
     table = list_hardware()
-    assert set(table.name) == EXPECTED_SPECS
+    assert set(table.name) == EXPECTED_SPECS | MEASURED_SPECS
     for column in ("name", "display_name", "kind", "vendor", "dram_bandwidth",
                    "peak_bf16_matrix", "peak_fp16_matrix", "peak_fp32_vector"):
         assert column in table.columns
