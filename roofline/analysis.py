@@ -35,6 +35,7 @@ COUNT_COLUMNS = (
     "bytes_read",
     "bytes_written",
     "bytes",
+    "param_bytes",
     "intensity",
     "unit",
     "dtype",
@@ -47,10 +48,13 @@ COUNT_COLUMNS = (
 DEFAULT_HW = "h100-sxm"
 
 
-def count_frame(records: list[OpRecord]) -> pd.DataFrame:
+def count_frame(records: list[OpRecord], resident_bytes: float = 0.0) -> pd.DataFrame:
     """One row per captured op with its hardware-independent cost.
 
     Unsupported ops keep their row with NaN FLOPs and bytes and the reason.
+    param_bytes is the part of bytes_read that reads the model's parameters and buffers;
+    resident_bytes (the model's distinct parameter and buffer bytes) is kept in
+    ``frame.attrs["resident_bytes"]`` for the time model.
     """
     rows: dict[str, list[Any]] = {name: [] for name in COUNT_COLUMNS}
     dtype_keys: dict[Any, str] = {None: "fp32"}  # dtype_key parses the dtype's name: once per dtype
@@ -70,6 +74,8 @@ def count_frame(records: list[OpRecord]) -> pd.DataFrame:
             rows["flops"].append(float(cost.flops))
             rows["bytes_read"].append(float(cost.bytes_read))
             rows["bytes_written"].append(float(cost.bytes_written))
+            # a gather reads only some rows of a weight: never more than the op reads
+            rows["param_bytes"].append(float(min(record.param_bytes, cost.bytes_read)))
             rows["unit"].append(cost.unit)
             rows["traffic"].append(cost.traffic)
             rows["supported"].append(True)
@@ -79,6 +85,7 @@ def count_frame(records: list[OpRecord]) -> pd.DataFrame:
             rows["flops"].append(math.nan)
             rows["bytes_read"].append(math.nan)
             rows["bytes_written"].append(math.nan)
+            rows["param_bytes"].append(math.nan)
             rows["unit"].append("vector")
             rows["traffic"].append("memory")
             rows["supported"].append(False)
@@ -88,7 +95,9 @@ def count_frame(records: list[OpRecord]) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         frame["intensity"] = np.where(frame["bytes"] > 0, frame["flops"] / frame["bytes"], np.nan)
     frame.index.name = "index"
-    return frame[list(COUNT_COLUMNS)]
+    frame = frame[list(COUNT_COLUMNS)]
+    frame.attrs["resident_bytes"] = float(resident_bytes)
+    return frame
 
 
 @dataclass
@@ -365,7 +374,9 @@ def analyze(
 
         with torch.set_grad_enabled(grad):
             peer = fvcore_count(model, inputs, name=label)
-    counted = count_frame(records)
+    from roofline.capture import persistent_bytes
+
+    counted = count_frame(records, resident_bytes=persistent_bytes(getattr(model, "_orig_mod", model)))
     if step is not None:
         counted["phase"] = step.phases
     result = Analysis(

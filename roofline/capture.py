@@ -131,6 +131,10 @@ class OpRecord:
     outputs: tuple[TensorInfo, ...]
     func: Any = field(repr=False, default=None)  # the torch OpOverload
     python_call: Any = field(repr=False, default=None)  # symbolic ops only (see above)
+    #: Bytes of the inputs that are the model's parameters or buffers (their footprint):
+    #: they persist across forwards, unlike activations, which the time model uses to
+    #: tell weights streamed from main memory from activations still in cache.
+    param_bytes: int = 0
 
     @property
     def packet(self) -> str:
@@ -191,6 +195,42 @@ def _schema_arg_names(func: Any) -> tuple[str, ...]:
     return names
 
 
+def _persistent_tensors(model: torch.nn.Module) -> list[torch.Tensor]:
+    return [t for t in (*model.parameters(), *model.buffers()) if t.layout is torch.strided]
+
+
+def _storage_key(t: torch.Tensor) -> int:
+    return t.untyped_storage()._cdata
+
+
+def persistent_bytes(model: Any) -> int:
+    """Bytes of a model's distinct parameter and buffer storages (0 for a non-module)."""
+    if not isinstance(model, torch.nn.Module):
+        return 0
+    seen: dict[int, int] = {}
+    for t in _persistent_tensors(model):
+        seen[_storage_key(t)] = t.untyped_storage().nbytes()
+    return sum(seen.values())
+
+
+def _param_bytes(values: Any, persistent: frozenset[int]) -> int:
+    """Footprint bytes of the distinct tensors in ``values`` (args) stored in ``persistent``."""
+    total, seen = 0, set()
+    stack = [values]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, torch.Tensor):
+            if value.layout is torch.strided and id(value) not in seen:
+                seen.add(id(value))
+                if _storage_key(value) in persistent:
+                    total += tensor_info(value).footprint_bytes
+        elif isinstance(value, (list, tuple)):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+    return total
+
+
 class _ModuleStack:
     """Tracks which named module is running, through global forward hooks."""
 
@@ -203,6 +243,10 @@ class _ModuleStack:
                 self.names[id(module)] = ".".join(part for part in name.split(".") if part != "_orig_mod")
         self.stack: list[tuple[str, str]] = [("", type(model).__name__ if model is not None else "")]
         self._handles: list[Any] = []
+        #: Storages of the model's parameters and buffers (identity: the storage's C pointer).
+        self.persistent_storages: frozenset[int] = frozenset(
+            _storage_key(t) for t in _persistent_tensors(model)
+        ) if model is not None else frozenset()
 
     def _pre(self, module: torch.nn.Module, args: Any) -> None:
         name = self.names.get(id(module))
@@ -331,6 +375,7 @@ class CaptureMode(TorchDispatchMode):
         kwarg_infos = _to_infos(kwargs, memo, inputs)
         outputs: list[TensorInfo] = []
         _to_infos(out, {}, outputs)
+        persistent = getattr(self.modules, "persistent_storages", None)
         self.records.append(
             OpRecord(
                 index=len(self.records),
@@ -342,6 +387,7 @@ class CaptureMode(TorchDispatchMode):
                 inputs=tuple(inputs),
                 outputs=tuple(outputs),
                 func=func,
+                param_bytes=_param_bytes((args, kwargs), persistent) if persistent else 0,
             )
         )
         return out

@@ -91,6 +91,19 @@ def working_set_bandwidth(nbytes: np.ndarray, hw: HardwareSpec) -> np.ndarray:
     return bandwidths[np.minimum(where, len(capacities) - 1)]
 
 
+def resident_bandwidth(resident_bytes: float, hw: HardwareSpec) -> float:
+    """Bandwidth (B/s) at which an op reads the model's weights in WORKING_SET mode.
+
+    Weights are read once per forward, so between two reads of one weight every other
+    weight passes through the caches too: they stay cached only if all of them fit. The
+    level is the smallest whose capacity holds ``resident_bytes`` (the model's distinct
+    parameter and buffer bytes), DRAM when none does (or when the size is unknown, 0).
+    """
+    if resident_bytes <= 0:
+        return hw.dram.bandwidth
+    return float(working_set_bandwidth(np.array([resident_bytes]), hw)[0])
+
+
 @dataclass(frozen=True)
 class Tf32Policy:
     """Whether fp32 matrix work runs as TF32 on specs that have TF32 units.
@@ -127,7 +140,10 @@ def predict_frame(
     """Prediction columns (PREDICTION_COLUMNS) for an ops frame, indexed like it.
 
     level: the memory level all traffic goes to ("dram", "l2", ...), or WORKING_SET to
-    pick one per op by its bytes; None takes the spec's choice (default_level).
+    pick one per op by its bytes; None takes the spec's choice (default_level). With
+    WORKING_SET, the op's weight bytes (column param_bytes, when present) are read at
+    the bandwidth of the level that holds all the model's weights (resident_bandwidth,
+    from ``ops.attrs["resident_bytes"]``) and only its other bytes by working set.
 
     ``ops`` needs the columns flops, bytes, unit, dtype, category, traffic, supported.
     Times are in seconds, peaks in FLOP/s, bandwidths in byte/s. Unsupported ops get the
@@ -158,24 +174,30 @@ def predict_frame(
     peak = distinct_peak[inverse.reshape(-1)]
     efficiency_c = distinct_efficiency[inverse.reshape(-1)]
 
-    level = level or default_level(hw)
-    if level == WORKING_SET:
-        memory_bw = working_set_bandwidth(ops["bytes"].to_numpy(dtype=float), hw)
-    else:
-        memory_bw = hw.level(level).bandwidth
-    host = ops["traffic"].to_numpy() == HOST_LINK
-    bandwidth = np.where(host, hw.host_link_bw, memory_bw)
-    efficiency_m = np.where(host, 1.0, hw.efficiency.memory)
-
     flops = ops["flops"].to_numpy(dtype=float)
     nbytes = ops["bytes"].to_numpy(dtype=float)
     supported = ops["supported"].to_numpy(dtype=bool)
     flops = np.where(supported, np.nan_to_num(flops), 0.0)
     nbytes = np.where(supported, np.nan_to_num(nbytes), 0.0)
 
+    level = level or default_level(hw)
+    # Bytes of weights (parameters and buffers) and of everything else (activations).
+    weight_bytes = np.zeros(n)
+    if level == WORKING_SET:
+        memory_bw = working_set_bandwidth(nbytes, hw)
+        if "param_bytes" in ops:
+            weight_bytes = np.minimum(np.where(supported, np.nan_to_num(ops["param_bytes"].to_numpy(dtype=float)), 0.0), nbytes)
+        weight_bw = resident_bandwidth(float(ops.attrs.get("resident_bytes", 0.0)), hw)
+    else:
+        memory_bw = weight_bw = hw.level(level).bandwidth
+    host = ops["traffic"].to_numpy() == HOST_LINK
+    bandwidth = np.where(host, hw.host_link_bw, memory_bw)
+    efficiency_m = np.where(host, 1.0, hw.efficiency.memory)
+
     attainable = efficiency_c * peak
     compute_s = flops / attainable
-    memory_s = nbytes / (efficiency_m * bandwidth)
+    weight_bytes = np.where(host, 0.0, weight_bytes)
+    memory_s = (nbytes - weight_bytes) / (efficiency_m * bandwidth) + weight_bytes / (hw.efficiency.memory * weight_bw)
     memory_s = memory_s + np.where(host | ~supported, 0.0, fresh_write_s(ops, hw))
     no_work = units == NO_UNIT
     overhead_s = np.where(no_work, no_work_overhead(hw), hw.overhead_s)

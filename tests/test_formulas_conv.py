@@ -27,6 +27,7 @@ def test_depthwise_conv():
     conv = torch.nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False)
     cost = only_cost(conv, torch.randn(1, 8, 10, 10))
     assert cost.flops == 2 * 8 * 1 * 9 * 100
+    assert cost.unit == "vector"  # no channel reduction to feed matrix units
 
 
 def test_transposed_conv_counts_work_per_input_position():

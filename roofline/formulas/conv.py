@@ -21,7 +21,7 @@ from typing import Any, Sequence
 from roofline.capture import OpRecord, TensorInfo
 from roofline.categories import CONV
 from roofline.formulas._common import prod, read_bytes, written_bytes
-from roofline.registry import MATRIX, Cost, register
+from roofline.registry import MATRIX, VECTOR, Cost, register
 
 
 def conv_flops(
@@ -164,7 +164,10 @@ def convolution_cost(record: OpRecord) -> Cost:
         groups = x.shape[1]
     out = record.outputs[0]
     flops = conv_cost_from_shapes(x, weight, out, groups, transposed, isinstance(bias, TensorInfo))
-    return Cost(flops, read_bytes(record), written_bytes(record), CONV, unit=MATRIX)
+    # A depthwise convolution (one input channel per group) has no reduction over
+    # channels to feed matrix units: cuDNN, MIOpen and oneDNN run it on vector units.
+    depthwise = weight.shape[1] == 1 and groups > 1 and not transposed
+    return Cost(flops, read_bytes(record), written_bytes(record), CONV, unit=VECTOR if depthwise else MATRIX)
 
 
 def im2col_convolution_cost(record: OpRecord) -> Cost:
