@@ -53,6 +53,7 @@ from typing import Any, Callable, Iterable
 import pandas as pd
 
 from roofline.errors import RooflineError
+from roofline.formulas.attention import SDPA_OPS
 from roofline.hardware import HardwareSpec, Link, load_hardware
 
 #: Fixed cost of one micro-batch in a pipeline schedule (s): scheduling, the
@@ -62,19 +63,7 @@ DEFAULT_MICROBATCH_OVERHEAD_S = 50e-6
 #: DDP's default gradient bucket (bytes): the last bucket's all-reduce cannot overlap.
 DEFAULT_BUCKET_BYTES = 25e6
 
-_ATTENTION_OPS = frozenset(
-    {
-        "aten.scaled_dot_product_attention",
-        "aten._scaled_dot_product_attention_math",
-        "aten._scaled_dot_product_flash_attention",
-        "aten._scaled_dot_product_flash_attention_for_cpu",
-        "aten._scaled_dot_product_efficient_attention",
-        "aten._scaled_dot_product_cudnn_attention",
-        "aten._scaled_dot_product_fused_attention_overrideable",
-        "aten._flash_attention_forward",
-        "aten._efficient_attention_forward",
-    }
-)
+_ATTENTION_OPS = frozenset(SDPA_OPS)
 _SOFTMAX_OPS = frozenset({"aten._softmax", "aten._safe_softmax", "aten.softmax"})
 _MATMUL_OPS = frozenset({"aten.bmm", "aten.matmul", "aten.mm", "aten.baddbmm"})
 _LINEAR_GEMMS = frozenset({"aten.addmm", "aten.mm", "aten.linear", "aten.matmul", "aten.bmm"})

@@ -101,7 +101,8 @@ def _sdpa_flops(q: TensorInfo, k: TensorInfo, v: TensorInfo, causal: bool, seq_f
     return attention_flops(batch, q_heads, q_len, kv_len, head_dim, v_head_dim, causal)
 
 
-@register(
+#: Every fused attention forward kernel (and the composite op, if it is ever seen).
+SDPA_OPS = (
     "aten.scaled_dot_product_attention",
     "aten._scaled_dot_product_attention_math",
     "aten._scaled_dot_product_flash_attention",
@@ -112,13 +113,23 @@ def _sdpa_flops(q: TensorInfo, k: TensorInfo, v: TensorInfo, causal: bool, seq_f
     "aten._flash_attention_forward",
     "aten._efficient_attention_forward",
 )
-def sdpa_cost(record: OpRecord) -> Cost:
+
+
+def sdpa_arguments(record: OpRecord, first: int = 0) -> tuple[TensorInfo, TensorInfo, TensorInfo, bool]:
+    """(q, k, v, causal) of a fused attention call, forward (q at position ``first`` = 0)
+    or backward (after grad_out, ``first`` = 1), across the kernels' argument names."""
     named = record.named_args()
-    q = named.get("query", record.args[0])
-    k = named.get("key", record.args[1])
-    v = named.get("value", record.args[2])
+    q = named.get("query", record.args[first])
+    k = named.get("key", record.args[first + 1])
+    v = named.get("value", record.args[first + 2])
     causal = bool(named.get("is_causal", named.get("causal", False)))
     if named.get("custom_mask_type", 0) == 1:  # efficient attention's causal flag
         causal = True
+    return q, k, v, causal
+
+
+@register(*SDPA_OPS)
+def sdpa_cost(record: OpRecord) -> Cost:
+    q, k, v, causal = sdpa_arguments(record)
     seq_first = record.packet in ("aten._flash_attention_forward", "aten._efficient_attention_forward")
     return Cost(_sdpa_flops(q, k, v, causal, seq_first), read_bytes(record), written_bytes(record), GEMM, unit=MATRIX)

@@ -36,7 +36,7 @@ from typing import Any
 from roofline.capture import OpRecord, TensorInfo
 from roofline.categories import CONV, DATA_MOVE, ELEMENTWISE, EMBEDDING, GEMM, OTHER, REGIONAL
 from roofline.formulas._common import prod, read_bytes, written_bytes
-from roofline.formulas.attention import attention_flops
+from roofline.formulas.attention import attention_flops, sdpa_arguments
 from roofline.registry import MATRIX, NO_UNIT, Cost, register
 
 #: Batch norm backward with batch statistics, per element: recompute x_hat = (x - mean)
@@ -239,13 +239,7 @@ def log_softmax_backward_cost(record: OpRecord) -> Cost:
     "aten._efficient_attention_backward",
 )
 def sdpa_backward_cost(record: OpRecord) -> Cost:
-    named = record.named_args()
-    q = named.get("query", record.args[1])
-    k = named.get("key", record.args[2])
-    v = named.get("value", record.args[3])
-    causal = bool(named.get("is_causal", named.get("causal", False)))
-    if named.get("custom_mask_type", 0) == 1:
-        causal = True
+    q, k, v, causal = sdpa_arguments(record, first=1)
     if record.packet in ("aten._flash_attention_backward", "aten._efficient_attention_backward"):
         *batch_dims, q_len, heads, head_dim = q.shape  # [B, L, H, E]
         kv_len = k.shape[-3]
