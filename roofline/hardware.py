@@ -67,7 +67,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from roofline.errors import HardwareSpecError
-from roofline.units import KINDS, format_quantity, parse_quantity
+from roofline.units import KINDS, format_quantity, parse_quantity, show_value
 
 __all__ = [
     "DTYPES",
@@ -406,7 +406,7 @@ def _describe_pydantic_error(err: Mapping[str, Any]) -> str:
     loc = tuple(err["loc"])
     path = ".".join(str(p) for p in loc) or "(top level)"
     kind = err["type"]
-    got = _show(err.get("input"))
+    got = show_value(err.get("input"))
     if kind == "missing":
         return f"{path}: missing required field"
     if kind == "extra_forbidden":
@@ -420,18 +420,6 @@ def _describe_pydantic_error(err: Mapping[str, Any]) -> str:
     return f"{path}: {err['msg']}, got {got}"
 
 
-def _show(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value + '"'
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    return repr(value)
 
 
 # --------------------------------------------------------------------------- YAML reading
@@ -481,7 +469,7 @@ def _parse_yaml(text: str, where: str) -> dict:
     if data is None:
         raise HardwareSpecError(f"{where}: empty file; expected a mapping with keys {required}")
     if not isinstance(data, dict):
-        got = _show(data)
+        got = show_value(data)
         if not isinstance(data, (dict, list, tuple)):
             got = f"the scalar {got}"
         raise HardwareSpecError(
@@ -526,7 +514,7 @@ def _spec_from_data(data: dict, where: str, path: str | None) -> HardwareSpec:
     if model.name.strip() and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", model.name):
         problems.append(
             f"name: expected a short id of letters, digits, '.', '_' and '-' "
-            f"such as \"h100-sxm\", got {_show(model.name)}"
+            f"such as \"h100-sxm\", got {show_value(model.name)}"
         )
 
     # Peaks.
@@ -825,7 +813,7 @@ def _load_packaged(stem: str) -> HardwareSpec:
                                str(resource))
         if spec.name != stem:
             raise HardwareSpecError(
-                f"{where}: name: expected the file stem {_show(stem)}, got {_show(spec.name)}"
+                f"{where}: name: expected the file stem {show_value(stem)}, got {show_value(spec.name)}"
             )
         _CACHE[stem] = spec
     return _CACHE[stem]
@@ -841,7 +829,7 @@ def _alias_index() -> dict[str, str]:
                 key = _normalize(alias)
                 if key in index and index[key] != stem:
                     raise HardwareSpecError(
-                        f"hw_specs/{stem}.yaml: aliases: {_show(alias)} is already an alias "
+                        f"hw_specs/{stem}.yaml: aliases: {show_value(alias)} is already an alias "
                         f"of {index[key]}"
                     )
                 index[key] = stem
@@ -890,7 +878,7 @@ def load_hardware(name_or_path: str | os.PathLike | HardwareSpec) -> HardwareSpe
         known = ", ".join(sorted(files))
         aliases = ", ".join(sorted(_alias_index()))
         raise HardwareSpecError(
-            f"hardware: unknown name {_show(text)}; known names: {known}"
+            f"hardware: unknown name {show_value(text)}; known names: {known}"
             + (f" (aliases: {aliases})" if aliases else "")
             + "; or give the path of a YAML spec"
         )
@@ -935,7 +923,7 @@ def _plain(value: Any, at: str) -> Any:
         out = {}
         for k, v in value.items():
             if not isinstance(k, str):
-                raise HardwareSpecError(f"{at}: expected string keys, got {_show(k)}")
+                raise HardwareSpecError(f"{at}: expected string keys, got {show_value(k)}")
             out[k] = _plain(v, f"{at}.{k}")
         return out
     if isinstance(value, (list, tuple)):

@@ -25,6 +25,8 @@ units, and units of another kind ("3 TB/s" where a FLOP rate is expected).
 
 from __future__ import annotations
 
+import json
+
 import math
 import re
 from decimal import Decimal, InvalidOperation
@@ -113,14 +115,15 @@ def _unit_factor(unit: str) -> tuple[str, Fraction] | None:
     return None
 
 
-def _show(value: object) -> str:
-    """A value as the user wrote it, YAML-style (strings quoted, None as null)."""
+def show_value(value: object) -> str:
+    """A value as the user wrote it, YAML-style (strings quoted, None as null), on one
+    line: control characters in a string are escaped, so an error stays one line."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return '"' + value + '"'
+        return json.dumps(value, ensure_ascii=False)
     if isinstance(value, (list, tuple)):
         return "a list"
     if isinstance(value, dict):
@@ -140,7 +143,7 @@ def parse_quantity(value: object, kind: str, *, where: str) -> float:
     expected = f'expected {what} such as "{example}"'
 
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError(f"{where}: {expected}, got {_show(value)}")
+        raise ValueError(f"{where}: {expected}, got {show_value(value)}")
 
     if isinstance(value, (int, float)):
         number = float(value)
@@ -150,28 +153,28 @@ def parse_quantity(value: object, kind: str, *, where: str) -> float:
     else:
         match = _NUMBER_RE.match(value)
         if match is None:
-            raise ValueError(f"{where}: {expected}, got {_show(value)}")
+            raise ValueError(f"{where}: {expected}, got {show_value(value)}")
         unit = match.group("unit")
         if unit == "":
             unit_kind, factor = kind, Fraction(1)
         else:
             hit = _unit_factor(unit)
             if hit is None:
-                raise ValueError(f'{where}: {expected}, got {_show(value)} (unknown unit "{unit}")')
+                raise ValueError(f'{where}: {expected}, got {show_value(value)} (unknown unit "{unit}")')
             unit_kind, factor = hit
         try:
             exact = Decimal(match.group("num").replace("_", ""))
         except InvalidOperation:  # pragma: no cover - the regex admits only valid numbers
-            raise ValueError(f"{where}: {expected}, got {_show(value)}") from None
+            raise ValueError(f"{where}: {expected}, got {show_value(value)}") from None
         number = float(exact)
 
     if unit_kind != kind:
         other = KINDS[unit_kind][0]
-        raise ValueError(f"{where}: {expected}, got {_show(value)}, which is {other}")
+        raise ValueError(f"{where}: {expected}, got {show_value(value)}, which is {other}")
     if math.isnan(number) or math.isinf(number):
-        raise ValueError(f"{where}: {expected} (finite), got {_show(value)}")
+        raise ValueError(f"{where}: {expected} (finite), got {show_value(value)}")
     if number <= 0:
-        raise ValueError(f"{where}: {expected} (positive), got {_show(value)}")
+        raise ValueError(f"{where}: {expected} (positive), got {show_value(value)}")
 
     if exact is not None:
         # Exact decimal arithmetic, then one rounding: "3.35 TB/s" == 3.35e12 exactly.
@@ -179,7 +182,7 @@ def parse_quantity(value: object, kind: str, *, where: str) -> float:
     else:
         result = number * factor.numerator / factor.denominator
     if math.isinf(result):
-        raise ValueError(f"{where}: {expected} (finite), got {_show(value)}")
+        raise ValueError(f"{where}: {expected} (finite), got {show_value(value)}")
     return result
 
 

@@ -122,3 +122,12 @@ def test_attention_on_meta_is_the_fused_op_a_real_run_records():
     meta, _ = capture(attend, (q.to("meta"), kv_meta, kv_meta))
     assert [r.packet for r in real] == [r.packet for r in meta] == ["aten._scaled_dot_product_flash_attention_for_cpu"]
     assert count(real[0]) == count(meta[0])
+
+
+def test_param_bytes_are_the_weights_an_op_reads():
+    layer = nn.Linear(16, 8)
+    with torch.no_grad():
+        records, _ = capture(layer, (torch.randn(4, 16),))
+    addmm = [r for r in records if r.packet == "aten.addmm"][0]
+    assert addmm.param_bytes == (16 * 8 + 8) * 4  # the transposed weight is a view of it
+    assert [r.param_bytes for r in records if r.packet == "aten.t"] == [16 * 8 * 4]

@@ -39,7 +39,7 @@ def _row(op, module, category, flops, bytes_read, bytes_written, unit, dtype="bf
     total = bytes_read + bytes_written
     return {
         "op": op, "module": module, "module_type": "", "category": category, "flops": flops,
-        "bytes_read": bytes_read, "bytes_written": bytes_written, "bytes": total,
+        "bytes_read": bytes_read, "bytes_written": bytes_written, "bytes": total, "param_bytes": 0.0,
         "intensity": flops / total if total else math.nan, "unit": unit, "dtype": dtype,
         "traffic": "memory", "shapes": "", "supported": True, "reason": "",
     }
