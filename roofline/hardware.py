@@ -420,8 +420,6 @@ def _describe_pydantic_error(err: Mapping[str, Any]) -> str:
     return f"{path}: {err['msg']}, got {got}"
 
 
-
-
 # --------------------------------------------------------------------------- YAML reading
 
 
