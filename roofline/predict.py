@@ -91,6 +91,51 @@ def working_set_bandwidth(nbytes: np.ndarray, hw: HardwareSpec) -> np.ndarray:
     return bandwidths[np.minimum(where, len(capacities) - 1)]
 
 
+#: aten ops each op of the calibration's suite (roofline.calibrate.op_suite) stands for.
+SUITE_OPS = {
+    "relu": ("aten.relu", "aten.relu_"),
+    "gelu": ("aten.gelu", "aten.gelu_"),
+    "add": ("aten.add", "aten.add_", "aten.sub", "aten.sub_"),
+    "mul": ("aten.mul", "aten.mul_", "aten.div", "aten.div_"),
+    "exp": ("aten.exp", "aten.exp_"),
+    "where": ("aten.where",),
+    "softmax": ("aten._softmax", "aten._log_softmax", "aten._safe_softmax"),
+    "layer_norm": ("aten.native_layer_norm",),
+    "batch_norm": ("aten.native_batch_norm", "aten._native_batch_norm_legit_no_training"),
+    "max_pool2d": ("aten.max_pool2d_with_indices",),
+    "amax": ("aten.amax", "aten.amin"),
+    "sum": ("aten.sum", "aten.mean"),
+    "cat": ("aten.cat",),
+    "transpose": (),  # a transposing copy is aten.clone/copy_ of a strided view: not told apart by name
+    "index_select": ("aten.index_select",),
+}
+
+
+def op_efficiency(hw: HardwareSpec) -> dict[str, float]:
+    """aten op -> the fraction of the roofline (efficiencies 1) it reaches on this
+    machine, from a calibrated spec's op suite (``measured.op_suite``: rows of op,
+    elements, bound, fraction): the median over the sizes measured. Empty for datasheet
+    specs, which use one efficiency per unit.
+
+    One efficiency per unit cannot follow kernels that differ tenfold (an eager exp or
+    max-pool on CPU reaches a few percent of the roofline where add reaches all of it).
+    """
+    measured = hw.measured if isinstance(hw.measured, dict) else {}
+    rows = measured.get("op_suite")
+    if not isinstance(rows, list):
+        return {}
+    fractions: dict[str, list[float]] = {}
+    for row in rows:
+        if isinstance(row, (list, tuple)) and len(row) == 4 and isinstance(row[3], (int, float)):
+            if row[3] == row[3] and row[3] > 0:  # NaN: the op was all overhead at that size
+                fractions.setdefault(str(row[0]), []).append(float(row[3]))
+    table: dict[str, float] = {}
+    for name, values in fractions.items():
+        for op in SUITE_OPS.get(name, ()):
+            table[op] = float(np.median(values))
+    return table
+
+
 def resident_bandwidth(resident_bytes: float, hw: HardwareSpec) -> float:
     """Bandwidth (B/s) at which an op reads the model's weights in WORKING_SET mode.
 
@@ -194,10 +239,19 @@ def predict_frame(
     bandwidth = np.where(host, hw.host_link_bw, memory_bw)
     efficiency_m = np.where(host, 1.0, hw.efficiency.memory)
 
+    # Ops the calibration measured one by one reach their own fraction of the roofline
+    # instead of the unit's and memory's default efficiencies.
+    suite = op_efficiency(hw)
+    own = ops["op"].map(suite).to_numpy(dtype=float) if suite and "op" in ops else np.full(n, np.nan)
+    has_own = ~np.isnan(own) & ~host
+    efficiency_c = np.where(has_own, own, efficiency_c)
+    efficiency_m = np.where(has_own, own, efficiency_m)
+    efficiency_w = np.where(has_own, own, hw.efficiency.memory)
+
     attainable = efficiency_c * peak
     compute_s = flops / attainable
     weight_bytes = np.where(host, 0.0, weight_bytes)
-    memory_s = (nbytes - weight_bytes) / (efficiency_m * bandwidth) + weight_bytes / (hw.efficiency.memory * weight_bw)
+    memory_s = (nbytes - weight_bytes) / (efficiency_m * bandwidth) + weight_bytes / (efficiency_w * weight_bw)
     memory_s = memory_s + np.where(host | ~supported, 0.0, fresh_write_s(ops, hw))
     no_work = units == NO_UNIT
     overhead_s = np.where(no_work, no_work_overhead(hw), hw.overhead_s)

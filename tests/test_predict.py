@@ -104,3 +104,19 @@ def test_working_set_reads_weights_from_the_level_that_holds_all_of_them():
     assert row.memory_s == pytest.approx(11e6 / (0.5 * 5e12))
     # Datasheet mode (no working set): everything from DRAM, weights or not.
     assert predict_frame(ops, SPEC).iloc[0].memory_s == pytest.approx(11e6 / (0.5 * 1e12))
+
+
+def test_calibrated_op_suite_gives_ops_their_own_efficiency():
+    import dataclasses
+
+    suite = [["exp", 65536, "memory", 0.1], ["exp", 262144, "memory", 0.3], ["exp", 1048576, "memory", 0.2]]
+    spec = dataclasses.replace(SPEC, measured={"op_suite": suite})
+    ops = frame(flops=[1e6, 1e6], bytes=[8e6, 8e6], op=["aten.exp", "aten.abs"])
+    rows = predict_frame(ops, spec)
+    # exp reaches the median of its measured fractions (0.2) of the roofline; abs, not in
+    # the suite, the spec's memory efficiency (0.5).
+    assert rows.iloc[0].memory_s == pytest.approx(8e6 / (0.2 * 1e12))
+    assert rows.iloc[0].compute_s == pytest.approx(1e6 / (0.2 * 10e12))
+    assert rows.iloc[1].memory_s == pytest.approx(8e6 / (0.5 * 1e12))
+    # A datasheet spec has no suite: one efficiency per unit.
+    assert predict_frame(ops, SPEC).iloc[0].memory_s == pytest.approx(8e6 / (0.5 * 1e12))
