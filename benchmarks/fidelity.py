@@ -320,9 +320,12 @@ KNOWN_CAUSES = [
     "at a few percent of the roofline, `gelu`, `exp`, `where` and strided copies "
     "at 4-25%, depthwise convolutions (MobileNetV2, through `_slow_conv2d_forward`) well "
     "under 1 GFLOP/s, skinny GEMMs (GCN's N=16, small LUT layers) at a fraction of the "
-    "GEMM peak. One efficiency per unit cannot follow op-by-op differences that large; the "
-    "calibration records each suite op's own fraction (`measured.op_suite`) for a "
-    "per-op-kind efficiency table, the natural next step.",
+    "GEMM peak. One efficiency per unit cannot follow op-by-op differences that large, so a "
+    "calibrated spec gives each op of its suite (`measured.op_suite`: relu, gelu, add, mul, "
+    "exp, where, softmax, norms, max-pool, reductions, cat, index_select) its own measured "
+    "fraction (`roofline.predict.op_efficiency`); ops outside the suite (depthwise and grouped "
+    "convolutions, index_add, embedding_bag, small GEMMs) keep their unit's efficiency, and "
+    "the suite's sizes (64K to 1M elements) do not cover the smallest ops.",
     "- **Where the bytes come from.** A calibrated spec sends an op's activation traffic to "
     "the smallest memory level that holds the op's own bytes (right for what a previous op "
     "just wrote), and its weight traffic (the bytes of parameters and buffers it reads, "
