@@ -339,35 +339,8 @@ class CaptureMode(TorchDispatchMode):
         finally:
             _ACTIVE_CAPTURES.remove(self)
 
-    def record_python_call(self, name: str, fn: Any, args: tuple, kwargs: dict, out: Any, python_call: Any) -> OpRecord:
-        """Append one record "symbolic.<name>" for a Python function that just ran."""
-        module, module_type = self.modules.current
-        memo: dict[int, TensorInfo] = {}
-        inputs: list[TensorInfo] = []
-        arg_infos = _to_infos(tuple(args), memo, inputs)
-        kwarg_infos = _to_infos(dict(kwargs), memo, inputs)
-        outputs: list[TensorInfo] = []
-        _to_infos(out, {}, outputs)
-        record = OpRecord(
-            index=len(self.records),
-            op=f"symbolic.{name}",
-            module=module,
-            module_type=module_type,
-            args=tuple(arg_infos),
-            kwargs=kwarg_infos,
-            inputs=tuple(inputs),
-            outputs=tuple(outputs),
-            func=fn,
-            python_call=python_call,
-        )
-        self.records.append(record)
-        return record
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: D105
-        kwargs = kwargs or {}
-        if self.opaque_depth:  # inside a symbolic_op: recorded as one op by its wrapper
-            return func(*args, **kwargs)
-        out = func(*args, **kwargs)
+    def _append(self, op: str, func: Any, args: tuple, kwargs: dict, out: Any, python_call: Any = None) -> OpRecord:
+        """Append the record of one call that just ran (its args and output as metadata)."""
         module, module_type = self.modules.current
         memo: dict[int, TensorInfo] = {}
         inputs: list[TensorInfo] = []
@@ -376,20 +349,32 @@ class CaptureMode(TorchDispatchMode):
         outputs: list[TensorInfo] = []
         _to_infos(out, {}, outputs)
         persistent = getattr(self.modules, "persistent_storages", None)
-        self.records.append(
-            OpRecord(
-                index=len(self.records),
-                op=_op_name(func),
-                module=module,
-                module_type=module_type,
-                args=tuple(arg_infos),
-                kwargs=kwarg_infos,
-                inputs=tuple(inputs),
-                outputs=tuple(outputs),
-                func=func,
-                param_bytes=_param_bytes((args, kwargs), persistent) if persistent else 0,
-            )
+        record = OpRecord(
+            index=len(self.records),
+            op=op,
+            module=module,
+            module_type=module_type,
+            args=tuple(arg_infos),
+            kwargs=kwarg_infos,
+            inputs=tuple(inputs),
+            outputs=tuple(outputs),
+            func=func,
+            python_call=python_call,
+            param_bytes=_param_bytes((args, kwargs), persistent) if persistent else 0,
         )
+        self.records.append(record)
+        return record
+
+    def record_python_call(self, name: str, fn: Any, args: tuple, kwargs: dict, out: Any, python_call: Any) -> OpRecord:
+        """Append one record "symbolic.<name>" for a Python function that just ran."""
+        return self._append(f"symbolic.{name}", fn, tuple(args), dict(kwargs), out, python_call)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: D105
+        kwargs = kwargs or {}
+        if self.opaque_depth:  # inside a symbolic_op: recorded as one op by its wrapper
+            return func(*args, **kwargs)
+        out = func(*args, **kwargs)
+        self._append(_op_name(func), func, args, kwargs, out)
         return out
 
 
