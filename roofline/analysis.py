@@ -162,32 +162,29 @@ class Analysis:
         Columns: predicted_s, share (fraction of the total predicted time), flops,
         bytes, ops (count).
         """
-        grouped = self.ops.groupby("category", sort=False).agg(
-            predicted_s=("predicted_s", "sum"), flops=("flops", "sum"), bytes=("bytes", "sum"), ops=("op", "size")
-        )
-        table = grouped.reindex(list(CATEGORIES)).fillna({"predicted_s": 0.0, "flops": 0.0, "bytes": 0.0, "ops": 0})
-        table.loc["Total"] = table.sum()
-        total = table.loc["Total", "predicted_s"]
-        table["share"] = table["predicted_s"] / total if total else 0.0
-        table["ops"] = table["ops"].astype(int)
-        table.index.name = "category"
-        return table[["predicted_s", "share", "flops", "bytes", "ops"]]
+        return self._totals_by("category", list(CATEGORIES))
 
     def by_phase(self) -> pd.DataFrame:
         """Time per phase of a training step (forward, backward, recompute, optimizer,
         those present, in that order), then Total. Columns as by_category."""
         from roofline.training import PHASES
 
-        grouped = self.ops.groupby("phase", sort=False).agg(
+        present = set(self.ops["phase"])
+        order = [p for p in PHASES if p in present] + [p for p in self.ops["phase"].unique() if p not in PHASES]
+        return self._totals_by("phase", order)
+
+    def _totals_by(self, column: str, order: list[str]) -> pd.DataFrame:
+        """predicted_s, share, flops, bytes and ops per value of ``column``, rows in
+        ``order`` (values with no op get zeros), then a Total row."""
+        grouped = self.ops.groupby(column, sort=False).agg(
             predicted_s=("predicted_s", "sum"), flops=("flops", "sum"), bytes=("bytes", "sum"), ops=("op", "size")
         )
-        order = [p for p in PHASES if p in grouped.index] + [p for p in grouped.index if p not in PHASES]
-        table = grouped.reindex(order)
+        table = grouped.reindex(order).fillna({"predicted_s": 0.0, "flops": 0.0, "bytes": 0.0, "ops": 0})
         table.loc["Total"] = table.sum()
         total = table.loc["Total", "predicted_s"]
         table["share"] = table["predicted_s"] / total if total else 0.0
         table["ops"] = table["ops"].astype(int)
-        table.index.name = "phase"
+        table.index.name = column
         return table[["predicted_s", "share", "flops", "bytes", "ops"]]
 
     def by_module(self, depth: int | None = 1) -> pd.DataFrame:

@@ -130,7 +130,7 @@ def count(record: OpRecord) -> Cost | Unsupported:
     handler = handler_for(record.op)
     if handler is None:
         if is_view_op(record.func):
-            handler = _view_cost
+            handler = view_cost
         elif is_pointwise_op(record.func):
             from roofline.formulas.pointwise import pointwise_cost
 
@@ -143,7 +143,8 @@ def count(record: OpRecord) -> Cost | Unsupported:
         return Unsupported(f"formula failed: {type(exc).__name__}: {exc}")
 
 
-def _view_cost(record: OpRecord) -> Cost:
+def view_cost(record: OpRecord) -> Cost:
+    """The cost of an op that moves no data and launches no kernel (a view): nothing."""
     from roofline.categories import DATA_TRANSFORM
 
     return Cost(0.0, 0.0, 0.0, DATA_TRANSFORM, unit=NO_UNIT)

@@ -37,6 +37,7 @@ from roofline.capture import OpRecord, TensorInfo
 from roofline.categories import CONV, DATA_MOVE, ELEMENTWISE, EMBEDDING, GEMM, OTHER, REGIONAL
 from roofline.formulas._common import prod, read_bytes, written_bytes
 from roofline.formulas.attention import attention_flops, sdpa_arguments
+from roofline.formulas.embedding import embedding_bag_flops
 from roofline.registry import MATRIX, NO_UNIT, Cost, register
 
 #: Batch norm backward with batch statistics, per element: recompute x_hat = (x - mean)
@@ -310,7 +311,7 @@ def embedding_bag_backward_cost(record: OpRecord) -> Cost:
     indices = named.get("indices", record.args[1])
     per_sample = named.get("per_sample_weights")
     dim = grad.shape[-1] if grad.shape else 1
-    flops = indices.numel * dim * (2 if isinstance(per_sample, TensorInfo) else 1)
+    flops = embedding_bag_flops(indices.numel, dim, isinstance(per_sample, TensorInfo))
     return Cost(flops, read_bytes(record), written_bytes(record), EMBEDDING)
 
 

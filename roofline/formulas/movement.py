@@ -19,7 +19,7 @@ from torch import uint8 as torch_uint8
 from roofline.capture import OpRecord, TensorInfo
 from roofline.categories import DATA_MOVE, DATA_TRANSFORM, SPARSE_MM
 from roofline.formulas._common import out_numel, read_bytes, written_bytes
-from roofline.registry import DEVICE_MEMORY, HOST_LINK, NO_UNIT, Cost, register
+from roofline.registry import DEVICE_MEMORY, HOST_LINK, NO_UNIT, Cost, register, view_cost
 
 
 def copy_bytes(elements: Any, itemsize_in: Any = 4, itemsize_out: Any | None = None) -> tuple[Any, Any]:
@@ -290,7 +290,9 @@ def scatter_cost(record: OpRecord) -> Cost:
     return Cost(flops, bytes_read, bytes_written, category)
 
 
-@register(
+# Views whose schema does not declare the aliasing, and in-place changes of a
+# tensor's shape or strides: no data moves.
+register(
     "aten._unsafe_view",
     "aten.lift_fresh",
     "aten._reshape_alias",
@@ -304,11 +306,7 @@ def scatter_cost(record: OpRecord) -> Cost:
     "aten.as_strided_",
     "aten.swapdims_",
     "aten.swapaxes_",
-)
-def unmarked_view_cost(record: OpRecord) -> Cost:
-    # Views whose schema does not declare the aliasing, and in-place changes of a
-    # tensor's shape or strides: no data moves.
-    return Cost(0, 0, 0, DATA_TRANSFORM, unit=NO_UNIT)
+)(view_cost)
 
 
 @register("aten.eye")

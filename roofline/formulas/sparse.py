@@ -30,7 +30,7 @@ from typing import Any
 from roofline.capture import OpRecord, TensorInfo
 from roofline.categories import DATA_TRANSFORM, ELEMENTWISE, SPARSE_MM
 from roofline.formulas._common import read_bytes, smin, written_bytes
-from roofline.registry import NO_UNIT, VECTOR, Cost, register
+from roofline.registry import VECTOR, Cost, register, view_cost
 
 #: Bytes of one sparse index (COO indices, CSR row pointers and column indices).
 INDEX_ITEMSIZE = 8
@@ -231,7 +231,9 @@ def to_sparse_cost(record: OpRecord) -> Cost:
     return Cost(0, read_bytes(record), written_bytes(record), DATA_TRANSFORM)
 
 
-@register(
+# Wrapping given index/value tensors into a sparse tensor, reading its parts back
+# and asking its metadata all alias storage: nothing is copied or computed.
+register(
     "aten._sparse_coo_tensor_with_dims_and_tensors",
     "aten._sparse_coo_tensor_unsafe",
     "aten.sparse_compressed_tensor",
@@ -250,8 +252,4 @@ def to_sparse_cost(record: OpRecord) -> Cost:
     "aten.ccol_indices",
     "aten.row_indices",
     "aten._coalesced_",
-)
-def sparse_metadata_cost(record: OpRecord) -> Cost:
-    # Wrapping given index/value tensors into a sparse tensor, reading its parts back
-    # and asking its metadata all alias storage: nothing is copied or computed.
-    return Cost(0, 0, 0, DATA_TRANSFORM, unit=NO_UNIT)
+)(view_cost)
