@@ -19,7 +19,7 @@ How it measures (why each choice):
   on 2 cores. A model is skipped, with the reason listed, when its parameters would
   take more than MAX_PARAM_FRACTION of this machine's memory, or when its forward is
   predicted to take longer than MAX_FORWARD_S (too slow to time 17 times here).
-- Targets (roofline.validate): |end-to-end error| <= 15% against the whole forward, and
+- Targets (roofline.measure.compare): |end-to-end error| <= 15% against the whole forward, and
   time-weighted per-op error <= 30%.
 """
 
@@ -64,7 +64,7 @@ def run_one(name: str, hw: str, device: str, threads: int | None, warmup: int, r
 
     from roofline.hardware import load_hardware
     from roofline.targets import build_target
-    from roofline.validate import validate
+    from roofline.tools.validate import validate
 
     if threads:
         torch.set_num_threads(threads)

@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from roofline.hardware import load_hardware  # noqa: E402
-from roofline.parallel import microbatch_tradeoff, profiler_for_target  # noqa: E402
+from roofline.tools.parallel import microbatch_tradeoff, profiler_for_target  # noqa: E402
 
 TARGET, HW, DTYPE, GLOBAL_BATCH = "gpt2", "8xh100-sxm", "bf16", 512
 #: (data, tensor, pipeline) splits drawn, all on the 8 devices.

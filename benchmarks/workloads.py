@@ -23,7 +23,7 @@ import torch
 from rich.progress import Progress
 
 import roofline
-from roofline.categories import CATEGORIES
+from roofline.count.categories import CATEGORIES
 from roofline.measure import measure
 from roofline.targets import build_target
 

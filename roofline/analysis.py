@@ -19,11 +19,13 @@ import pandas as pd
 import torch
 
 from roofline.capture import OpRecord, capture
-from roofline.categories import CATEGORIES
+from roofline.capture.inputs import cast_inputs
+from roofline.count.categories import CATEGORIES
 from roofline.errors import RooflineError, UnsupportedOpError
-from roofline.hardware import HardwareSpec, dtype_key, load_hardware
+from roofline.dtypes import dtype_key, parse_dtype
+from roofline.hardware import HardwareSpec, load_hardware
 from roofline.predict import PREDICTION_COLUMNS, Tf32Policy, predict_frame
-from roofline.registry import Cost, Unsupported, count
+from roofline.count.registry import Cost, Unsupported, count
 
 #: Columns of Analysis.ops that do not depend on the hardware spec.
 COUNT_COLUMNS = (
@@ -107,12 +109,12 @@ class Analysis:
     ops: one row per aten op (COUNT_COLUMNS + PREDICTION_COLUMNS), in execution order,
     indexed by op index. Times in seconds, FLOPs in FLOP, bytes in bytes.
     peer: a second counter's view of the same model when analyze(counter="fvcore") was
-    asked for: a roofline.fvcore_counter.FvcoreCount (fvcore's FLOPs x2, in total, per
+    asked for: a roofline.tools.fvcore_counter.FvcoreCount (fvcore's FLOPs x2, in total, per
     operator and per module); None otherwise. ``ops`` are always roofline's counts.
-    memory: for analyze(mode="train"), a roofline.training.MemoryFootprint (parameters,
+    memory: for analyze(mode="train"), a roofline.capture.training.MemoryFootprint (parameters,
     gradients, optimizer state, activations, peak; ``memory.fits(hw)``); None otherwise.
     The ``phase`` column of ``ops`` says which part of a training step each op belongs
-    to (roofline.training.PHASES); an inference analysis is all "forward".
+    to (roofline.capture.training.PHASES); an inference analysis is all "forward".
     """
 
     name: str
@@ -167,7 +169,7 @@ class Analysis:
     def by_phase(self) -> pd.DataFrame:
         """Time per phase of a training step (forward, backward, recompute, optimizer,
         those present, in that order), then Total. Columns as by_category."""
-        from roofline.training import PHASES
+        from roofline.capture.training import PHASES
 
         present = set(self.ops["phase"])
         order = [p for p in PHASES if p in present] + [p for p in self.ops["phase"].unique() if p not in PHASES]
@@ -236,16 +238,16 @@ class Analysis:
 
     def compare(self, measured: Any) -> Any:
         """Predicted vs measured (a roofline.measure.Measurement of the same model), joined
-        by op index: a roofline.validate.Comparison with per-op ratios and error metrics."""
-        from roofline.validate import compare
+        by op index: a roofline.measure.compare.Comparison with per-op ratios and error metrics."""
+        from roofline.measure.compare import compare
 
         return compare(self, measured)
 
     def plot(self, kind: str = "roofline", **kw: Any) -> Any:
         """A matplotlib Figure of this analysis: kind is "roofline", "hierarchical",
         "breakdown", "what_if" (hws=[...]) or "compare" (measured=... or comparison=...);
-        keyword arguments go to the function of that name in roofline.plot."""
-        from roofline.plot import plot
+        keyword arguments go to the function of that name in roofline.report.plot."""
+        from roofline.report.plot import plot
 
         return plot(self, kind, **kw)
 
@@ -283,27 +285,6 @@ class Analysis:
             raise UnsupportedOpError(f"{self.name}: {len(missing)} unsupported op(s): {listed}")
 
 
-def _cast_inputs(inputs: Any, dtype: torch.dtype | None, device: str | None) -> Any:
-    """Cast floating tensors to ``dtype`` and move every tensor to ``device``, inside
-    tuples, lists, dicts and dataclasses (which pytree does not enter)."""
-    if dtype is None and device is None:
-        return inputs
-    if isinstance(inputs, torch.Tensor):
-        if dtype is not None and inputs.is_floating_point():
-            inputs = inputs.to(dtype)
-        return inputs.to(device) if device is not None else inputs
-    if dataclasses.is_dataclass(inputs) and not isinstance(inputs, type):
-        changes = {f.name: _cast_inputs(getattr(inputs, f.name), dtype, device) for f in dataclasses.fields(inputs) if f.init}
-        return dataclasses.replace(inputs, **changes)
-    if isinstance(inputs, dict):
-        return type(inputs)((key, _cast_inputs(value, dtype, device)) for key, value in inputs.items())
-    if isinstance(inputs, tuple) and hasattr(inputs, "_fields"):  # namedtuple
-        return type(inputs)(*(_cast_inputs(value, dtype, device) for value in inputs))
-    if isinstance(inputs, (list, tuple)):
-        return type(inputs)(_cast_inputs(value, dtype, device) for value in inputs)
-    return inputs
-
-
 def analyze(
     model: Any,
     inputs: Any = (),
@@ -331,12 +312,12 @@ def analyze(
     grad: run with autograd enabled (default: inference under torch.no_grad).
     counter: "roofline" (default) or "fvcore", which also counts the model with fvcore's
     FlopCountAnalysis (roofline formulas filling its gaps) into ``Analysis.peer``, to
-    cross-check (roofline.fvcore_counter.cross_check); RooflineError if jit cannot trace it.
+    cross-check (roofline.tools.fvcore_counter.cross_check); RooflineError if jit cannot trace it.
     mode: "inference" (default) or "train": one training step, forward, loss
     (``loss_fn(output)`` -> scalar, default the sum of the outputs), the real backward
     and an ``optimizer`` update ("sgd", "adam", "adamw", None, or a callable params ->
     torch.optim.Optimizer), with a ``phase`` per op, ``by_phase()`` and ``memory``
-    (see roofline.training). foreach: the optimizer's multi-tensor kernels (default:
+    (see roofline.capture.training). foreach: the optimizer's multi-tensor kernels (default:
     on when ``hw`` is a GPU, as torch picks there). The model is trained on a copy.
     """
     if mode not in ("inference", "train"):
@@ -344,16 +325,16 @@ def analyze(
     if counter not in ("roofline", "fvcore"):
         raise RooflineError(f"unknown counter {counter!r}: expected 'roofline' or 'fvcore'")
     spec = load_hardware(hw)
-    torch_dtype = _parse_dtype(dtype)
+    torch_dtype = parse_dtype(dtype)
     if isinstance(model, torch.nn.Module) and (torch_dtype is not None or meta):
         model = model.to(device="meta" if meta else None, dtype=torch_dtype)
-    inputs = _cast_inputs(inputs, torch_dtype, "meta" if meta else None)
+    inputs = cast_inputs(inputs, torch_dtype, "meta" if meta else None)
     # A torch.compile'd module is named after its original module (capture warns once).
     label = name or type(getattr(model, "_orig_mod", model)).__name__
     step = None
     try:
         if mode == "train":
-            from roofline.training import capture_train_step
+            from roofline.capture.training import capture_train_step
 
             use_foreach = spec.kind == "gpu" if foreach is None else foreach
             step = capture_train_step(model, inputs, optimizer=optimizer, loss_fn=loss_fn, foreach=use_foreach)
@@ -367,7 +348,7 @@ def analyze(
         raise RooflineError(f"{label}: the model failed while running: {type(exc).__name__}: {exc}") from exc
     peer = None
     if counter == "fvcore":
-        from roofline.fvcore_counter import fvcore_count
+        from roofline.tools.fvcore_counter import fvcore_count
 
         with torch.set_grad_enabled(grad):
             peer = fvcore_count(model, inputs, name=label)
@@ -382,39 +363,3 @@ def analyze(
     if strict:
         result.check_strict()
     return result
-
-
-_DTYPES = {
-    "fp32": torch.float32,
-    "float32": torch.float32,
-    "float": torch.float32,
-    "fp16": torch.float16,
-    "float16": torch.float16,
-    "half": torch.float16,
-    "bf16": torch.bfloat16,
-    "bfloat16": torch.bfloat16,
-    "fp64": torch.float64,
-    "float64": torch.float64,
-    "double": torch.float64,
-}
-
-
-def _parse_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
-    if dtype is None or isinstance(dtype, torch.dtype):
-        return dtype
-    try:
-        return _DTYPES[dtype.lower()]
-    except KeyError:
-        raise RooflineError(f"unknown dtype {dtype!r}: expected one of {', '.join(sorted(_DTYPES))}") from None
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write a file so that it is either complete or absent (temp file + rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text)
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise RooflineError(f"{path}: cannot write: {exc.strerror or exc}") from exc

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from roofline.hardware import HardwareSpec
-from roofline.registry import HOST_LINK, MATRIX, NO_UNIT
+from roofline.count.registry import HOST_LINK, MATRIX, NO_UNIT
 
 #: Names of the prediction columns added to an ops frame.
 PREDICTION_COLUMNS = (

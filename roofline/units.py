@@ -32,7 +32,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
-__all__ = ["KINDS", "parse_quantity", "format_quantity"]
+__all__ = ["KINDS", "parse_quantity", "format_quantity", "si", "format_seconds", "time_scale"]
 
 # What each kind is called in messages, and an example of a well-written value.
 KINDS: dict[str, tuple[str, str]] = {
@@ -224,3 +224,38 @@ def format_quantity(value: float, kind: str, *, exact: bool = False) -> str:
     except ValueError:
         pass
     return repr(float(value))
+
+
+#: Decimal SI prefixes for display, largest first (DESIGN.md: never 1024-based).
+_SI_PREFIXES: tuple[tuple[float, str], ...] = ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+#: Time units for display, largest first.
+_TIME_STEPS: tuple[tuple[float, str], ...] = ((1.0, "s"), (1e-3, "ms"), (1e-6, "us"))
+
+
+def si(value: float, unit: str, digits: int | None = 3, *, space: bool = True) -> str:
+    """A number with a decimal SI prefix, for tables and plots: si(3.35e12, "B/s") ->
+    "3.35 TB/s". digits: significant digits (None: as many as ``:g`` gives); NaN -> "-"."""
+    if value != value:  # NaN
+        return "-"
+    number = "g" if digits is None else f".{digits}g"
+    gap = " " if space else ""
+    for factor, prefix in _SI_PREFIXES:
+        if abs(value) >= factor:
+            return f"{value / factor:{number}}{gap}{prefix}{unit}"
+    return f"{value:{number}}{gap}{unit}"
+
+
+def time_scale(seconds: float) -> tuple[float, str]:
+    """(factor, unit) that shows ``seconds`` as a number from 1 to 1000: s, ms, us or ns."""
+    for factor, unit in _TIME_STEPS:
+        if abs(seconds) >= factor:
+            return factor, unit
+    return 1e-9, "ns"
+
+
+def format_seconds(value: float, digits: int = 3) -> str:
+    """A duration in s, ms, us or ns: format_seconds(2.39e-5) -> "23.9 us"; NaN -> "-"."""
+    if value != value:
+        return "-"
+    factor, unit = time_scale(value)
+    return f"{value / factor:.{digits}g} {unit}"

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from roofline.capture import capture
-from roofline.registry import Cost, count
+from roofline.count.registry import Cost, count
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import roofline
-from roofline.categories import CATEGORIES
+from roofline.count.categories import CATEGORIES
 from roofline.errors import UnsupportedOpError
 from roofline.models.resnet import build_resnet50
 

@@ -16,7 +16,7 @@ PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
 TIMEOUT_S = 150  # per cell; each notebook takes seconds to tens of seconds on 2 cores
 
 # What a notebook needs beyond the core package, by file stem.
-NEEDS = {"04_validation": ["roofline.measure", "roofline.calibrate", "roofline.validate"]}
+NEEDS = {"04_validation": ["roofline.measure", "roofline.calibrate", "roofline.measure.compare"]}
 
 
 def test_the_notebooks_are_there():

@@ -1,0 +1,76 @@
+"""Writing files and showing progress: the one atomic writer and the one progress bar.
+
+Every output of roofline (CSV, JSON, traces, figures, specs) goes through
+``write_atomic``: a file is either complete or absent, never half written. Long work
+shows ``progress`` (a rich bar on stderr, or nothing).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from roofline.errors import RooflineError
+
+__all__ = ["write_atomic", "write_text_atomic", "progress"]
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[object], None], *, binary: bool = False) -> Path:
+    """Write a file through ``write(file_object)`` into a temporary file beside ``path``,
+    then rename it over ``path``: the file is complete or absent. Returns the path.
+
+    A plain open (not mkstemp) so the file gets the usual umask permissions; the pid in
+    the temporary name keeps two processes writing one path apart. OSError becomes a
+    one-line RooflineError naming the path.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise RooflineError(f"{path}: cannot write: {exc.strerror or exc}") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically (see write_atomic). Returns the path."""
+    return write_atomic(path, lambda handle: handle.write(text))
+
+
+@contextmanager
+def progress(show: bool, description: str, total: int | None) -> Iterator[Callable[..., None]]:
+    """A rich progress bar on stderr while the block runs, or nothing when ``show`` is
+    false. Yields ``advance(steps=1, label=None)``: moves the bar on by ``steps`` and,
+    with a label, shows what is being done now. ``total=None`` shows a spinner (work of
+    unknown length). The bar disappears when the block ends.
+    """
+    if not show:
+        yield lambda steps=1, label=None: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (
+        [TextColumn(f"{description}: {{task.description}}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+        if total is not None
+        else [SpinnerColumn(), TextColumn(f"{description}: {{task.description}}"), TimeElapsedColumn()]
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("", total=total)
+
+        def advance(steps: int = 1, label: str | None = None) -> None:
+            if label is not None:
+                bar.update(task, description=label)
+            bar.advance(task, steps)
+
+        yield advance

@@ -1,0 +1,51 @@
+"""Model inputs: the one path that casts, moves or copies every tensor inside them.
+
+Inputs may be tensors, or tuples, lists, dicts, namedtuples and dataclasses of them,
+nested; pytree alone does not enter dataclasses, so this walks them itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import torch
+
+__all__ = ["map_tensors", "cast_inputs", "clone_inputs"]
+
+
+def map_tensors(fn: Callable[[torch.Tensor], torch.Tensor], inputs: Any) -> Any:
+    """``inputs`` with every tensor t replaced by fn(t), containers rebuilt as their own
+    type (tuple, list, dict, namedtuple, dataclass); anything else is kept as it is."""
+    if isinstance(inputs, torch.Tensor):
+        return fn(inputs)
+    if dataclasses.is_dataclass(inputs) and not isinstance(inputs, type):
+        changes = {f.name: map_tensors(fn, getattr(inputs, f.name)) for f in dataclasses.fields(inputs) if f.init}
+        return dataclasses.replace(inputs, **changes)
+    if isinstance(inputs, dict):
+        return type(inputs)((key, map_tensors(fn, value)) for key, value in inputs.items())
+    if isinstance(inputs, tuple) and hasattr(inputs, "_fields"):  # namedtuple
+        return type(inputs)(*(map_tensors(fn, value) for value in inputs))
+    if isinstance(inputs, (list, tuple)):
+        return type(inputs)(map_tensors(fn, value) for value in inputs)
+    return inputs
+
+
+def cast_inputs(inputs: Any, dtype: torch.dtype | None, device: str | torch.device | None) -> Any:
+    """Floating tensors cast to ``dtype`` (None: kept) and every tensor moved to
+    ``device`` (None: kept). Integer and bool tensors (indices, masks) keep their dtype."""
+    if dtype is None and device is None:
+        return inputs
+
+    def convert(t: torch.Tensor) -> torch.Tensor:
+        if dtype is not None and t.is_floating_point():
+            t = t.to(dtype)
+        return t.to(device) if device is not None else t
+
+    return map_tensors(convert, inputs)
+
+
+def clone_inputs(inputs: Any) -> Any:
+    """Fresh copies of the input tensors, so a model that writes its inputs cannot change
+    the caller's."""
+    return map_tensors(lambda t: t.clone(), inputs)

@@ -1,0 +1,315 @@
+"""Data movement (copies, transfers, assignment, fills) and data transforms (transpose
+materialisation, concatenation, gathers, sorting, padding).
+
+A copy whose source and destination differ in layout (a permute/transpose made
+contiguous) is a Data Transform; a plain copy is Data Move; a copy between devices is
+host-link traffic. Gathers read only the elements they fetch (the output's size) plus
+the indices. Scatter-adds (index_add, scatter_add, scatter_reduce) are the aggregation
+step of message passing over a graph and count as Sparse MM.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from torch import bool as torch_bool
+from torch import uint8 as torch_uint8
+
+from roofline.capture import OpRecord, TensorInfo
+from roofline.count.categories import DATA_MOVE, DATA_TRANSFORM, SPARSE_MM
+from roofline.count.formulas._common import out_numel, read_bytes, written_bytes
+from roofline.count.registry import DEVICE_MEMORY, HOST_LINK, NO_UNIT, Cost, register, view_cost
+
+
+def copy_bytes(elements: Any, itemsize_in: Any = 4, itemsize_out: Any | None = None) -> tuple[Any, Any]:
+    """(bytes_read, bytes_written) of copying ``elements`` elements (with an optional cast)."""
+    itemsize_out = itemsize_in if itemsize_out is None else itemsize_out
+    return elements * itemsize_in, elements * itemsize_out
+
+
+def sort_flops(elements: Any, sort_dim: Any) -> Any:
+    """Comparisons of sorting ``elements`` in rows of ``sort_dim``: n log2(n) per row."""
+    if hasattr(elements, "free_symbols") or hasattr(sort_dim, "free_symbols"):
+        import sympy
+
+        return elements * sympy.log(sort_dim, 2)
+    return elements * math.log2(sort_dim) if sort_dim > 1 else 0
+
+
+def _layouts_differ(src: TensorInfo, dst: TensorInfo) -> bool:
+    if src.numel <= 1:
+        return False
+    return src.is_contiguous != dst.is_contiguous or (
+        not src.is_contiguous and src.stride != dst.stride
+    )
+
+
+def _traffic(src: TensorInfo | None, dst: TensorInfo | None) -> str:
+    if src is not None and dst is not None and src.device != dst.device:
+        return HOST_LINK
+    return DEVICE_MEMORY
+
+
+@register("aten.copy_", "aten.copy", "aten._copy_from", "aten._copy_from_and_resize")
+def copy_cost(record: OpRecord) -> Cost:
+    dst, src = record.args[0], record.args[1]
+    bytes_read = src.footprint_bytes if isinstance(src, TensorInfo) else 0
+    category = DATA_TRANSFORM if isinstance(src, TensorInfo) and _layouts_differ(src, dst) else DATA_MOVE
+    return Cost(0, bytes_read, dst.nbytes, category, traffic=_traffic(src, dst))
+
+
+@register("aten._to_copy", "aten.clone", "aten.contiguous", "aten.lift_fresh_copy", "aten.to", "aten._to_dense", "aten.to_dense")
+def clone_cost(record: OpRecord) -> Cost:
+    src = record.args[0]
+    dst = record.outputs[0] if record.outputs else None
+    category = DATA_MOVE
+    if isinstance(src, TensorInfo) and dst is not None and _layouts_differ(src, dst):
+        category = DATA_TRANSFORM
+    return Cost(0, read_bytes(record), written_bytes(record), category, traffic=_traffic(src, dst))
+
+
+@register(
+    "aten.fill_",
+    "aten.fill",
+    "aten.zero_",
+    "aten.zeros",
+    "aten.ones",
+    "aten.full",
+    "aten.zeros_like",
+    "aten.ones_like",
+    "aten.full_like",
+    "aten.new_zeros",
+    "aten.new_ones",
+    "aten.new_full",
+    "aten.scalar_tensor",
+    "aten.masked_scatter_",
+)
+def fill_cost(record: OpRecord) -> Cost:
+    # A fill writes its output and reads at most a scalar.
+    return Cost(0, 0, written_bytes(record), DATA_MOVE)
+
+
+@register("aten.empty", "aten.empty_like", "aten.new_empty", "aten.empty_strided", "aten.new_empty_strided", "aten.resize_")
+def allocation_cost(record: OpRecord) -> Cost:
+    # Allocation touches no memory and launches no kernel.
+    return Cost(0, 0, 0, DATA_MOVE, unit=NO_UNIT)
+
+
+@register("aten._local_scalar_dense")
+def item_cost(record: OpRecord) -> Cost:
+    src = record.args[0]
+    return Cost(0, src.itemsize, src.itemsize, DATA_MOVE, traffic=HOST_LINK if src.device != "cpu" else DEVICE_MEMORY)
+
+
+@register("aten.masked_scatter", "aten.slice_scatter", "aten.select_scatter", "aten.diagonal_scatter", "aten.as_strided_scatter")
+def assignment_cost(record: OpRecord) -> Cost:
+    # Assignment reads the values (and indices) and writes as many elements as it sets.
+    named = record.named_args()
+    target = named.get("self", record.args[0])
+    values = named.get("values", named.get("src", named.get("source")))
+    moved = values.footprint_bytes if isinstance(values, TensorInfo) else 0
+    index_bytes = sum(t.footprint_bytes for t in record.inputs if t is not target and t is not values and t.dtype in _INDEX_DTYPES)
+    written = values.nbytes if isinstance(values, TensorInfo) else written_bytes(record)
+    if not record.op.endswith("_") and "scatter" in record.op:  # functional scatter copies the whole target
+        return Cost(0, read_bytes(record), written_bytes(record), DATA_MOVE)
+    return Cost(0, moved + index_bytes, written, DATA_MOVE)
+
+
+_INDEX_DTYPES = {__import__("torch").int64, __import__("torch").int32, __import__("torch").bool, __import__("torch").uint8}
+
+
+def indexed_positions(target: TensorInfo, indices: list) -> tuple[int, int]:
+    """(positions, row) of ``target[indices]``: how many index positions it selects and
+    how many elements each selects (the dims the indices leave whole).
+
+    Integer index tensors broadcast together (positions = their broadcast numel); a
+    boolean mask selects at most its numel positions (the true count needs the data,
+    so this is an upper bound). A None entry keeps its dim whole.
+    """
+    consumed = 1
+    int_shapes: list[tuple[int, ...]] = []
+    mask_positions = 1
+    dim = 0
+    for index in indices:
+        if index is None:
+            dim += 1
+            continue
+        if index.dtype in (torch_bool, torch_uint8):
+            span = target.shape[dim : dim + len(index.shape)]
+            consumed *= math.prod(span)
+            mask_positions *= index.numel
+            dim += len(index.shape)
+        else:
+            consumed *= target.shape[dim] if dim < len(target.shape) else 1
+            int_shapes.append(index.shape)
+            dim += 1
+    positions = mask_positions * math.prod(_broadcast(int_shapes))
+    row = target.numel // consumed if consumed else 0
+    return positions, row
+
+
+def _broadcast(shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+    width = max((len(s) for s in shapes), default=0)
+    out = [1] * width
+    for shape in shapes:
+        for i, size in enumerate((1,) * (width - len(shape)) + tuple(shape)):
+            out[i] = max(out[i], size)
+    return tuple(out)
+
+
+@register("aten.index_put_", "aten.index_put", "aten._index_put_impl_")
+def index_put_cost(record: OpRecord) -> Cost:
+    """``target[indices] = values`` (setitem with tensor indices; ``+=`` with accumulate).
+
+    Reads the values (at their own, possibly broadcast, size) and the indices; writes
+    every selected element (positions x row; through a boolean mask the count needs
+    the data: exact when values holds one value per selected element, else every mask
+    entry is counted, an upper bound). accumulate=True also reads
+    the selected elements and adds into them (one FLOP each): a scatter-add, Sparse MM.
+    The functional index_put copies the whole target as well.
+    """
+    named = record.named_args()
+    target = named.get("self", record.args[0])
+    indices = [i if isinstance(i, TensorInfo) else None for i in (named.get("indices") or record.args[1])]
+    values = named.get("values", record.args[2] if len(record.args) > 2 else None)
+    accumulate = bool(named.get("accumulate", False))
+    positions, row = indexed_positions(target, indices)
+    selected = positions * row
+    has_mask = any(i is not None and i.dtype in (torch_bool, torch_uint8) for i in indices)
+    if has_mask and isinstance(values, TensorInfo) and values.numel > row:
+        selected = values.numel  # one value per selected element: the true count
+    values_bytes = values.footprint_bytes if isinstance(values, TensorInfo) else 0
+    index_bytes = sum(i.footprint_bytes for i in indices if i is not None)
+    bytes_read = values_bytes + index_bytes
+    bytes_written = selected * target.itemsize
+    flops = 0
+    if accumulate:
+        bytes_read += selected * target.itemsize
+        flops = selected
+    if record.packet == "aten.index_put":  # out of place: the whole target copied too
+        bytes_read += target.footprint_bytes
+        bytes_written = target.nbytes
+    return Cost(flops, bytes_read, bytes_written, SPARSE_MM if accumulate else DATA_MOVE)
+
+
+@register("aten.cat", "aten.stack", "aten.hstack", "aten.vstack", "aten.concat", "aten.concatenate")
+def concat_cost(record: OpRecord) -> Cost:
+    return Cost(0, read_bytes(record), written_bytes(record), DATA_TRANSFORM)
+
+
+@register(
+    "aten.constant_pad_nd",
+    "aten.pad",
+    "aten.reflection_pad1d",
+    "aten.reflection_pad2d",
+    "aten.replication_pad1d",
+    "aten.replication_pad2d",
+    "aten.flip",
+    "aten.roll",
+    "aten.repeat",
+    "aten.repeat_interleave",
+    "aten.tile",
+    "aten.im2col",
+    "aten.col2im",
+    "aten.pixel_shuffle",
+    "aten.pixel_unshuffle",
+    "aten.channel_shuffle",
+    "aten.tril_indices",
+    "aten.triu_indices",
+    "aten.expand_copy",
+    "aten.permute_copy",
+    "aten.transpose_copy",
+    "aten.t_copy",
+    "aten.view_copy",
+    "aten.unfold_copy",
+    "aten._unsafe_view_copy",
+)
+def transform_cost(record: OpRecord) -> Cost:
+    return Cost(0, read_bytes(record), written_bytes(record), DATA_TRANSFORM)
+
+
+def _gather_cost(record: OpRecord, source: TensorInfo) -> Cost:
+    index_bytes = sum(t.footprint_bytes for t in record.inputs if t is not source)
+    gathered = min(source.footprint_bytes, out_numel(record) * source.itemsize)
+    return Cost(0, gathered + index_bytes, written_bytes(record), DATA_TRANSFORM)
+
+
+@register("aten.index", "aten._unsafe_index", "aten.index_select", "aten.gather", "aten.take", "aten.take_along_dim", "aten.masked_select")
+def gather_cost(record: OpRecord) -> Cost:
+    source = record.args[0]
+    return _gather_cost(record, source)
+
+
+@register("aten.sort", "aten.argsort", "aten.topk", "aten.kthvalue", "aten.msort", "aten.unique", "aten._unique2", "aten.unique_consecutive")
+def sort_cost(record: OpRecord) -> Cost:
+    x = record.args[0]
+    dim = record.arg("dim", default=-1)
+    dim = -1 if dim is None else int(dim)
+    sort_len = x.shape[dim] if x.shape else 1
+    return Cost(sort_flops(x.numel, sort_len), read_bytes(record), written_bytes(record), DATA_TRANSFORM)
+
+
+@register(
+    "aten.index_add",
+    "aten.index_add_",
+    "aten.scatter_add",
+    "aten.scatter_add_",
+    "aten.scatter_reduce",
+    "aten.scatter_reduce_",
+    "aten.index_reduce",
+    "aten.index_reduce_",
+    "aten.scatter",
+    "aten.scatter_",
+    "aten.index_copy",
+    "aten.index_copy_",
+    "aten.index_fill",
+    "aten.index_fill_",
+)
+def scatter_cost(record: OpRecord) -> Cost:
+    # Message passing: every source element is read (with its index) and combined into
+    # the target; one FLOP per source element for the reduction. In place, only the
+    # touched target rows are written; out of place, the whole target is copied too.
+    named = record.named_args()
+    target = named.get("self", record.args[0])
+    source = named.get("source", named.get("src"))
+    index = named.get("index")
+    reduce_op = "add" in record.op or "reduce" in record.op
+    moved = source.numel if isinstance(source, TensorInfo) else 0
+    bytes_read = (source.footprint_bytes if isinstance(source, TensorInfo) else 0) + (
+        index.footprint_bytes if isinstance(index, TensorInfo) else 0
+    )
+    if reduce_op:  # read-modify-write of the touched target elements
+        bytes_read += min(target.nbytes, moved * target.itemsize)
+    bytes_written = min(target.nbytes, moved * target.itemsize) if moved else target.nbytes
+    if not record.op.split(".")[1].endswith("_"):
+        bytes_read += target.footprint_bytes
+        bytes_written = target.nbytes
+    flops = moved if reduce_op else 0
+    category = SPARSE_MM if reduce_op else DATA_MOVE
+    return Cost(flops, bytes_read, bytes_written, category)
+
+
+# Views whose schema does not declare the aliasing, and in-place changes of a
+# tensor's shape or strides: no data moves.
+register(
+    "aten._unsafe_view",
+    "aten.lift_fresh",
+    "aten._reshape_alias",
+    "aten.unsafe_split",
+    "aten.unsafe_split_with_sizes",
+    "aten.unsafe_chunk",
+    "aten.transpose_",
+    "aten.t_",
+    "aten.squeeze_",
+    "aten.unsqueeze_",
+    "aten.as_strided_",
+    "aten.swapdims_",
+    "aten.swapaxes_",
+)(view_cost)
+
+
+@register("aten.eye")
+def eye_cost(record: OpRecord) -> Cost:
+    # Writes the whole matrix (zeros and the diagonal), reads nothing.
+    return Cost(0, 0, written_bytes(record), DATA_MOVE)

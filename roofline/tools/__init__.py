@@ -1,0 +1,8 @@
+"""tools: what users build on an analysis. Size sweeps (sweep), sympy closed forms and
+crossovers (closed_form), data/tensor/pipeline-parallel plans (parallel), the
+analyse + measure + compare pipeline (validate) and fvcore as a second counter
+(fvcore_counter).
+
+May import every stage (capture, count, hardware, predict, analysis, measure, report);
+no stage imports tools.
+"""

@@ -1,0 +1,627 @@
+"""Data, tensor and pipeline parallel training on a multi-device spec, and a planner.
+
+Everything starts from one device's training step at one micro-batch size, predicted by
+the roofline model (analyze(mode="train") on meta tensors) and summarised as a
+StepProfile. The parallel models divide and add to it analytically:
+
+Data parallel (d replicas). Gradients are all-reduced with a ring: each of the d devices
+sends and receives 2(d-1)/d of the gradient bytes, in 2(d-1) steps, so
+
+    t_allreduce = 2(d-1)/d x bytes / link_bandwidth + 2(d-1) x link_latency
+
+on the slowest link the ring crosses (NVLink inside a node, the network across nodes).
+Overlapped with backward (DDP's gradient buckets), only what backward cannot hide is
+exposed, and never less than the last bucket's all-reduce; not overlapped, all of it.
+
+Tensor parallel (t-way, Megatron column/row splits, kept inside a node). Compute per
+device is divided by t; each transformer layer all-reduces its activations twice in
+forward (after attention and after the MLP) and twice in backward, each a
+batch x sequence x hidden tensor. The layers are found in the captured ops: one per
+attention (a fused attention op, or a softmax followed by the P@V matmul); a model
+without attention pairs its Linear layers (a column-split then a row-split, one
+all-reduce of the second's output). A model with neither (a CNN) has no tensor split.
+
+Pipeline parallel (p stages, m micro-batches of size b, m = global_batch / (d b)). The
+layers are split evenly over the stages. With a GPipe / 1F1B schedule a step takes
+(m + p - 1) micro-batch slots, of which p - 1 are the bubble: bubble fraction
+(p-1)/(m+p-1). Each slot costs the stage's compute for one micro-batch, its share of
+the tensor-parallel all-reduces, the point-to-point send of its boundary activation
+(forward) and gradient (backward), and a fixed per-micro-batch scheduling overhead.
+
+The trade-off: smaller micro-batches shrink the bubble but pay the per-micro-batch
+costs more often and run the device at a lower roofline efficiency (small GEMMs are
+memory- or overhead-bound). The planner picks, for every (d, t, p), the micro-batch size
+that minimises the step time, using the roofline-predicted stage time at each size.
+
+Memory per device: parameters, buffers, gradients and optimizer state divided by t x p
+(no ZeRO sharding across d), plus activations divided by t x p for each micro-batch in
+flight (1F1B keeps up to p in flight on the first stage). A configuration whose memory
+exceeds the device's DRAM does not fit, and the planner skips it.
+
+Assumptions, all named: stages are balanced; activations split evenly under tensor
+parallelism (as with sequence parallelism); the pipeline's point-to-point transfers and
+the tensor-parallel all-reduces are not overlapped with compute; the host-side phase of
+a step (roofline.capture.training.HOST) is left out of device time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable
+
+import pandas as pd
+
+from roofline.errors import RooflineError
+from roofline.count.formulas.attention import SDPA_OPS
+from roofline.hardware import HardwareSpec, Link, load_hardware
+
+#: Fixed cost of one micro-batch in a pipeline schedule (s): scheduling, the
+#: point-to-point handshake, the launch gap between a stage's forward and backward.
+#: An assumption (not measured): tens of microseconds, as in Megatron-style schedules.
+DEFAULT_MICROBATCH_OVERHEAD_S = 50e-6
+#: DDP's default gradient bucket (bytes): the last bucket's all-reduce cannot overlap.
+DEFAULT_BUCKET_BYTES = 25e6
+
+_ATTENTION_OPS = frozenset(SDPA_OPS)
+_SOFTMAX_OPS = frozenset({"aten._softmax", "aten._safe_softmax", "aten.softmax"})
+_MATMUL_OPS = frozenset({"aten.bmm", "aten.matmul", "aten.mm", "aten.baddbmm"})
+_LINEAR_GEMMS = frozenset({"aten.addmm", "aten.mm", "aten.linear", "aten.matmul", "aten.bmm"})
+
+
+# --------------------------------------------------------------------------- collectives
+
+
+def ring_allreduce_s(nbytes: float, devices: int, bandwidth: float, latency: float) -> float:
+    """Seconds to all-reduce ``nbytes`` over ``devices`` with a ring:
+    2(n-1)/n x bytes / bandwidth + 2(n-1) x latency (0 for one device).
+
+    bandwidth: B/s per device and direction; latency: s per step.
+    """
+    if devices <= 1 or nbytes <= 0:
+        return 0.0
+    steps = 2 * (devices - 1)
+    return steps / devices * nbytes / bandwidth + steps * latency
+
+
+def point_to_point_s(nbytes: float, link: Link) -> float:
+    """Seconds to send ``nbytes`` to a neighbour over ``link``: bytes / bandwidth + latency."""
+    if nbytes <= 0:
+        return 0.0
+    return nbytes / link.bandwidth + link.latency
+
+
+def group_link(hw: HardwareSpec, size: int, stride: int) -> Link:
+    """The slowest link a group of ``size`` ranks ``stride`` apart crosses.
+
+    Ranks are numbered node by node; the group holds ranks 0, stride, ..., so it leaves
+    the node when (size - 1) x stride reaches devices_per_node.
+    """
+    system = _interconnect(hw)
+    if size > 1 and (size - 1) * stride >= system.devices_per_node:
+        if system.inter_node is None:
+            raise RooflineError(f"{hw.name}: a group of {size} devices {stride} apart spans nodes, but the spec has one node")
+        return system.inter_node
+    return system.intra_node
+
+
+def _interconnect(hw: HardwareSpec):
+    if hw.interconnect is None:
+        raise RooflineError(
+            f"{hw.name}: one device, no interconnect: give a multi-device spec such as 8xh100-sxm "
+            "(or add an interconnect block to the YAML)"
+        )
+    return hw.interconnect
+
+
+# --------------------------------------------------------------------------- step profile
+
+
+@dataclass(frozen=True)
+class StepProfile:
+    """One device's training step at one micro-batch size, as the parallel models need it.
+
+    Times in seconds (roofline predictions), sizes in bytes. backward_s includes the
+    recompute of activation checkpointing. tp_allreduce_bytes: the activations a
+    Megatron tensor split all-reduces in one forward (as many again in backward), in
+    tp_allreduces all-reduces; tensor_parallel False when the model has no such split.
+    boundary_bytes: one layer-boundary activation (what a pipeline stage sends on).
+    """
+
+    micro_batch: int
+    forward_s: float
+    backward_s: float
+    optimizer_s: float
+    parameter_bytes: float
+    buffer_bytes: float
+    gradient_bytes: float
+    optimizer_state_bytes: float
+    activation_bytes: float
+    boundary_bytes: float
+    tp_allreduce_bytes: float
+    tp_allreduces: int
+    tensor_parallel: bool
+
+    @property
+    def compute_s(self) -> float:
+        """Forward plus backward (recompute included) of one micro-batch on one device."""
+        return self.forward_s + self.backward_s
+
+    @classmethod
+    def from_analysis(cls, analysis: Any, micro_batch: int) -> "StepProfile":
+        """Summarise a training analysis (analyze(..., mode="train")) at ``micro_batch``."""
+        from roofline.capture.training import BACKWARD, FORWARD, OPTIMIZER, RECOMPUTE
+
+        if analysis.memory is None:
+            raise RooflineError(f"{analysis.name}: a StepProfile needs a training analysis: analyze(..., mode=\"train\")")
+        times = analysis.ops.groupby("phase")["predicted_s"].sum()
+        memory = analysis.memory
+        sizes, tensor_parallel, boundary = megatron_allreduces(analysis)
+        return cls(
+            micro_batch=int(micro_batch),
+            forward_s=float(times.get(FORWARD, 0.0)),
+            backward_s=float(times.get(BACKWARD, 0.0) + times.get(RECOMPUTE, 0.0)),
+            optimizer_s=float(times.get(OPTIMIZER, 0.0)),
+            parameter_bytes=memory.parameter_bytes,
+            buffer_bytes=memory.buffer_bytes,
+            gradient_bytes=memory.gradient_bytes,
+            optimizer_state_bytes=memory.optimizer_state_bytes,
+            activation_bytes=memory.activation_bytes,
+            boundary_bytes=float(boundary),
+            tp_allreduce_bytes=float(sum(sizes)),
+            tp_allreduces=len(sizes),
+            tensor_parallel=tensor_parallel,
+        )
+
+
+def megatron_allreduces(analysis: Any) -> tuple[list[float], bool, float]:
+    """The forward all-reduces of a Megatron tensor split, from a captured analysis.
+
+    Returns (sizes in bytes, whether the model has such a split, the boundary activation
+    bytes). A transformer all-reduces twice per attention layer (the attention output and
+    the MLP output, both batch x seq x hidden: the attention output's size); a model
+    without attention once per pair of consecutive Linear layers (the second's output).
+    Sizes are in the dtype the Linear layers compute in: an attention that upcasts to
+    fp32 inside (the math path torch takes on CPU and meta) still exchanges activations
+    in the model's dtype.
+    """
+    records = analysis.records
+    phases = analysis.ops["phase"].to_numpy()
+    forward = [r for r, phase in zip(records, phases) if phase == "forward"]
+    linear_outputs: list[float] = []
+    linear_itemsizes: list[int] = []
+    seen: set[str] = set()
+    for record in forward:
+        if record.module_type == "Linear" and record.module not in seen and record.packet in _LINEAR_GEMMS and record.outputs:
+            seen.add(record.module)
+            linear_outputs.append(float(record.outputs[0].nbytes))
+            linear_itemsizes.append(record.outputs[0].itemsize)
+    itemsize = max(set(linear_itemsizes), key=linear_itemsizes.count) if linear_itemsizes else None
+    sites: list[float] = []
+    for i, record in enumerate(forward):
+        out = None
+        if record.packet in _ATTENTION_OPS and record.outputs:
+            out = record.outputs[0]
+        elif record.packet in _SOFTMAX_OPS and record.inputs and len(record.inputs[0].shape) >= 3:
+            following = next((r for r in forward[i + 1 :] if r.packet in _MATMUL_OPS), None)
+            out = following.outputs[0] if following is not None and following.outputs else None
+        if out is not None:
+            sites.append(float(out.numel * (itemsize or out.itemsize)))
+    if sites:
+        return [size for size in sites for _ in range(2)], True, _median(sites)
+    if len(linear_outputs) >= 2:
+        return linear_outputs[1::2], True, _median(linear_outputs)
+    boundary = _median([float(r.outputs[0].nbytes) for r in forward if r.outputs and r.packet in ("aten.convolution", "aten.addmm", "aten.mm")])
+    return [], False, boundary
+
+
+def _median(values: list[float]) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+class TrainingProfiler:
+    """StepProfiles of a model at any micro-batch size, each from a training analysis of
+    the model built at that size on meta tensors (cached: one analysis per size).
+
+    build: micro_batch -> (model, inputs), called under torch.device("meta").
+    """
+
+    def __init__(
+        self,
+        build: Callable[[int], tuple[Any, Any]],
+        hw: str | HardwareSpec,
+        *,
+        dtype: Any = None,
+        optimizer: Any = "adamw",
+        loss_fn: Any = None,
+        name: str | None = None,
+    ):
+        self.build = build
+        self.hw = load_hardware(hw)
+        self.dtype = dtype
+        self.optimizer = optimizer
+        self.loss_fn = loss_fn
+        self.name = name
+        self.profiles: dict[int, StepProfile] = {}
+
+    def __call__(self, micro_batch: int) -> StepProfile:
+        micro_batch = int(micro_batch)
+        if micro_batch not in self.profiles:
+            import torch
+
+            from roofline.analysis import analyze
+
+            with torch.device("meta"):
+                model, inputs = self.build(micro_batch)
+            analysis = analyze(
+                model, inputs, hw=self.hw, dtype=self.dtype, meta=True, mode="train",
+                optimizer=self.optimizer, loss_fn=self.loss_fn, name=self.name,
+            )
+            self.profiles[micro_batch] = StepProfile.from_analysis(analysis, micro_batch)
+        return self.profiles[micro_batch]
+
+
+def profiler_for_target(target: str, hw: str | HardwareSpec, *, dtype: Any = None, optimizer: Any = "adamw", options: dict[str, Any] | None = None) -> TrainingProfiler:
+    """A TrainingProfiler for a zoo name or path/to/file.py[:function] target."""
+    from roofline.targets import build_target
+
+    def build(micro_batch: int) -> tuple[Any, Any]:
+        model, inputs, _ = build_target(target, batch=micro_batch, meta=True, options=options)
+        return model, inputs
+
+    return TrainingProfiler(build, hw, dtype=dtype, optimizer=optimizer, name=target)
+
+
+# --------------------------------------------------------------------------- one configuration
+
+
+@dataclass(frozen=True)
+class ParallelConfig:
+    """A split of the devices: data x tensor x pipeline, and the micro-batch size."""
+
+    data: int
+    tensor: int
+    pipeline: int
+    micro_batch: int
+    global_batch: int
+
+    @property
+    def devices(self) -> int:
+        return self.data * self.tensor * self.pipeline
+
+    @property
+    def micro_batches(self) -> int:
+        """Micro-batches each pipeline runs per step: global_batch / (data x micro_batch)."""
+        return self.global_batch // (self.data * self.micro_batch)
+
+
+@dataclass(frozen=True)
+class StepEstimate:
+    """Predicted time (s) and memory (bytes per device) of one step of a configuration.
+
+    Per micro-batch and stage: stage_compute_s, tp_comm_s, p2p_s, overhead_s, summing
+    to microbatch_s. pipeline_s = (m + p - 1) x microbatch_s. dp_allreduce_s is the whole
+    gradient all-reduce, dp_exposed_s the part backward does not hide. step_s =
+    pipeline_s + dp_exposed_s + optimizer_s.
+    """
+
+    config: ParallelConfig
+    micro_batches: int
+    stage_compute_s: float
+    tp_comm_s: float
+    p2p_s: float
+    overhead_s: float
+    microbatch_s: float
+    bubble_fraction: float
+    pipeline_s: float
+    dp_allreduce_s: float
+    dp_exposed_s: float
+    optimizer_s: float
+    step_s: float
+    memory_bytes: float
+    fits: bool
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.config.global_batch / self.step_s
+
+    def row(self) -> dict[str, Any]:
+        """The estimate as one flat dict (the config's fields first)."""
+        values = asdict(self)
+        values.pop("config")
+        return {**asdict(self.config), **values, "samples_per_s": self.samples_per_s}
+
+
+def estimate_step(
+    profile: StepProfile,
+    hw: str | HardwareSpec,
+    config: ParallelConfig,
+    *,
+    overlap: bool = True,
+    microbatch_overhead_s: float = DEFAULT_MICROBATCH_OVERHEAD_S,
+    bucket_bytes: float = DEFAULT_BUCKET_BYTES,
+) -> StepEstimate:
+    """Step time and memory of ``config`` from the device profile at its micro-batch size.
+
+    overlap: the data-parallel all-reduce runs during the last micro-batch's backward.
+    """
+    hw = load_hardware(hw)
+    d, t, p, b = config.data, config.tensor, config.pipeline, config.micro_batch
+    _check_config(hw, config, profile)
+    m = config.micro_batches
+    shards = t * p
+
+    stage_compute_s = profile.compute_s / shards
+    tp_comm_s = 0.0
+    if t > 1:
+        link = group_link(hw, t, 1)
+        per_pass = ring_allreduce_s(profile.tp_allreduce_bytes, t, link.bandwidth, 0.0)
+        per_pass += profile.tp_allreduces * 2 * (t - 1) * link.latency
+        tp_comm_s = 2 * per_pass / p  # forward and backward, this stage's share of the layers
+    p2p_s = 0.0
+    if p > 1:
+        link = group_link(hw, p, t * d)
+        # One activation forward and one gradient backward per micro-batch; with a tensor
+        # split each rank sends its 1/t (Megatron's scatter-gather of the boundary).
+        p2p_s = 2 * point_to_point_s(profile.boundary_bytes / t, link)
+    microbatch_s = stage_compute_s + tp_comm_s + p2p_s + microbatch_overhead_s
+    bubble_fraction = (p - 1) / (m + p - 1)
+    pipeline_s = (m + p - 1) * microbatch_s
+
+    gradient_bytes = profile.gradient_bytes / shards
+    dp_allreduce_s = dp_exposed_s = 0.0
+    if d > 1:
+        link = group_link(hw, d, t)
+        dp_allreduce_s = ring_allreduce_s(gradient_bytes, d, link.bandwidth, link.latency)
+        if overlap:
+            hidden_s = profile.backward_s / shards  # the last micro-batch's backward
+            last_bucket_s = ring_allreduce_s(min(bucket_bytes, gradient_bytes), d, link.bandwidth, link.latency)
+            dp_exposed_s = max(dp_allreduce_s - hidden_s, last_bucket_s)
+        else:
+            dp_exposed_s = dp_allreduce_s
+    optimizer_s = profile.optimizer_s / shards
+    step_s = pipeline_s + dp_exposed_s + optimizer_s
+
+    static = profile.parameter_bytes + profile.buffer_bytes + profile.gradient_bytes + profile.optimizer_state_bytes
+    in_flight = min(m, p)
+    memory_bytes = static / shards + profile.activation_bytes / shards * in_flight
+    return StepEstimate(
+        config=config,
+        micro_batches=m,
+        stage_compute_s=stage_compute_s,
+        tp_comm_s=tp_comm_s,
+        p2p_s=p2p_s,
+        overhead_s=microbatch_overhead_s,
+        microbatch_s=microbatch_s,
+        bubble_fraction=bubble_fraction,
+        pipeline_s=pipeline_s,
+        dp_allreduce_s=dp_allreduce_s,
+        dp_exposed_s=dp_exposed_s,
+        optimizer_s=optimizer_s,
+        step_s=step_s,
+        memory_bytes=memory_bytes,
+        fits=memory_bytes <= hw.dram.capacity,
+    )
+
+
+def _check_config(hw: HardwareSpec, config: ParallelConfig, profile: StepProfile) -> None:
+    d, t, p, b = config.data, config.tensor, config.pipeline, config.micro_batch
+    if min(d, t, p, b) < 1:
+        raise RooflineError(f"parallel config {config}: every degree and the micro-batch must be at least 1")
+    if config.global_batch % (d * b):
+        raise RooflineError(
+            f"parallel config {config}: global batch {config.global_batch} is not a multiple of data x micro_batch = {d * b}"
+        )
+    if profile.micro_batch != b:
+        raise RooflineError(f"parallel config {config}: the profile is for micro-batch {profile.micro_batch}, not {b}")
+    if config.devices > 1:
+        system = _interconnect(hw)
+        if config.devices > system.devices:
+            raise RooflineError(f"parallel config {config}: needs {config.devices} devices, {hw.name} has {system.devices}")
+        if t > system.devices_per_node:
+            raise RooflineError(f"parallel config {config}: tensor parallel {t} is wider than a node ({system.devices_per_node} devices)")
+    if t > 1 and not profile.tensor_parallel:
+        raise RooflineError(f"parallel config {config}: the model has no attention or Linear layers to split across devices")
+
+
+# --------------------------------------------------------------------------- data-parallel scaling
+
+
+def data_parallel_scaling(
+    profile: StepProfile, hw: str | HardwareSpec, devices: Iterable[int] | None = None, *, overlap: bool = True
+) -> pd.DataFrame:
+    """Weak scaling of pure data parallelism: each device runs profile.micro_batch per
+    step, n devices run n x that. One row per n: compute_s, dp_allreduce_s,
+    dp_exposed_s, step_s, samples_per_s, efficiency = step_s(1) / step_s(n).
+    """
+    hw = load_hardware(hw)
+    counts = list(devices) if devices is not None else _powers_of_two(hw.devices)
+    b = profile.micro_batch
+    single = estimate_step(profile, hw, ParallelConfig(1, 1, 1, b, b), overlap=overlap, microbatch_overhead_s=0.0)
+    rows = []
+    for n in counts:
+        estimate = estimate_step(profile, hw, ParallelConfig(n, 1, 1, b, n * b), overlap=overlap, microbatch_overhead_s=0.0)
+        rows.append(
+            {
+                "devices": n,
+                "compute_s": estimate.stage_compute_s,
+                "dp_allreduce_s": estimate.dp_allreduce_s,
+                "dp_exposed_s": estimate.dp_exposed_s,
+                "step_s": estimate.step_s,
+                "samples_per_s": estimate.samples_per_s,
+                "efficiency": single.step_s / estimate.step_s,
+            }
+        )
+    return pd.DataFrame(rows).set_index("devices")
+
+
+def _powers_of_two(limit: int) -> list[int]:
+    found, n = [], 1
+    while n <= limit:
+        found.append(n)
+        n *= 2
+    return found
+
+
+# --------------------------------------------------------------------------- the planner
+
+
+def divisors(n: int) -> list[int]:
+    """The positive divisors of ``n``, ascending."""
+    small = [k for k in range(1, math.isqrt(n) + 1) if n % k == 0]
+    return sorted(set(small + [n // k for k in small]))
+
+
+def splits(hw: HardwareSpec, global_batch: int) -> list[tuple[int, int, int]]:
+    """Every (data, tensor, pipeline) using all of ``hw``'s devices, with the tensor split
+    inside a node and the global batch divisible by data."""
+    system = _interconnect(hw)
+    found = []
+    for t in divisors(system.devices):
+        if t > system.devices_per_node:
+            continue
+        for p in divisors(system.devices // t):
+            d = system.devices // (t * p)
+            if global_batch % d == 0:
+                found.append((d, t, p))
+    return found
+
+
+@dataclass
+class Plan:
+    """What plan() found: the best estimate, every estimate it evaluated (a DataFrame,
+    fastest first) and the device profiles it used, by micro-batch size."""
+
+    best: StepEstimate
+    table: pd.DataFrame = field(repr=False)
+    profiles: dict[int, StepProfile] = field(repr=False, default_factory=dict)
+
+
+def best_micro_batch(step_s_at: Callable[[int], float], candidates: list[int], start: int | None = None) -> int:
+    """The candidate micro-batch with the least step time, by descent from ``start``.
+
+    step_s_at(b) is the step time at b (inf where b does not fit). From ``start`` (the
+    nearest candidate to it; default the smallest), move to the better neighbour in the
+    sorted candidates until neither is better. Exact when the step time falls then rises
+    over the candidates (tests check it against brute force); it evaluates few sizes.
+    """
+    ordered = sorted(candidates)
+    if start is None:
+        i = 0
+    else:
+        i = min(range(len(ordered)), key=lambda k: abs(math.log(ordered[k]) - math.log(max(start, 1e-9))))
+    best = step_s_at(ordered[i])
+    while True:
+        moves = [(step_s_at(ordered[j]), j) for j in (i - 1, i + 1) if 0 <= j < len(ordered)]
+        better = [(s, j) for s, j in moves if s < best]
+        if not better:
+            return ordered[i]
+        best, i = min(better)
+
+
+def balanced_micro_batch(small: tuple[int, float], large: tuple[int, float], samples: int, pipeline: int) -> float:
+    """Where the bubble and the per-micro-batch cost balance.
+
+    small, large: (micro_batch, microbatch_s) at two sizes, through which the slot time
+    is fitted as a + c x b. With M = samples per pipeline (global_batch / data) the step
+    (M / b + p - 1)(a + c b) is least at b* = sqrt(M a / ((p - 1) c)). Without a pipeline
+    (p = 1) or when the slot time does not grow with b there is no bubble to balance:
+    returns M (the largest size); returns 1 when the fit has no fixed part (a <= 0).
+    """
+    (b0, s0), (b1, s1) = small, large
+    if pipeline <= 1 or b1 == b0:
+        return float(samples)
+    c = (s1 - s0) / (b1 - b0)
+    a = s0 - c * b0
+    if c <= 0:
+        return float(samples)
+    if a <= 0:
+        return 1.0
+    return math.sqrt(samples * a / ((pipeline - 1) * c))
+
+
+def plan(
+    profile_at: Callable[[int], StepProfile],
+    hw: str | HardwareSpec,
+    global_batch: int,
+    *,
+    overlap: bool = True,
+    microbatch_overhead_s: float = DEFAULT_MICROBATCH_OVERHEAD_S,
+    progress: Callable[[str], None] | None = None,
+) -> Plan:
+    """The fastest (data, tensor, pipeline, micro-batch) split of ``hw``'s devices for a
+    step of ``global_batch`` samples.
+
+    profile_at(b) gives the device profile at micro-batch b (a TrainingProfiler: one
+    roofline analysis per size, cached). For each split the micro-batch is found by
+    best_micro_batch, starting where balanced_micro_batch puts the balance of bubble
+    and per-micro-batch cost; configurations that do not fit in memory are skipped.
+    """
+    hw = load_hardware(hw)
+    if global_batch < 1:
+        raise RooflineError(f"global batch must be at least 1, got {global_batch}")
+    options = splits(hw, global_batch)
+    if not options:
+        raise RooflineError(f"{hw.name}: no split of {hw.devices} devices divides the global batch {global_batch}")
+    evaluated: dict[tuple[int, int, int, int], StepEstimate] = {}
+    for d, t, p in options:
+        if progress is not None:
+            progress(f"data {d} x tensor {t} x pipeline {p}")
+        candidates = divisors(global_batch // d)
+        first = profile_at(candidates[0])
+        if t > 1 and not first.tensor_parallel:
+            continue
+
+        def step_s_at(b: int, d: int = d, t: int = t, p: int = p) -> float:
+            key = (d, t, p, b)
+            if key not in evaluated:
+                config = ParallelConfig(d, t, p, b, global_batch)
+                evaluated[key] = estimate_step(
+                    profile_at(b), hw, config, overlap=overlap, microbatch_overhead_s=microbatch_overhead_s
+                )
+            estimate = evaluated[key]
+            return estimate.step_s if estimate.fits else math.inf
+
+        start = None
+        if len(candidates) > 1:
+            step_s_at(candidates[0]), step_s_at(candidates[-1])
+            small, large = evaluated[(d, t, p, candidates[0])], evaluated[(d, t, p, candidates[-1])]
+            start = balanced_micro_batch(
+                (candidates[0], small.microbatch_s), (candidates[-1], large.microbatch_s), global_batch // d, p
+            )
+        best_micro_batch(step_s_at, candidates, start)
+    feasible = [e for e in evaluated.values() if e.fits]
+    if not feasible:
+        raise RooflineError(f"{hw.name}: no split fits in {hw.dram.capacity / 1e9:.0f} GB per device at global batch {global_batch}")
+    table = pd.DataFrame([e.row() for e in evaluated.values()]).sort_values(["fits", "step_s"], ascending=[False, True])
+    best = min(feasible, key=lambda e: e.step_s)
+    profiles = dict(getattr(profile_at, "profiles", {}))
+    return Plan(best=best, table=table.reset_index(drop=True), profiles=profiles)
+
+
+def microbatch_tradeoff(
+    profile_at: Callable[[int], StepProfile],
+    hw: str | HardwareSpec,
+    global_batch: int,
+    *,
+    data: int = 1,
+    tensor: int = 1,
+    pipeline: int = 1,
+    micro_batches: Iterable[int] | None = None,
+    overlap: bool = True,
+    microbatch_overhead_s: float = DEFAULT_MICROBATCH_OVERHEAD_S,
+) -> pd.DataFrame:
+    """Step time of one split at every micro-batch size (default: every divisor of
+    global_batch / data): the bubble-against-overhead curve, one row per size."""
+    hw = load_hardware(hw)
+    sizes = list(micro_batches) if micro_batches is not None else divisors(global_batch // data)
+    rows = []
+    for b in sizes:
+        config = ParallelConfig(data, tensor, pipeline, b, global_batch)
+        estimate = estimate_step(profile_at(b), hw, config, overlap=overlap, microbatch_overhead_s=microbatch_overhead_s)
+        rows.append(estimate.row())
+    return pd.DataFrame(rows).set_index("micro_batch")

@@ -1,0 +1,182 @@
+"""Sweeps: one model over a grid of shapes (batch, seq) and hardware specs.
+
+Each shape is built and captured once; every spec is then a re-prediction of the same
+counted ops (Analysis.with_hw), which takes milliseconds. The result is one tidy
+DataFrame, one row per (shape, spec), that writes straight to CSV; plot_sweep draws
+predicted time against batch size, one line per spec.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from roofline._io import progress as progress_bar
+from roofline._io import write_text_atomic
+from roofline.analysis import Analysis, analyze
+from roofline.count.categories import CATEGORIES
+from roofline.errors import RooflineError, TargetError
+from roofline.hardware import HardwareSpec, load_hardware
+
+
+def category_column(category: str) -> str:
+    """The sweep column holding one category's predicted time: "Element-wise" -> "element_wise_s"."""
+    return re.sub(r"[^a-z0-9]+", "_", category.lower()).strip("_") + "_s"
+
+
+#: Columns of a sweep frame, in order. Times in seconds, FLOPs in FLOP, bytes in bytes,
+#: intensity in FLOP/byte; seq is empty where the sweep gave none.
+SWEEP_COLUMNS: tuple[str, ...] = (
+    "target",
+    "batch",
+    "seq",
+    "hw",
+    "predicted_s",
+    "total_flops",
+    "total_bytes",
+    "intensity",
+    "ops",
+    "unsupported_ops",
+    *(category_column(c) for c in CATEGORIES),
+)
+
+
+def sweep_row(analysis: Analysis, target: str, batch: int | None, seq: int | None) -> dict[str, Any]:
+    """One sweep row (SWEEP_COLUMNS) from an Analysis: its totals and per-category times."""
+    summary = analysis.summary()
+    per_category = analysis.by_category()["predicted_s"]
+    row: dict[str, Any] = {
+        "target": target,
+        "batch": batch,
+        "seq": seq,
+        "hw": analysis.hw.name,
+        "predicted_s": summary["predicted_s"],
+        "total_flops": summary["total_flops"],
+        "total_bytes": summary["total_bytes"],
+        "intensity": summary["intensity"],
+        "ops": summary["ops"],
+        "unsupported_ops": summary["unsupported_ops"],
+    }
+    for category in CATEGORIES:
+        row[category_column(category)] = float(per_category[category])
+    return row
+
+
+def _check_seq_option(target: str) -> None:
+    """A clear error when --seq is given for a model whose build function has no seq."""
+    from roofline.targets import resolve_builder
+
+    builder, name = resolve_builder(target)
+    try:
+        parameters = inspect.signature(builder).parameters
+    except (TypeError, ValueError):
+        return
+    if "seq" not in parameters and not any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+        raise TargetError(f"{name}: its build function takes no 'seq' option, so the sweep cannot vary seq")
+
+
+def _check_sizes(values: Sequence[int | None], what: str) -> list[int | None]:
+    values = list(values)
+    if not values:
+        raise RooflineError(f"sweep: no {what} values given")
+    for value in values:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise RooflineError(f"sweep: {what} values must be positive integers, got {value!r}")
+    return values
+
+
+def sweep(
+    target: str,
+    hw: Sequence[str | HardwareSpec],
+    batch: Sequence[int | None] = (None,),
+    seq: Sequence[int | None] | None = None,
+    *,
+    meta: bool = False,
+    dtype: str | None = None,
+    options: dict[str, Any] | None = None,
+    strict: bool = False,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Predict ``target`` (a zoo name or path/to/file.py[:function]) on every spec in
+    ``hw`` at every (batch, seq) in the grid.
+
+    Builds and captures each shape once (batch x seq builds), then predicts it on each
+    spec from the stored ops. batch/seq: build options (None: the build function's
+    default; seq needs a build function with a ``seq`` option). meta: build on the meta
+    device (no data, any size). dtype, strict: as for analyze. progress: show a rich
+    progress bar on stderr.
+
+    Returns a DataFrame with SWEEP_COLUMNS, one row per (batch, seq, spec) in grid order.
+    Every spec is loaded before any model is built, so a bad name fails at once.
+    """
+    from roofline.targets import build_target
+
+    if isinstance(hw, (str, HardwareSpec)):
+        hw = [hw]
+    specs = [load_hardware(h) for h in hw]
+    if not specs:
+        raise RooflineError("sweep: no hardware spec given")
+    batches = _check_sizes(batch, "batch")
+    seqs = _check_sizes(seq, "seq") if seq is not None else [None]
+    if any(s is not None for s in seqs):
+        _check_seq_option(target)
+    shapes = [(b, s) for b in batches for s in seqs]
+
+    rows: list[dict[str, Any]] = []
+    with progress_bar(progress, "sweep", len(shapes) * len(specs)) as advance:
+        for b, s in shapes:
+            build_options = dict(options or {})
+            if s is not None:
+                build_options["seq"] = s
+            label = f"batch={b}" + (f" seq={s}" if s is not None else "")
+            advance(0, f"capturing {target} {label}")
+            model, inputs, name = build_target(target, batch=b, meta=meta, options=build_options)
+            first = analyze(model, inputs, hw=specs[0], dtype=dtype, name=name, strict=strict)
+            del model, inputs  # only the counted ops are needed from here on
+            for spec in specs:
+                analysis = first if spec is specs[0] else first.with_hw(spec)
+                rows.append(sweep_row(analysis, name, b, s))
+                advance(1, f"predicting {target} {label} on {spec.name}")
+    frame = pd.DataFrame(rows, columns=list(SWEEP_COLUMNS))
+    frame["batch"] = frame["batch"].astype("Int64")
+    frame["seq"] = frame["seq"].astype("Int64")
+    return frame
+
+
+def write_sweep_csv(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write a sweep frame as CSV, atomically (complete or absent). Returns the path."""
+    path = Path(path)
+    write_text_atomic(path, frame.to_csv(index=False))
+    return path
+
+
+def plot_sweep(frame: pd.DataFrame) -> Any:
+    """A matplotlib Figure of predicted time per batch, one line per spec, one panel per
+    seq (save it with roofline.report.plot.save). Reads the frame only.
+
+    Axes: batch size (log 2) and predicted seconds per batch (log 10).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    seqs = list(frame["seq"].drop_duplicates())
+    figure = Figure(figsize=(5.5 * len(seqs), 4.2), dpi=120, layout="tight")
+    FigureCanvasAgg(figure)  # no pyplot: nothing global, safe in threads and notebooks
+    axes = figure.subplots(1, len(seqs), squeeze=False, sharey=True)[0]
+    for ax, seq in zip(axes, seqs):
+        panel = frame[frame["seq"].isna()] if pd.isna(seq) else frame[frame["seq"] == seq]
+        for hw, points in panel.groupby("hw", sort=False):
+            points = points.dropna(subset=["batch"]).sort_values("batch")
+            ax.plot(points["batch"].astype(float), points["predicted_s"], marker="o", label=hw)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("batch size")
+        ax.set_title(f"{frame['target'].iloc[0]}" + ("" if pd.isna(seq) else f", seq {seq}"))
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("predicted time per batch (s)")
+    axes[-1].legend(title="spec", fontsize="small")
+    return figure

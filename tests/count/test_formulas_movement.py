@@ -1,0 +1,142 @@
+"""roofline/formulas/movement.py against closed forms worked out here."""
+
+import torch
+
+from roofline.count.categories import DATA_MOVE, DATA_TRANSFORM, SPARSE_MM
+from tests.conftest import costs_of, only_cost
+
+
+def test_transpose_made_contiguous_is_a_data_transform():
+    x = torch.randn(32, 64)
+    cost = only_cost(lambda t: t.t().contiguous(), x)
+    assert cost.category == DATA_TRANSFORM
+    assert cost.bytes_read == cost.bytes_written == 32 * 64 * 4
+
+
+def test_plain_clone_is_data_move():
+    cost = only_cost(torch.clone, torch.randn(100))
+    assert cost.category == DATA_MOVE and cost.bytes_read == 400 and cost.bytes_written == 400
+
+
+def test_dtype_cast_reads_one_width_and_writes_another():
+    cost = only_cost(lambda t: t.to(torch.float16), torch.randn(100))
+    assert cost.bytes_read == 400 and cost.bytes_written == 200
+
+
+def test_cat_reads_each_input_and_writes_the_result():
+    a, b = torch.randn(10, 4), torch.randn(6, 4)
+    cost = only_cost(torch.cat, [a, b])
+    assert cost.category == DATA_TRANSFORM
+    assert cost.bytes_read == 16 * 4 * 4 and cost.bytes_written == 16 * 4 * 4
+
+
+def test_index_gathers_only_the_selected_rows():
+    table = torch.randn(10_000, 32)
+    idx = torch.randint(0, 10_000, (50,))
+    cost = only_cost(lambda t, i: t[i], table, idx)
+    assert cost.bytes_read == 50 * 32 * 4 + 50 * 8
+
+
+def test_views_cost_nothing():
+    x = torch.randn(4, 6)
+    assert costs_of(lambda t: t.view(6, 4).t().unsqueeze(0)[:, 1:], x) == []
+
+
+def test_index_add_is_message_passing():
+    target = torch.zeros(100, 16)
+    src = torch.randn(500, 16)
+    idx = torch.randint(0, 100, (500,))
+    cost = only_cost(lambda: target.index_add_(0, idx, src))
+    assert cost.category == SPARSE_MM
+    assert cost.flops == 500 * 16
+    # src and index read; touched target rows read and written (at most the whole target)
+    assert cost.bytes_read == 500 * 16 * 4 + 500 * 8 + 100 * 16 * 4
+    assert cost.bytes_written == 100 * 16 * 4
+
+
+def test_fill_writes_only():
+    cost = only_cost(lambda: torch.zeros(64, 64))
+    assert cost.bytes_read == 0 and cost.bytes_written == 64 * 64 * 4
+
+
+def test_setitem_with_index_tensor_writes_the_selected_rows():
+    x, v, idx = torch.zeros(10, 4), torch.randn(3, 4), torch.tensor([1, 5, 7])
+
+    def assign():
+        x[idx] = v
+
+    cost = only_cost(assign)
+    assert cost.category == DATA_MOVE
+    assert cost.bytes_read == 3 * 4 * 4 + 3 * 8  # values and indices
+    assert cost.bytes_written == 3 * 4 * 4  # three rows of four
+
+
+def test_setitem_broadcast_row_and_accumulate():
+    x, row, idx = torch.zeros(10, 4), torch.randn(4), torch.tensor([0, 2, 4, 6])
+
+    def broadcast():
+        x[idx] = row
+
+    cost = only_cost(broadcast)
+    assert cost.bytes_read == 4 * 4 + 4 * 8 and cost.bytes_written == 4 * 4 * 4
+    values = torch.ones(4, 4)
+    accumulated = only_cost(lambda: x.index_put_((idx,), values, accumulate=True))
+    assert accumulated.category == SPARSE_MM and accumulated.flops == 16
+    assert accumulated.bytes_read == 16 * 4 + 4 * 8 + 16 * 4  # values, indices, old targets
+
+
+def test_setitem_through_a_mask_and_a_slice():
+    x = torch.zeros(10, 4)
+    mask = torch.zeros(10, dtype=torch.bool)
+    mask[[1, 3]] = True
+    values = torch.randn(2, 4)
+
+    def masked():
+        x[mask] = values
+
+    # One value per selected element: the true count (2 rows) is known from values.
+    assert only_cost(masked).bytes_written == 2 * 4 * 4
+
+    def sliced():
+        x[2:5] = torch.ones(3, 4).mul_(0)
+
+    slice_cost = [c for op, c in costs_of(sliced) if op == "aten.copy_"][0]
+    assert slice_cost.bytes_read == slice_cost.bytes_written == 3 * 4 * 4
+
+
+def test_functional_index_put_copies_the_target():
+    x, v, idx = torch.zeros(10, 4), torch.randn(3, 4), torch.tensor([1, 5, 7])
+    cost = only_cost(torch.index_put, x, (idx,), v)
+    assert cost.bytes_read == 3 * 4 * 4 + 3 * 8 + 10 * 4 * 4
+    assert cost.bytes_written == 10 * 4 * 4
+
+
+def test_device_transfer_is_host_link_traffic():
+    # No GPU needed: the formula sees only the devices in the record.
+    from roofline.capture import OpRecord, TensorInfo
+    from roofline.count.registry import HOST_LINK, count
+
+    src = TensorInfo((256, 256), torch.float32, (256, 1), "strided", "cpu")
+    dst = TensorInfo((256, 256), torch.float32, (256, 1), "strided", "cuda")
+    record = OpRecord(0, "aten._to_copy.default", "", "", (src,), {"device": "cuda"}, (src,), (dst,), torch.ops.aten._to_copy.default)
+    cost = count(record)
+    assert cost.traffic == HOST_LINK and cost.category == DATA_MOVE
+    assert cost.bytes_read == cost.bytes_written == 256 * 256 * 4
+    same = OpRecord(0, "aten._to_copy.default", "", "", (src,), {}, (src,), (src,), torch.ops.aten._to_copy.default)
+    assert count(same).traffic != HOST_LINK
+
+
+def test_stack_and_sort_are_data_transforms():
+    a, b = torch.randn(5, 3), torch.randn(5, 3)
+    stacked = only_cost(torch.stack, [a, b])
+    assert stacked.category == DATA_TRANSFORM and stacked.bytes_written == 2 * 15 * 4
+    x = torch.randn(4, 8)
+    found = [c for op, c in costs_of(torch.sort, x, 1) if op == "aten.sort"][0]
+    assert found.category == DATA_TRANSFORM and found.flops == 4 * 8 * 3  # n log2 n per row of 8
+
+
+def test_eye_writes_the_matrix_and_unsafe_split_is_free():
+    cost = only_cost(lambda: torch.eye(5))
+    assert cost.bytes_read == 0 and cost.bytes_written == 25 * 4
+    assert costs_of(lambda t: t.unsafe_split(2, dim=1), torch.randn(3, 4)) == []
+    assert costs_of(lambda t: t.transpose_(0, 1), torch.randn(3, 4)) == []

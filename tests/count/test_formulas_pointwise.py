@@ -1,0 +1,40 @@
+"""roofline/formulas/pointwise.py against closed forms worked out here."""
+
+import torch
+
+from roofline.count.categories import ELEMENTWISE
+from tests.conftest import only_cost
+
+
+def test_broadcast_add_reads_the_small_operand_at_its_own_size():
+    x, bias = torch.randn(32, 64), torch.randn(64)
+    cost = only_cost(torch.add, x, bias)
+    assert cost.flops == 32 * 64
+    assert cost.bytes_read == 32 * 64 * 4 + 64 * 4
+    assert cost.bytes_written == 32 * 64 * 4
+    assert cost.category == ELEMENTWISE
+
+
+def test_expanded_operand_costs_its_storage_not_its_view():
+    small = torch.randn(1, 64).expand(128, 64)
+    cost = only_cost(torch.mul, small, torch.randn(128, 64))
+    assert cost.bytes_read == 64 * 4 + 128 * 64 * 4
+
+
+def test_in_place_relu_reads_and_writes_its_tensor():
+    x = torch.randn(1000)
+    cost = only_cost(torch.relu_, x)
+    assert cost.flops == 1000
+    assert cost.bytes_read == 4000 and cost.bytes_written == 4000
+
+
+def test_tag_fallback_covers_ops_without_a_handler():
+    x = torch.randn(10, 10, dtype=torch.float64)
+    cost = only_cost(torch.atan2, x, x.clone())
+    assert cost.flops == 100
+    assert cost.bytes_read == 2 * 100 * 8
+
+
+def test_multi_flop_ops():
+    x = torch.randn(100)
+    assert only_cost(torch.addcmul, x, x.clone(), x.clone()).flops == 200
