@@ -23,6 +23,11 @@ import pandas as pd
 from roofline.hardware import HardwareSpec
 from roofline.count.registry import HOST_LINK, MATRIX, NO_UNIT
 
+#: What bounds an op (the ``bound`` column): the largest term of the time model, or
+#: NO_WORK for ops that do no work at all (views, allocations).
+COMPUTE_BOUND, MEMORY_BOUND, OVERHEAD_BOUND, NO_WORK = "compute", "memory", "overhead", "none"
+BOUNDS: tuple[str, ...] = (COMPUTE_BOUND, MEMORY_BOUND, OVERHEAD_BOUND, NO_WORK)
+
 #: Names of the prediction columns added to an ops frame.
 PREDICTION_COLUMNS = (
     "peak_flops",
@@ -257,10 +262,10 @@ def predict_frame(
     overhead_s = np.where(no_work, no_work_overhead(hw), hw.overhead_s)
     predicted_s = np.maximum(compute_s, memory_s) + overhead_s
 
-    bound = np.full(n, "memory", dtype=object)
-    bound[compute_s >= memory_s] = "compute"
-    bound[overhead_s > np.maximum(compute_s, memory_s)] = "overhead"
-    bound[no_work] = "none"
+    bound = np.full(n, MEMORY_BOUND, dtype=object)
+    bound[compute_s >= memory_s] = COMPUTE_BOUND
+    bound[overhead_s > np.maximum(compute_s, memory_s)] = OVERHEAD_BOUND
+    bound[no_work] = NO_WORK
 
     return pd.DataFrame(
         {
