@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from roofline.errors import RooflineError
@@ -34,12 +34,18 @@ def write_atomic(path: str | os.PathLike, write: Callable[[object], None], *, bi
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise RooflineError(f"{path}: cannot write: {exc.strerror or exc}") from exc
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise
     return path
+
+
+def _remove(tmp: Path) -> None:
+    # The temporary file may not exist, or its folder may not be a folder at all.
+    with suppress(OSError):
+        tmp.unlink()
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:

@@ -215,3 +215,49 @@ def test_format_quantity_readable():
 )
 def test_format_quantity_exact_round_trips(value, kind):
     assert pq(format_quantity(value, kind, exact=True), kind) == value
+
+
+# ------------------------------------------------------------------ display formatters
+
+
+@pytest.mark.parametrize(
+    "value, unit, expected",
+    [
+        (3.35e12, "B/s", "3.35 TB/s"),
+        (989e12, "FLOP/s", "989 TFLOP/s"),
+        (1.5e15, "FLOP", "1.5 PFLOP"),
+        (999.0, "B", "999 B"),
+        (1000.0, "B", "1 kB"),  # decimal prefixes, never 1024-based
+        (-2.5e9, "FLOP", "-2.5 GFLOP"),
+        (float("nan"), "B", "-"),
+    ],
+)
+def test_si(value, unit, expected):
+    from roofline.units import si
+
+    assert si(value, unit) == expected
+
+
+def test_si_without_space_and_all_digits_for_ticks():
+    from roofline.units import si
+
+    assert si(1e12, "FLOP/s", None, space=False) == "1TFLOP/s"
+    assert si(2.5e-3, "s", None, space=False) == "0.0025s"
+
+
+@pytest.mark.parametrize(
+    "seconds, expected",
+    [(2.39e-5, "23.9 us"), (1.0, "1 s"), (0.0125, "12.5 ms"), (7e-10, "0.7 ns"), (4.2e-9, "4.2 ns"), (float("nan"), "-")],
+)
+def test_format_seconds(seconds, expected):
+    from roofline.units import format_seconds
+
+    assert format_seconds(seconds) == expected
+
+
+def test_time_scale_keeps_numbers_between_1_and_1000():
+    from roofline.units import time_scale
+
+    assert time_scale(3.0) == (1.0, "s")
+    assert time_scale(0.5) == (1e-3, "ms")
+    assert time_scale(9e-7) == (1e-9, "ns")
