@@ -7,11 +7,9 @@ ops, without running the model again.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +22,7 @@ from roofline.count.categories import CATEGORIES
 from roofline.errors import RooflineError, UnsupportedOpError
 from roofline.dtypes import dtype_key, parse_dtype
 from roofline.hardware import HardwareSpec, load_hardware
-from roofline.predict import PREDICTION_COLUMNS, Tf32Policy, predict_frame
+from roofline.predict import Tf32Policy, predict_frame
 from roofline.count.registry import Cost, Unsupported, count
 
 #: Columns of Analysis.ops that do not depend on the hardware spec.
