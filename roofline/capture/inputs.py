@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import torch
 
-__all__ = ["map_tensors", "cast_inputs", "clone_inputs"]
+__all__ = ["map_tensors", "tensors_in", "cast_inputs", "clone_inputs"]
 
 
 def map_tensors(fn: Callable[[torch.Tensor], torch.Tensor], inputs: Any) -> Any:
@@ -29,6 +29,19 @@ def map_tensors(fn: Callable[[torch.Tensor], torch.Tensor], inputs: Any) -> Any:
     if isinstance(inputs, (list, tuple)):
         return type(inputs)(map_tensors(fn, value) for value in inputs)
     return inputs
+
+
+def tensors_in(inputs: Any) -> list[torch.Tensor]:
+    """Every tensor inside ``inputs``, in order: the tensors map_tensors would map (the
+    same walk, so what is checked is what is cast, moved and copied)."""
+    found: list[torch.Tensor] = []
+
+    def collect(t: torch.Tensor) -> torch.Tensor:
+        found.append(t)
+        return t
+
+    map_tensors(collect, inputs)
+    return found
 
 
 def cast_inputs(inputs: Any, dtype: torch.dtype | None, device: str | torch.device | None) -> Any:

@@ -47,7 +47,9 @@ import pandas as pd
 import torch
 from torch.utils._pytree import tree_flatten
 
-from roofline.capture import CaptureMode, FusedAttentionOnMeta, OpRecord, _ModuleStack, call_model
+from roofline.capture.meta import FusedAttentionOnMeta
+from roofline.capture.mode import CaptureMode, call_model
+from roofline.capture.records import OpRecord
 from roofline.errors import RooflineError
 
 #: The phases of a training step, in the order they run.
@@ -189,6 +191,7 @@ class _LiveBytes:
         self.current -= size
 
     def add(self, out: Any) -> None:
+        """Follow the storages of the tensors in ``out`` not followed yet (or static)."""
         for t in _tensors(out):
             storage = _storage(t)
             if storage is None:
@@ -215,20 +218,33 @@ class _LiveBytes:
             self._forget(key)
 
 
-class _TrainModules(_ModuleStack):
-    """The module stack, plus where ops outside any forward belong in a training step."""
+class _TrainCapture(CaptureMode):
+    """CaptureMode for a training step, built on its public hooks: module_path says where
+    ops outside any forward belong (loss, backward nodes, optimizer); run_op tags the
+    previous op's autograd nodes with its module before the next op runs; on_record gives
+    each record its phase and follows the bytes of the tensors it creates.
 
-    def __init__(self, model: torch.nn.Module | None, optimizer_name: str):
+    capture_train_step moves it through the step by setting ``phase`` (FORWARD, then
+    BACKWARD, then OPTIMIZER) and ``in_loss`` (while the loss function runs).
+    """
+
+    def __init__(self, model: torch.nn.Module | None, live: _LiveBytes, optimizer_name: str, host_split: bool):
         super().__init__(model)
+        self.live = live
         self.phase = FORWARD
-        self.loss = False
+        self.in_loss = False
         self.optimizer_label = (OPTIMIZER_MODULE, optimizer_name)
+        #: the model is on a device: the optimizer's ops on CPU scalars are HOST work
+        self.host_split = host_split
+        self.phases: list[str] = []  # one per record
+        self._pending: list[tuple[weakref.ref, tuple[str, str]]] = []
 
-    @property
-    def current(self) -> tuple[str, str]:
-        if len(self.stack) > 1:  # inside a module's forward (a recompute included)
-            return self.stack[-1]
-        if self.loss:
+    def module_path(self) -> tuple[str, str]:
+        """The module running, else "<loss>", "<optimizer>" or the module tagged on the
+        autograd node executing (backward)."""
+        if self.modules.in_module:  # inside a module's forward (a recompute included)
+            return self.modules.current
+        if self.in_loss:
             return LOSS_MODULE
         if self.phase == OPTIMIZER:
             return self.optimizer_label
@@ -238,44 +254,39 @@ class _TrainModules(_ModuleStack):
                 tag = node.metadata.get(_MODULE_KEY)
                 if tag is not None:
                     return tag
-        return self.stack[-1]
+        return self.modules.current
 
-
-class _TrainCapture(CaptureMode):
-    """CaptureMode that tags forward ops' autograd nodes with their module, marks
-    recomputed ops and follows the bytes of the tensors each op creates."""
-
-    def __init__(self, modules: _TrainModules, live: _LiveBytes):
-        super().__init__(modules)
-        self.live = live
-        self.recomputed: set[int] = set()
-        self._pending: list[tuple[weakref.ref, tuple[str, str]]] = []
-
-    def _tag_pending(self) -> None:
+    def run_op(self, func: Any, args: tuple, kwargs: dict) -> Any:
+        """Tag the previous op's autograd nodes, then run ``func`` once."""
         # The previous op's outputs have their grad_fn now (autograd sets it after the
-        # kernel returns): tag each node with the module that ran the op.
-        for ref, label in self._pending:
-            t = ref()
-            node = t.grad_fn if t is not None else None
-            if node is not None and _MODULE_KEY not in node.metadata:
-                node.metadata[_MODULE_KEY] = label
-        self._pending = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: D105
+        # kernel returns): tag each node with the module that ran the op, before this op
+        # runs, so a backward node reached next already carries its module.
         if self._pending:
-            self._tag_pending()
-        before = len(self.records)
-        out = super().__torch_dispatch__(func, types, args, kwargs)
-        if len(self.records) > before:
+            for ref, label in self._pending:
+                t = ref()
+                node = t.grad_fn if t is not None else None
+                if node is not None and _MODULE_KEY not in node.metadata:
+                    node.metadata[_MODULE_KEY] = label
+            self._pending = []
+        return func(*args, **kwargs)
+
+    def on_record(self, record: OpRecord, out: Any) -> None:
+        """Give the record its phase; follow its outputs (module tags, live bytes)."""
+        phase = self.phase
+        # A symbolic op's outputs are neither tagged nor followed, as before the hooks
+        # existed (its aten ops ran unrecorded); only its phase is given.
+        if record.python_call is None:
             if torch.is_grad_enabled():
-                record = self.records[-1]
                 label = (record.module, record.module_type)
                 # requires_grad is not set yet inside dispatch: tag whatever gets a grad_fn.
                 self._pending = [(weakref.ref(t), label) for t in _tensors(out)]
-                if self.modules.phase == BACKWARD and torch._C._current_autograd_node() is not None:
-                    self.recomputed.add(before)
+                # grad mode on inside a backward node: checkpointing rerunning the forward
+                if phase == BACKWARD and torch._C._current_autograd_node() is not None:
+                    phase = RECOMPUTE
             self.live.add(out)
-        return out
+        if phase == OPTIMIZER and self.host_split and _on_host(record):
+            phase = HOST
+        self.phases.append(phase)
 
 
 def make_optimizer(optimizer: Any, params: list[torch.nn.Parameter], foreach: bool | None = None) -> torch.optim.Optimizer | None:
@@ -355,6 +366,48 @@ def _distinct_bytes(tensors: list[torch.Tensor]) -> int:
     return total
 
 
+def _training_copy(model: Any, copy_model: bool) -> Any:
+    """The module to train: a deep copy (copy_model) or the model itself, in training
+    mode; a plain callable unchanged."""
+    if not isinstance(model, torch.nn.Module):
+        return model
+    if copy_model:
+        try:
+            model = copy.deepcopy(model)
+        except Exception as exc:
+            raise RooflineError(
+                f"train: cannot copy the model ({type(exc).__name__}: {exc}); pass copy_model=False to train it in place"
+            ) from exc
+    return model.train()
+
+
+def _checked_loss(loss: Any) -> torch.Tensor:
+    """``loss`` if it is a scalar tensor that depends on a trainable parameter."""
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+        raise RooflineError(f"train: loss_fn must return a scalar tensor, got {type(loss).__name__}")
+    if not loss.requires_grad:
+        raise RooflineError("train: the loss does not depend on any trainable parameter")
+    return loss
+
+
+def _run_step(model: Any, inputs: Any, mode: _TrainCapture, loss_fn: Callable[[Any], torch.Tensor],
+              opt: torch.optim.Optimizer | None) -> tuple[torch.Tensor, int]:
+    """Forward, loss, backward and update under ``mode`` (entered by the caller):
+    (the loss, activation bytes alive when backward starts)."""
+    output = call_model(model, inputs)
+    mode.in_loss = True
+    loss = _checked_loss(loss_fn(output))
+    mode.in_loss = False
+    mode.live.prune()
+    activation_bytes = mode.live.current
+    mode.phase = BACKWARD
+    loss.backward()
+    mode.phase = OPTIMIZER
+    if opt is not None:
+        opt.step()
+    return loss, activation_bytes
+
+
 def capture_train_step(
     model: Any,
     inputs: Any = (),
@@ -372,16 +425,8 @@ def capture_train_step(
     left as it was (no gradients set, weights not updated); the copy is put in training
     mode, so dropout and batch norm behave as in training.
     """
+    model = _training_copy(model, copy_model)
     root = model if isinstance(model, torch.nn.Module) else None
-    if root is not None and copy_model:
-        try:
-            root = model = copy.deepcopy(model)
-        except Exception as exc:
-            raise RooflineError(
-                f"train: cannot copy the model ({type(exc).__name__}: {exc}); pass copy_model=False to train it in place"
-            ) from exc
-    if root is not None:
-        root.train()
     params = [p for p in (root.parameters() if root is not None else ()) if p.requires_grad]
     opt = make_optimizer(optimizer, params, foreach)
     if opt is not None:
@@ -391,38 +436,13 @@ def capture_train_step(
     state = _state_tensors(opt)
     input_tensors = _tensors(inputs)
     live = _LiveBytes(all_params + buffers + state + input_tensors)
-    modules = _TrainModules(root, type(opt).__name__ if opt is not None else "none")
+    host_split = any(p.device.type != "cpu" for p in all_params)
+    mode = _TrainCapture(root, live, type(opt).__name__ if opt is not None else "none", host_split)
 
-    with torch.enable_grad(), FusedAttentionOnMeta(), live, modules, _TrainCapture(modules, live) as mode:
-        output = call_model(model, inputs)
-        modules.loss = True
-        loss = (loss_fn or default_loss)(output)
-        modules.loss = False
-        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-            raise RooflineError(f"train: loss_fn must return a scalar tensor, got {type(loss).__name__}")
-        if not loss.requires_grad:
-            raise RooflineError("train: the loss does not depend on any trainable parameter")
-        live.prune()
-        activation_bytes = live.current
-        forward_end = len(mode.records)
-        modules.phase = BACKWARD
-        loss.backward()
-        backward_end = len(mode.records)
-        modules.phase = OPTIMIZER
-        if opt is not None:
-            opt.step()
-        del output
+    with torch.enable_grad(), FusedAttentionOnMeta(), live, mode:
+        loss, activation_bytes = _run_step(model, inputs, mode, loss_fn or default_loss, opt)
 
-    phases = [FORWARD] * forward_end + [BACKWARD] * (backward_end - forward_end)
-    phases += [OPTIMIZER] * (len(mode.records) - backward_end)
-    for index in mode.recomputed:
-        phases[index] = RECOMPUTE
-    if any(p.device.type != "cpu" for p in all_params):
-        for index in range(backward_end, len(mode.records)):
-            if _on_host(mode.records[index]):
-                phases[index] = HOST
     grads = [p.grad for p in params if p.grad is not None]
-    static_bytes = _distinct_bytes(all_params) + _distinct_bytes(buffers) + _distinct_bytes(state) + _distinct_bytes(input_tensors)
     memory = MemoryFootprint(
         parameter_bytes=float(_distinct_bytes(all_params)),
         buffer_bytes=float(_distinct_bytes(buffers)),
@@ -430,6 +450,7 @@ def capture_train_step(
         optimizer_state_bytes=float(_distinct_bytes(state)),
         input_bytes=float(_distinct_bytes(input_tensors)),
         activation_bytes=float(activation_bytes),
-        peak_bytes=float(static_bytes + live.peak),
+        peak_bytes=float(_distinct_bytes(all_params) + _distinct_bytes(buffers) + _distinct_bytes(state)
+                         + _distinct_bytes(input_tensors) + live.peak),
     )
-    return TrainStep(mode.records, phases, memory, loss.detach())
+    return TrainStep(mode.records, mode.phases, memory, loss.detach())

@@ -5,7 +5,7 @@ from collections import namedtuple
 
 import torch
 
-from roofline.capture.inputs import cast_inputs, clone_inputs, map_tensors
+from roofline.capture.inputs import cast_inputs, clone_inputs, map_tensors, tensors_in
 
 Pair = namedtuple("Pair", "x mask")
 
@@ -38,7 +38,7 @@ def test_nothing_asked_returns_the_same_object():
     assert cast_inputs(inputs, None, None) is inputs
 
 
-def test_clone_gives_fresh_storage():
+def test_clone_leaves_the_original_alone():
     x = torch.ones(2)
     (copy,) = clone_inputs((x,))
     copy.add_(1)
@@ -47,3 +47,36 @@ def test_clone_gives_fresh_storage():
 
 def test_map_tensors_leaves_non_tensors():
     assert map_tensors(lambda t: t * 2, [1, "a", None]) == [1, "a", None]
+
+@dataclasses.dataclass
+class NestedBatch:
+    x: torch.Tensor
+    ids: torch.Tensor
+    extra: dict = dataclasses.field(default_factory=dict)
+    label: str = "train"
+
+
+def _nested():
+    return {"batch": NestedBatch(torch.ones(2), torch.arange(3), {"mask": torch.ones(2, dtype=torch.bool)}),
+            "pair": Pair(torch.zeros(1), [torch.full((2,), 2.0)]), "n": 4}
+
+
+def test_tensors_in_walks_every_container_in_order():
+    found = tensors_in(_nested())
+    assert [tuple(t.shape) for t in found] == [(2,), (3,), (2,), (1,), (2,)]
+    assert tensors_in(torch.ones(1))[0].shape == (1,) and tensors_in(3) == []
+
+
+def test_cast_keeps_integer_and_bool_tensors_and_container_types():
+    cast = cast_inputs(_nested(), torch.float64, "cpu")
+    assert isinstance(cast["batch"], NestedBatch) and isinstance(cast["pair"], Pair) and cast["n"] == 4
+    assert [t.dtype for t in tensors_in(cast)] == [torch.float64, torch.int64, torch.bool, torch.float64, torch.float64]
+    assert cast["batch"].label == "train"
+
+
+def test_clone_gives_fresh_storage():
+    inputs = _nested()
+    copies = clone_inputs(inputs)
+    for original, copy in zip(tensors_in(inputs), tensors_in(copies)):
+        assert torch.equal(original, copy) and original.data_ptr() != copy.data_ptr()
+    assert map_tensors(lambda t: t, inputs)["pair"].x is inputs["pair"].x

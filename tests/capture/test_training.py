@@ -405,3 +405,45 @@ def test_custom_loss_and_dict_outputs():
     assert not any(r.module == "b" for r, phase in zip(step.records, step.phases) if phase == "backward")
     with pytest.raises(RooflineError, match="scalar"):
         capture_train_step(Heads(), (torch.randn(5, 4),), optimizer=None, loss_fn=lambda out: out["a"])
+
+
+# ------------------------------------------------------------------ phases and module paths, op by op
+
+
+def test_mlp_step_phases_and_module_paths_op_by_op():
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    step = capture_train_step(model, (torch.randn(5, 4),), optimizer="sgd", foreach=False)
+    assert len(step.phases) == len(step.records)
+    work = {"aten.addmm", "aten.relu", "aten.sum", "aten.mm", "aten.threshold_backward"}
+    got = [(p, r.packet, r.module) for p, r in zip(step.phases, step.records) if r.packet in work]
+    assert got == [
+        ("forward", "aten.addmm", "0"),
+        ("forward", "aten.relu", "1"),
+        ("forward", "aten.addmm", "2"),
+        ("forward", "aten.sum", "<loss>"),
+        # backward runs outside every forward: each op is named by the node that runs it
+        ("backward", "aten.mm", "2"),
+        ("backward", "aten.mm", "2"),
+        ("backward", "aten.sum", "2"),
+        ("backward", "aten.threshold_backward", "1"),
+        ("backward", "aten.mm", "0"),  # the first layer needs no input gradient
+        ("backward", "aten.sum", "0"),
+    ]
+    # the phases run in order, each once, and every update op is the optimizer's
+    order = [p for i, p in enumerate(step.phases) if i == 0 or step.phases[i - 1] != p]
+    assert order == ["forward", "backward", "optimizer"]
+    update = [r for p, r in zip(step.phases, step.records) if p == "optimizer"]
+    assert {(r.module, r.module_type) for r in update} == {("<optimizer>", "SGD")}
+    assert {r.packet for r in update} >= {"aten.mul_", "aten.add_"}
+    assert all(isinstance(r.func, torch._ops.OpOverload) for r in step.records)
+
+
+def test_training_forward_records_are_a_plain_captures():
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    x = torch.randn(5, 4)
+    step = capture_train_step(model, (x,), optimizer=None)
+    plain, _ = capture(model, (x,))  # with grad on, as the training step runs
+    forward = [r for p, r in zip(step.phases, step.records) if p == "forward" and r.module != "<loss>"]
+    assert [(r.op, r.module, [i.shape for i in r.inputs]) for r in forward] == [
+        (r.op, r.module, [i.shape for i in r.inputs]) for r in plain
+    ]

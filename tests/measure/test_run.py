@@ -1,70 +1,26 @@
-"""roofline.measure: per-op timing joined to the analysis, on small models.
+"""roofline.measure.run: measure() on small models, joined to the analysis.
 
 What is checked: the join is exact (every analysed op gets a finite, positive measured
 time, in the same order, under both timing methods); ops that write (in-place ops on
 activations, inputs and buffers, random ops) leave the model's outputs, buffers and the
-caller's inputs as an unmeasured run leaves them; the timer agrees with a known sleep;
-the three totals (sum of ops, whole forward, profiler) agree with each other on a model
+caller's inputs as an unmeasured run leaves them; the records are a plain capture's;
+dataclass and namedtuple inputs are moved and copied like tuples; the three totals (sum of ops, whole forward, profiler) agree with each other on a model
 whose time is one large matmul. Timings here are measurements, so bounds are loose.
 """
 
 import math
-import time
+from collections import namedtuple
+from dataclasses import dataclass
 
 import pytest
 import torch
 from torch import nn
 
 from roofline.analysis import analyze
+from roofline.capture import capture
 from roofline.errors import RooflineError
-from roofline.measure import METHODS, Timer, measure, time_callable, timer_for
-
-HW = "epyc-9654"  # any spec: these tests are about the join and the timing, not the figures
-
-
-class InPlaceNet(nn.Module):
-    """Writes its activations, its input and a buffer in place."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(16, 32)
-        self.fc2 = nn.Linear(32, 16)
-        self.act = nn.ReLU(inplace=True)
-        self.register_buffer("calls", torch.zeros(()))
-
-    def forward(self, x):
-        x.mul_(2.0)  # the caller's input, written in place
-        h = self.act(self.fc1(x))
-        h.add_(1.0)
-        h = self.fc2(h)
-        h += x
-        self.calls += 1  # state that changes on every forward
-        return torch.sigmoid_(h) * self.calls
-
-
-class DropoutNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(8, 8)
-        self.drop = nn.Dropout(0.5)
-
-    def forward(self, x):
-        return self.drop(self.fc(x)).relu()
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # The suite shares few cores: one thread keeps timings from waiting on a descheduled
-    # worker, and these tests do not depend on the thread count.
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
-
-
-def _reference(model, x):
-    with torch.no_grad():
-        return model(x.clone())
+from roofline.measure import METHODS, measure
+from tests.measure.conftest import HW, DropoutNet, InPlaceNet, reference_output
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -92,13 +48,13 @@ def test_in_place_ops_leave_outputs_state_and_inputs_unchanged(method):
     model = InPlaceNet().eval()
     x = torch.randn(4, 16)
     x_before = x.clone()
-    expected = _reference(model, x)  # calls becomes 1: the output is scaled by 1
+    expected = reference_output(model, x)  # calls becomes 1: the output is scaled by 1
     model.calls.zero_()
     m = measure(model, (x,), method=method, warmup=2, repeats=3, profiler_runs=1)
     assert torch.equal(x, x_before)  # the caller's input was never written
     assert float(model.calls) == 0.0  # the buffer is back where it was
     assert torch.equal(m.output, expected)  # the measured forward computed what an unmeasured one does
-    assert torch.equal(_reference(model, x), expected)  # and the model still does
+    assert torch.equal(reference_output(model, x), expected)  # and the model still does
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -106,22 +62,10 @@ def test_random_ops_give_the_unmeasured_output(method):
     model = DropoutNet().train()
     x = torch.randn(16, 8)
     torch.manual_seed(123)
-    expected = _reference(model, x)
+    expected = reference_output(model, x)
     torch.manual_seed(123)
     m = measure(model, (x,), method=method, warmup=1, repeats=2, profiler_runs=0)
     assert torch.equal(m.output, expected)
-
-
-def test_timer_against_a_known_sleep():
-    seconds, fastest, inner = time_callable(lambda: time.sleep(0.002), Timer(), warmup=1, repeats=3, min_batch_s=0)
-    assert inner == 1
-    assert 0.002 <= fastest <= seconds < 0.05
-
-
-def test_replay_batches_short_ops():
-    x = torch.ones(4)
-    _, _, inner = time_callable(lambda: x + 1, Timer(), warmup=1, repeats=2, min_batch_s=1e-3)
-    assert inner > 1  # a microsecond op is batched until a sample lasts a millisecond
 
 
 def test_three_totals_agree_on_a_matmul_model():
@@ -143,14 +87,6 @@ def test_three_totals_agree_on_a_matmul_model():
             break
     else:
         pytest.fail(f"op sum / forward never within 2x, or profiler / forward within 5x: {ratios}")
-
-
-def test_thread_clock_needs_one_thread():
-    torch.set_num_threads(2)
-    with pytest.raises(RooflineError, match="set them to 1"):
-        measure(nn.Linear(4, 4), (torch.ones(1, 4),), clock="thread")
-    with pytest.raises(RooflineError, match="clock"):
-        timer_for("cpu", clock="sundial")
 
 
 def test_meta_tensors_cannot_be_timed():
@@ -210,11 +146,87 @@ def test_symbolic_op_is_timed_as_one_op():
         assert (m.ops["measured_s"] > 0).all()
 
 
-def test_cuda_without_a_gpu_is_a_roofline_error():
-    if torch.cuda.is_available():
-        pytest.skip("a GPU is present")
-    with pytest.raises(RooflineError, match="CUDA is not available"):
-        timer_for("cuda")
+# ------------------------------------------------------------------ the records are a capture's
+
+
+class Small(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.LayerNorm(16))
+        self.head = nn.Linear(16, 4)
+
+    def forward(self, x):
+        return self.head(self.body(x)).softmax(-1)
+
+
+def _signature(records):
+    return [(r.op, r.module, r.module_type, [i.shape for i in r.inputs], [o.shape for o in r.outputs], r.param_bytes)
+            for r in records]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_measured_records_are_a_plain_captures(method):
+    model, x = Small().eval(), torch.randn(3, 8)
+    with torch.no_grad():  # measure runs as analyze() does: inference
+        plain, _ = capture(model, (x,))
+    m = measure(model, (x,), method=method, warmup=0, repeats=1, profiler_runs=0)
+    assert _signature(m.records) == _signature(plain)
+    assert all(isinstance(r.func, torch._ops.OpOverload) for r in m.records)  # the real op, no stand-in
+    assert [r.func for r in m.records] == [r.func for r in plain]
+    assert list(m.ops["module"]) == [r.module for r in plain]
+
+
+def test_measure_is_the_function():
+    import importlib
+
+    import roofline
+
+    package = importlib.import_module("roofline.measure")
+    assert package.measure is measure and roofline.measure is measure  # not the run module
+    assert importlib.import_module("roofline.measure.run").measure is measure
+
+
+# ------------------------------------------------------------------ dataclass and namedtuple inputs
+
+
+@dataclass
+class Batch:
+    x: torch.Tensor
+    scale: torch.Tensor
+
+
+Pair = namedtuple("Pair", "x scale")
+
+
+class TakesBatch(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, batch):
+        batch.x.mul_(2.0)  # writes the input: every forward must get a fresh copy
+        return self.fc(batch.x) * batch.scale
+
+
+@pytest.mark.parametrize("wrap", [lambda x, s: Batch(x, s), lambda x, s: (Pair(x, s),)], ids=["dataclass", "namedtuple"])
+def test_dataclass_and_namedtuple_inputs(wrap):
+    torch.manual_seed(0)
+    model = TakesBatch().eval()
+    x, scale = torch.randn(2, 4), torch.full((4,), 3.0)
+    inputs = wrap(x, scale)
+    expected = model(Batch(x.clone(), scale)).detach()
+    m = measure(model, inputs, device="cpu", warmup=1, repeats=2, profiler_runs=1)
+    assert torch.equal(x, inputs.x if isinstance(inputs, Batch) else inputs[0].x)  # the caller's input is untouched
+    assert torch.equal(m.output, expected)
+    assert m.ops["measured_s"].notna().all() and "aten.mul_" in set(m.ops["op"])
+
+
+def test_meta_tensors_inside_a_dataclass_cannot_be_timed():
+    def model(batch):
+        return batch.x * batch.scale
+
+    with pytest.raises(RooflineError, match="meta"):
+        measure(model, Batch(torch.ones(2, device="meta"), torch.ones(2, device="meta")), profiler_runs=0)
 
 
 @pytest.mark.gpu
@@ -223,7 +235,7 @@ def test_cuda_without_a_gpu_is_a_roofline_error():
 def test_cuda_measure(method):
     model = InPlaceNet().eval()
     x = torch.randn(64, 16)
-    expected = _reference(model, x).cpu()
+    expected = reference_output(model, x).cpu()
     model.calls.zero_()
     analysis = analyze(model.cuda(), (x.cuda(),), hw="h100-sxm")
     model.calls.zero_()

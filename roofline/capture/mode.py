@@ -1,0 +1,228 @@
+"""The capture itself: a dispatch mode that records every aten op a model runs.
+
+A TorchDispatchMode sees each op below autograd, after composite ops have been
+decomposed, so what it records is what the backend kernels actually run. It works the
+same on real, fake and meta tensors: meta tensors let a model far larger than memory be
+analysed, since no data is ever allocated.
+
+CaptureMode has three hooks, the one supported way to change what a capture does
+(measurement times ops through them, training tags phases and follows memory):
+
+    run_op(func, args, kwargs) -> out    how one op is executed (default: func(*args, **kwargs))
+    on_record(record, out)               after each OpRecord is appended
+    module_path() -> (name, type name)   the module the op being recorded belongs to
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from roofline.capture.meta import FusedAttentionOnMeta
+from roofline.capture.records import OpRecord, make_record, op_name, persistent_storages
+
+__all__ = ["ModuleStack", "CaptureMode", "active_capture", "call_model", "capture", "uncompiled"]
+
+
+class ModuleStack:
+    """Which named module is running, followed through global forward hooks.
+
+    A context manager: entering installs the hooks, leaving removes them. ``current`` is
+    (qualified name, type name) of the innermost module running; outside every module,
+    ("", type name of the model).
+    """
+
+    def __init__(self, model: torch.nn.Module | None):
+        self.names: dict[int, str] = {}
+        if model is not None:
+            for name, module in model.named_modules():
+                # a torch.compile'd submodule wraps the original as "_orig_mod": name it as
+                # the original is named, so paths do not change when a block is compiled
+                self.names[id(module)] = ".".join(part for part in name.split(".") if part != "_orig_mod")
+        self.stack: list[tuple[str, str]] = [("", type(model).__name__ if model is not None else "")]
+        self._handles: list[Any] = []
+
+    def _pre(self, module: torch.nn.Module, args: Any) -> None:
+        name = self.names.get(id(module))
+        if name is None:  # a module created inside forward, or not part of the model
+            parent = self.stack[-1][0]
+            name = f"{parent}.<{type(module).__name__}>" if parent else f"<{type(module).__name__}>"
+        self.stack.append((name, type(module).__name__))
+
+    def _post(self, module: torch.nn.Module, args: Any, output: Any) -> None:
+        if len(self.stack) > 1:
+            self.stack.pop()
+
+    def __enter__(self) -> "ModuleStack":
+        hooks = torch.nn.modules.module
+        self._handles = [
+            hooks.register_module_forward_pre_hook(self._pre),
+            hooks.register_module_forward_hook(self._post, always_call=True),
+        ]
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    @property
+    def current(self) -> tuple[str, str]:
+        """(qualified name, type name) of the innermost module running."""
+        return self.stack[-1]
+
+    @property
+    def in_module(self) -> bool:
+        """True while some module's forward is running (the model's own included)."""
+        return len(self.stack) > 1
+
+
+#: CaptureModes entered and not yet exited, innermost last (see active_capture).
+_ACTIVE_CAPTURES: list["CaptureMode"] = []
+
+
+def active_capture() -> "CaptureMode | None":
+    """The innermost CaptureMode now recording, or None outside a capture."""
+    return _ACTIVE_CAPTURES[-1] if _ACTIVE_CAPTURES else None
+
+
+class CaptureMode(TorchDispatchMode):
+    """Records every aten op dispatched while active into ``self.records``.
+
+    model: the nn.Module being run (None for a plain callable): its module names give the
+    records' module paths, its parameters and buffers their param_bytes. Entering the
+    mode also enters its ModuleStack (``self.modules``).
+
+    Subclasses change what a capture does through the hooks run_op, on_record and
+    module_path only; each is called once per recorded op. While ``opaque_depth`` > 0 (a
+    roofline.symbolic_op function is running) aten ops run bare, through no hook and
+    unrecorded: the function is recorded once, by record_python_call.
+    """
+
+    def __init__(self, model: Any = None):
+        super().__init__()
+        root = model if isinstance(model, torch.nn.Module) else None
+        self.modules = ModuleStack(root)
+        #: Storages of the model's parameters and buffers (see records.persistent_storages).
+        self.persistent = persistent_storages(root)
+        self.records: list[OpRecord] = []
+        self.opaque_depth = 0
+
+    # ------------------------------------------------------------------ hooks
+
+    def run_op(self, func: Any, args: tuple, kwargs: dict) -> Any:
+        """Execute one aten op (an OpOverload) and return its output.
+
+        Called once per recorded op, before its record is made. Override to wrap the
+        call (measurement times it here, or replays it first); the override must run the
+        real call exactly once and return its output, which the model goes on with.
+        """
+        return func(*args, **kwargs)
+
+    def on_record(self, record: OpRecord, out: Any) -> None:
+        """Called once after each record is appended to ``self.records`` (its index is its
+        position there), for aten ops and symbolic ops alike.
+
+        record.func is the real OpOverload (or, for a symbolic op, the Python function);
+        ``out`` is the call's real output (tensors, not TensorInfo). Default: nothing.
+        """
+
+    def module_path(self) -> tuple[str, str]:
+        """(qualified name, type name) of the module the op being recorded belongs to;
+        "" at top level. Default: the innermost module running (self.modules.current)."""
+        return self.modules.current
+
+    # ------------------------------------------------------------------ recording
+
+    def record_python_call(self, name: str, fn: Any, args: tuple, kwargs: dict, out: Any, python_call: Any) -> OpRecord:
+        """Append one record "symbolic.<name>" for a Python function that just ran (called
+        by roofline.symbolic_op's wrapper; python_call: its PythonCall)."""
+        return self._append(f"symbolic.{name}", fn, tuple(args), dict(kwargs), out, python_call)
+
+    def _append(self, op: str, func: Any, args: tuple, kwargs: dict, out: Any, python_call: Any = None) -> OpRecord:
+        record = make_record(len(self.records), op, func, self.module_path(), args, kwargs, out,
+                             self.persistent, python_call)
+        self.records.append(record)
+        self.on_record(record, out)
+        return record
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:  # noqa: D105
+        kwargs = kwargs or {}
+        if self.opaque_depth:  # inside a symbolic_op: recorded as one op by its wrapper
+            return func(*args, **kwargs)
+        out = self.run_op(func, args, kwargs)
+        self._append(op_name(func), func, args, kwargs, out)
+        return out
+
+    def __enter__(self) -> "CaptureMode":
+        self.modules.__enter__()
+        _ACTIVE_CAPTURES.append(self)
+        try:
+            return super().__enter__()
+        except BaseException:
+            _ACTIVE_CAPTURES.remove(self)
+            self.modules.__exit__(None, None, None)
+            raise
+
+    def __exit__(self, *exc: Any) -> Any:
+        try:
+            return super().__exit__(*exc)
+        finally:
+            _ACTIVE_CAPTURES.remove(self)
+            self.modules.__exit__(*exc)
+
+
+def call_model(model: Any, inputs: Any) -> Any:
+    """Call ``model`` with example inputs: a tuple/list is positional, a dict is keyword,
+    anything else is the single argument."""
+    if isinstance(inputs, dict):
+        return model(**inputs)
+    if isinstance(inputs, (tuple, list)):
+        return model(*inputs)
+    return model(inputs)
+
+
+def capture(model: Any, inputs: Any = ()) -> tuple[list[OpRecord], Any]:
+    """Run ``model`` on ``inputs`` once and return (records, output).
+
+    Runs under whatever grad mode the caller set (no_grad and inference_mode both work).
+    """
+    model = uncompiled(model)
+    root = model if isinstance(model, torch.nn.Module) else None
+    # module.compile() compiles in place: run its eager forward for the capture.
+    compiled_call = getattr(root, "_compiled_call_impl", None) if root is not None else None
+    if compiled_call is not None:
+        _warn_compiled(root, "module.compile()", "the module's uncompiled forward")
+        root._compiled_call_impl = None
+    elif root is not None and any(isinstance(getattr(m, "_orig_mod", None), torch.nn.Module) for m in root.modules()):
+        _warn_compiled(root, "torch.compile on some submodules", "their original modules")
+    try:
+        with FusedAttentionOnMeta(), CaptureMode(root) as mode:
+            output = call_model(model, inputs)
+    finally:
+        if compiled_call is not None:
+            root._compiled_call_impl = compiled_call
+    return mode.records, output
+
+
+def uncompiled(model: Any) -> Any:
+    """The original module of a torch.compile'd one (``model._orig_mod``), with a warning;
+    anything else unchanged. The analysis counts the eager aten ops of the original
+    module: the ops a compiled graph fuses are counted one by one."""
+    original = getattr(model, "_orig_mod", None)
+    if isinstance(model, torch.nn.Module) and isinstance(original, torch.nn.Module):
+        _warn_compiled(original, "torch.compile", "the original module (model._orig_mod)")
+        return original
+    return model
+
+
+def _warn_compiled(module: Any, how: str, what: str) -> None:
+    warnings.warn(
+        f"roofline: {type(module).__name__} was compiled with {how}; analysing {what} as eager "
+        "PyTorch runs it: every aten op is counted, including those a compiled graph would fuse",
+        UserWarning,
+        stacklevel=3,
+    )
