@@ -710,7 +710,8 @@ def rows_used(info: dict[str, Any], rows: pd.DataFrame) -> str:
     counts = rows.groupby("split").size().to_dict()
     text = ", ".join(f"{counts.get(split, 0)} {split}" for split in SPLITS)
     if info["limit"] is None:
-        return f"all {len(rows)} ({text}), {rows['shape'].nunique()} distinct shapes."
+        distinct = len(set(zip(rows["op"], rows["shape"])))
+        return f"all {len(rows)} ({text}); {distinct} distinct (op, shape) pairs."
     return (f"{len(rows)} ({text}): at most {info['limit']} rows per split, GPU and op kind, drawn at random "
             f"(seed {SEED}) from {info['available']} measured.")
 
@@ -807,11 +808,15 @@ def main(argv: list[str] | None = None) -> int:
     except BenchmarkError as exc:
         print(f"gpu_fidelity: {exc}", file=sys.stderr)
         return 2
-    if args.write:
-        write_text_atomic(args.write, report)
-        print(f"wrote {args.write}", file=sys.stderr)
-    else:
+    if not args.write:
         print(report)
+        return 0
+    try:
+        write_text_atomic(args.write, report)
+    except roofline.RooflineError as exc:  # already one line naming the path
+        print(f"gpu_fidelity: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.write}", file=sys.stderr)
     return 0
 
 
