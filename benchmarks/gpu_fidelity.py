@@ -587,6 +587,15 @@ SPLITS_TEXT = (
     ("- conv was measured for the train split only (A100 80GB, V100, T4, P100, P4); A100 80GB (other "
      "than conv) and L4 only in the test split."),
 )
+DIFFERENCES_TEXT = (
+    ("- The V100 rows are predicted on the `v100` spec, an SXM2 card; the measured one is the PCIe "
+     "card (see the note above)."),
+    ("- The models are built by the transformers installed here (5.x), not the 4.x NeuSight ran: a "
+     "layer's element-wise ops can differ by a pass or two over the attention scores (BERT's all-ones "
+     "padding mask is not added here; NeuSight's run added it in every layer: a few percent of BERT's time)."),
+    ("- `build_hf` turns the KV cache off (`use_cache=False`); NeuSight's inference ran with the "
+     "config's default, which only adds the copies of the returned keys and values."),
+)
 ERRORS_TEXT = (
     "Errors are predicted / measured - 1 per kernel; \\|err\\| is its absolute value. "
     "\"plain\" is the datasheet roofline alone (efficiencies 1, no per-op overhead)."
@@ -685,6 +694,7 @@ def setup_section(info: dict[str, Any], rows: pd.DataFrame) -> list[str]:
                            spec_rows(info["gpus"]), "llrrl")
     return ["## What was measured", "", source, *MEASURED_TEXT,
             "", "## How it is predicted", "", *PREDICTED_TEXT, "", specs,
+            "", "Known differences from the measured runs:", "", *DIFFERENCES_TEXT,
             "", "## Splits", "", *SPLITS_TEXT, f"- Rows used: {rows_used(info, rows)}"]
 
 
