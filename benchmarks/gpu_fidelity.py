@@ -1,0 +1,834 @@
+"""GPU fidelity benchmark: roofline's predictions against public GPU measurements.
+
+The measurements are NeuSight's (ASPLOS 2025, github.com/sitar-lab/NeuSight, MIT): kernel
+latencies of linear, bmm, element-wise, softmax, layer norm and conv over thousands of
+shapes on seven NVIDIA GPUs, and whole Hugging Face models (BERT-Large, GPT2-Large,
+GPT3-XL, GPT3-2.7B, OPT-1.3B), fp32 with TF32 off, in milliseconds. The data stays where
+it is (the shared gpu-measurements folder); this script reads it and writes a report.
+
+    python benchmarks/gpu_fidelity.py                          # everything, printed
+    python benchmarks/gpu_fidelity.py --write docs/fidelity-gpu.md
+    python benchmarks/gpu_fidelity.py --limit 200 --no-models  # a quick look
+    python benchmarks/gpu_fidelity.py --gpus t4,p4 --ops linear,conv
+
+How it predicts (why each choice):
+- Through the public path only: every measured shape is built as a tiny nn.Module on
+  meta tensors in fp32 and given to ``roofline.analyze`` with TF32 off for matmuls and
+  convolutions (as measured), on the GPU's spec by name; the prediction of a kernel is the
+  sum of ``predicted_s`` over the aten ops the module runs (a linear layer is views and
+  one addmm). Whatever changes in prediction (an efficiency stage, new spec figures)
+  shows up here with no change to this script.
+- Distinct shapes are analysed together, CHUNK_SHAPES at a time, each in its own
+  submodule (the ``module`` column says which shape an op belongs to): one capture and
+  one vectorised prediction per chunk instead of thousands. Ops are predicted one by one
+  with no state between them, so this gives the numbers a shape analysed alone gives; a
+  spot check per op kind compares a few shapes analysed alone and stops the run if they
+  differ (then ``--isolated`` analyses every shape alone, slowly).
+- Each GPU's spec file is read from this checkout's hw_specs/ (the file
+  ``load_hardware(name)`` reads once the package is installed from it): an editable
+  install of another checkout would otherwise hide the specs being measured here.
+- The plain roofline is the same ops on the same spec with every efficiency 1 and no
+  per-op overhead: max(FLOPs / datasheet peak, bytes / datasheet DRAM bandwidth).
+- Whole models are analysed as NeuSight ran them: inference in eval mode under no_grad;
+  training in train mode, forward, cross-entropy of the logits against the input ids,
+  backward, no optimizer. NeuSight times the forward and the backward but not the loss
+  between them, so the loss's forward ops are left out of the predicted sum (its
+  backward ops are in: backward() runs them).
+- Errors are predicted / measured - 1. ``train`` files are the split an efficiency fit
+  may use; ``test`` files are held out, and the report's headline numbers are on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+# `python benchmarks/gpu_fidelity.py` puts benchmarks/ first on sys.path, not the
+# checkout: without this an installed roofline from elsewhere would be measured.
+sys.path.insert(0, str(ROOT))
+
+import pandas as pd
+import torch
+from torch import nn
+
+import roofline
+from roofline._io import progress, write_text_atomic
+from roofline.hardware import Efficiency, HardwareSpec
+from roofline.predict import Tf32Policy
+
+DEFAULT_DATA = ROOT.parent / "shared" / "gpu-measurements"
+
+#: GPU folder name in the data -> packaged spec name (None: no single-GPU spec, why).
+GPU_SPECS: dict[str, str | None] = {
+    "NVIDIA_A100-PCIE-40GB": "a100-pcie",
+    "NVIDIA_A100_80GB_PCIe": "a100-80gb-pcie",
+    "Tesla_V100-PCIE-32GB": "v100",  # the spec is the SXM2 card: 15.7 vs 14 TFLOP/s fp32
+    "Tesla_T4": "t4",
+    "Tesla_P100-PCIE-16GB": "p100",
+    "Tesla_P4": "p4",
+    "NVIDIA_L4": "l4",
+    "NVIDIA_A100-SXM4-40GB": None,  # only 4-GPU parallel training runs (dp4, tp4, pp4)
+}
+
+#: Op kind -> the OPName values measured for it (each a folder of per_op/train/).
+OP_KINDS: dict[str, tuple[str, ...]] = {
+    "linear": ("linear",),
+    "bmm": ("bmm",),
+    "elem": ("add", "addu", "mul", "mulu", "div", "divu", "pow", "powu", "gelu", "relu", "tanh"),
+    "softmax": ("softmax",),
+    "ln": ("ln",),
+    "conv": ("conv",),
+}
+
+OP_KINDS_ALL = frozenset(op for ops in OP_KINDS.values() for op in ops)
+
+#: Op kind -> the columns that give a row's shape (see the data's README).
+SHAPE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "linear": ("B", "M", "N", "K"),
+    "bmm": ("B", "M", "N", "K"),
+    "elem": ("B", "H"),
+    "softmax": ("B", "H"),
+    "ln": ("B", "H"),
+    "conv": ("B", "Input_Channel", "Output_Channel", "Kernel_Szie", "Input_Size", "Stride", "Padding"),
+}
+
+SPLITS = ("test", "train")
+#: NeuSight's "u" ops take a random Python scalar in (0, 1]; any value that is not
+#: special-cased by PyTorch (0, 0.5, 1, 2 pick other kernels for pow) gives the same kernel.
+SCALAR = 0.7
+TF32_OFF = Tf32Policy(conv=False, matmul=False)
+CHUNK_SHAPES = 1000
+SPOT_CHECKS = 3
+RELATIVE_TOLERANCE = 1e-9
+SEED = 0
+
+#: Model file name -> the name NeuSight's published tables use.
+MODELS: dict[str, str] = {
+    "bert_large": "BERT-Large",
+    "gpt2_large": "GPT2-Large",
+    "gpt3_xl": "GPT3-XL",
+    "gpt3_27": "GPT3-2.7B",
+    "opt_13": "OPT-1.3B",
+}
+#: Why the other measured models are not analysed.
+SKIPPED_MODELS: dict[str, str] = {
+    "switchxl4": "Switch Transformer: NeuSight replaced its MoE layer with its own routing "
+    "(count_nonzero and boolean indexing, which meta tensors cannot run)",
+    "switch4": "no config in DLmodel_configs/",
+}
+#: (model_type, mode) -> the class NeuSight's Auto class picks for the config.
+HEADS: dict[tuple[str, str], str] = {
+    ("bert", "inf"): "BertForSequenceClassification",  # AutoModelForSequenceClassification
+    ("bert", "train"): "BertForPreTraining",  # AutoModelForPreTraining
+    ("gpt2", "inf"): "GPT2LMHeadModel",  # AutoModelForCausalLM
+    ("gpt2", "train"): "GPT2LMHeadModel",
+    ("opt", "inf"): "OPTForCausalLM",
+    ("opt", "train"): "OPTForCausalLM",
+}
+LABEL_NAME = re.compile(r"^(?P<model>[a-z0-9_]+)-(?P<mode>inf|train)-(?P<seq>\d+)-(?P<batch>\d+)\.json$")
+LOSS_MODULE = "<loss>"
+#: What to know about a GPU's spec when reading its numbers.
+SPEC_NOTES: dict[str, str] = {
+    "Tesla_V100-PCIE-32GB": "the packaged spec is the SXM2 card (15.7 TFLOP/s fp32 at 1530 MHz); the "
+    "measured card is the PCIe one (14 TFLOP/s at 1380 MHz; NeuSight's config: 14.0): its peak alone "
+    "makes compute-bound predictions about 11% fast",
+    "NVIDIA_A100-SXM4-40GB": "not predicted: its only runs are 4-GPU parallel training steps",
+}
+
+
+class BenchmarkError(Exception):
+    """A problem with the arguments or the data: one line for the user, exit code 2."""
+
+
+# --------------------------------------------------------------------------- data
+
+
+def data_root(path: Path) -> Path:
+    """The folder holding per_op/, labels/ and published_errors/: ``path`` itself or its
+    neusight/ subfolder. BenchmarkError (one line) if neither is."""
+    for candidate in (path / "neusight", path):
+        if (candidate / "per_op").is_dir() and (candidate / "labels").is_dir():
+            return candidate
+    if not path.exists():
+        raise BenchmarkError(f"--data {path}: no such folder")
+    raise BenchmarkError(
+        f"--data {path}: no per_op/ and labels/ in it or in its neusight/ subfolder "
+        "(expected the shared gpu-measurements folder)"
+    )
+
+
+def read_rows(path: Path, kind: str, split: str) -> pd.DataFrame:
+    """One measurement file as rows: split, gpu (folder name), kind, op, shape (tuple of
+    ints, SHAPE_COLUMNS order), measured_s (seconds; the file has milliseconds)."""
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise BenchmarkError(f"{path}: cannot read: {exc}") from None
+    missing = [c for c in ("OPName", "Latency", "Device", *SHAPE_COLUMNS[kind]) if c not in frame]
+    if missing:
+        raise BenchmarkError(f"{path}: missing column(s) {', '.join(missing)}")
+    shapes = frame[list(SHAPE_COLUMNS[kind])].astype(int).itertuples(index=False, name=None)
+    return pd.DataFrame({
+        "split": split,
+        "gpu": frame["Device"].str.strip().str.replace(" ", "_"),
+        "kind": kind,
+        "op": frame["OPName"],
+        "shape": list(shapes),
+        "measured_s": frame["Latency"].astype(float) * 1e-3,
+    })
+
+
+def load_per_op(data: Path, kinds: list[str], gpus: list[str]) -> pd.DataFrame:
+    """Every per-op measurement of these op kinds on these GPUs, both splits."""
+    frames = []
+    for kind in kinds:
+        test_file = data / "per_op" / "test" / f"{kind}.csv.gz"
+        if test_file.exists():  # conv has no test split
+            frames.append(read_rows(test_file, kind, "test"))
+        for op in OP_KINDS[kind]:
+            for gpu in gpus:
+                train_file = data / "per_op" / "train" / op / f"{gpu}.csv.gz"
+                if train_file.exists():
+                    frames.append(read_rows(train_file, kind, "train"))
+    if not frames:
+        return pd.DataFrame(columns=["split", "gpu", "kind", "op", "shape", "measured_s"])
+    rows = pd.concat(frames, ignore_index=True)
+    rows = rows[rows["gpu"].isin(gpus) & rows["op"].isin(OP_KINDS_ALL) & (rows["measured_s"] > 0)]
+    return rows.assign(spec=rows["gpu"].map(GPU_SPECS)).reset_index(drop=True)
+
+
+def subsample(rows: pd.DataFrame, limit: int | None) -> pd.DataFrame:
+    """At most ``limit`` rows per (split, GPU, op kind), drawn at random with a fixed seed."""
+    if limit is None:
+        return rows
+    shuffled = rows.sample(frac=1.0, random_state=SEED)
+    return shuffled.groupby(["split", "gpu", "kind"], sort=False).head(limit).sort_index()
+
+
+# --------------------------------------------------------------------------- specs
+
+
+def load_spec(name: str) -> HardwareSpec:
+    """The spec ``name`` from this checkout's hw_specs/ (see the module docstring), else
+    the installed package's."""
+    path = ROOT / "hw_specs" / f"{name}.yaml"
+    return roofline.load_hardware(path if path.exists() else name)
+
+
+def plain_spec(spec: HardwareSpec) -> HardwareSpec:
+    """The datasheet roofline alone: every efficiency 1 and no per-op overhead.
+
+    When the efficiency stage lands, whatever it reads from the spec to lower a kernel's
+    attainable rate or add a floor must be switched off here too."""
+    return dataclasses.replace(spec, efficiency=Efficiency(matrix=1.0, vector=1.0, memory=1.0), overhead_s=0.0)
+
+
+# --------------------------------------------------------------------------- per-op prediction
+
+
+class OneOp(nn.Module):
+    """One measured kernel: ``layer`` (a module with weights) or ``fn`` (a function)."""
+
+    def __init__(self, fn: Callable[..., Any] | None = None, layer: nn.Module | None = None) -> None:
+        super().__init__()
+        self.fn = fn
+        self.layer = layer
+
+    def forward(self, *args: torch.Tensor) -> Any:
+        return self.layer(*args) if self.layer is not None else self.fn(*args)
+
+
+class ShapeSuite(nn.Module):
+    """Many measured kernels run one after another; op ``ops.<i>`` is shape i."""
+
+    def __init__(self, ops: list[OneOp]) -> None:
+        super().__init__()
+        self.ops = nn.ModuleList(ops)
+
+    def forward(self, args: list[tuple[torch.Tensor, ...]]) -> None:
+        for op, op_args in zip(self.ops, args):
+            op(*op_args)
+
+
+_BINARY = {"add": torch.add, "mul": torch.mul, "div": torch.div, "pow": torch.pow}
+_UNARY = {"gelu": nn.GELU, "relu": nn.ReLU}
+
+
+def build_op(op: str, shape: tuple[int, ...]) -> tuple[OneOp, tuple[torch.Tensor, ...]]:
+    """The module and fp32 meta inputs of one measured kernel, as NeuSight built it
+    (neusight/Dataset/collect.py): nn.Linear(N, K, bias=True) on [B, M, N];
+    bmm [B, M, N] @ [B, N, K]; element-wise ops on [B, H] (the "u" ops with a Python
+    scalar); softmax over the last dim; nn.LayerNorm(H); nn.Conv2d(..., bias=False)."""
+    meta = {"device": "meta", "dtype": torch.float32}
+    with torch.device("meta"):
+        if op == "linear":
+            b, m, n, k = shape
+            return OneOp(layer=nn.Linear(n, k, bias=True)), (torch.empty(b, m, n, **meta),)
+        if op == "bmm":
+            b, m, n, k = shape
+            return OneOp(fn=torch.bmm), (torch.empty(b, m, n, **meta), torch.empty(b, n, k, **meta))
+        if op == "conv":
+            b, c_in, c_out, kernel, size, stride, padding = shape
+            conv = nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=False)
+            return OneOp(layer=conv), (torch.empty(b, c_in, size, size, **meta),)
+        b, h = shape
+        x = torch.empty(b, h, **meta)
+        if op in _BINARY:
+            return OneOp(fn=_BINARY[op]), (x, torch.empty(b, h, **meta))
+        if op.endswith("u") and op[:-1] in _BINARY:
+            scalar_op = _BINARY[op[:-1]]
+            return OneOp(fn=lambda t: scalar_op(t, SCALAR)), (x,)
+        if op in _UNARY:
+            return OneOp(layer=_UNARY[op]()), (x,)
+        if op == "tanh":
+            return OneOp(fn=torch.tanh), (x,)
+        if op == "softmax":
+            return OneOp(layer=nn.Softmax(dim=-1)), (x,)
+        if op == "ln":
+            return OneOp(layer=nn.LayerNorm(h)), (x,)
+    raise BenchmarkError(f"no builder for op {op!r}")
+
+
+def analyze_shapes(keys: list[tuple[str, tuple[int, ...]]], spec: HardwareSpec) -> roofline.Analysis:
+    """One roofline.analyze of these (op, shape) kernels on meta tensors, fp32, TF32 off."""
+    ops, args = zip(*(build_op(op, shape) for op, shape in keys))
+    return roofline.analyze(ShapeSuite(list(ops)), (list(args),), hw=spec, meta=True, tf32=TF32_OFF,
+                            name=f"{len(keys)} kernels")
+
+
+def per_shape(analysis: roofline.Analysis, count: int) -> pd.DataFrame:
+    """Per shape index (0..count-1): predicted_s (the sum over its aten ops, seconds)
+    and supported (False if any of its ops has no formula)."""
+    ops = analysis.ops
+    index = ops["module"].astype(str).str.extract(r"^ops\.(\d+)(?:\.|$)")[0]
+    if index.isna().any():
+        stray = ops.loc[index.isna(), "op"].unique().tolist()
+        raise RuntimeError(f"ops outside any measured kernel's module: {stray}")
+    grouped = ops.assign(shape_index=index.astype(int)).groupby("shape_index")
+    table = pd.DataFrame({"predicted_s": grouped["predicted_s"].sum(), "supported": grouped["supported"].all()})
+    return table.reindex(range(count))
+
+
+def predict_chunk(keys: list, specs: dict[str, HardwareSpec]) -> pd.DataFrame:
+    """Predictions of these (op, shape) kernels on every spec: rows of op, shape, spec,
+    predicted_s, plain_s (the plain roofline), supported."""
+    first = next(iter(specs.values()))
+    analysis = analyze_shapes(keys, first)
+    frames = []
+    for name, spec in specs.items():
+        model = per_shape(analysis.with_hw(spec), len(keys))
+        plain = per_shape(analysis.with_hw(plain_spec(spec)), len(keys))
+        frames.append(pd.DataFrame({
+            "op": [op for op, _ in keys],
+            "shape": [shape for _, shape in keys],
+            "spec": name,
+            "predicted_s": model["predicted_s"].to_numpy(),
+            "plain_s": plain["predicted_s"].to_numpy(),
+            "supported": model["supported"].to_numpy(),
+        }))
+    return pd.concat(frames, ignore_index=True)
+
+
+def spot_check(kind: str, keys: list, predicted: pd.DataFrame, spec_name: str, spec: HardwareSpec) -> None:
+    """Analyse a few shapes alone and compare with the batched prediction: a batched run
+    is only valid while prediction has no state between ops (module docstring)."""
+    picks = sorted({0, len(keys) // 2, len(keys) - 1})[:SPOT_CHECKS]
+    on_spec = predicted[predicted["spec"] == spec_name].set_index(["op", "shape"])["predicted_s"]
+    for i in picks:
+        alone = float(per_shape(analyze_shapes([keys[i]], spec), 1)["predicted_s"].iloc[0])
+        batched = float(on_spec.loc[keys[i]])
+        if not math.isclose(alone, batched, rel_tol=RELATIVE_TOLERANCE, abs_tol=1e-15):
+            raise BenchmarkError(
+                f"{kind} {keys[i]} on {spec_name}: predicted {batched:.6g} s among other kernels but "
+                f"{alone:.6g} s alone; prediction now depends on neighbouring ops: rerun with --isolated"
+            )
+
+
+def predict_rows(rows: pd.DataFrame, show: bool, isolated: bool) -> pd.DataFrame:
+    """``rows`` with predicted_s, plain_s and supported added: each distinct (op, shape)
+    of a kind analysed once, predicted on every spec its rows need."""
+    chunk = 1 if isolated else CHUNK_SHAPES
+    plans = []
+    for kind, kind_rows in rows.groupby("kind", sort=False):
+        keys = list(dict.fromkeys(zip(kind_rows["op"], kind_rows["shape"])))
+        specs = {name: load_spec(name) for name in kind_rows["spec"].unique()}
+        plans.append((kind, keys, specs))
+    total = sum(math.ceil(len(keys) / chunk) for _, keys, _ in plans)
+    predicted = []
+    with progress(show, "per-op predictions", total) as advance:
+        for kind, keys, specs in plans:
+            parts = []
+            for start in range(0, len(keys), chunk):
+                parts.append(predict_chunk(keys[start:start + chunk], specs))
+                advance(1, f"{kind} ({len(keys)} shapes)")
+            kind_predicted = pd.concat(parts, ignore_index=True)
+            first_name, first_spec = next(iter(specs.items()))
+            spot_check(kind, keys, kind_predicted, first_name, first_spec)
+            predicted.append(kind_predicted)
+    table = pd.concat(predicted, ignore_index=True)
+    merged = rows.merge(table, on=["op", "shape", "spec"], how="left", validate="many_to_one")
+    if merged["predicted_s"].isna().any():  # a median would skip them without a word
+        raise RuntimeError(f"{int(merged['predicted_s'].isna().sum())} rows got no prediction")
+    return merged
+
+
+# --------------------------------------------------------------------------- per-op statistics
+
+
+def with_errors(rows: pd.DataFrame) -> pd.DataFrame:
+    """Adds error and plain_error: predicted / measured - 1 (dimensionless)."""
+    return rows.assign(error=rows["predicted_s"] / rows["measured_s"] - 1.0,
+                       plain_error=rows["plain_s"] / rows["measured_s"] - 1.0)
+
+
+def error_table(rows: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Per group: rows, median and mean |error|, median signed error, and the plain
+    roofline's median |error| and median signed error (fractions, not percent)."""
+    grouped = rows.assign(abs_error=rows["error"].abs(), plain_abs=rows["plain_error"].abs()).groupby(by, sort=False)
+    return grouped.agg(
+        rows=("error", "size"),
+        median_abs=("abs_error", "median"),
+        mean_abs=("abs_error", "mean"),
+        median_signed=("error", "median"),
+        plain_median_abs=("plain_abs", "median"),
+        plain_median_signed=("plain_error", "median"),
+    ).reset_index()
+
+
+def ordered(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows in the order of GPU_SPECS and OP_KINDS (not alphabetical)."""
+    ranks = {"gpu": {g: i for i, g in enumerate(GPU_SPECS)}, "kind": {k: i for i, k in enumerate(OP_KINDS)},
+             "split": {s: i for i, s in enumerate(SPLITS)}, "op": {o: i for i, o in enumerate(OP_KINDS["elem"])},
+             "mode": {"inf": 0, "train": 1}, "model": {m: i for i, m in enumerate(MODELS)}}
+    keys = {f"_{c}": table[c].map(ranks[c]) for c in ranks if c in table}
+    if not keys:
+        return table
+    return table.assign(**keys).sort_values(list(keys), kind="stable").drop(columns=list(keys))
+
+
+# --------------------------------------------------------------------------- whole models
+
+
+def model_runs(data: Path, gpus: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """The whole-model measurements to predict (gpu, spec, model, mode, seq, batch,
+    measured_s, fw_s, bw_s; seconds) and, for the others, one line each saying why not."""
+    rows, skipped = [], []
+    for gpu in gpus:
+        for path in sorted((data / "labels" / gpu).glob("*.json")):
+            match = LABEL_NAME.match(path.name)
+            if match is None:
+                continue  # -fusion (torch.compile) and multi-GPU runs: not this benchmark's
+            model = match["model"]
+            if model not in MODELS:
+                reason = SKIPPED_MODELS.get(model, "not in the benchmark's model list")
+                skipped.append(f"{gpu}/{path.name}: {reason}")
+                continue
+            label = json.loads(path.read_text(encoding="utf-8"))
+            rows.append({
+                "gpu": gpu, "spec": GPU_SPECS[gpu], "model": model, "mode": match["mode"],
+                "seq": int(match["seq"]), "batch": int(match["batch"]),
+                "measured_s": float(label["e2e_latency"]) * 1e-3,
+                "fw_s": float(label["fw_latency"]) * 1e-3, "bw_s": float(label["bwall_latency"]) * 1e-3,
+            })
+    return pd.DataFrame(rows), skipped
+
+
+def cross_entropy_on(input_ids: torch.Tensor) -> Callable[[Any], torch.Tensor]:
+    """NeuSight's training loss: cross-entropy of the (prediction) logits, flattened to
+    [batch * seq, vocab], against the input ids."""
+
+    def loss(output: Any) -> torch.Tensor:
+        logits = output.prediction_logits if hasattr(output, "prediction_logits") else output.logits
+        return nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), input_ids.reshape(-1))
+
+    return loss
+
+
+def analyze_model(data: Path, model: str, mode: str, seq: int, batch: int, spec: HardwareSpec) -> roofline.Analysis:
+    """One whole model as NeuSight measured it, analysed on meta tensors in fp32."""
+    from roofline.hf import build_hf, load_config
+
+    config_path = data / "DLmodel_configs" / f"{model}.json"
+    head = HEADS[(load_config(str(config_path)).model_type, mode)]
+    net, inputs = build_hf(str(config_path), batch=batch, seq=seq, head=head, attn="eager", meta=True)
+    name = f"{model}-{mode}-{seq}-{batch}"
+    if mode == "inf":
+        return roofline.analyze(net, inputs, hw=spec, tf32=TF32_OFF, name=name)
+    return roofline.analyze(net, inputs, hw=spec, tf32=TF32_OFF, name=name, mode="train", optimizer=None,
+                            loss_fn=cross_entropy_on(inputs["input_ids"]))
+
+
+def timed_seconds(analysis: roofline.Analysis) -> tuple[float, int]:
+    """Predicted seconds of what NeuSight timed (all but the loss's forward ops) and the
+    number of ops with no formula."""
+    ops = analysis.ops
+    loss_forward = (ops["phase"] == "forward") & (ops["module"] == LOSS_MODULE)
+    return float(ops.loc[~loss_forward, "predicted_s"].sum()), int((~ops["supported"]).sum())
+
+
+def predict_models(data: Path, runs: pd.DataFrame, show: bool) -> pd.DataFrame:
+    """``runs`` with predicted_s, plain_s and unsupported (ops) added; each model
+    configuration captured once and predicted on every spec."""
+    results = []
+    configs = runs.groupby(["model", "mode", "seq", "batch"], sort=False)
+    with progress(show, "whole models", configs.ngroups) as advance:
+        for (model, mode, seq, batch), group in configs:
+            advance(0, f"{model}-{mode}-{seq}-{batch}")
+            analysis = analyze_model(data, model, mode, seq, batch, load_spec(group["spec"].iloc[0]))
+            for index, run in group.iterrows():
+                spec = load_spec(run["spec"])
+                predicted, unsupported = timed_seconds(analysis.with_hw(spec))
+                plain, _ = timed_seconds(analysis.with_hw(plain_spec(spec)))
+                results.append({"index": index, "predicted_s": predicted, "plain_s": plain,
+                                "unsupported": unsupported, "ops": len(analysis.ops)})
+            advance(1)
+    return runs.join(pd.DataFrame(results).set_index("index"))
+
+
+def load_published(data: Path) -> pd.DataFrame:
+    """NeuSight's published |error| per configuration: rows of mode (inf/train), gpu,
+    model (published name), batch, method (NeuSight, Roofline, Habitat, Li et al.),
+    error (a fraction)."""
+    rows = []
+    for mode in ("inf", "train"):
+        path = data / "published_errors" / f"nvidia_{mode}.csv"
+        if not path.exists():
+            continue
+        for block in re.split(r"\n\s*\n", path.read_text(encoding="utf-8").strip()):
+            lines = [line.split(",") for line in block.strip().splitlines()]
+            gpu, header, batches = lines[0][0].strip(), lines[1], lines[2]
+            models = pd.Series([m or None for m in header[1:]]).ffill().tolist()
+            for method_row in lines[3:]:
+                for model, batch, value in zip(models, batches[1:], method_row[1:]):
+                    if value.strip() and batch.strip():
+                        rows.append({"mode": mode, "gpu": gpu, "model": model, "batch": int(batch),
+                                     "method": method_row[0], "error": float(value) / 100.0})
+    return pd.DataFrame(rows, columns=["mode", "gpu", "model", "batch", "method", "error"])
+
+
+def with_published(runs: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` with error, plain_error and NeuSight's published |errors| (neusight,
+    published_roofline; NaN where none was published for the configuration)."""
+    runs = runs.assign(error=runs["predicted_s"] / runs["measured_s"] - 1.0,
+                       plain_error=runs["plain_s"] / runs["measured_s"] - 1.0,
+                       published_model=runs["model"].map(MODELS))
+    for method, column in (("NeuSight", "neusight"), ("Roofline", "published_roofline")):
+        table = published[published["method"] == method].rename(columns={"error": column, "model": "published_model"})
+        runs = runs.merge(table[["mode", "gpu", "published_model", "batch", column]],
+                          on=["mode", "gpu", "published_model", "batch"], how="left")
+    return runs
+
+
+def model_summary(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per GPU and mode: mean |error| over all runs, and over the runs NeuSight published
+    (ours, plain roofline, NeuSight, NeuSight's roofline baseline)."""
+    rows = []
+    for (gpu, mode), group in runs.groupby(["gpu", "mode"], sort=False):
+        same = group[group["neusight"].notna()]
+        rows.append({
+            "gpu": gpu, "mode": mode, "runs": len(group), "mean_abs": group["error"].abs().mean(),
+            "published_runs": len(same), "mean_abs_same": same["error"].abs().mean(),
+            "plain_same": same["plain_error"].abs().mean(), "neusight": same["neusight"].mean(),
+            "published_roofline": same["published_roofline"].mean(),
+        })
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- report
+
+# The report's prose: what the data is and how it is predicted (the numbers come from the run).
+BASELINE_TEXT = (
+    "**Baseline.** These are the predictions before the efficiency stage (issue 13: tile and wave "
+    "quantization for GEMMs, bandwidth ramp, minimum kernel time, sustained clocks). Each op runs at "
+    "its spec's default efficiency (matrix / vector / memory) of one datasheet peak and one DRAM "
+    "bandwidth, plus a fixed per-op overhead (4 us on these specs). The benchmark predicts through "
+    "`roofline.analyze`, so rerunning it after that stage shows what the stage changes."
+)
+SOURCE_TEXT = (
+    "NeuSight's public measurements (Lee et al., \"Forecasting GPU Performance for Deep Learning "
+    "Training and Inference\", ASPLOS 2025; github.com/sitar-lab/NeuSight, MIT licence)"
+)
+MEASURED_TEXT = (
+    ("- Settings: fp32, TF32 off for matmuls and cuDNN convolutions (cuDNN benchmark mode on), "
+     "PyTorch 2.1, CUDA 12.1; each figure is the mean of the 5 fastest of 25 runs timed with CUDA events."),
+    ("- Per op: one kernel call per row (linear `[B, M, N]` through `nn.Linear(N, K)` with bias; "
+     "bmm `[B, M, N] @ [B, N, K]`; element-wise ops, softmax and layer norm on `[B, H]`; "
+     "`nn.Conv2d` without bias), its latency including the launch as CUDA events see it."),
+    ("- Whole models: Hugging Face BERT-Large, GPT2-Large, GPT3-XL, GPT3-2.7B and OPT-1.3B built from "
+     "NeuSight's configs with eager attention. Inference: the forward under no_grad. Training: the "
+     "forward and the backward of a cross-entropy loss, timed apart; neither the loss itself nor an "
+     "optimizer step is in the figure."),
+)
+PREDICTED_TEXT = (
+    ("- Each measured kernel is a tiny module on meta tensors, fp32, given to `roofline.analyze` with "
+     "`tf32=Tf32Policy(conv=False, matmul=False)` on the GPU's spec; its prediction is the sum of "
+     "`predicted_s` over the aten ops it runs."),
+    ("- Whole models go through `roofline.hf.build_hf` (`attn=\"eager\"`, meta tensors) and "
+     "`roofline.analyze` (training: `mode=\"train\", optimizer=None`, the loss's forward ops left out "
+     "since NeuSight did not time them)."),
+    "- Plain roofline: the same ops on the same spec with efficiencies 1 and no per-op overhead.",
+)
+SPLITS_TEXT = (
+    ("- `train` (per_op/train/): the rows an efficiency fit may use. `test` (per_op/test/): held out; "
+     "the headline tables are on it. NeuSight's test rows for element-wise ops, softmax and layer norm "
+     "are only large tensors (B > 8192 or 4096, H > 512); its train rows span small ones too."),
+    ("- conv was measured for the train split only (A100 80GB, V100, T4, P100, P4); A100 80GB (other "
+     "than conv) and L4 only in the test split."),
+)
+DIFFERENCES_TEXT = (
+    ("- The V100 rows are predicted on the `v100` spec, an SXM2 card; the measured one is the PCIe "
+     "card (see the note above)."),
+    ("- The models are built by the transformers installed here (5.x), not the 4.x NeuSight ran: a "
+     "layer's element-wise ops can differ by a pass or two over the attention scores (BERT's all-ones "
+     "padding mask is not added here; NeuSight's run added it in every layer: a few percent of BERT's time)."),
+    ("- `build_hf` turns the KV cache off (`use_cache=False`); NeuSight's inference ran with the "
+     "config's default, which only adds the copies of the returned keys and values."),
+)
+ERRORS_TEXT = (
+    "Errors are predicted / measured - 1 per kernel; \\|err\\| is its absolute value. "
+    "\"plain\" is the datasheet roofline alone (efficiencies 1, no per-op overhead)."
+)
+CONV_TEXT = "conv has no test split: its only numbers are these."
+MODELS_TEXT = (
+    "Mean \\|error\\| of the end-to-end latency. \"same runs\": the configurations NeuSight "
+    "published an error for (published_errors/nvidia_{inf,train}.csv), where its own figure and "
+    "its Roofline baseline's stand beside ours."
+)
+QUICK_COMMAND = "python benchmarks/gpu_fidelity.py --limit 200 --no-models      # a quick look, printed"
+
+
+def percent(value: float, signed: bool = False) -> str:
+    """A fraction as a percentage with one decimal ("—" for NaN)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value * 100:+.1f}%" if signed else f"{value * 100:.1f}%"
+
+
+def markdown_table(header: list[str], rows: Iterable[list[Any]], align: str) -> str:
+    """A GitHub markdown table; ``align`` has one letter per column, l(eft) or r(ight)."""
+    rule = {"l": "---", "r": "---:"}
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(rule[a] for a in align) + " |"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def op_table(table: pd.DataFrame, first: list[str]) -> str:
+    """An error_table as markdown, its grouping columns ``first`` leading."""
+    header = first + ["rows", "median \\|err\\|", "mean \\|err\\|", "median signed",
+                      "plain: median \\|err\\|", "plain: median signed"]
+    body = [
+        [*(getattr(r, c) for c in first), r.rows, percent(r.median_abs), percent(r.mean_abs),
+         percent(r.median_signed, True), percent(r.plain_median_abs), percent(r.plain_median_signed, True)]
+        for r in table.itertuples(index=False)
+    ]
+    return markdown_table(header, body, "l" * len(first) + "r" * 6)
+
+
+def per_op_section(rows: pd.DataFrame) -> list[str]:
+    """The per-op tables: test split per GPU and kind (the headline), train split, all
+    GPUs per kind, element-wise ops one by one."""
+    if rows.empty:
+        return ["## Per op", "", "Not run (no per-op rows selected)."]
+    by_gpu = ["gpu", "kind"]
+    out = ["## Per op, test split (held out: the numbers to judge a fit by)", "", ERRORS_TEXT, ""]
+    for split in SPLITS:
+        if split == "train":
+            out += ["", "## Per op, train split (what an efficiency fit may use)", "", CONV_TEXT, ""]
+        part = rows[rows["split"] == split]
+        out.append(op_table(ordered(error_table(part, by_gpu)), by_gpu) if len(part) else "No rows.")
+    by_kind = ["split", "kind"]
+    out += ["", "## Per op kind, all GPUs together", "", op_table(ordered(error_table(rows, by_kind)), by_kind)]
+    elem = rows[rows["kind"] == "elem"]
+    if len(elem):
+        by_op = ["split", "op"]
+        out += ["", "## Element-wise ops one by one, all GPUs together", "",
+                op_table(ordered(error_table(elem, by_op)), by_op)]
+    unsupported = int((~rows["supported"].astype(bool)).sum())
+    if unsupported:
+        out += ["", f"**{unsupported} rows ran an op with no formula** (predicted as overhead only)."]
+    return out
+
+
+def models_section(runs: pd.DataFrame, skipped: list[str]) -> list[str]:
+    """The whole-model tables: per GPU against NeuSight's published errors, then per run."""
+    if runs.empty:
+        return ["## Whole models", "", "Not run (--no-models, or no measured runs on the GPUs selected)."]
+    summary = ordered(model_summary(runs))
+    out = ["## Whole models, per GPU, against NeuSight's published errors", "", MODELS_TEXT, ""]
+    out.append(markdown_table(
+        ["GPU", "mode", "runs", "ours, all runs", "same runs", "ours", "plain roofline", "NeuSight",
+         "NeuSight's Roofline"],
+        ([r.gpu, r.mode, r.runs, percent(r.mean_abs), r.published_runs, percent(r.mean_abs_same),
+          percent(r.plain_same), percent(r.neusight), percent(r.published_roofline)]
+         for r in summary.itertuples(index=False)), "ll" + "r" * 7))
+    out += ["", "## Whole models, per run", ""]
+    out.append(markdown_table(
+        ["GPU", "model", "mode", "seq", "batch", "measured", "predicted", "error", "plain roofline",
+         "NeuSight (published)", "their Roofline", "ops"],
+        ([r.gpu, r.model, r.mode, r.seq, r.batch, f"{r.measured_s * 1e3:.1f} ms", f"{r.predicted_s * 1e3:.1f} ms",
+          percent(r.error, True), percent(r.plain_error, True), percent(r.neusight), percent(r.published_roofline),
+          f"{r.ops}" + (f" ({r.unsupported} without formula)" if r.unsupported else "")]
+         for r in ordered(runs.sort_values(["seq", "batch"])).itertuples(index=False)), "lll" + "r" * 9))
+    out += ["", "Published errors are absolute; ours are signed (predicted / measured - 1)."]
+    if skipped:
+        out += ["", "Measured runs not predicted:", ""] + [f"- {line}" for line in skipped]
+    return out
+
+
+def setup_section(info: dict[str, Any], rows: pd.DataFrame) -> list[str]:
+    """What was measured, how it is predicted, which specs, which split is held out."""
+    source = f"- Source: {SOURCE_TEXT}, read from `{info['data']}` (not copied into this repository)."
+    specs = markdown_table(["data folder", "spec", "fp32 peak", "DRAM bandwidth", "note"],
+                           spec_rows(info["gpus"]), "llrrl")
+    return ["## What was measured", "", source, *MEASURED_TEXT,
+            "", "## How it is predicted", "", *PREDICTED_TEXT, "", specs,
+            "", "Known differences from the measured runs:", "", *DIFFERENCES_TEXT,
+            "", "## Splits", "", *SPLITS_TEXT, f"- Rows used: {rows_used(info, rows)}"]
+
+
+def spec_rows(gpus: list[str]) -> list[list[str]]:
+    """One row per data folder: its spec and headline figures."""
+    rows = []
+    for gpu, name in GPU_SPECS.items():
+        if gpu not in gpus and name is not None:
+            continue
+        if name is None:
+            rows.append([gpu, "—", "—", "—", SPEC_NOTES.get(gpu, "")])
+            continue
+        spec = load_spec(name)
+        rows.append([gpu, f"`{name}`", f"{spec.peak_flops('fp32', 'vector') / 1e12:.1f} TFLOP/s",
+                     f"{spec.dram.bandwidth / 1e9:.0f} GB/s", SPEC_NOTES.get(gpu, "")])
+    return rows
+
+
+def rows_used(info: dict[str, Any], rows: pd.DataFrame) -> str:
+    """How many per-op rows the tables rest on, and how they were chosen."""
+    if rows.empty:
+        return "none."
+    counts = rows.groupby("split").size().to_dict()
+    text = ", ".join(f"{counts.get(split, 0)} {split}" for split in SPLITS)
+    if info["limit"] is None:
+        distinct = len(set(zip(rows["op"], rows["shape"])))
+        return f"all {len(rows)} ({text}); {distinct} distinct (op, shape) pairs."
+    return (f"{len(rows)} ({text}): at most {info['limit']} rows per split, GPU and op kind, drawn at random "
+            f"(seed {SEED}) from {info['available']} measured.")
+
+
+def render(info: dict[str, Any], rows: pd.DataFrame, runs: pd.DataFrame, skipped: list[str]) -> str:
+    """The whole markdown report."""
+    written = (
+        f"Written by `{info['command']}` on {info['date']} in {info['elapsed_s'] / 60:.1f} min "
+        f"(roofline at {info['commit']}, torch {torch.__version__}, transformers {info['transformers']}). "
+        "Every number below comes from that run; rerun it to refresh."
+    )
+    out = ["# GPU fidelity: predictions against public GPU measurements", "", written, "", BASELINE_TEXT, ""]
+    out += setup_section(info, rows) + [""]
+    out += per_op_section(rows) + [""]
+    out += models_section(runs, skipped) + [""]
+    out += ["## Reproduce", "", "```", info["command"], QUICK_COMMAND, "```", ""]
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                        help="the gpu-measurements folder (or its neusight/ subfolder); default %(default)s")
+    parser.add_argument("--gpus", help="comma-separated data folders or spec names (default: every GPU with a spec)")
+    parser.add_argument("--ops", help=f"comma-separated op kinds, of {', '.join(OP_KINDS)} (default: all)")
+    parser.add_argument("--limit", type=int, help="at most N rows per split, GPU and op kind (random, fixed seed)")
+    parser.add_argument("--models", action=argparse.BooleanOptionalAction, default=True,
+                        help="predict the whole models too (default: yes)")
+    parser.add_argument("--isolated", action="store_true", help="analyse every shape alone (slow; exact by construction)")
+    parser.add_argument("--write", type=Path, help="write the markdown report here instead of printing it")
+    args = parser.parse_args(argv)
+    if args.limit is not None and args.limit < 1:
+        raise BenchmarkError(f"--limit: expected a positive number of rows, got {args.limit}")
+    return args
+
+
+def pick(option: str | None, known: dict[str, str], what: str) -> list[str]:
+    """The values named by a comma-separated option (by key or by value of ``known``),
+    in ``known``'s order; all of them when the option is absent."""
+    if not option:
+        return list(known)
+    wanted = [w.strip() for w in option.split(",") if w.strip()]
+    chosen = [key for key, value in known.items() if key in wanted or value in wanted]
+    unknown = [w for w in wanted if w not in known and w not in known.values()]
+    if unknown:
+        raise BenchmarkError(f"{what}: unknown {', '.join(unknown)}; expected some of {', '.join(known)}")
+    return chosen
+
+
+def run(args: argparse.Namespace, command: str) -> str:
+    """Load, predict and render; the report as markdown."""
+    started = time.perf_counter()
+    data = data_root(args.data)
+    gpus = pick(args.gpus, {g: s for g, s in GPU_SPECS.items() if s is not None}, "--gpus")
+    kinds = pick(args.ops, {k: k for k in OP_KINDS}, "--ops")
+    show = sys.stderr.isatty()
+    available = load_per_op(data, kinds, gpus)
+    rows = subsample(available, args.limit)
+    if len(rows):
+        rows = with_errors(predict_rows(rows, show, args.isolated))
+    runs, skipped = (model_runs(data, gpus) if args.models else (pd.DataFrame(), []))
+    if len(runs):
+        runs = with_published(predict_models(data, runs, show), load_published(data))
+    import transformers
+
+    info = {"command": command, "data": os.path.relpath(args.data.resolve(), ROOT), "gpus": gpus, "limit": args.limit,
+            "available": len(available), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "commit": git_commit(), "transformers": transformers.__version__,
+            "elapsed_s": time.perf_counter() - started}
+    return render(info, rows, runs, skipped)
+
+
+def git_commit() -> str:
+    """This checkout's commit (short), marked when the working tree has changes."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "an unknown commit"
+    return f"`{commit}`" + (" with uncommitted changes" if dirty else "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parse_args(argv)
+        command = "python benchmarks/gpu_fidelity.py" + "".join(f" {a}" for a in (sys.argv[1:] if argv is None else argv))
+        report = run(args, command)
+    except BenchmarkError as exc:
+        print(f"gpu_fidelity: {exc}", file=sys.stderr)
+        return 2
+    if not args.write:
+        print(report)
+        return 0
+    try:
+        write_text_atomic(args.write, report)
+    except roofline.RooflineError as exc:  # already one line naming the path
+        print(f"gpu_fidelity: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.write}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
