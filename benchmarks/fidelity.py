@@ -6,7 +6,7 @@ the results go to docs/fidelity.md.
     python benchmarks/fidelity.py                        # the zoo on it -> docs/fidelity.md
     python benchmarks/fidelity.py --calibrate            # both steps in one
     python benchmarks/fidelity.py --models resnet50,gpt2 --out /tmp/f.md
-    python benchmarks/fidelity.py --device cuda --hw hw_specs/local-gpu.yaml --out docs/fidelity-gpu.md
+    python benchmarks/fidelity.py --device cuda --hw hw_specs/local-gpu.yaml --out docs/fidelity-zoo-gpu.md
 
 How it measures (why each choice):
 - Each model runs in its own fresh subprocess: a model's allocations change the
@@ -40,7 +40,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SPEC = {"cpu": "hw_specs/local-cpu.yaml", "cuda": "hw_specs/local-gpu.yaml"}
-DEFAULT_OUT = {"cpu": "docs/fidelity.md", "cuda": "docs/fidelity-gpu.md"}
+DEFAULT_OUT = {"cpu": "docs/fidelity.md", "cuda": "docs/fidelity-zoo-gpu.md"}
 #: Build options per zoo model, beyond batch=1: sizes small enough to time a forward 17
 #: times on a 2-core CPU (models not listed use their zoo defaults).
 OPTIONS: dict[str, dict[str, Any]] = {
@@ -363,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--hw", default=None, help="calibrated spec (default hw_specs/local-cpu.yaml, or local-gpu.yaml on cuda)")
-    parser.add_argument("--out", default=None, help="report to write (default docs/fidelity.md, or docs/fidelity-gpu.md)")
+    parser.add_argument("--out", default=None, help="report to write (default docs/fidelity.md, or docs/fidelity-zoo-gpu.md)")
     parser.add_argument("--models", default=None, help="comma-separated zoo names (default: the whole zoo)")
     parser.add_argument("--calibrate", action="store_true", help="run `roofline calibrate` into --hw first")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
