@@ -9,6 +9,10 @@ transfer go over the host link instead of device memory. Views do no work and ta
 time. ``bound`` is whichever term is largest: compute, memory or the fixed overhead;
 ops that do no work at all (views, allocations) are bound by "none".
 
+A calibrated spec (``hw.measured``, a roofline.hardware.CalibrationRecord) refines three
+terms: the memory level by working set, the cost of views and of large fresh outputs,
+and each op of its op suite's own efficiency.
+
 Everything here works on whole columns at once (numpy), so predicting a captured model
 on another spec is a few vector operations, not a re-capture.
 """
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from roofline.hardware import HardwareSpec
+from roofline.hardware import DRAM, WORKING_SET, HardwareSpec
 from roofline.count.registry import HOST_LINK, MATRIX, NO_UNIT
 
 #: What bounds an op (the ``bound`` column): the largest term of the time model, or
@@ -41,50 +45,44 @@ PREDICTION_COLUMNS = (
 )
 
 #: The memory level every op's traffic goes to unless the caller (or the spec) names another.
-DEFAULT_LEVEL = "dram"
-#: level= value that sends each op's traffic to the smallest memory level whose capacity
-#: holds the op's bytes (read + written). A calibrated spec opts in with
-#: ``measured: {memory_level: working_set}``: on a CPU, a small model's activations live in
-#: the caches, and DRAM bandwidth would overpredict them several times over.
-WORKING_SET = "working_set"
+DEFAULT_LEVEL = DRAM
+# WORKING_SET (from roofline.hardware): level= value that sends each op's traffic to the
+# smallest memory level whose capacity holds the op's bytes (read + written). A calibrated
+# spec opts in with ``measured: {memory_level: working_set}``.
+
+
+# --------------------------------------------------------------------------- calibrated terms
 
 
 def default_level(hw: HardwareSpec) -> str:
-    """The spec's choice of memory level: WORKING_SET when its ``measured`` record asks
+    """The spec's choice of memory level: WORKING_SET when its calibration record asks
     for it (calibrated specs), else DEFAULT_LEVEL (datasheet specs: everything from DRAM)."""
-    measured = hw.measured if isinstance(hw.measured, dict) else {}
-    return WORKING_SET if measured.get("memory_level") == WORKING_SET else DEFAULT_LEVEL
+    record = hw.measured
+    return WORKING_SET if record is not None and record.memory_level == WORKING_SET else DEFAULT_LEVEL
 
 
 def no_work_overhead(hw: HardwareSpec) -> float:
     """Seconds an op that does no work (a view, an allocation) takes: 0 unless a calibrated
-    spec measured it (``measured: {view_overhead_s: ...}``): on a CPU, eager PyTorch spends
-    a microsecond or two dispatching each view; on a GPU no kernel runs for one."""
-    measured = hw.measured if isinstance(hw.measured, dict) else {}
-    value = measured.get("view_overhead_s", 0.0)
-    return float(value) if isinstance(value, (int, float)) and value > 0 else 0.0
+    spec measured it (``measured.view_overhead_s``): on a CPU, eager PyTorch spends a
+    microsecond or two dispatching each view; on a GPU no kernel runs for one."""
+    return hw.measured.view_overhead_s if hw.measured is not None else 0.0
 
 
 def fresh_write_s(ops: pd.DataFrame, hw: HardwareSpec) -> np.ndarray:
     """Per op, seconds spent faulting in the fresh pages of a large new output: 0 unless a
-    calibrated spec measured it (``measured: {fresh_write: {min_bytes, bandwidth}}``).
+    calibrated spec measured it (``measured.fresh_write``: min_bytes, bandwidth in B/s).
 
     On Linux, glibc hands out blocks past its mmap threshold (32 MiB at most) as fresh
     pages, which the kernel faults in and zeroes on first write: an op whose output is
     that large pays bytes_written / bandwidth on top of its traffic. In-place ops (names
     ending in "_") allocate nothing. Needs the columns op and bytes_written (else 0).
     """
-    n = len(ops)
-    measured = hw.measured if isinstance(hw.measured, dict) else {}
-    fresh = measured.get("fresh_write")
-    if not isinstance(fresh, dict) or "bytes_written" not in ops or "op" not in ops:
-        return np.zeros(n)
-    min_bytes, bandwidth = fresh.get("min_bytes"), fresh.get("bandwidth")
-    if not all(isinstance(v, (int, float)) and v > 0 for v in (min_bytes, bandwidth)):
-        return np.zeros(n)
+    fresh = hw.measured.fresh_write if hw.measured is not None else None
+    if fresh is None or "bytes_written" not in ops or "op" not in ops:
+        return np.zeros(len(ops))
     written = np.nan_to_num(ops["bytes_written"].to_numpy(dtype=float))
     in_place = ops["op"].astype(str).str.endswith("_").to_numpy()
-    return np.where((written >= min_bytes) & ~in_place, written / bandwidth, 0.0)
+    return np.where((written >= fresh.min_bytes) & ~in_place, written / fresh.bandwidth, 0.0)
 
 
 def working_set_bandwidth(nbytes: np.ndarray, hw: HardwareSpec) -> np.ndarray:
@@ -96,49 +94,24 @@ def working_set_bandwidth(nbytes: np.ndarray, hw: HardwareSpec) -> np.ndarray:
     return bandwidths[np.minimum(where, len(capacities) - 1)]
 
 
-#: aten ops each op of the calibration's suite (roofline.calibrate.op_suite) stands for.
-SUITE_OPS = {
-    "relu": ("aten.relu", "aten.relu_"),
-    "gelu": ("aten.gelu", "aten.gelu_"),
-    "add": ("aten.add", "aten.add_", "aten.sub", "aten.sub_"),
-    "mul": ("aten.mul", "aten.mul_", "aten.div", "aten.div_"),
-    "exp": ("aten.exp", "aten.exp_"),
-    "where": ("aten.where",),
-    "softmax": ("aten._softmax", "aten._log_softmax", "aten._safe_softmax"),
-    "layer_norm": ("aten.native_layer_norm",),
-    "batch_norm": ("aten.native_batch_norm", "aten._native_batch_norm_legit_no_training"),
-    "max_pool2d": ("aten.max_pool2d_with_indices",),
-    "amax": ("aten.amax", "aten.amin"),
-    "sum": ("aten.sum", "aten.mean"),
-    "cat": ("aten.cat",),
-    "transpose": (),  # a transposing copy is aten.clone/copy_ of a strided view: not told apart by name
-    "index_select": ("aten.index_select",),
-}
-
-
 def op_efficiency(hw: HardwareSpec) -> dict[str, float]:
     """aten op -> the fraction of the roofline (efficiencies 1) it reaches on this
-    machine, from a calibrated spec's op suite (``measured.op_suite``: rows of op,
-    elements, bound, fraction): the median over the sizes measured. Empty for datasheet
-    specs, which use one efficiency per unit.
+    machine, from a calibrated spec's op suite (``measured.op_suite`` rows, and
+    ``measured.op_suite_ops``: the aten ops each suite op stands for): the median over
+    the sizes measured. Empty for datasheet specs, which use one efficiency per unit.
 
     One efficiency per unit cannot follow kernels that differ tenfold (an eager exp or
     max-pool on CPU reaches a few percent of the roofline where add reaches all of it).
     """
-    measured = hw.measured if isinstance(hw.measured, dict) else {}
-    rows = measured.get("op_suite")
-    if not isinstance(rows, list):
+    record = hw.measured
+    if record is None:
         return {}
     fractions: dict[str, list[float]] = {}
-    for row in rows:
-        if isinstance(row, (list, tuple)) and len(row) == 4 and isinstance(row[3], (int, float)):
-            if row[3] == row[3] and row[3] > 0:  # NaN: the op was all overhead at that size
-                fractions.setdefault(str(row[0]), []).append(float(row[3]))
-    table: dict[str, float] = {}
-    for name, values in fractions.items():
-        for op in SUITE_OPS.get(name, ()):
-            table[op] = float(np.median(values))
-    return table
+    for row in record.op_suite:
+        if row.fraction is not None:  # None: the op was all overhead at that size
+            fractions.setdefault(row.op, []).append(row.fraction)
+    aten_ops = {suite_op.name: suite_op.aten_ops for suite_op in record.op_suite_ops}
+    return {op: float(np.median(values)) for name, values in fractions.items() for op in aten_ops[name]}
 
 
 def resident_bandwidth(resident_bytes: float, hw: HardwareSpec) -> float:

@@ -5,8 +5,16 @@ import math
 import pandas as pd
 import pytest
 
-from roofline.hardware import Efficiency, HardwareSpec, MemoryLevel
-from roofline.predict import Tf32Policy, predict_frame
+from roofline.hardware import (
+    WORKING_SET,
+    CalibrationRecord,
+    Efficiency,
+    HardwareSpec,
+    MemoryLevel,
+    SuiteOp,
+    SuiteRow,
+)
+from roofline.predict import MEMORY_BOUND, Tf32Policy, predict_frame
 
 SPEC = HardwareSpec(
     name="toy",
@@ -91,7 +99,7 @@ def test_other_memory_level():
 def test_working_set_reads_weights_from_the_level_that_holds_all_of_them():
     import dataclasses
 
-    spec = dataclasses.replace(SPEC, measured={"memory_level": "working_set"})
+    spec = dataclasses.replace(SPEC, measured=CalibrationRecord(memory_level=WORKING_SET))
     # 1 MB of activations fits in the 50 MB L2; the 10 MB of weights it reads belong to a
     # model of 200 MB of weights, which only DRAM holds.
     ops = frame(flops=[0.0], bytes=[11e6], param_bytes=[10e6])
@@ -109,8 +117,11 @@ def test_working_set_reads_weights_from_the_level_that_holds_all_of_them():
 def test_calibrated_op_suite_gives_ops_their_own_efficiency():
     import dataclasses
 
-    suite = [["exp", 65536, "memory", 0.1], ["exp", 262144, "memory", 0.3], ["exp", 1048576, "memory", 0.2]]
-    spec = dataclasses.replace(SPEC, measured={"op_suite": suite})
+    suite = (SuiteRow("exp", 65536, MEMORY_BOUND, 0.1), SuiteRow("exp", 262144, MEMORY_BOUND, 0.3),
+             SuiteRow("exp", 1048576, MEMORY_BOUND, 0.2),
+             SuiteRow("exp", 4096, MEMORY_BOUND, None))  # None: too little work to tell, left out
+    record = CalibrationRecord(op_suite=suite, op_suite_ops=(SuiteOp("exp", ("aten.exp", "aten.exp_")),))
+    spec = dataclasses.replace(SPEC, measured=record)
     ops = frame(flops=[1e6, 1e6], bytes=[8e6, 8e6], op=["aten.exp", "aten.abs"])
     rows = predict_frame(ops, spec)
     # exp reaches the median of its measured fractions (0.2) of the roofline; abs, not in
@@ -120,3 +131,4 @@ def test_calibrated_op_suite_gives_ops_their_own_efficiency():
     assert rows.iloc[1].memory_s == pytest.approx(8e6 / (0.5 * 1e12))
     # A datasheet spec has no suite: one efficiency per unit.
     assert predict_frame(ops, SPEC).iloc[0].memory_s == pytest.approx(8e6 / (0.5 * 1e12))
+
