@@ -159,14 +159,16 @@ def predict_frame(
     *,
     tf32: Tf32Policy | None = None,
     level: str | None = None,
+    resident_bytes: float = 0.0,
 ) -> pd.DataFrame:
     """Prediction columns (PREDICTION_COLUMNS) for an ops frame, indexed like it.
 
     level: the memory level all traffic goes to ("dram", "l2", ...), or WORKING_SET to
     pick one per op by its bytes; None takes the spec's choice (default_level). With
     WORKING_SET, the op's weight bytes (column param_bytes, when present) are read at
-    the bandwidth of the level that holds all the model's weights (resident_bandwidth,
-    from ``ops.attrs["resident_bytes"]``) and only its other bytes by working set.
+    the bandwidth of the level that holds all the model's weights (resident_bandwidth of
+    ``resident_bytes``: the model's distinct parameter and buffer bytes, Analysis.resident_bytes;
+    0, unknown, reads them from DRAM) and only its other bytes by working set.
 
     ``ops`` needs the columns flops, bytes, unit, dtype, category, traffic, supported.
     Times are in seconds, peaks in FLOP/s, bandwidths in byte/s. Unsupported ops get the
@@ -210,7 +212,7 @@ def predict_frame(
         memory_bw = working_set_bandwidth(nbytes, hw)
         if "param_bytes" in ops:
             weight_bytes = np.minimum(np.where(supported, np.nan_to_num(ops["param_bytes"].to_numpy(dtype=float)), 0.0), nbytes)
-        weight_bw = resident_bandwidth(float(ops.attrs.get("resident_bytes", 0.0)), hw)
+        weight_bw = resident_bandwidth(resident_bytes, hw)
     else:
         memory_bw = weight_bw = hw.level(level).bandwidth
     host = ops["traffic"].to_numpy() == HOST_LINK

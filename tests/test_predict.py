@@ -103,15 +103,16 @@ def test_working_set_reads_weights_from_the_level_that_holds_all_of_them():
     # 1 MB of activations fits in the 50 MB L2; the 10 MB of weights it reads belong to a
     # model of 200 MB of weights, which only DRAM holds.
     ops = frame(flops=[0.0], bytes=[11e6], param_bytes=[10e6])
-    ops.attrs["resident_bytes"] = 200e6
-    row = predict_frame(ops, spec).iloc[0]
+    row = predict_frame(ops, spec, resident_bytes=200e6).iloc[0]
     assert row.memory_s == pytest.approx(1e6 / (0.5 * 5e12) + 10e6 / (0.5 * 1e12))
     # A 20 MB model keeps its weights in L2 between forwards.
-    ops.attrs["resident_bytes"] = 20e6
-    row = predict_frame(ops, spec).iloc[0]
+    row = predict_frame(ops, spec, resident_bytes=20e6).iloc[0]
     assert row.memory_s == pytest.approx(11e6 / (0.5 * 5e12))
+    # Unknown resident bytes (0): the weights are read from DRAM.
+    row = predict_frame(ops, spec).iloc[0]
+    assert row.memory_s == pytest.approx(1e6 / (0.5 * 5e12) + 10e6 / (0.5 * 1e12))
     # Datasheet mode (no working set): everything from DRAM, weights or not.
-    assert predict_frame(ops, SPEC).iloc[0].memory_s == pytest.approx(11e6 / (0.5 * 1e12))
+    assert predict_frame(ops, SPEC, resident_bytes=20e6).iloc[0].memory_s == pytest.approx(11e6 / (0.5 * 1e12))
 
 
 def test_calibrated_op_suite_gives_ops_their_own_efficiency():
