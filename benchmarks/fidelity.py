@@ -213,7 +213,7 @@ def write_report(path: Path, results: list[dict[str, Any]], skipped: list[tuple[
     flags = (f" --threads {args.threads}" if args.threads else "") + (f" --clock {args.clock}" if args.clock != "wall" else "")
     done = [r for r in results if "summary" in r]
     failed = [r for r in results if "error" in r]
-    measured = spec.measured or {}
+    measured = spec.measured  # a roofline.hardware.CalibrationRecord; None for a datasheet spec
     lines = [
         "# Fidelity: predicted vs measured" + (" (GPU)" if args.device == "cuda" else ""),
         "",
@@ -221,11 +221,11 @@ def write_report(path: Path, results: list[dict[str, Any]], skipped: list[tuple[
         f"{datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()} "
         f"in {elapsed_s / 60:.1f} min. Every number below was measured by that run; rerun it to refresh.",
         "",
-        f"- Machine: {measured.get('device_name', platform.processor() or platform.machine())}, "
+        f"- Machine: {(measured.device_name if measured else None) or platform.processor() or platform.machine()}, "
         f"{done[0]['summary']['threads'] if done else '?'} torch threads, torch {torch.__version__}, "
         f"Python {platform.python_version()}, device `{args.device}`.",
         f"- Spec: `{spec.name}` from `{args.hw}`: {spec.source}."
-        + (f" Calibrated {measured.get('date')} ({measured.get('mode')} mode, {measured.get('threads')} threads)."
+        + (f" Calibrated {measured.date} ({measured.mode} mode, {measured.threads} threads)."
            if measured else " A datasheet spec, not a calibrated one."),
         f"- Clock: {'wall time' if args.clock == 'wall' else 'CPU time of the one torch thread (time descheduled by other work not counted)'}."
         + ("" if args.clock == "wall" else " Used because the machine was shared with other work, where wall-clock "

@@ -48,13 +48,12 @@ COUNT_COLUMNS = (
 DEFAULT_HW = "h100-sxm"
 
 
-def count_frame(records: list[OpRecord], resident_bytes: float = 0.0) -> pd.DataFrame:
+def count_frame(records: list[OpRecord]) -> pd.DataFrame:
     """One row per captured op with its hardware-independent cost.
 
     Unsupported ops keep their row with NaN FLOPs and bytes and the reason.
-    param_bytes is the part of bytes_read that reads the model's parameters and buffers;
-    resident_bytes (the model's distinct parameter and buffer bytes) is kept in
-    ``frame.attrs["resident_bytes"]`` for the time model.
+    param_bytes is the part of bytes_read that reads the model's parameters and buffers
+    (the model's distinct parameter and buffer bytes are Analysis.resident_bytes).
     """
     rows: dict[str, list[Any]] = {name: [] for name in COUNT_COLUMNS}
     dtype_keys: dict[Any, str] = {None: "fp32"}  # dtype_key parses the dtype's name: once per dtype
@@ -95,9 +94,7 @@ def count_frame(records: list[OpRecord], resident_bytes: float = 0.0) -> pd.Data
     with np.errstate(divide="ignore", invalid="ignore"):
         frame["intensity"] = np.where(frame["bytes"] > 0, frame["flops"] / frame["bytes"], np.nan)
     frame.index.name = "index"
-    frame = frame[list(COUNT_COLUMNS)]
-    frame.attrs["resident_bytes"] = float(resident_bytes)
-    return frame
+    return frame[list(COUNT_COLUMNS)]
 
 
 @dataclass
@@ -113,6 +110,9 @@ class Analysis:
     gradients, optimizer state, activations, peak; ``memory.fits(hw)``); None otherwise.
     The ``phase`` column of ``ops`` says which part of a training step each op belongs
     to (roofline.capture.training.PHASES); an inference analysis is all "forward".
+    resident_bytes: the model's distinct parameter and buffer bytes (0: unknown), which
+    the time model needs to tell whether the weights stay in a cache between reads
+    (roofline.predict.resident_bandwidth); pass it to predict_frame with ``counted``.
     """
 
     name: str
@@ -122,12 +122,14 @@ class Analysis:
     tf32: Tf32Policy = field(default_factory=Tf32Policy)
     peer: Any = field(default=None, repr=False)
     memory: Any = field(default=None, repr=False)
+    resident_bytes: float = 0.0
     ops: pd.DataFrame = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if "phase" not in self.counted.columns:
             self.counted = self.counted.assign(phase="forward")
-        self.ops = pd.concat([self.counted, predict_frame(self.counted, self.hw, tf32=self.tf32)], axis=1)
+        predicted = predict_frame(self.counted, self.hw, tf32=self.tf32, resident_bytes=self.resident_bytes)
+        self.ops = pd.concat([self.counted, predicted], axis=1)
 
     # --- totals -----------------------------------------------------------------
     @property
@@ -232,7 +234,7 @@ class Analysis:
     # --- other specs and export -------------------------------------------------
     def with_hw(self, hw: str | HardwareSpec) -> "Analysis":
         """The same captured ops predicted on another spec (no re-capture)."""
-        return Analysis(self.name, load_hardware(hw), self.counted, self.records, self.tf32, self.peer, self.memory)
+        return dataclasses.replace(self, hw=load_hardware(hw))
 
     def compare(self, measured: Any) -> Any:
         """Predicted vs measured (a roofline.measure.Measurement of the same model), joined
@@ -352,11 +354,12 @@ def analyze(
             peer = fvcore_count(model, inputs, name=label)
     from roofline.capture import persistent_bytes
 
-    counted = count_frame(records, resident_bytes=persistent_bytes(getattr(model, "_orig_mod", model)))
+    counted = count_frame(records)
     if step is not None:
         counted["phase"] = step.phases
     result = Analysis(
-        label, spec, counted, records, tf32 or Tf32Policy.from_torch(), peer, step.memory if step is not None else None
+        label, spec, counted, records, tf32 or Tf32Policy.from_torch(), peer, step.memory if step is not None else None,
+        resident_bytes=float(persistent_bytes(getattr(model, "_orig_mod", model))),
     )
     if strict:
         result.check_strict()

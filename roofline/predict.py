@@ -9,6 +9,10 @@ transfer go over the host link instead of device memory. Views do no work and ta
 time. ``bound`` is whichever term is largest: compute, memory or the fixed overhead;
 ops that do no work at all (views, allocations) are bound by "none".
 
+A calibrated spec (``hw.measured``, a roofline.hardware.CalibrationRecord) refines three
+terms: the memory level by working set, the cost of views and of large fresh outputs,
+and each op of its op suite's own efficiency.
+
 Everything here works on whole columns at once (numpy), so predicting a captured model
 on another spec is a few vector operations, not a re-capture.
 """
@@ -20,8 +24,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from roofline.hardware import HardwareSpec
-from roofline.count.registry import HOST_LINK, MATRIX, NO_UNIT
+from roofline.count.categories import CONV
+from roofline.count.registry import HOST_LINK, MATRIX, NO_UNIT, VECTOR
+from roofline.hardware import DRAM, WORKING_SET, HardwareSpec
+
+__all__ = [
+    "BOUNDS", "COMPUTE_BOUND", "MEMORY_BOUND", "OVERHEAD_BOUND", "NO_WORK", "PREDICTION_COLUMNS",
+    "DEFAULT_LEVEL", "WORKING_SET", "Tf32Policy", "predict_frame", "default_level", "no_work_overhead",
+    "fresh_write_s", "working_set_bandwidth", "resident_bandwidth", "op_efficiency", "compute_dtype",
+]
 
 #: What bounds an op (the ``bound`` column): the largest term of the time model, or
 #: NO_WORK for ops that do no work at all (views, allocations).
@@ -41,50 +52,44 @@ PREDICTION_COLUMNS = (
 )
 
 #: The memory level every op's traffic goes to unless the caller (or the spec) names another.
-DEFAULT_LEVEL = "dram"
-#: level= value that sends each op's traffic to the smallest memory level whose capacity
-#: holds the op's bytes (read + written). A calibrated spec opts in with
-#: ``measured: {memory_level: working_set}``: on a CPU, a small model's activations live in
-#: the caches, and DRAM bandwidth would overpredict them several times over.
-WORKING_SET = "working_set"
+DEFAULT_LEVEL = DRAM
+# WORKING_SET (from roofline.hardware): level= value that sends each op's traffic to the
+# smallest memory level whose capacity holds the op's bytes (read + written). A calibrated
+# spec opts in with ``measured: {memory_level: working_set}``.
+
+
+# --------------------------------------------------------------------------- calibrated terms
 
 
 def default_level(hw: HardwareSpec) -> str:
-    """The spec's choice of memory level: WORKING_SET when its ``measured`` record asks
+    """The spec's choice of memory level: WORKING_SET when its calibration record asks
     for it (calibrated specs), else DEFAULT_LEVEL (datasheet specs: everything from DRAM)."""
-    measured = hw.measured if isinstance(hw.measured, dict) else {}
-    return WORKING_SET if measured.get("memory_level") == WORKING_SET else DEFAULT_LEVEL
+    record = hw.measured
+    return WORKING_SET if record is not None and record.memory_level == WORKING_SET else DEFAULT_LEVEL
 
 
 def no_work_overhead(hw: HardwareSpec) -> float:
     """Seconds an op that does no work (a view, an allocation) takes: 0 unless a calibrated
-    spec measured it (``measured: {view_overhead_s: ...}``): on a CPU, eager PyTorch spends
-    a microsecond or two dispatching each view; on a GPU no kernel runs for one."""
-    measured = hw.measured if isinstance(hw.measured, dict) else {}
-    value = measured.get("view_overhead_s", 0.0)
-    return float(value) if isinstance(value, (int, float)) and value > 0 else 0.0
+    spec measured it (``measured.view_overhead_s``): on a CPU, eager PyTorch spends a
+    microsecond or two dispatching each view; on a GPU no kernel runs for one."""
+    return hw.measured.view_overhead_s if hw.measured is not None else 0.0
 
 
 def fresh_write_s(ops: pd.DataFrame, hw: HardwareSpec) -> np.ndarray:
     """Per op, seconds spent faulting in the fresh pages of a large new output: 0 unless a
-    calibrated spec measured it (``measured: {fresh_write: {min_bytes, bandwidth}}``).
+    calibrated spec measured it (``measured.fresh_write``: min_bytes, bandwidth in B/s).
 
     On Linux, glibc hands out blocks past its mmap threshold (32 MiB at most) as fresh
     pages, which the kernel faults in and zeroes on first write: an op whose output is
     that large pays bytes_written / bandwidth on top of its traffic. In-place ops (names
     ending in "_") allocate nothing. Needs the columns op and bytes_written (else 0).
     """
-    n = len(ops)
-    measured = hw.measured if isinstance(hw.measured, dict) else {}
-    fresh = measured.get("fresh_write")
-    if not isinstance(fresh, dict) or "bytes_written" not in ops or "op" not in ops:
-        return np.zeros(n)
-    min_bytes, bandwidth = fresh.get("min_bytes"), fresh.get("bandwidth")
-    if not all(isinstance(v, (int, float)) and v > 0 for v in (min_bytes, bandwidth)):
-        return np.zeros(n)
+    fresh = hw.measured.fresh_write if hw.measured is not None else None
+    if fresh is None or "bytes_written" not in ops or "op" not in ops:
+        return np.zeros(len(ops))
     written = np.nan_to_num(ops["bytes_written"].to_numpy(dtype=float))
     in_place = ops["op"].astype(str).str.endswith("_").to_numpy()
-    return np.where((written >= min_bytes) & ~in_place, written / bandwidth, 0.0)
+    return np.where((written >= fresh.min_bytes) & ~in_place, written / fresh.bandwidth, 0.0)
 
 
 def working_set_bandwidth(nbytes: np.ndarray, hw: HardwareSpec) -> np.ndarray:
@@ -96,49 +101,24 @@ def working_set_bandwidth(nbytes: np.ndarray, hw: HardwareSpec) -> np.ndarray:
     return bandwidths[np.minimum(where, len(capacities) - 1)]
 
 
-#: aten ops each op of the calibration's suite (roofline.calibrate.op_suite) stands for.
-SUITE_OPS = {
-    "relu": ("aten.relu", "aten.relu_"),
-    "gelu": ("aten.gelu", "aten.gelu_"),
-    "add": ("aten.add", "aten.add_", "aten.sub", "aten.sub_"),
-    "mul": ("aten.mul", "aten.mul_", "aten.div", "aten.div_"),
-    "exp": ("aten.exp", "aten.exp_"),
-    "where": ("aten.where",),
-    "softmax": ("aten._softmax", "aten._log_softmax", "aten._safe_softmax"),
-    "layer_norm": ("aten.native_layer_norm",),
-    "batch_norm": ("aten.native_batch_norm", "aten._native_batch_norm_legit_no_training"),
-    "max_pool2d": ("aten.max_pool2d_with_indices",),
-    "amax": ("aten.amax", "aten.amin"),
-    "sum": ("aten.sum", "aten.mean"),
-    "cat": ("aten.cat",),
-    "transpose": (),  # a transposing copy is aten.clone/copy_ of a strided view: not told apart by name
-    "index_select": ("aten.index_select",),
-}
-
-
 def op_efficiency(hw: HardwareSpec) -> dict[str, float]:
     """aten op -> the fraction of the roofline (efficiencies 1) it reaches on this
-    machine, from a calibrated spec's op suite (``measured.op_suite``: rows of op,
-    elements, bound, fraction): the median over the sizes measured. Empty for datasheet
-    specs, which use one efficiency per unit.
+    machine, from a calibrated spec's op suite (``measured.op_suite`` rows, and
+    ``measured.op_suite_ops``: the aten ops each suite op stands for): the median over
+    the sizes measured. Empty for datasheet specs, which use one efficiency per unit.
 
     One efficiency per unit cannot follow kernels that differ tenfold (an eager exp or
     max-pool on CPU reaches a few percent of the roofline where add reaches all of it).
     """
-    measured = hw.measured if isinstance(hw.measured, dict) else {}
-    rows = measured.get("op_suite")
-    if not isinstance(rows, list):
+    record = hw.measured
+    if record is None:
         return {}
     fractions: dict[str, list[float]] = {}
-    for row in rows:
-        if isinstance(row, (list, tuple)) and len(row) == 4 and isinstance(row[3], (int, float)):
-            if row[3] == row[3] and row[3] > 0:  # NaN: the op was all overhead at that size
-                fractions.setdefault(str(row[0]), []).append(float(row[3]))
-    table: dict[str, float] = {}
-    for name, values in fractions.items():
-        for op in SUITE_OPS.get(name, ()):
-            table[op] = float(np.median(values))
-    return table
+    for row in record.op_suite:
+        if row.fraction is not None:  # None: the op was all overhead at that size
+            fractions.setdefault(row.op, []).append(row.fraction)
+    aten_ops = {suite_op.name: suite_op.aten_ops for suite_op in record.op_suite_ops}
+    return {op: float(np.median(values)) for name, values in fractions.items() for op in aten_ops[name]}
 
 
 def resident_bandwidth(resident_bytes: float, hw: HardwareSpec) -> float:
@@ -152,6 +132,9 @@ def resident_bandwidth(resident_bytes: float, hw: HardwareSpec) -> float:
     if resident_bytes <= 0:
         return hw.dram.bandwidth
     return float(working_set_bandwidth(np.array([resident_bytes]), hw)[0])
+
+
+# --------------------------------------------------------------------------- peaks
 
 
 @dataclass(frozen=True)
@@ -174,10 +157,111 @@ class Tf32Policy:
 def compute_dtype(dtype: str, unit: str, category: str, hw: HardwareSpec, tf32: Tf32Policy) -> str:
     """The dtype key whose peak applies to an op (fp32 becomes tf32 where TF32 would be used)."""
     if dtype == "fp32" and unit == MATRIX and "tf32" in hw.matrix_flops:
-        uses_tf32 = tf32.conv if category == "Conv" else tf32.matmul
+        uses_tf32 = tf32.conv if category == CONV else tf32.matmul
         if uses_tf32:
             return "tf32"
     return dtype
+
+
+def _peak_and_efficiency(unit: str, dtype: str, category: str, hw: HardwareSpec, tf32: Tf32Policy) -> tuple[float, float]:
+    """Peak FLOP/s of one (unit, dtype, category) and the spec's compute efficiency for it
+    (matrix where the op really runs on matrix units, else vector)."""
+    lookup_unit = unit if unit in (MATRIX, VECTOR) else VECTOR
+    key = compute_dtype(dtype, lookup_unit, category, hw, tf32)
+    on_matrix = lookup_unit == MATRIX and key in hw.matrix_flops
+    return hw.peak_flops(key, lookup_unit), hw.efficiency.matrix if on_matrix else hw.efficiency.vector
+
+
+def peak_lookup(ops: pd.DataFrame, hw: HardwareSpec, tf32: Tf32Policy) -> tuple[np.ndarray, np.ndarray]:
+    """Per op, the peak FLOP/s and the spec's compute efficiency for its unit and dtype.
+
+    One lookup per distinct (unit, dtype, category), not one per op: a Python loop over
+    the ops was most of a spec swap's time (docs/performance.md).
+    """
+    columns = [ops[name].to_numpy() for name in ("unit", "dtype", "category")]
+    codes, values = zip(*(pd.factorize(column, use_na_sentinel=False) for column in columns))
+    combined = (codes[0] * len(values[1]) + codes[1]) * len(values[2]) + codes[2]
+    distinct, inverse = np.unique(combined, return_inverse=True)
+    table = np.empty((len(distinct), 2))
+    for j, code in enumerate(distinct.tolist()):
+        rest, category_code = divmod(code, len(values[2]))
+        unit_code, dtype_code = divmod(rest, len(values[1]))
+        table[j] = _peak_and_efficiency(values[0][unit_code], values[1][dtype_code], values[2][category_code], hw, tf32)
+    per_op = table[inverse.reshape(-1)]
+    return per_op[:, 0], per_op[:, 1]
+
+
+# --------------------------------------------------------------------------- memory
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Where each op's bytes go: ``bandwidth`` (B/s) for its activations (or the host
+    link), ``weight_bandwidth`` for its ``weight_bytes`` (parameters and buffers)."""
+
+    bandwidth: np.ndarray
+    weight_bytes: np.ndarray
+    weight_bandwidth: float  # one level holds all the weights (resident_bandwidth)
+    host: np.ndarray  # bool: bytes cross the host link
+
+
+def memory_traffic(ops: pd.DataFrame, nbytes: np.ndarray, supported: np.ndarray, hw: HardwareSpec, level: str,
+                   resident_bytes: float) -> Traffic:
+    """The bandwidth each op's bytes see (see predict_frame's ``level``)."""
+    weight_bytes = np.zeros(len(ops))
+    if level == WORKING_SET:
+        memory_bw = working_set_bandwidth(nbytes, hw)
+        if "param_bytes" in ops:
+            params = np.where(supported, np.nan_to_num(ops["param_bytes"].to_numpy(dtype=float)), 0.0)
+            weight_bytes = np.minimum(params, nbytes)
+        weight_bw = resident_bandwidth(resident_bytes, hw)
+    else:
+        memory_bw = weight_bw = hw.level(level).bandwidth
+    host = ops["traffic"].to_numpy() == HOST_LINK
+    return Traffic(
+        bandwidth=np.where(host, hw.host_link_bw, memory_bw),
+        weight_bytes=np.where(host, 0.0, weight_bytes),
+        weight_bandwidth=weight_bw,
+        host=host,
+    )
+
+
+@dataclass(frozen=True)
+class Efficiencies:
+    """Per op, the fraction of each roof it attains: compute, activation bytes, weights."""
+
+    compute: np.ndarray
+    memory: np.ndarray
+    weights: np.ndarray
+
+
+def efficiencies(ops: pd.DataFrame, hw: HardwareSpec, compute: np.ndarray, host: np.ndarray) -> Efficiencies:
+    """The spec's efficiencies per op (a host copy runs at the link's full rate), except
+    that ops the calibration measured one by one reach their own fraction of the roofline
+    instead of the unit's and memory's defaults."""
+    suite = op_efficiency(hw)
+    if suite and "op" in ops:
+        own = ops["op"].map(suite).to_numpy(dtype=float)
+    else:
+        own = np.full(len(ops), np.nan)
+    has_own = ~np.isnan(own) & ~host
+    return Efficiencies(
+        compute=np.where(has_own, own, compute),
+        memory=np.where(has_own, own, np.where(host, 1.0, hw.efficiency.memory)),
+        weights=np.where(has_own, own, hw.efficiency.memory),
+    )
+
+
+# --------------------------------------------------------------------------- the model
+
+
+def bounds(compute_s: np.ndarray, memory_s: np.ndarray, overhead_s: np.ndarray, no_work: np.ndarray) -> np.ndarray:
+    """Per op, the term that wins: COMPUTE_BOUND, MEMORY_BOUND, OVERHEAD_BOUND or NO_WORK."""
+    bound = np.full(len(compute_s), MEMORY_BOUND, dtype=object)
+    bound[compute_s >= memory_s] = COMPUTE_BOUND
+    bound[overhead_s > np.maximum(compute_s, memory_s)] = OVERHEAD_BOUND
+    bound[no_work] = NO_WORK
+    return bound
 
 
 def predict_frame(
@@ -186,97 +270,40 @@ def predict_frame(
     *,
     tf32: Tf32Policy | None = None,
     level: str | None = None,
+    resident_bytes: float = 0.0,
 ) -> pd.DataFrame:
     """Prediction columns (PREDICTION_COLUMNS) for an ops frame, indexed like it.
 
     level: the memory level all traffic goes to ("dram", "l2", ...), or WORKING_SET to
     pick one per op by its bytes; None takes the spec's choice (default_level). With
     WORKING_SET, the op's weight bytes (column param_bytes, when present) are read at
-    the bandwidth of the level that holds all the model's weights (resident_bandwidth,
-    from ``ops.attrs["resident_bytes"]``) and only its other bytes by working set.
+    the bandwidth of the level that holds all the model's weights (resident_bandwidth of
+    ``resident_bytes``: the model's distinct parameter and buffer bytes, Analysis.resident_bytes;
+    0, unknown, reads them from DRAM) and only its other bytes by working set.
 
     ``ops`` needs the columns flops, bytes, unit, dtype, category, traffic, supported.
     Times are in seconds, peaks in FLOP/s, bandwidths in byte/s. Unsupported ops get the
     fixed overhead only (they are listed separately, never treated as free work).
     """
-    tf32 = tf32 or Tf32Policy()
-    n = len(ops)
-    units = ops["unit"].to_numpy()
-    dtypes = ops["dtype"].to_numpy()
-    categories = ops["category"].to_numpy()
-
-    # One peak lookup per distinct (unit, dtype, category), not one per op: a Python loop
-    # over the ops was most of a spec swap's time (docs/performance.md).
-    key_codes, key_values = zip(*(pd.factorize(column, use_na_sentinel=False) for column in (units, dtypes, categories)))
-    combined = (key_codes[0] * len(key_values[1]) + key_codes[1]) * len(key_values[2]) + key_codes[2]
-    distinct, inverse = np.unique(combined, return_inverse=True)
-    distinct_peak = np.empty(len(distinct))
-    distinct_efficiency = np.empty(len(distinct))
-    for j, code in enumerate(distinct.tolist()):
-        rest, category_code = divmod(code, len(key_values[2]))
-        unit_code, dtype_code = divmod(rest, len(key_values[1]))
-        unit, category = key_values[0][unit_code], key_values[2][category_code]
-        lookup_unit = unit if unit in (MATRIX, "vector") else "vector"
-        dtype = compute_dtype(key_values[1][dtype_code], lookup_unit, category, hw, tf32)
-        distinct_peak[j] = hw.peak_flops(dtype, lookup_unit)
-        on_matrix = lookup_unit == MATRIX and dtype in hw.matrix_flops
-        distinct_efficiency[j] = hw.efficiency.matrix if on_matrix else hw.efficiency.vector
-    peak = distinct_peak[inverse.reshape(-1)]
-    efficiency_c = distinct_efficiency[inverse.reshape(-1)]
-
-    flops = ops["flops"].to_numpy(dtype=float)
-    nbytes = ops["bytes"].to_numpy(dtype=float)
     supported = ops["supported"].to_numpy(dtype=bool)
-    flops = np.where(supported, np.nan_to_num(flops), 0.0)
-    nbytes = np.where(supported, np.nan_to_num(nbytes), 0.0)
+    flops = np.where(supported, np.nan_to_num(ops["flops"].to_numpy(dtype=float)), 0.0)
+    nbytes = np.where(supported, np.nan_to_num(ops["bytes"].to_numpy(dtype=float)), 0.0)
+    no_work = ops["unit"].to_numpy() == NO_UNIT
+    peak, compute_efficiency = peak_lookup(ops, hw, tf32 or Tf32Policy())
+    traffic = memory_traffic(ops, nbytes, supported, hw, level or default_level(hw), resident_bytes)
+    eff = efficiencies(ops, hw, compute_efficiency, traffic.host)
 
-    level = level or default_level(hw)
-    # Bytes of weights (parameters and buffers) and of everything else (activations).
-    weight_bytes = np.zeros(n)
-    if level == WORKING_SET:
-        memory_bw = working_set_bandwidth(nbytes, hw)
-        if "param_bytes" in ops:
-            weight_bytes = np.minimum(np.where(supported, np.nan_to_num(ops["param_bytes"].to_numpy(dtype=float)), 0.0), nbytes)
-        weight_bw = resident_bandwidth(float(ops.attrs.get("resident_bytes", 0.0)), hw)
-    else:
-        memory_bw = weight_bw = hw.level(level).bandwidth
-    host = ops["traffic"].to_numpy() == HOST_LINK
-    bandwidth = np.where(host, hw.host_link_bw, memory_bw)
-    efficiency_m = np.where(host, 1.0, hw.efficiency.memory)
-
-    # Ops the calibration measured one by one reach their own fraction of the roofline
-    # instead of the unit's and memory's default efficiencies.
-    suite = op_efficiency(hw)
-    own = ops["op"].map(suite).to_numpy(dtype=float) if suite and "op" in ops else np.full(n, np.nan)
-    has_own = ~np.isnan(own) & ~host
-    efficiency_c = np.where(has_own, own, efficiency_c)
-    efficiency_m = np.where(has_own, own, efficiency_m)
-    efficiency_w = np.where(has_own, own, hw.efficiency.memory)
-
-    attainable = efficiency_c * peak
+    # The time model: the larger of compute and memory time, plus a fixed overhead.
+    attainable = eff.compute * peak
     compute_s = flops / attainable
-    weight_bytes = np.where(host, 0.0, weight_bytes)
-    memory_s = (nbytes - weight_bytes) / (efficiency_m * bandwidth) + weight_bytes / (efficiency_w * weight_bw)
-    memory_s = memory_s + np.where(host | ~supported, 0.0, fresh_write_s(ops, hw))
-    no_work = units == NO_UNIT
+    activation_bytes = nbytes - traffic.weight_bytes
+    memory_s = (activation_bytes / (eff.memory * traffic.bandwidth)
+                + traffic.weight_bytes / (eff.weights * traffic.weight_bandwidth)
+                + np.where(traffic.host | ~supported, 0.0, fresh_write_s(ops, hw)))
     overhead_s = np.where(no_work, no_work_overhead(hw), hw.overhead_s)
     predicted_s = np.maximum(compute_s, memory_s) + overhead_s
 
-    bound = np.full(n, MEMORY_BOUND, dtype=object)
-    bound[compute_s >= memory_s] = COMPUTE_BOUND
-    bound[overhead_s > np.maximum(compute_s, memory_s)] = OVERHEAD_BOUND
-    bound[no_work] = NO_WORK
-
-    return pd.DataFrame(
-        {
-            "peak_flops": peak,
-            "attainable_flops": attainable,
-            "bandwidth": bandwidth,
-            "compute_s": compute_s,
-            "memory_s": memory_s,
-            "overhead_s": overhead_s,
-            "predicted_s": predicted_s,
-            "bound": bound,
-        },
-        index=ops.index,
-    )
+    columns = {"peak_flops": peak, "attainable_flops": attainable, "bandwidth": traffic.bandwidth,
+               "compute_s": compute_s, "memory_s": memory_s, "overhead_s": overhead_s,
+               "predicted_s": predicted_s, "bound": bounds(compute_s, memory_s, overhead_s, no_work)}
+    return pd.DataFrame(columns, index=ops.index)

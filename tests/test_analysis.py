@@ -1,14 +1,18 @@
 """roofline/analysis.py: analyze() end to end on real and meta tensors."""
 
 import json
+from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import roofline
+from roofline.analysis import COUNT_COLUMNS
 from roofline.count.categories import CATEGORIES
+from roofline.predict import predict_frame
 from roofline.errors import UnsupportedOpError
 from roofline.models.resnet import build_resnet50
 
@@ -105,3 +109,28 @@ def test_json_document(resnet):
 def test_model_error_names_the_model():
     with pytest.raises(roofline.RooflineError, match="Linear: the model failed"):
         roofline.analyze(nn.Linear(3, 3), (torch.randn(2, 5),))
+
+
+# ------------------------------------------------------------------ re-prediction
+
+LOCAL_CPU = Path(__file__).resolve().parents[1] / "hw_specs" / "local-cpu.yaml"
+
+
+def test_repredicting_an_analysis_frame_gives_its_own_times():
+    # About 1 MB of fp32 weights: on the calibrated local-cpu spec they stay in a cache
+    # between forwards, so the time model needs the model's resident bytes, which a
+    # frame does not carry (pd.concat dropped them when they lived in DataFrame.attrs).
+    model = nn.Sequential(nn.Linear(256, 512), nn.ReLU(), nn.Linear(512, 256), nn.LayerNorm(256)).eval()
+    analysis = roofline.analyze(model, (torch.randn(8, 256),), hw=LOCAL_CPU)
+    assert analysis.resident_bytes == 4 * sum(p.numel() for p in model.parameters())
+    counts = analysis.ops[list(COUNT_COLUMNS)]
+    for frame in (counts, analysis.ops, pd.concat([counts.iloc[:3], counts.iloc[3:]])):
+        again = predict_frame(frame, analysis.hw, tf32=analysis.tf32, resident_bytes=analysis.resident_bytes)
+        pd.testing.assert_series_equal(again["predicted_s"], analysis.ops["predicted_s"], check_exact=True)
+        assert again["predicted_s"].sum() == analysis.predicted_s
+    # The residence matters here: read from DRAM, the same weights take longer.
+    assert predict_frame(counts, analysis.hw, tf32=analysis.tf32)["predicted_s"].sum() > analysis.predicted_s
+    # with_hw keeps the resident bytes, so a round trip through another spec changes nothing.
+    other = analysis.with_hw("h100-sxm")
+    assert other.resident_bytes == analysis.resident_bytes
+    assert other.with_hw(LOCAL_CPU).predicted_s == analysis.predicted_s

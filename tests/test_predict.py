@@ -1,12 +1,22 @@
 """roofline/predict.py: the time model on a hand-made spec, worked out by hand."""
 
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from roofline.hardware import Efficiency, HardwareSpec, MemoryLevel
-from roofline.predict import Tf32Policy, predict_frame
+from roofline.hardware import (
+    WORKING_SET,
+    CalibrationRecord,
+    Efficiency,
+    HardwareSpec,
+    MemoryLevel,
+    SuiteOp,
+    SuiteRow,
+    load_hardware,
+)
+from roofline.predict import MEMORY_BOUND, Tf32Policy, predict_frame
 
 SPEC = HardwareSpec(
     name="toy",
@@ -91,26 +101,30 @@ def test_other_memory_level():
 def test_working_set_reads_weights_from_the_level_that_holds_all_of_them():
     import dataclasses
 
-    spec = dataclasses.replace(SPEC, measured={"memory_level": "working_set"})
+    spec = dataclasses.replace(SPEC, measured=CalibrationRecord(memory_level=WORKING_SET))
     # 1 MB of activations fits in the 50 MB L2; the 10 MB of weights it reads belong to a
     # model of 200 MB of weights, which only DRAM holds.
     ops = frame(flops=[0.0], bytes=[11e6], param_bytes=[10e6])
-    ops.attrs["resident_bytes"] = 200e6
-    row = predict_frame(ops, spec).iloc[0]
+    row = predict_frame(ops, spec, resident_bytes=200e6).iloc[0]
     assert row.memory_s == pytest.approx(1e6 / (0.5 * 5e12) + 10e6 / (0.5 * 1e12))
     # A 20 MB model keeps its weights in L2 between forwards.
-    ops.attrs["resident_bytes"] = 20e6
-    row = predict_frame(ops, spec).iloc[0]
+    row = predict_frame(ops, spec, resident_bytes=20e6).iloc[0]
     assert row.memory_s == pytest.approx(11e6 / (0.5 * 5e12))
+    # Unknown resident bytes (0): the weights are read from DRAM.
+    row = predict_frame(ops, spec).iloc[0]
+    assert row.memory_s == pytest.approx(1e6 / (0.5 * 5e12) + 10e6 / (0.5 * 1e12))
     # Datasheet mode (no working set): everything from DRAM, weights or not.
-    assert predict_frame(ops, SPEC).iloc[0].memory_s == pytest.approx(11e6 / (0.5 * 1e12))
+    assert predict_frame(ops, SPEC, resident_bytes=20e6).iloc[0].memory_s == pytest.approx(11e6 / (0.5 * 1e12))
 
 
 def test_calibrated_op_suite_gives_ops_their_own_efficiency():
     import dataclasses
 
-    suite = [["exp", 65536, "memory", 0.1], ["exp", 262144, "memory", 0.3], ["exp", 1048576, "memory", 0.2]]
-    spec = dataclasses.replace(SPEC, measured={"op_suite": suite})
+    suite = (SuiteRow("exp", 65536, MEMORY_BOUND, 0.1), SuiteRow("exp", 262144, MEMORY_BOUND, 0.3),
+             SuiteRow("exp", 1048576, MEMORY_BOUND, 0.2),
+             SuiteRow("exp", 4096, MEMORY_BOUND, None))  # None: too little work to tell, left out
+    record = CalibrationRecord(op_suite=suite, op_suite_ops=(SuiteOp("exp", ("aten.exp", "aten.exp_")),))
+    spec = dataclasses.replace(SPEC, measured=record)
     ops = frame(flops=[1e6, 1e6], bytes=[8e6, 8e6], op=["aten.exp", "aten.abs"])
     rows = predict_frame(ops, spec)
     # exp reaches the median of its measured fractions (0.2) of the roofline; abs, not in
@@ -120,3 +134,44 @@ def test_calibrated_op_suite_gives_ops_their_own_efficiency():
     assert rows.iloc[1].memory_s == pytest.approx(8e6 / (0.5 * 1e12))
     # A datasheet spec has no suite: one efficiency per unit.
     assert predict_frame(ops, SPEC).iloc[0].memory_s == pytest.approx(8e6 / (0.5 * 1e12))
+
+
+# ------------------------------------------------------------------ the calibrated local-cpu spec
+
+LOCAL_CPU = Path(__file__).resolve().parents[1] / "hw_specs" / "local-cpu.yaml"
+
+
+def test_local_cpu_predictions_by_hand():
+    """Every calibrated term of hw_specs/local-cpu.yaml, worked from the figures in the file:
+    working-set levels, suite efficiencies (medians of the three sizes), the view
+    overhead, the fresh-write cost and weights read from the level that holds them all."""
+    hw = load_hardware(LOCAL_CPU)
+    ops = frame(
+        op=["aten.exp", "aten.view", "aten.add", "aten.mm"],
+        unit=["vector", "none", "vector", "matrix"],
+        category=["Element-wise", "Data Transform", "Element-wise", "GEMM"],
+        flops=[1e6, 0.0, 0.0, 2e9],
+        bytes=[8e6, 0.0, 96e6, 3e6],
+        bytes_written=[4e6, 0.0, 32e6, 1e6],
+        param_bytes=[0.0, 0.0, 0.0, 2e6],
+    )
+    rows = predict_frame(ops, hw, resident_bytes=100e6)  # 100 MB of weights: only DRAM holds them
+    l3_bw, dram_bw, overhead_s = 188.5628939805837e9, 36513985790.179565, 2.088652980187449e-6
+    # exp: 8 MB fit the 33.5 MB L3; exp reached 0.105, 0.1024 and 0.1042 of the roofline
+    exp = rows.iloc[0]
+    assert exp.memory_s == pytest.approx(8e6 / (0.1042 * l3_bw), rel=1e-12)
+    assert exp.compute_s == pytest.approx(1e6 / (0.1042 * 35.450647966990786e9), rel=1e-12)
+    assert exp.predicted_s == pytest.approx(exp.memory_s + overhead_s, rel=1e-12)
+    # a view costs the measured view overhead, no work
+    assert rows.iloc[1].predicted_s == 2.198e-06 and rows.iloc[1].bound == "none"
+    # add: 96 MB from DRAM at add's median fraction 0.9522, plus page faults of its 32 MB
+    # output (at least 31.64 MB fresh: 3.995 GB/s)
+    assert rows.iloc[2].memory_s == pytest.approx(96e6 / (0.9522 * dram_bw) + 32e6 / 3995000000.0, rel=1e-12)
+    # mm: not in the suite; fp32 matrix peak and efficiency; 1 MB of activations from L3,
+    # 2 MB of weights from DRAM, both at the spec's memory efficiency
+    mm = rows.iloc[3]
+    assert mm.compute_s == pytest.approx(2e9 / (0.7748730160881794 * 205645507623.40018), rel=1e-12)
+    memory_efficiency = 0.7741813670071203
+    assert mm.memory_s == pytest.approx(1e6 / (memory_efficiency * l3_bw) + 2e6 / (memory_efficiency * dram_bw),
+                                        rel=1e-12)
+    assert mm.bound == "compute"

@@ -17,7 +17,7 @@ from roofline.calibrate import (
 )
 from roofline.cli import main
 from roofline.errors import RooflineError
-from roofline.hardware import Efficiency, HardwareSpec, MemoryLevel, load_hardware
+from roofline.hardware import CalibrationRecord, Efficiency, FreshWrite, HardwareSpec, MemoryLevel, load_hardware
 from roofline.predict import WORKING_SET, default_level, fresh_write_s, predict_frame
 
 
@@ -44,11 +44,16 @@ def test_quick_calibration_writes_a_spec_that_loads(quick, tmp_path):
     assert spec.matrix_flops["fp32"] > 0 and spec.vector_flops["fp32"] > 0
     assert 0 < spec.efficiency.matrix <= 1
     measured = spec.measured
-    assert measured["tool"] == "roofline calibrate" and measured["mode"] == "quick"
-    assert measured["threads"] == 1 and measured["memory_level"] == WORKING_SET
-    assert measured["date"][:4].isdigit() and measured["bandwidth_curve"]
+    assert measured.tool == "roofline calibrate" and measured.mode == "quick"
+    assert measured.threads == 1 and measured.memory_level == WORKING_SET
+    assert measured.date[:4].isdigit() and measured.bandwidth_curve
+    # every suite op carries the aten ops it stands for, resolved at calibration time
+    assert {row.op for row in measured.op_suite} == {suite_op.name for suite_op in measured.op_suite_ops}
+    assert dict((s.name, s.aten_ops) for s in measured.op_suite_ops)["exp"] == ("aten.exp", "aten.exp_")
     assert default_level(spec) == WORKING_SET
     assert "quick mode" in spec.source
+    if quick.load_average is not None:  # the OS says (Linux): recorded with the figures
+        assert measured.load_average == round(quick.load_average, 2)
 
 
 def test_quick_calibration_is_quick_and_restores_threads(quick):
@@ -166,7 +171,7 @@ def _ops(nbytes):
 
 def test_working_set_level_choice_by_hand():
     nbytes = [0.5e6, 1e6, 2e6, 32e6, 1e9]
-    calibrated = predict_frame(_ops(nbytes), _spec({"memory_level": WORKING_SET}))
+    calibrated = predict_frame(_ops(nbytes), _spec(CalibrationRecord(memory_level=WORKING_SET)))
     # 0.5 MB and 1 MB fit l2 (<= 1 MB), 2 MB and 32 MB fit l3, 1 GB goes to dram
     assert list(calibrated["bandwidth"]) == [100e9, 100e9, 50e9, 50e9, 10e9]
     assert list(calibrated["predicted_s"]) == pytest.approx([0.5e6 / 100e9, 1e6 / 100e9, 2e6 / 50e9, 32e6 / 50e9, 1e9 / 10e9])
@@ -181,14 +186,14 @@ def test_views_cost_what_the_calibration_measured():
     ops.loc[0, "unit"] = "none"  # a view: no work
     datasheet = predict_frame(ops, _spec(None))
     assert datasheet.loc[0, "predicted_s"] == 0.0 and datasheet.loc[0, "bound"] == "none"
-    calibrated = predict_frame(ops, _spec({"view_overhead_s": 1.5e-6}))
+    calibrated = predict_frame(ops, _spec(CalibrationRecord(view_overhead_s=1.5e-6)))
     assert calibrated.loc[0, "predicted_s"] == pytest.approx(1.5e-6) and calibrated.loc[0, "bound"] == "none"
     assert calibrated.loc[1, "predicted_s"] == pytest.approx(4e3 / 10e9)  # 4 kB from DRAM, overhead 0
 
 
 def test_quick_calibration_measures_view_overhead(quick):
     spec = quick.to_spec()
-    assert 0 < spec.measured["view_overhead_s"] < 1e-4
+    assert 0 < spec.measured.view_overhead_s < 1e-4
     assert set(quick.suite["bound"]) <= {"compute", "memory"} and len(quick.suite) >= 10
     assert 0.05 <= spec.efficiency.vector <= 1 and 0.05 <= spec.efficiency.memory <= 1
 
@@ -216,7 +221,7 @@ def test_fresh_write_cost_by_hand():
     ops = _ops([3e6, 96e6, 96e6])
     ops["bytes_written"] = [1e6, 32e6, 32e6]
     ops["op"] = ["aten.add", "aten.add", "aten.add_"]
-    spec = _spec({"fresh_write": {"min_bytes": 16e6, "bandwidth": 8e9}})
+    spec = _spec(CalibrationRecord(fresh_write=FreshWrite(min_bytes=16e6, bandwidth=8e9)))
     extra = fresh_write_s(ops, spec)
     assert list(extra) == pytest.approx([0.0, 32e6 / 8e9, 0.0])  # small output; in place
     predicted = predict_frame(ops, spec)

@@ -13,6 +13,9 @@ import yaml
 from roofline.errors import HardwareSpecError, RooflineError
 from roofline.hardware import (
     DTYPES,
+    CalibrationRecord,
+    CurvePoint,
+    GemmRate,
     Efficiency,
     HardwareSpec,
     MemoryLevel,
@@ -59,8 +62,9 @@ def test_every_packaged_spec_loads(name):
 @pytest.mark.parametrize("name", sorted(MEASURED_SPECS))
 def test_calibrated_specs_load_and_say_how_they_were_measured(name):
     spec = load_hardware(name)
-    assert spec.kind == "cpu" and spec.measured["tool"] == "roofline calibrate"
-    assert "measured" in spec.source and spec.measured["date"]
+    assert spec.kind == "cpu" and isinstance(spec.measured, CalibrationRecord)
+    assert spec.measured.tool == "roofline calibrate"
+    assert "measured" in spec.source and spec.measured.date
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_SPECS))
@@ -274,15 +278,19 @@ def test_round_trip_with_awkward_numbers_and_measured(tmp_path):
         memory=(MemoryLevel("l2", 6.54321e12, 50331648.0), MemoryLevel("dram", 2.98765e12, 85e9)),
         overhead_s=5.3e-6,
         efficiency=Efficiency(1.0, 1.0, 1.0),
-        measured={"how": "calibrate", "runs": 3, "bw_samples": [np.float64(2.9e12), 3.0e12],
-                  "gemm": {"tflops": np.float32(700.5)}},
+        measured=CalibrationRecord(
+            tool="calibrate", threads=np.int64(3),
+            bandwidth_curve=(CurvePoint(16384, "add_out", np.float64(2.9e12)), CurvePoint(32768, "add_out", 3.0e12)),
+            gemm_flops=(GemmRate("bf16", "1024^3", np.float32(700.5)),),
+        ),
     )
     text = spec_to_yaml(spec)
     path = tmp_path / "local.yaml"
     path.write_text(text)
     again = load_hardware(path)
     assert again == spec
-    assert again.measured["bw_samples"] == [2.9e12, 3.0e12]
+    assert [point.bandwidth for point in again.measured.bandwidth_curve] == [2.9e12, 3.0e12]
+    assert type(again.measured.threads) is int and again.measured.gemm_flops[0].flops_per_s == 700.5
 
 
 def test_write_hardware_is_atomic_and_refuses_bad_specs(tmp_path):

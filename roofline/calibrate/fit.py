@@ -1,0 +1,136 @@
+"""Fits of calibration measurements: plateaus and per-level bandwidths of the bandwidth
+curve, the page-fault cost of fresh outputs, and the efficiencies the suites reach.
+Pure functions of frames and lists (SI units: bytes, B/s, s), testable on hand-made
+curves.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["find_plateaus", "fit_levels", "fit_fresh_write", "suite_efficiency", "matrix_efficiency",
+           "caches_from_plateaus"]
+
+#: Efficiencies fitted from a suite are kept within [MIN_EFFICIENCY, 1]: a suite that
+#: reached less than 5% of the roofline measured overheads, not kernels.
+MIN_EFFICIENCY = 0.05
+
+
+def find_plateaus(sizes: Any, bandwidths: Any, drop: float = 0.7) -> list[tuple[float, float, float]]:
+    """Plateaus of a bandwidth-vs-working-set curve: [(first_size, last_size, bandwidth)].
+
+    Walking up the sizes, a point below ``drop`` times the current plateau's median
+    bandwidth, followed by another such point (one outlier is not a level), starts a new
+    plateau. Bandwidth is the plateau's median.
+    """
+    sizes = list(map(float, sizes))
+    bws = list(map(float, bandwidths))
+    if not sizes:
+        return []
+    groups: list[list[int]] = [[0]]
+    i = 1
+    while i < len(sizes):
+        ref = statistics.median(bws[j] for j in groups[-1])
+        low = bws[i] < drop * ref
+        confirmed = low and (i + 1 >= len(sizes) or bws[i + 1] < drop * ref)
+        if confirmed:
+            groups.append([i])
+        else:
+            groups[-1].append(i)
+        i += 1
+    return [(sizes[g[0]], sizes[g[-1]], statistics.median(bws[j] for j in g)) for g in groups]
+
+
+def fit_levels(curve: pd.DataFrame, caches: list[tuple[str, float]], dram_capacity: float) -> pd.DataFrame:
+    """Bandwidth per memory level from a curve (working_set_bytes, bandwidth).
+
+    caches: [(name, capacity bytes)] smallest first. A cache's bandwidth is the median of
+    the points above twice the previous capacity and at most half its own (the point
+    nearest half its capacity if none); DRAM's the median of the points at least four
+    times the last cache (the largest point if none). Each point is already a best-of-N
+    time (noise only slows a run down); the median across sizes keeps what is systematic
+    about a level, such as the page faults of fresh outputs. Bandwidth is then made
+    non-increasing toward DRAM by raising
+    an inner level that came out below the next outer one to that level's figure (long
+    runs over big working sets are the least disturbed). Returns rows level, capacity,
+    bandwidth, points.
+    """
+    rows = []
+    previous = 0.0
+    xs = curve["working_set_bytes"].to_numpy(dtype=float)
+    ys = curve["bandwidth"].to_numpy(dtype=float)
+    for name, capacity in caches:
+        inside = (xs > 2 * previous) & (xs <= capacity / 2)
+        if not inside.any():
+            inside = np.abs(np.log(xs) - math.log(max(capacity / 2, 1))) == np.min(np.abs(np.log(xs) - math.log(max(capacity / 2, 1))))
+        rows.append({"level": name, "capacity": float(capacity), "bandwidth": float(np.median(ys[inside])),
+                     "points": int(inside.sum())})
+        previous = capacity
+    beyond = xs >= 4 * previous
+    if not beyond.any():
+        beyond = xs == xs.max()
+    rows.append({"level": "dram", "capacity": float(dram_capacity), "bandwidth": float(np.median(ys[beyond])),
+                 "points": int(beyond.sum())})
+    for i in range(len(rows) - 2, -1, -1):  # from DRAM inward: long, robust runs set the floor
+        rows[i]["bandwidth"] = max(rows[i]["bandwidth"], rows[i + 1]["bandwidth"])
+    return pd.DataFrame(rows)
+
+
+def fit_fresh_write(curve: pd.DataFrame, drop: float = 0.7) -> dict[str, float] | None:
+    """The page-fault cost of large fresh outputs, from the two add kernels of the sweep.
+
+    From the smallest size at which the fresh-output add ("add") runs below ``drop``
+    times the reused-buffer add's ("add_out") bandwidth at every size from there up (at
+    least two), the output bytes W (a third of the add's traffic) and the extra time
+    t_fresh - t_reuse give bandwidth = median of W / (t_fresh - t_reuse), and min_bytes =
+    the smallest such W. None when fresh outputs never cost extra (a GPU's caching
+    allocator, or a CPU allocator that recycles pages).
+    """
+    fresh = curve[(curve["kernel"] == "add") & curve["resolved"]].set_index("working_set_bytes")
+    reuse = curve[(curve["kernel"] == "add_out") & curve["resolved"]].set_index("working_set_bytes")
+    joined = fresh[["bytes", "seconds", "bandwidth"]].join(
+        reuse[["seconds", "bandwidth"]].add_suffix("_reuse"), how="inner").sort_index()
+    if len(joined) < 2:
+        return None
+    slow = (joined["bandwidth"] < drop * joined["bandwidth_reuse"]).to_numpy()
+    start = len(slow)
+    while start > 0 and slow[start - 1]:
+        start -= 1
+    tail = joined.iloc[start:]
+    if len(tail) < 2:
+        return None
+    written = tail["bytes"] / 3.0
+    extra = (tail["seconds"] - tail["seconds_reuse"]).clip(lower=1e-12)
+    return {"min_bytes": float(written.iloc[0]), "bandwidth": float(np.median(written / extra))}
+
+
+def suite_efficiency(suite: pd.DataFrame, bound: str, fallback: float) -> float:
+    """The median fraction of the roofline reached by the suite's ops with that bound,
+    within [MIN_EFFICIENCY, 1]; ``fallback`` when none of them could tell."""
+    fractions = suite.loc[(suite["bound"] == bound) & suite["fraction"].notna(), "fraction"].to_numpy()
+    if not len(fractions):
+        return fallback
+    return float(np.clip(np.median(fractions), MIN_EFFICIENCY, 1.0))
+
+
+def matrix_efficiency(layers: pd.DataFrame) -> float:
+    """The median fraction of the GEMM peak the matrix-efficiency suite's layers reached
+    (column fraction), within [MIN_EFFICIENCY, 1]; 1 when the suite is empty."""
+    fractions = layers["fraction"].to_numpy()
+    return float(np.clip(np.median(fractions), MIN_EFFICIENCY, 1.0)) if len(fractions) else 1.0
+
+
+def caches_from_plateaus(plateaus: list[tuple[float, float, float]]) -> list[tuple[str, float]]:
+    """Cache levels read off the curve: every plateau but the last, its capacity the
+    geometric mean of its last size and the next plateau's first."""
+    caches = []
+    for i, (first, last, _bw) in enumerate(plateaus[:-1]):
+        capacity = math.sqrt(last * plateaus[i + 1][0])
+        caches.append((f"l{i + 1}" if i < 3 else "llc", capacity))
+    return caches[:4]
+

@@ -1,0 +1,106 @@
+"""Facts about this machine that calibrate() records: cache levels (Linux sysfs), CPU
+name and vendor, physical memory, load average. Each returns a safe "unknown" (an empty
+list, NaN, None) where the operating system does not say.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from roofline.calibrate.bench import KiB, MiB
+
+__all__ = ["CacheLevel", "cpu_caches", "cpu_name_and_vendor", "load_average", "physical_memory"]
+
+
+@dataclass(frozen=True)
+class CacheLevel:
+    """One data/unified cache level as the OS describes it."""
+
+    level: int
+    size_bytes: int  # one instance
+    instances: int  # instances the threads can use
+    capacity: int  # size_bytes x instances: what the threads together can hold
+
+
+def _parse_size(text: str) -> int:
+    text = text.strip().upper()
+    for suffix, factor in (("K", KiB), ("M", MiB), ("G", 2**30)):
+        if text.endswith(suffix):
+            return int(float(text[:-1]) * factor)
+    return int(text)
+
+
+def cpu_caches(threads: int | None = None, root: str | Path = "/sys/devices/system/cpu",
+               cpus: list[int] | None = None) -> list[CacheLevel]:
+    """Data and unified cache levels from Linux sysfs, for ``threads`` threads (default:
+    torch's) on ``cpus`` (default: the CPUs this process may use); [] where sysfs says
+    nothing (other systems). A level's capacity is one instance's size times the number
+    of distinct instances among those CPUs, at most one per thread."""
+    root = Path(root)
+    if cpus is None:
+        try:
+            cpus = sorted(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            cpus = list(range(os.cpu_count() or 1))
+    threads = threads or torch.get_num_threads()
+    found: dict[int, dict[str, int]] = {}  # level -> shared_cpu_list -> size
+    for cpu in cpus:
+        for index in sorted((root / f"cpu{cpu}" / "cache").glob("index*")):
+            try:
+                kind = (index / "type").read_text().strip()
+                level = int((index / "level").read_text())
+                size = _parse_size((index / "size").read_text())
+                shared = (index / "shared_cpu_list").read_text().strip()
+            except (OSError, ValueError):
+                continue
+            if kind in ("Data", "Unified"):
+                found.setdefault(level, {})[shared] = size
+    levels = []
+    for level in sorted(found):
+        sizes = found[level]
+        size = max(sizes.values())
+        instances = min(len(sizes), max(threads, 1))
+        levels.append(CacheLevel(level, size, instances, size * instances))
+    return levels
+
+
+def cpu_name_and_vendor() -> tuple[str, str]:
+    """The CPU's model name and vendor ("amd", "intel", "arm", ...) from /proc/cpuinfo,
+    else what the platform module says."""
+    name, vendor = None, "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            key, value = key.strip(), value.strip()
+            if key == "model name" and value and name is None:
+                name = value
+            elif key == "vendor_id" and value and vendor == "unknown":
+                vendor = {"AuthenticAMD": "amd", "GenuineIntel": "intel"}.get(value, value.lower())
+    except OSError:
+        pass
+    if vendor == "unknown" and platform.machine().lower() in ("arm64", "aarch64"):
+        vendor = "arm"
+    return name or platform.processor() or platform.machine() or "CPU", vendor
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (runnable threads), None where the OS does not say."""
+    try:
+        return float(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        return None
+
+
+def physical_memory() -> float:
+    """Physical memory in bytes, NaN where the OS does not say."""
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return math.nan
+

@@ -1,0 +1,115 @@
+"""The op suite: common non-GEMM ops (element-wise, normalisation, pooling, reductions,
+data movement) timed at activation sizes against roofline's own prediction on the
+measured ceilings. Each op's fraction of the roofline becomes its own efficiency in
+predictions on the calibrated spec (roofline.predict.op_efficiency), for the aten ops it
+stands for (SUITE_OPS), written into the spec's record (measured.op_suite_ops) so that
+predictions need not know this suite.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from roofline.calibrate.bench import best_time
+from roofline.hardware import HardwareSpec, SuiteOp
+from roofline.measure import Timer
+from roofline.predict import COMPUTE_BOUND, MEMORY_BOUND, NO_WORK
+
+__all__ = ["SUITE_ELEMENTS", "SUITE_OPS", "op_suite", "suite_ops", "measure_op_suite"]
+
+#: Elements per tensor of the op suite, per device kind and mode (activation sizes of
+#: small-batch models: the caches on a CPU; large enough to outlast a launch on a GPU).
+SUITE_ELEMENTS = {"cpu": {"full": (2**16, 2**18, 2**20), "quick": (2**18,)},
+                  "cuda": {"full": (2**22, 2**24), "quick": (2**22,)}}
+
+
+def op_suite(device: str, n: int) -> dict[str, tuple[Callable[..., Any], tuple]]:
+    """Common element-wise, normalisation, pooling and data-movement ops on ``n``-element
+    fp32 tensors: name -> (function, arguments)."""
+    import torch.nn.functional as F
+
+    rows = max(n // 256, 1)
+    side = max(int(round(math.sqrt(n / 64))), 2)
+    x, y = torch.randn(n, device=device), torch.randn(n, device=device)
+    mask = torch.rand(n, device=device) > 0.5
+    x2 = torch.randn(rows, 256, device=device)
+    x4 = torch.randn(1, 64, side, side, device=device)
+    stats = [torch.randn(64, device=device).abs() + 0.5 for _ in range(4)]
+    gamma, beta = torch.ones(256, device=device), torch.zeros(256, device=device)
+    index = torch.randint(0, rows, (max(rows // 2, 1),), device=device)
+    return {
+        "relu": (torch.relu, (x,)),
+        "gelu": (F.gelu, (x,)),
+        "add": (torch.add, (x, y)),
+        "mul": (torch.mul, (x, y)),
+        "exp": (torch.exp, (x,)),
+        "where": (torch.where, (mask, x, y)),
+        "softmax": (lambda t: F.softmax(t, -1), (x2,)),
+        "layer_norm": (lambda t: F.layer_norm(t, (256,), gamma, beta), (x2,)),
+        "batch_norm": (lambda t: F.batch_norm(t, stats[0], stats[1], stats[2], stats[3], training=False), (x4,)),
+        "max_pool2d": (lambda t: F.max_pool2d(t, 3, 2, 1), (x4,)),
+        "amax": (lambda t: t.amax(-1), (x2,)),
+        "sum": (lambda t: t.sum(-1), (x2,)),
+        "cat": (lambda a, b: torch.cat([a, b]), (x, y)),
+        "transpose": (lambda t: t.t().contiguous(), (x2,)),
+        "index_select": (lambda t: t.index_select(0, index), (x2,)),
+    }
+
+
+#: The aten ops each op of the suite (op_suite) stands for in predictions.
+SUITE_OPS: dict[str, tuple[str, ...]] = {
+    "relu": ("aten.relu", "aten.relu_"),
+    "gelu": ("aten.gelu", "aten.gelu_"),
+    "add": ("aten.add", "aten.add_", "aten.sub", "aten.sub_"),
+    "mul": ("aten.mul", "aten.mul_", "aten.div", "aten.div_"),
+    "exp": ("aten.exp", "aten.exp_"),
+    "where": ("aten.where",),
+    "softmax": ("aten._softmax", "aten._log_softmax", "aten._safe_softmax"),
+    "layer_norm": ("aten.native_layer_norm",),
+    "batch_norm": ("aten.native_batch_norm", "aten._native_batch_norm_legit_no_training"),
+    "max_pool2d": ("aten.max_pool2d_with_indices",),
+    "amax": ("aten.amax", "aten.amin"),
+    "sum": ("aten.sum", "aten.mean"),
+    "cat": ("aten.cat",),
+    "transpose": (),  # a transposing copy is aten.clone/copy_ of a strided view: not told apart by name
+    "index_select": ("aten.index_select",),
+}
+
+
+def suite_ops(names: Any) -> tuple[SuiteOp, ...]:
+    """The record's op_suite_ops for the suite ops ``names`` (in order, each once): the
+    aten ops each stands for."""
+    return tuple(SuiteOp(name, SUITE_OPS[name]) for name in dict.fromkeys(names))
+
+
+def measure_op_suite(device: str, timer: Timer, mode: str, spec: HardwareSpec, repeats: int, min_sample_s: float,
+                     advance: Callable[[], None]) -> pd.DataFrame:
+    """How close common non-GEMM ops come to the roofline of ``spec`` (measured ceilings,
+    efficiencies 1): per op and size, the roofline's work time (max of compute and memory,
+    from roofline's own counts) over the measured time less the per-op overheads.
+
+    Rows: op, elements, bound ("compute" or "memory", the larger roofline term), work_s,
+    overhead_s, seconds (best measured), fraction (NaN when the time is within 1.5x the
+    overheads: too little work to tell)."""
+    from roofline.analysis import analyze
+
+    kind = "cuda" if device == "cuda" else "cpu"
+    rows = []
+    for n in SUITE_ELEMENTS[kind][mode]:
+        for name, (fn, args) in op_suite(device, n).items():
+            ops = analyze(fn, args, hw=spec, name=name).ops
+            ops = ops[ops["bound"] != NO_WORK]
+            compute, memory = float(ops["compute_s"].sum()), float(ops["memory_s"].sum())
+            work = float(np.maximum(ops["compute_s"], ops["memory_s"]).sum())
+            overhead = float(ops["overhead_s"].sum())
+            seconds = best_time(lambda: fn(*args), timer, repeats, min_sample_s)
+            fraction = work / (seconds - overhead) if seconds > 1.5 * overhead and work > 0 else math.nan
+            rows.append({"op": name, "elements": n, "bound": COMPUTE_BOUND if compute > memory else MEMORY_BOUND,
+                         "work_s": work, "overhead_s": overhead, "seconds": seconds, "fraction": fraction})
+        advance()
+    return pd.DataFrame(rows, columns=["op", "elements", "bound", "work_s", "overhead_s", "seconds", "fraction"])

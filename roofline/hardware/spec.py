@@ -1,0 +1,334 @@
+"""The typed hardware spec: frozen dataclasses, in SI base units (FLOP/s, B/s, bytes, s).
+
+    spec.peak_flops("bf16", "matrix")         # 9.89e14 FLOP/s on an H100 SXM
+    spec.dram.bandwidth                        # 3.35e12 B/s
+    spec.ridge_points()                        # DataFrame: one row per (unit, dtype) x level
+    spec.measured                              # a CalibrationRecord, or None (datasheet)
+
+Peak fallback (HardwareSpec.peak_flops): the matrix peak when the op runs on matrix units
+and the spec lists one for the dtype; else the vector peak for the dtype; else the vector
+fp32 peak. So integer, bool and other unlisted dtypes run at the fp32 vector rate, and a
+matmul in a dtype without a matrix peak (fp32 on an H100 with TF32 off) runs at the vector
+rate.
+
+A calibrated spec carries what `roofline calibrate` measured as a CalibrationRecord:
+provenance (date, device, threads, clock, load), the figures predictions read (memory
+mode, view overhead, fresh-write cost, the op suite's fractions and the aten ops each
+suite op stands for) and the raw curves the ceilings were fitted to. Every field is
+typed and was validated when the file was loaded (roofline.hardware.checks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from roofline.dtypes import DTYPES, OTHER_DTYPE, dtype_key
+
+#: memory level keys a spec may use; "dram" (HBM or DDR: main memory) is required and last.
+MEMORY_LEVELS: tuple[str, ...] = ("l1", "l2", "l3", "llc", "infinity_cache", "dram")
+#: Main memory's level key.
+DRAM: str = MEMORY_LEVELS[-1]
+#: The compute units a peak is listed for: matrix (tensor) units and vector units. The
+#: same values as roofline.count.registry's MATRIX and VECTOR, which hardware may not import.
+MATRIX, VECTOR = "matrix", "vector"
+UNITS: tuple[str, ...] = (MATRIX, VECTOR)
+#: CalibrationRecord.memory_level value that sends each op's traffic to the smallest memory
+#: level whose capacity holds the op's bytes (on a CPU, a small model's activations live
+#: in the caches; DRAM bandwidth would overpredict them several times over).
+WORKING_SET: str = "working_set"
+#: The memory modes a calibration record may ask for: by working set, or all from DRAM.
+MEMORY_MODES: tuple[str, ...] = (WORKING_SET, DRAM)
+
+
+# --------------------------------------------------------------------------- device
+
+
+@dataclass(frozen=True)
+class MemoryLevel:
+    """One level of the memory hierarchy (a cache or DRAM)."""
+
+    name: str
+    bandwidth: float  # B/s
+    capacity: float  # bytes
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Default achievable fractions of the peaks, each in (0, 1]."""
+
+    matrix: float
+    vector: float
+    memory: float
+
+
+@dataclass(frozen=True)
+class Link:
+    """A link between devices: bandwidth per device and direction (B/s), latency per
+    message step (s)."""
+
+    name: str
+    bandwidth: float
+    latency: float
+
+
+@dataclass(frozen=True)
+class Interconnect:
+    """How many devices a system has and how they talk: inside a node (NVLink, Infinity
+    Fabric, PCIe) and between nodes (the network); inter_node is None for one node."""
+
+    devices_per_node: int
+    nodes: int
+    intra_node: Link
+    inter_node: Link | None = None
+
+    @property
+    def devices(self) -> int:
+        """Devices in the system."""
+        return self.devices_per_node * self.nodes
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+@dataclass(frozen=True)
+class OpSeconds:
+    """Seconds per call of one aten op (a calibration's overhead samples)."""
+
+    op: str  # "aten.add"
+    seconds: float
+
+
+@dataclass(frozen=True)
+class FreshWrite:
+    """The page-fault cost of large fresh outputs: an op whose output is at least
+    ``min_bytes`` pays bytes_written / ``bandwidth`` on top of its traffic."""
+
+    min_bytes: float  # bytes
+    bandwidth: float  # B/s
+
+
+@dataclass(frozen=True)
+class SuiteRow:
+    """One op of the calibration's op suite at one size: the fraction of the roofline
+    (efficiencies 1, measured ceilings) it reached."""
+
+    op: str  # suite op name, "exp"; SuiteOp says which aten ops it stands for
+    elements: int  # elements per tensor
+    bound: str  # the larger roofline term: roofline.predict.COMPUTE_BOUND or MEMORY_BOUND
+    fraction: float | None  # roofline work time / (measured - overheads); None: too little work to tell
+
+
+@dataclass(frozen=True)
+class SuiteOp:
+    """The aten ops one suite op stands for in predictions (resolved at calibration time,
+    so predictions need not know the suite)."""
+
+    name: str  # "add"
+    aten_ops: tuple[str, ...]  # ("aten.add", "aten.add_", "aten.sub", "aten.sub_")
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """One point of the bandwidth sweep."""
+
+    working_set_bytes: int
+    kernel: str  # "add" (fresh outputs) or "add_out" (a reused buffer)
+    bandwidth: float  # B/s, overhead taken out
+
+
+@dataclass(frozen=True)
+class Plateau:
+    """A flat stretch of the bandwidth curve (roofline.calibrate.fit.find_plateaus)."""
+
+    first_bytes: float
+    last_bytes: float
+    bandwidth: float  # B/s, the stretch's median
+
+
+@dataclass(frozen=True)
+class LevelFit:
+    """A memory level's fitted bandwidth and the curve points it is the median of."""
+
+    level: str
+    capacity: float  # bytes
+    bandwidth: float  # B/s
+    points: int
+
+
+@dataclass(frozen=True)
+class GemmRate:
+    """The rate of one square GEMM."""
+
+    dtype: str  # dtype key
+    shape: str  # "1024^3"
+    flops_per_s: float
+
+
+@dataclass(frozen=True)
+class VectorRate:
+    """The rate of one vector kernel on cache-resident data."""
+
+    dtype: str  # dtype key
+    kernel: str  # "mul", "addcmul", "sum"
+    elements: int
+    flops_per_s: float
+
+
+@dataclass(frozen=True)
+class LayerFraction:
+    """The fraction of the GEMM peak one layer of the matrix-efficiency suite reached."""
+
+    shape: str  # "mm 256x256x256", "conv 1x64x56x56 k3 -> 64"
+    fraction: float
+
+
+@dataclass(frozen=True)
+class CalibrationRecord:
+    """What a calibration measured and how (the spec's ``measured:`` block).
+
+    Predictions read memory_level, view_overhead_s, fresh_write, op_suite and
+    op_suite_ops; the rest is provenance and the raw figures behind the spec's ceilings.
+    Every field has a default, so a hand-made record may give only what it needs. The
+    notes a calibration writes live in HardwareSpec.notes.
+    """
+
+    tool: str | None = None  # "roofline calibrate"
+    date: str | None = None  # ISO 8601, UTC
+    mode: str | None = None  # "full" or "quick"
+    device: str | None = None  # "cpu" or "cuda"
+    device_name: str | None = None
+    threads: int | None = None  # torch CPU threads
+    torch: str | None = None  # torch version
+    python: str | None = None  # Python version
+    duration_s: float | None = None  # how long the calibration took
+    load_average: float | None = None  # 1-minute load average when it started
+    memory_level: str | None = None  # a MEMORY_MODES value; None: DRAM, as a datasheet spec
+    timing: str | None = None  # how times were taken, in words
+    clock: str | None = None  # "wall" or "thread" (roofline.measure.ThreadTimer)
+    overhead_s: tuple[OpSeconds, ...] = ()  # tiny ops whose median is the per-op overhead
+    view_overhead_s: float = 0.0  # s charged to each op that does no work (views)
+    view_ops_s: tuple[OpSeconds, ...] = ()  # the views and allocation it is the median of
+    fresh_write: FreshWrite | None = None  # None: fresh outputs cost nothing extra
+    bandwidth_curve: tuple[CurvePoint, ...] = ()
+    plateaus: tuple[Plateau, ...] = ()
+    levels: tuple[LevelFit, ...] = ()
+    gemm_flops: tuple[GemmRate, ...] = ()
+    vector_flops: tuple[VectorRate, ...] = ()
+    efficiency_suite: tuple[LayerFraction, ...] = ()
+    op_suite: tuple[SuiteRow, ...] = ()
+    op_suite_ops: tuple[SuiteOp, ...] = ()  # every op of op_suite, with its aten ops
+
+
+# --------------------------------------------------------------------------- the spec
+
+
+@dataclass(frozen=True)
+class HardwareSpec:
+    """One device (or a system of them) as the time model sees it, in SI units: peaks in
+    FLOP/s, bandwidths in B/s, capacities in bytes, overhead in s. Built by load_hardware
+    from YAML (validated there), by roofline.calibrate from measurements, or by hand."""
+
+    name: str
+    display_name: str
+    kind: str  # "gpu" | "cpu"
+    vendor: str
+    source: str
+    matrix_flops: dict[str, float]  # dtype key -> dense peak FLOP/s on matrix / tensor units
+    vector_flops: dict[str, float]  # dtype key -> dense peak FLOP/s on vector units
+    memory: tuple[MemoryLevel, ...]  # smallest / fastest first, DRAM last
+    host_link_bw: float  # B/s
+    peer_link_bw: float | None  # B/s, None if no peer link
+    overhead_s: float  # fixed per-op overhead, s
+    efficiency: Efficiency
+    path: str | None = field(default=None, compare=False)  # the file it came from
+    measured: CalibrationRecord | None = None  # record of a calibration; None for datasheet specs
+    aliases: tuple[str, ...] = field(default=(), compare=False)
+    notes: str | None = field(default=None, compare=False)
+    interconnect: Interconnect | None = None  # None: a single device
+
+    def __post_init__(self) -> None:
+        # A plain mapping here was the old, untyped contract: refuse it where it is made,
+        # not later inside a prediction.
+        if self.measured is not None and not isinstance(self.measured, CalibrationRecord):
+            raise TypeError(
+                f"HardwareSpec.measured: expected a CalibrationRecord or None, got {type(self.measured).__name__}"
+            )
+
+    @property
+    def devices(self) -> int:
+        """Devices in the system (1 without an interconnect)."""
+        return self.interconnect.devices if self.interconnect is not None else 1
+
+    def __hash__(self) -> int:  # dict fields are unhashable; hash the rest
+        return hash(
+            (
+                self.name,
+                self.kind,
+                tuple(sorted(self.matrix_flops.items())),
+                tuple(sorted(self.vector_flops.items())),
+                self.memory,
+                self.host_link_bw,
+                self.peer_link_bw,
+                self.overhead_s,
+                self.efficiency,
+            )
+        )
+
+    def peak_flops(self, dtype: Any, unit: str) -> float:
+        """Dense peak FLOP/s for `dtype` (a key such as "bf16", or a torch.dtype) on `unit`.
+
+        unit is "matrix" (tensor / matrix units) or "vector". Fallback: matrix peak if
+        unit == "matrix" and the spec lists one for dtype, else the vector peak for dtype,
+        else the vector fp32 peak (ints, bool and unlisted dtypes run at the fp32 rate).
+        """
+        if unit not in UNITS:
+            raise ValueError(f"unit must be one of {', '.join(UNITS)}, got {unit!r}")
+        key = dtype if isinstance(dtype, str) else dtype_key(dtype)
+        if key not in DTYPES and key != OTHER_DTYPE:
+            raise ValueError(
+                f"unknown dtype key {key!r}; expected one of {', '.join(DTYPES)} "
+                f"(or {OTHER_DTYPE!r} for integer and bool tensors)"
+            )
+        if unit == MATRIX and key in self.matrix_flops:
+            return self.matrix_flops[key]
+        if key in self.vector_flops:
+            return self.vector_flops[key]
+        return self.vector_flops["fp32"]
+
+    @property
+    def dram(self) -> MemoryLevel:
+        """Main memory (HBM or DDR): the last level."""
+        return self.memory[-1]
+
+    def level(self, name: str) -> MemoryLevel:
+        """The memory level called ``name``; KeyError listing the spec's levels if none."""
+        for lvl in self.memory:
+            if lvl.name == name:
+                return lvl
+        known = ", ".join(lvl.name for lvl in self.memory)
+        raise KeyError(f"{self.name} has no memory level {name!r}; it has: {known}")
+
+    def ridge_points(self) -> pd.DataFrame:
+        """One row per (unit, dtype) x memory level: peak / bandwidth in FLOP/byte.
+
+        Datasheet peaks and bandwidths, not scaled by the efficiencies.
+        """
+        rows = []
+        for unit, peaks in ((MATRIX, self.matrix_flops), (VECTOR, self.vector_flops)):
+            for dtype, peak in peaks.items():
+                for lvl in self.memory:
+                    rows.append(
+                        {
+                            "unit": unit,
+                            "dtype": dtype,
+                            "level": lvl.name,
+                            "peak_flops": peak,
+                            "bandwidth": lvl.bandwidth,
+                            "ridge_intensity": peak / lvl.bandwidth,
+                        }
+                    )
+        columns = ["unit", "dtype", "level", "peak_flops", "bandwidth", "ridge_intensity"]
+        return pd.DataFrame(rows, columns=columns)
