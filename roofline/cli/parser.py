@@ -23,7 +23,8 @@ _Subparsers = Any  # argparse's _SubParsersAction, private in typeshed
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse exits with 2 already; keep it one line
+    def error(self, message: str) -> None:
+        """Usage and one error line on stderr, exit status EXIT_USER_ERROR (argparse also uses 2)."""
         self.print_usage(sys.stderr)
         self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message}\n")
 
