@@ -40,7 +40,7 @@ def figures() -> dict[str, Any]:
     others = [analyze_zoo("dlrm", batch=256), analyze_zoo("gcn")]
     out["breakdown.png"] = plot.breakdown(seed + others, title=f"Predicted time by category on {roofline.load_hardware(HW).display_name}")
 
-    out["what_if_gpt2.png"] = plot.what_if(gpt2, WHAT_IF_SPECS)
+    out["what_if_gpt2.png"] = plot.what_if([gpt2.with_hw(spec) for spec in WHAT_IF_SPECS])
 
     sweep = {f"batch {b}": analyze_zoo("dlrm", batch=b) for b in (1, 16, 256, 4096)}
     out["trajectory_dlrm.png"] = plot.trajectory(sweep, title="DLRM: categories as the batch grows (H100 SXM)")

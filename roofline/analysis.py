@@ -246,10 +246,22 @@ class Analysis:
     def plot(self, kind: str = "roofline", **kw: Any) -> Any:
         """A matplotlib Figure of this analysis: kind is "roofline", "hierarchical",
         "breakdown", "what_if" (hws=[...]) or "compare" (measured=... or comparison=...);
-        keyword arguments go to the function of that name in roofline.report.plot."""
-        from roofline.report.plot import plot
+        keyword arguments go to the function of that name in roofline.report.plot.
 
-        return plot(self, kind, **kw)
+        Figures only read results, so what a kind needs is made here first: for
+        "what_if", this analysis on each of ``hws`` (with_hw); for "compare" given
+        ``measured=``, the comparison (compare)."""
+        from roofline.report.plot import kinds
+
+        key = kinds.kind_key(kind)
+        if key == kinds.WHAT_IF:
+            hws = list(kw.pop("hws", None) or [])
+            if not hws:
+                raise RooflineError("what_if: no hardware spec given (hws=[spec names, YAML paths or HardwareSpec objects])")
+            return kinds.plot([self.with_hw(hw) for hw in hws], key, **kw)
+        if key == kinds.COMPARE and kw.get("comparison") is None and kw.get("measured") is not None:
+            kw["comparison"] = self.compare(kw.pop("measured"))
+        return kinds.plot(self, key, **kw)
 
     def summary(self) -> dict[str, Any]:
         """Whole-model totals as plain numbers."""

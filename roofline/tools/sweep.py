@@ -2,8 +2,8 @@
 
 Each shape is built and captured once; every spec is then a re-prediction of the same
 counted ops (Analysis.with_hw), which takes milliseconds. The result is one tidy
-DataFrame, one row per (shape, spec), that writes straight to CSV; plot_sweep draws
-predicted time against batch size, one line per spec.
+DataFrame, one row per (shape, spec), that writes straight to CSV;
+roofline.report.plot.plot_sweep draws predicted time against batch size, one line per spec.
 """
 
 from __future__ import annotations
@@ -153,30 +153,3 @@ def write_sweep_csv(frame: pd.DataFrame, path: str | Path) -> Path:
     write_text_atomic(path, frame.to_csv(index=False))
     return path
 
-
-def plot_sweep(frame: pd.DataFrame) -> Any:
-    """A matplotlib Figure of predicted time per batch, one line per spec, one panel per
-    seq (save it with roofline.report.plot.save). Reads the frame only.
-
-    Axes: batch size (log 2) and predicted seconds per batch (log 10).
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    seqs = list(frame["seq"].drop_duplicates())
-    figure = Figure(figsize=(5.5 * len(seqs), 4.2), dpi=120, layout="tight")
-    FigureCanvasAgg(figure)  # no pyplot: nothing global, safe in threads and notebooks
-    axes = figure.subplots(1, len(seqs), squeeze=False, sharey=True)[0]
-    for ax, seq in zip(axes, seqs):
-        panel = frame[frame["seq"].isna()] if pd.isna(seq) else frame[frame["seq"] == seq]
-        for hw, points in panel.groupby("hw", sort=False):
-            points = points.dropna(subset=["batch"]).sort_values("batch")
-            ax.plot(points["batch"].astype(float), points["predicted_s"], marker="o", label=hw)
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xlabel("batch size")
-        ax.set_title(f"{frame['target'].iloc[0]}" + ("" if pd.isna(seq) else f", seq {seq}"))
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0].set_ylabel("predicted time per batch (s)")
-    axes[-1].legend(title="spec", fontsize="small")
-    return figure

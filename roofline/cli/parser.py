@@ -1,0 +1,144 @@
+"""The ``roofline`` command line: one small function per subcommand adds its parser and
+binds it to its cmd_* function (``args.run``). Bad arguments exit with EXIT_USER_ERROR
+and one line on stderr, as every user error of the command does."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from roofline.cli import commands
+
+#: Exit status of a user error (bad spec, target, argument, unsupported op under --strict).
+EXIT_USER_ERROR = 2
+
+_TARGET_HELP = "a zoo name (see `roofline zoo`) or path/to/file.py[:function]"
+_DTYPE_HELP = "cast the model and inputs (fp32, bf16, fp16, fp64)"
+_META_HELP = "build on the meta device: no data, any size"
+_STRICT_HELP = "fail if any op has no formula"
+_CLOCK_HELP = "CPU timing: wall time, or the thread's CPU time (with --threads 1 on a busy machine)"
+_FIGURE_SUFFIXES = "(.png, .svg, .pdf)"
+_Subparsers = Any  # argparse's _SubParsersAction, private in typeshed
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:
+        """Usage and one error line on stderr, exit status EXIT_USER_ERROR (argparse also uses 2)."""
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def _add_build_option(parser: argparse.ArgumentParser) -> None:
+    """--option KEY=VALUE (repeatable): extra arguments of the model's build function."""
+    parser.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE", help="extra build option (repeatable)")
+
+
+def _add_analyze(commands_: _Subparsers) -> None:
+    from roofline.analysis import DEFAULT_HW
+
+    p = commands_.add_parser("analyze", help="count, place and predict every op of a model")
+    p.add_argument("target", help="a zoo name (see `roofline zoo`), path/to/file.py[:function], or hf:MODEL_ID / hf:path/to/config.json")
+    p.add_argument("--hw", default=DEFAULT_HW, help=f"spec name or YAML path (default {DEFAULT_HW})")
+    p.add_argument("--batch", type=int, default=None, help="batch size passed to the build function")
+    p.add_argument("--seq", type=int, default=None, help="sequence length passed to the build function (hf: targets, transformers)")
+    p.add_argument("--dtype", default=None, help=_DTYPE_HELP)
+    p.add_argument("--meta", action="store_true", help=_META_HELP)
+    _add_build_option(p)
+    p.add_argument("--top", type=int, default=10, help="how many ops to list")
+    p.add_argument("--csv", help="write the per-op table as CSV")
+    p.add_argument("--json", help="write totals and per-op rows as JSON")
+    p.add_argument("--strict", action="store_true", help=_STRICT_HELP)
+    p.add_argument("--plot", metavar="FILE", help=f"draw the roofline chart to FILE {_FIGURE_SUFFIXES}")
+    p.add_argument("--trace", metavar="FILE", help="write the predicted per-op timeline as a Chrome/Perfetto trace (JSON)")
+    p.add_argument(
+        "--trace-measured", metavar="FILE", help="a torch.profiler Chrome trace of the measured run, merged into --trace and lined up with it"
+    )
+    p.set_defaults(run=commands.cmd_analyze)
+
+
+def _add_sweep(commands_: _Subparsers) -> None:
+    p = commands_.add_parser("sweep", help="predict one model over a grid of batch sizes, seqs and specs")
+    p.add_argument("target", help=_TARGET_HELP)
+    p.add_argument("--hw", required=True, help="spec names or YAML paths, comma-separated (e.g. h100-sxm,a100-sxm)")
+    p.add_argument("--batch", default=None, help="batch sizes, comma-separated (e.g. 1,8,64,512)")
+    p.add_argument("--seq", default=None, help="sequence lengths, comma-separated (build option 'seq')")
+    p.add_argument("--dtype", default=None, help=_DTYPE_HELP)
+    p.add_argument("--meta", action="store_true", help=_META_HELP)
+    _add_build_option(p)
+    p.add_argument("--strict", action="store_true", help=_STRICT_HELP)
+    p.add_argument("--out", metavar="CSV", help="write the tidy results table (one row per shape and spec)")
+    p.add_argument("--plot", metavar="FILE", help=f"draw predicted time per batch per spec to FILE {_FIGURE_SUFFIXES}")
+    p.set_defaults(run=commands.cmd_sweep)
+
+
+def _add_validate(commands_: _Subparsers) -> None:
+    p = commands_.add_parser("validate", help="run a model for real and compare measured op times with the predictions")
+    p.add_argument("target", help=_TARGET_HELP)
+    p.add_argument("--hw", required=True, help="spec name or YAML path (a calibrated one: `roofline calibrate`)")
+    p.add_argument("--batch", type=int, default=None, help="batch size passed to the build function")
+    p.add_argument("--dtype", default=None, help=_DTYPE_HELP)
+    p.add_argument("--device", default=None, help="run on this device (cpu, cuda); default: where the model is built")
+    _add_build_option(p)
+    p.add_argument("--method", choices=("inline", "replay"), default="inline", help="time ops in real forwards (inline) or re-run each in isolation (replay)")
+    p.add_argument("--warmup", type=int, default=2, help="warm-up forwards (inline) or calls (replay)")
+    p.add_argument("--repeats", type=int, default=7, help="timed forwards (inline) or batches (replay); the median is kept")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--clock", choices=("wall", "thread"), default="wall", help=_CLOCK_HELP)
+    p.add_argument("--top", type=int, default=10, help="how many ops to list")
+    p.add_argument("--csv", help="write the per-op predicted vs measured table as CSV")
+    p.add_argument("--plot", metavar="FILE", help=f"draw predicted vs measured per op to FILE {_FIGURE_SUFFIXES}")
+    p.set_defaults(run=commands.cmd_validate)
+
+
+def _add_calibrate(commands_: _Subparsers) -> None:
+    p = commands_.add_parser("calibrate", help="measure this machine and write a hardware spec")
+    p.add_argument("--out", required=True, help="YAML file to write (e.g. hw_specs/local-cpu.yaml)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--quick", action="store_true", help="a few seconds, coarse figures (for tests)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads to measure with (default: torch's)")
+    p.add_argument("--clock", choices=("wall", "thread"), default="wall", help=_CLOCK_HELP)
+    p.add_argument("--name", default=None, help="spec name (default: the file's stem)")
+    p.set_defaults(run=commands.cmd_calibrate)
+
+
+def _add_plan(commands_: _Subparsers) -> None:
+    p = commands_.add_parser("plan", help="best data/tensor/pipeline split and micro-batch for training on a multi-device spec")
+    p.add_argument("target", help=_TARGET_HELP)
+    p.add_argument("--hw", required=True, help="a multi-device spec name or YAML path (e.g. 8xh100-sxm, 2x8xh100-sxm)")
+    p.add_argument("--global-batch", type=int, required=True, help="samples per training step, over all devices")
+    p.add_argument("--dtype", default=None, help=_DTYPE_HELP)
+    p.add_argument("--optimizer", default="adamw", choices=("adamw", "adam", "sgd", "none"), help="optimizer step to include (default adamw)")
+    p.add_argument("--microbatch-overhead", default="50 us", help="fixed cost per micro-batch in a pipeline (default 50 us)")
+    p.add_argument("--no-overlap", action="store_true", help="do not overlap the gradient all-reduce with backward")
+    _add_build_option(p)
+    p.add_argument("--top", type=int, default=10, help="how many splits to list")
+    p.set_defaults(run=commands.cmd_plan)
+
+
+def _add_hw(commands_: _Subparsers) -> None:
+    hw = commands_.add_parser("hw", help="hardware specs")
+    hw_commands = hw.add_subparsers(dest="hw_command", required=True, parser_class=_Parser)
+    hw_list = hw_commands.add_parser("list", help="list the packaged specs")
+    hw_list.set_defaults(run=commands.cmd_hw_list)
+    hw_show = hw_commands.add_parser("show", help="peaks, memory levels and ridge points of one spec")
+    hw_show.add_argument("name", help="spec name or YAML path")
+    hw_show.set_defaults(run=commands.cmd_hw_show)
+
+
+def _add_zoo(commands_: _Subparsers) -> None:
+    zoo = commands_.add_parser("zoo", help="list the zoo models")
+    zoo.set_defaults(run=commands.cmd_zoo)
+
+
+#: Adds each subcommand, in the order ``roofline --help`` lists them.
+SUBCOMMANDS = (_add_analyze, _add_sweep, _add_validate, _add_calibrate, _add_plan, _add_hw, _add_zoo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``roofline`` parser: every subcommand, each bound to its cmd_* function as ``args.run``."""
+    parser = _Parser(prog="roofline", description="Roofline and operational-intensity modeling for PyTorch workloads.")
+    subcommands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in SUBCOMMANDS:
+        add(subcommands)
+    return parser
