@@ -7,6 +7,7 @@ ops, without running the model again.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
