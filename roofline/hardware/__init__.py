@@ -25,6 +25,7 @@ from roofline.hardware.checks import (
 from roofline.hardware.io import list_hardware, load_hardware, spec_to_yaml, write_hardware
 from roofline.hardware.spec import (
     DRAM,
+    GEMM_CLASSES,
     MATRIX,
     MEMORY_LEVELS,
     MEMORY_MODES,
@@ -38,6 +39,7 @@ from roofline.hardware.spec import (
     GemmRate,
     HardwareSpec,
     Interconnect,
+    KernelModel,
     LayerFraction,
     LevelFit,
     Link,
@@ -56,6 +58,8 @@ __all__ = [
     "Efficiency",
     "HardwareSpec",
     "Interconnect",
+    "KernelModel",
+    "GEMM_CLASSES",
     "Link",
     "CalibrationRecord",
     "CurvePoint",

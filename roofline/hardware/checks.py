@@ -19,7 +19,15 @@ import re
 from typing import Any
 
 from roofline.dtypes import DTYPES
-from roofline.hardware.schema import RecordModel, SpecModel, InterconnectModel, LinkModel, fail, validate_spec
+from roofline.hardware.schema import (
+    InterconnectModel,
+    KernelModelSchema,
+    LinkModel,
+    RecordModel,
+    SpecModel,
+    fail,
+    validate_spec,
+)
 from roofline.hardware.spec import (
     DRAM,
     MATRIX,
@@ -34,6 +42,7 @@ from roofline.hardware.spec import (
     GemmRate,
     HardwareSpec,
     Interconnect,
+    KernelModel,
     LayerFraction,
     LevelFit,
     Link,
@@ -130,6 +139,7 @@ def parse_spec(model: SpecModel, path: str | None) -> tuple[HardwareSpec, list[s
         aliases=tuple(model.aliases),
         notes=model.notes,
         interconnect=interconnect,
+        kernel_model=_parse_kernel_model(model.kernel_model, read),
     )
     return spec, read.problems
 
@@ -247,6 +257,22 @@ def _parse_link(raw: LinkModel | None, label: str, default_name: str, read: _Rea
     )
 
 
+def _parse_kernel_model(model: KernelModelSchema | None, read: _Reader) -> KernelModel | None:
+    """The KernelModel of a validated ``kernel_model:`` block (times read as quantities)."""
+    if model is None:
+        return None
+    return KernelModel(
+        sms=model.sms,
+        boost_clock_hz=model.boost_clock_mhz * 1e6,
+        sustained_clock_hz=model.sustained_clock_mhz * 1e6,
+        gemm_efficiency=dict(model.gemm_efficiency),
+        k_overhead=model.k_overhead,
+        latency_s=read.quantity(model.latency, "time", "kernel_model.latency") if model.latency else 0.0,
+        min_kernel_s=read.quantity(model.min_kernel, "time", "kernel_model.min_kernel") if model.min_kernel else 0.0,
+        source=model.source,
+    )
+
+
 def _efficiency_problems(matrix: float, vector: float, memory: float) -> list[str]:
     """Each efficiency must be a fraction in (0, 1]."""
     problems = []
@@ -297,6 +323,39 @@ def plausibility_problems(spec: HardwareSpec) -> list[str]:
     problems += _ridge_problems(spec)
     if spec.measured is not None:
         problems += record_problems(spec.measured)
+    if spec.kernel_model is not None:
+        problems += kernel_model_problems(spec.kernel_model)
+    return problems
+
+
+#: Plausible ranges of a kernel model's figures: (low, high, what), inclusive.
+_KERNEL_RANGES: dict[str, tuple[float, float, str]] = {
+    "sms": (1, 1000, "a count of streaming multiprocessors from 1 to 1000"),
+    "boost_clock_mhz": (100, 5000, "a clock from 100 to 5000 MHz"),
+    "sustained_clock_mhz": (100, 5000, "a clock from 100 to 5000 MHz"),
+    "k_overhead": (0, 10_000, "K steps from 0 to 10000"),
+    "latency": (0, MAX_OVERHEAD, f"a time from 0 to {format_quantity(MAX_OVERHEAD, 'time')}"),
+    "min_kernel": (0, MAX_OVERHEAD, f"a time from 0 to {format_quantity(MAX_OVERHEAD, 'time')}"),
+}
+
+
+def kernel_model_problems(model: KernelModel) -> list[str]:
+    """Plausibility problems of a kernel model: figures out of range, a sustained clock
+    above boost, GEMM efficiencies outside (0, 1]."""
+    values = {"sms": model.sms, "boost_clock_mhz": model.boost_clock_hz / 1e6,
+              "sustained_clock_mhz": model.sustained_clock_hz / 1e6, "k_overhead": model.k_overhead,
+              "latency": model.latency_s, "min_kernel": model.min_kernel_s}
+    problems = [
+        f"kernel_model.{name}: expected {what}, got {show_value(values[name])}"
+        for name, (low, high, what) in _KERNEL_RANGES.items()
+        if not low <= values[name] <= high  # NaN (unreadable) fails too, and was reported already
+        and values[name] == values[name]
+    ]
+    if model.sustained_clock_hz > model.boost_clock_hz:
+        problems.append("kernel_model.sustained_clock_mhz: expected at most boost_clock_mhz (a card does not hold more than its boost clock)")
+    for unit_class, fraction in model.gemm_efficiency.items():
+        if not 0 < fraction <= 1:
+            problems.append(f"kernel_model.gemm_efficiency.{unit_class}: expected a fraction in (0, 1], got {show_value(fraction)}")
     return problems
 
 

@@ -29,7 +29,7 @@ from roofline._io import write_text_atomic
 from roofline.errors import HardwareSpecError
 from roofline.hardware.checks import spec_from_data
 from roofline.hardware.schema import REQUIRED_KEYS
-from roofline.hardware.spec import CalibrationRecord, FreshWrite, HardwareSpec, LevelFit, OpSeconds, SuiteOp
+from roofline.hardware.spec import CalibrationRecord, FreshWrite, HardwareSpec, KernelModel, LevelFit, OpSeconds, SuiteOp
 from roofline.units import format_quantity, show_value
 
 __all__ = ["load_hardware", "list_hardware", "spec_to_yaml", "write_hardware", "parse_yaml"]
@@ -343,12 +343,28 @@ def spec_to_yaml(spec: HardwareSpec) -> str:
     )
     if spec.interconnect is not None:
         doc["interconnect"] = _interconnect_doc(spec)
+    if spec.kernel_model is not None:
+        doc["kernel_model"] = _kernel_model_doc(spec.kernel_model)
     doc["measured"] = None if spec.measured is None else record_to_yaml_data(spec.measured)
     if spec.notes is not None:
         doc["notes"] = spec.notes
     header = f"# {spec.display_name}: written by roofline.hardware.spec_to_yaml\n"
     body = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
     return header + body
+
+
+def _kernel_model_doc(model: KernelModel) -> dict[str, Any]:
+    """The ``kernel_model:`` block of a GPU spec."""
+    return {
+        "sms": model.sms,
+        "boost_clock_mhz": model.boost_clock_hz / 1e6,
+        "sustained_clock_mhz": model.sustained_clock_hz / 1e6,
+        "gemm_efficiency": _FlowDict(model.gemm_efficiency),
+        "k_overhead": model.k_overhead,
+        "latency": format_quantity(model.latency_s, "time", exact=True) if model.latency_s else 0.0,
+        "min_kernel": format_quantity(model.min_kernel_s, "time", exact=True) if model.min_kernel_s else 0.0,
+        "source": model.source,
+    }
 
 
 def _interconnect_doc(spec: HardwareSpec) -> dict[str, Any]:

@@ -65,7 +65,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from roofline.errors import HardwareSpecError
 from roofline.units import show_value
 
-__all__ = ["SpecModel", "RecordModel", "validate_spec", "describe_pydantic_error", "fail"]
+__all__ = ["SpecModel", "RecordModel", "KernelModelSchema", "validate_spec", "describe_pydantic_error", "fail"]
 
 
 class _Strict(BaseModel):
@@ -118,6 +118,19 @@ class InterconnectModel(_Strict):
     nodes: _Int = 1
     intra_node: LinkModel
     inter_node: LinkModel | None = None
+
+
+class KernelModelSchema(_Strict):
+    """``kernel_model:``: a GPU's physical parameters for the efficiency stage."""
+
+    sms: _Int
+    boost_clock_mhz: _Number
+    sustained_clock_mhz: _Number
+    gemm_efficiency: dict[Literal["simt", "tensor"], _Fraction]
+    k_overhead: _Number = 0.0
+    latency: Any = 0.0
+    min_kernel: Any = 0.0
+    source: _Str
 
 
 class _FreshWriteModel(_Strict):
@@ -179,6 +192,7 @@ class SpecModel(_Strict):
     measured: RecordModel | None = None
     notes: str | None = None
     interconnect: InterconnectModel | None = None
+    kernel_model: KernelModelSchema | None = None
 
 
 #: The top-level keys a spec must have (for "empty file" messages).

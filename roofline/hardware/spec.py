@@ -222,6 +222,48 @@ class CalibrationRecord:
     op_suite_ops: tuple[SuiteOp, ...] = ()  # every op of op_suite, with its aten ops
 
 
+# --------------------------------------------------------------------------- kernel model
+
+#: GEMM tile-menu classes (roofline.efficiency.gemm.TILE_MENUS): fp32 on CUDA cores, and
+#: the tensor-core dtypes.
+GEMM_CLASSES: tuple[str, ...] = ("simt", "tensor")
+
+
+@dataclass(frozen=True)
+class KernelModel:
+    """Physical parameters of a GPU that the efficiency stage (roofline.efficiency) uses
+    to say what fraction of the roofs each op attains. Datasheet figures where there are
+    any; the rest fitted on measurements, named in ``source``.
+
+    sms: streaming multiprocessors (compute units). boost_clock_hz: the clock the peaks
+    in the spec are quoted at. sustained_clock_hz: the clock the card holds under a
+    long GEMM (power- or thermal-limited cards run below boost): peaks scale by
+    sustained / boost. gemm_efficiency: per tile class ("simt", "tensor"), the fraction
+    of the (sustained) peak a GEMM reaches on shapes with no tile or wave loss.
+    k_overhead: K steps of fixed cost per GEMM tile (prologue, epilogue). latency_s: a
+    kernel's memory start-up before its bytes stream at the sustained bandwidth.
+    min_kernel_s: the shortest a kernel takes, launched back to back.
+    """
+
+    sms: int
+    boost_clock_hz: float
+    sustained_clock_hz: float
+    gemm_efficiency: dict[str, float]
+    k_overhead: float
+    latency_s: float
+    min_kernel_s: float
+    source: str
+
+    @property
+    def clock_ratio(self) -> float:
+        """Sustained over boost clock: the factor every compute peak is reached at."""
+        return self.sustained_clock_hz / self.boost_clock_hz
+
+    def __hash__(self) -> int:  # the dict field is unhashable; hash its items
+        return hash((self.sms, self.boost_clock_hz, self.sustained_clock_hz, tuple(sorted(self.gemm_efficiency.items())),
+                     self.k_overhead, self.latency_s, self.min_kernel_s))
+
+
 # --------------------------------------------------------------------------- the spec
 
 
@@ -248,6 +290,7 @@ class HardwareSpec:
     aliases: tuple[str, ...] = field(default=(), compare=False)
     notes: str | None = field(default=None, compare=False)
     interconnect: Interconnect | None = None  # None: a single device
+    kernel_model: KernelModel | None = None  # None: one efficiency per unit (datasheet roofline)
 
     def __post_init__(self) -> None:
         # A plain mapping here was the old, untyped contract: refuse it where it is made,
@@ -274,6 +317,7 @@ class HardwareSpec:
                 self.peer_link_bw,
                 self.overhead_s,
                 self.efficiency,
+                self.kernel_model,
             )
         )
 
