@@ -7,6 +7,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from roofline.count.categories import GEMM
 from roofline.count.formulas.matmul import gemm_bytes, gemm_flops
+from roofline.count.registry import MATRIX
 from tests.conftest import only_cost
 
 
@@ -16,7 +17,7 @@ def test_mm_flops_and_bytes():
     assert cost.flops == 2 * 64 * 128 * 256 == 4_194_304
     assert cost.bytes_read == 4 * (64 * 128 + 128 * 256) == 163_840
     assert cost.bytes_written == 4 * 64 * 256 == 65_536
-    assert cost.category == GEMM and cost.unit == "matrix"
+    assert cost.category == GEMM and cost.unit == MATRIX
 
 
 def test_addmm_counts_the_bias_add_and_reads_the_bias_once():

@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from roofline.capture import OpRecord, TensorInfo
 
 
-def _is_symbolic(*values: Any) -> bool:
+def is_symbolic(*values: Any) -> bool:
+    """True when any value is a sympy expression (a closed form, not a count)."""
     return any(hasattr(v, "free_symbols") for v in values)
-
-
-def smax(a: Any, b: Any) -> Any:
-    """max() that also works on sympy expressions."""
-    if _is_symbolic(a, b):
-        import sympy
-
-        return sympy.Max(a, b)
-    return max(a, b)
 
 
 def smin(a: Any, b: Any) -> Any:
     """min() that also works on sympy expressions."""
-    if _is_symbolic(a, b):
+    if is_symbolic(a, b):
         import sympy
 
         return sympy.Min(a, b)
@@ -32,11 +25,34 @@ def smin(a: Any, b: Any) -> Any:
 
 def ceil_div(a: Any, b: Any) -> Any:
     """ceil(a / b) for ints or sympy expressions."""
-    if _is_symbolic(a, b):
+    if is_symbolic(a, b):
         import sympy
 
         return sympy.ceiling(a / b)
     return -(-a // b)
+
+
+def floor_div(a: Any, b: Any) -> Any:
+    """floor(a / b) for ints or sympy expressions."""
+    if is_symbolic(a, b):
+        import sympy
+
+        return sympy.floor(a / b)
+    return a // b
+
+
+def exact_div(a: Any, b: Any) -> Any:
+    """a / b where b divides a (channels per group): an int, or a sympy quotient."""
+    return a / b if is_symbolic(a, b) else a // b
+
+
+def log2(x: Any) -> Any:
+    """log2(x) for numbers or sympy expressions."""
+    if is_symbolic(x):
+        import sympy
+
+        return sympy.log(x, 2)
+    return math.log2(x)
 
 
 def prod(values: Iterable[Any]) -> Any:
@@ -67,12 +83,6 @@ def stored_elements(t: TensorInfo) -> int:
 def out_numel(record: OpRecord) -> int:
     """Elements of the first output (nnz when it is sparse)."""
     return stored_elements(record.outputs[0]) if record.outputs else 0
-
-
-def tensor_arg(record: OpRecord, name: str, position: int) -> TensorInfo | None:
-    """A tensor argument by schema name, or by position for ops without a schema."""
-    value = record.arg(name, position)
-    return value if isinstance(value, TensorInfo) else None
 
 
 def as_int_list(value: Any, ndim: int, default: int) -> list[int]:

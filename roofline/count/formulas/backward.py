@@ -34,11 +34,19 @@ from __future__ import annotations
 from typing import Any
 
 from roofline.capture import OpRecord, TensorInfo
-from roofline.count.categories import CONV, DATA_MOVE, ELEMENTWISE, EMBEDDING, GEMM, OTHER, REGIONAL
+from roofline.count.categories import (
+    CONV,
+    DATA_MOVE,
+    ELEMENTWISE,
+    EMBEDDING,
+    GEMM,
+    REGIONAL,
+)
 from roofline.count.formulas._common import prod, read_bytes, written_bytes
 from roofline.count.formulas.attention import attention_flops, sdpa_arguments
+from roofline.count.formulas.conv import conv_dims
 from roofline.count.formulas.embedding import embedding_bag_flops
-from roofline.count.registry import MATRIX, NO_UNIT, Cost, register
+from roofline.count.registry import MATRIX, Cost, register
 
 #: Batch norm backward with batch statistics, per element: recompute x_hat = (x - mean)
 #: * invstd (2), sum dy (1), sum dy * x_hat (2), then dx = scale * (dy - mean(dy) -
@@ -72,7 +80,6 @@ ACTIVATION_BACKWARD_FLOPS: dict[str, int] = {
     "aten.glu_backward": 4,  # sigmoid, its derivative, two products
     "aten.rrelu_with_noise_backward": 2,
     "aten.log_sigmoid_backward": 4,
-    "aten.prelu_backward": 2,
     "aten._prelu_kernel_backward": 2,
 }
 
@@ -163,12 +170,7 @@ def convolution_backward_cost(record: OpRecord) -> Cost:
     transposed = bool(named.get("transposed", False))
     mask = _mask(record)
     kernel = weight.shape[2:]
-    if len(x.shape) == len(weight.shape) - 1:  # unbatched
-        n, c_in, in_spatial = 1, x.shape[0], x.shape[1:]
-        k_out, out_spatial = grad_out.shape[0], grad_out.shape[1:]
-    else:
-        n, c_in, in_spatial = x.shape[0], x.shape[1], x.shape[2:]
-        k_out, out_spatial = grad_out.shape[1], grad_out.shape[2:]
+    n, c_in, in_spatial, k_out, out_spatial = conv_dims(x, weight, grad_out)
     if transposed:  # the multiply-adds run over the input positions
         macs = 2 * n * c_in * (k_out // groups) * prod(kernel) * prod(in_spatial)
     else:
@@ -335,7 +337,6 @@ def embedding_bag_weights_backward_cost(record: OpRecord) -> Cost:
     "aten.diagonal_backward",
     "aten.unfold_backward",
     "aten.index_select_backward",
-    "aten.as_strided_backward",
 )
 def view_backward_cost(record: OpRecord) -> Cost:
     # The gradient of a view: a zeroed tensor of the input's size with the output
@@ -418,8 +419,13 @@ def foreach_cost(record: OpRecord) -> Cost:
     return Cost(flops, read_bytes(record), written, ELEMENTWISE)
 
 
+#: Foreach ops with only an out-of-place form (zero has only the in-place zero_).
+_FOREACH_OUT_OF_PLACE_ONLY = frozenset({"max", "norm"})
 FOREACH_OPS = tuple(
-    f"aten._foreach_{base}{suffix}" for base in FOREACH_FLOPS for suffix in ("", "_") if not (base == "zero" and suffix == "")
+    f"aten._foreach_{base}{suffix}"
+    for base in FOREACH_FLOPS
+    for suffix in ("", "_")
+    if not (base == "zero" and suffix == "") and not (base in _FOREACH_OUT_OF_PLACE_ONLY and suffix == "_")
 )
 register(*FOREACH_OPS)(foreach_cost)
 
@@ -453,12 +459,3 @@ def fused_sgd_cost(record: OpRecord) -> Cost:
     per_element += 2 if named.get("nesterov") else 0
     written = _list_bytes(params, False) + (_list_bytes(named.get("momentum_buffer_list"), False) if momentum else 0)
     return Cost(elements * per_element, read_bytes(record), written, ELEMENTWISE)
-
-
-# --------------------------------------------------------------------------- markers
-
-
-@register("profiler._record_function_enter", "profiler._record_function_enter_new", "profiler._record_function_exit")
-def profiler_marker_cost(record: OpRecord) -> Cost:
-    # torch.optim wraps step() in a record_function range: a marker, no device work.
-    return Cost(0, 0, 0, OTHER, unit=NO_UNIT)

@@ -16,13 +16,6 @@ from roofline.count.formulas._common import written_bytes
 from roofline.count.registry import Cost, register
 
 
-def embedding_bytes(lookups: Any, dim: Any, itemsize: Any = 4, index_itemsize: Any = 8) -> tuple[Any, Any]:
-    """(bytes_read, bytes_written) of ``lookups`` row gathers of width ``dim``."""
-    bytes_read = lookups * dim * itemsize + lookups * index_itemsize
-    bytes_written = lookups * dim * itemsize
-    return bytes_read, bytes_written
-
-
 def embedding_bag_bytes(
     bags: Any,
     lookups: Any,

@@ -13,28 +13,25 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from torch import bool as torch_bool
-from torch import uint8 as torch_uint8
+import torch
 
 from roofline.capture import OpRecord, TensorInfo
 from roofline.count.categories import DATA_MOVE, DATA_TRANSFORM, SPARSE_MM
-from roofline.count.formulas._common import out_numel, read_bytes, written_bytes
-from roofline.count.registry import DEVICE_MEMORY, HOST_LINK, NO_UNIT, Cost, register, view_cost
-
-
-def copy_bytes(elements: Any, itemsize_in: Any = 4, itemsize_out: Any | None = None) -> tuple[Any, Any]:
-    """(bytes_read, bytes_written) of copying ``elements`` elements (with an optional cast)."""
-    itemsize_out = itemsize_in if itemsize_out is None else itemsize_out
-    return elements * itemsize_in, elements * itemsize_out
+from roofline.count.formulas._common import (
+    is_symbolic,
+    log2,
+    out_numel,
+    read_bytes,
+    written_bytes,
+)
+from roofline.count.registry import DEVICE_MEMORY, HOST_LINK, Cost, register
 
 
 def sort_flops(elements: Any, sort_dim: Any) -> Any:
     """Comparisons of sorting ``elements`` in rows of ``sort_dim``: n log2(n) per row."""
-    if hasattr(elements, "free_symbols") or hasattr(sort_dim, "free_symbols"):
-        import sympy
-
-        return elements * sympy.log(sort_dim, 2)
-    return elements * math.log2(sort_dim) if sort_dim > 1 else 0
+    if not is_symbolic(sort_dim) and sort_dim <= 1:
+        return 0
+    return elements * log2(sort_dim)
 
 
 def _layouts_differ(src: TensorInfo, dst: TensorInfo) -> bool:
@@ -90,16 +87,16 @@ def fill_cost(record: OpRecord) -> Cost:
     return Cost(0, 0, written_bytes(record), DATA_MOVE)
 
 
-@register("aten.empty", "aten.empty_like", "aten.new_empty", "aten.empty_strided", "aten.new_empty_strided", "aten.resize_")
-def allocation_cost(record: OpRecord) -> Cost:
-    # Allocation touches no memory and launches no kernel.
-    return Cost(0, 0, 0, DATA_MOVE, unit=NO_UNIT)
-
-
 @register("aten._local_scalar_dense")
 def item_cost(record: OpRecord) -> Cost:
     src = record.args[0]
     return Cost(0, src.itemsize, src.itemsize, DATA_MOVE, traffic=HOST_LINK if src.device != "cpu" else DEVICE_MEMORY)
+
+
+#: Dtypes of index tensors and masks.
+_INDEX_DTYPES = frozenset({torch.int64, torch.int32, torch.bool, torch.uint8})
+#: Dtypes of boolean masks.
+_MASK_DTYPES = frozenset({torch.bool, torch.uint8})
 
 
 @register("aten.masked_scatter", "aten.slice_scatter", "aten.select_scatter", "aten.diagonal_scatter", "aten.as_strided_scatter")
@@ -114,9 +111,6 @@ def assignment_cost(record: OpRecord) -> Cost:
     if not record.op.endswith("_") and "scatter" in record.op:  # functional scatter copies the whole target
         return Cost(0, read_bytes(record), written_bytes(record), DATA_MOVE)
     return Cost(0, moved + index_bytes, written, DATA_MOVE)
-
-
-_INDEX_DTYPES = {__import__("torch").int64, __import__("torch").int32, __import__("torch").bool, __import__("torch").uint8}
 
 
 def indexed_positions(target: TensorInfo, indices: list) -> tuple[int, int]:
@@ -135,7 +129,7 @@ def indexed_positions(target: TensorInfo, indices: list) -> tuple[int, int]:
         if index is None:
             dim += 1
             continue
-        if index.dtype in (torch_bool, torch_uint8):
+        if index.dtype in _MASK_DTYPES:
             span = target.shape[dim : dim + len(index.shape)]
             consumed *= math.prod(span)
             mask_positions *= index.numel
@@ -176,7 +170,7 @@ def index_put_cost(record: OpRecord) -> Cost:
     accumulate = bool(named.get("accumulate", False))
     positions, row = indexed_positions(target, indices)
     selected = positions * row
-    has_mask = any(i is not None and i.dtype in (torch_bool, torch_uint8) for i in indices)
+    has_mask = any(i is not None and i.dtype in _MASK_DTYPES for i in indices)
     if has_mask and isinstance(values, TensorInfo) and values.numel > row:
         selected = values.numel  # one value per selected element: the true count
     values_bytes = values.footprint_bytes if isinstance(values, TensorInfo) else 0
@@ -223,7 +217,6 @@ def concat_cost(record: OpRecord) -> Cost:
     "aten.t_copy",
     "aten.view_copy",
     "aten.unfold_copy",
-    "aten._unsafe_view_copy",
 )
 def transform_cost(record: OpRecord) -> Cost:
     return Cost(0, read_bytes(record), written_bytes(record), DATA_TRANSFORM)
@@ -241,7 +234,7 @@ def gather_cost(record: OpRecord) -> Cost:
     return _gather_cost(record, source)
 
 
-@register("aten.sort", "aten.argsort", "aten.topk", "aten.kthvalue", "aten.msort", "aten.unique", "aten._unique2", "aten.unique_consecutive")
+@register("aten.sort", "aten.argsort", "aten.topk", "aten.kthvalue", "aten.msort", "aten._unique", "aten._unique2", "aten.unique_dim", "aten.unique_consecutive")
 def sort_cost(record: OpRecord) -> Cost:
     x = record.args[0]
     dim = record.arg("dim", default=-1)
@@ -288,25 +281,6 @@ def scatter_cost(record: OpRecord) -> Cost:
     flops = moved if reduce_op else 0
     category = SPARSE_MM if reduce_op else DATA_MOVE
     return Cost(flops, bytes_read, bytes_written, category)
-
-
-# Views whose schema does not declare the aliasing, and in-place changes of a
-# tensor's shape or strides: no data moves.
-register(
-    "aten._unsafe_view",
-    "aten.lift_fresh",
-    "aten._reshape_alias",
-    "aten.unsafe_split",
-    "aten.unsafe_split_with_sizes",
-    "aten.unsafe_chunk",
-    "aten.transpose_",
-    "aten.t_",
-    "aten.squeeze_",
-    "aten.unsqueeze_",
-    "aten.as_strided_",
-    "aten.swapdims_",
-    "aten.swapaxes_",
-)(view_cost)
 
 
 @register("aten.eye")

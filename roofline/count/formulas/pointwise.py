@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from roofline.capture import OpRecord
 from roofline.count.categories import ELEMENTWISE
 from roofline.count.formulas._common import out_numel, read_bytes, written_bytes
-from roofline.count.registry import Cost, register
+from roofline.count.formulas.no_work import is_view_op
+from roofline.count.registry import Cost, register, register_fallback
 
 #: FLOPs per output element for ops that do more than one operation per element.
 FLOPS_PER_ELEMENT: dict[str, int] = {
@@ -77,6 +80,13 @@ def _complex_flops_per_element(record: OpRecord, real_per_element: int) -> int |
     return COMPLEX_FLOPS_PER_ELEMENT.get(record.packet, 2 * real_per_element)
 
 
+def is_pointwise_op(func: Any) -> bool:
+    """True when torch tags the op pointwise (add, exp, sigmoid, ...) and it is no view
+    (aten.positive is tagged pointwise but returns its input: a view, it costs nothing)."""
+    return torch.Tag.pointwise in getattr(func, "tags", ()) and not is_view_op(func)
+
+
+@register_fallback(is_pointwise_op)
 def pointwise_cost(record: OpRecord) -> Cost:
     """Cost of any element-wise op (the registry's fallback for ops tagged pointwise)."""
     per_element = FLOPS_PER_ELEMENT.get(record.packet, 1)

@@ -8,11 +8,18 @@ ceil(in / out). Bytes are compulsory: input once, outputs (and max-pool indices)
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from roofline.capture import OpRecord
 from roofline.count.categories import REGIONAL
-from roofline.count.formulas._common import as_int_list, ceil_div, prod, read_bytes, written_bytes
+from roofline.count.formulas._common import (
+    as_int_list,
+    ceil_div,
+    prod,
+    read_bytes,
+    written_bytes,
+)
 from roofline.count.registry import Cost, register
 
 
