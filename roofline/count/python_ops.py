@@ -44,6 +44,7 @@ import torch
 from torch.utils._pytree import tree_flatten
 
 from roofline.capture import active_capture, tensor_info
+from roofline.count.formulas._common import distinct_bytes
 from roofline.count.formulas.symbolic import (
     JoinStep,
     parse_equation,
@@ -293,7 +294,7 @@ def _tensor_bytes(value: Any, written: bool) -> float:
         if isinstance(item, torch.Tensor) and id(item) not in seen:
             seen.add(id(item))
             info = tensor_info(item)
-            total += info.nbytes if written and info.layout == "strided" else info.footprint_bytes
+            total += info.nbytes if written and info.layout == "strided" else distinct_bytes(info)
     return float(total)
 
 

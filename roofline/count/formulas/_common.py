@@ -62,15 +62,32 @@ def prod(values: Iterable[Any]) -> Any:
     return result
 
 
+def distinct_bytes(t: TensorInfo) -> int:
+    """Bytes of the distinct elements a tensor holds, each counted once.
+
+    Strided: the elements its strides reach. A broadcast (stride-0) dim adds none (an
+    expanded column reads as a column), and overlapping windows (unfold, as_strided)
+    reach at most the span from the first element to the last. Sparse: its nnz values
+    and their indices.
+    """
+    if t.layout != "strided" or t.stride is None:
+        return t.footprint_bytes
+    if t.numel == 0:
+        return 0
+    reached = math.prod(size for size, stride in zip(t.shape, t.stride) if stride != 0)
+    span = 1 + sum((size - 1) * abs(stride) for size, stride in zip(t.shape, t.stride))
+    return min(reached, span) * t.itemsize
+
+
 def read_bytes(record: OpRecord) -> int:
-    """Compulsory read traffic: each distinct input tensor's footprint once."""
-    return sum(t.footprint_bytes for t in record.inputs)
+    """Compulsory read traffic: each input tensor's distinct elements once."""
+    return sum(distinct_bytes(t) for t in record.inputs)
 
 
 def written_bytes(record: OpRecord) -> int:
     """Compulsory write traffic: each output tensor once (a sparse output: its nnz
     values and indices, not its dense size)."""
-    return sum(t.nbytes if t.layout == "strided" else t.footprint_bytes for t in record.outputs)
+    return sum(t.nbytes if t.layout == "strided" else distinct_bytes(t) for t in record.outputs)
 
 
 def stored_elements(t: TensorInfo) -> int:

@@ -42,7 +42,12 @@ from roofline.count.categories import (
     GEMM,
     REGIONAL,
 )
-from roofline.count.formulas._common import prod, read_bytes, written_bytes
+from roofline.count.formulas._common import (
+    distinct_bytes,
+    prod,
+    read_bytes,
+    written_bytes,
+)
 from roofline.count.formulas.attention import attention_flops, sdpa_arguments
 from roofline.count.formulas.conv import conv_dims
 from roofline.count.formulas.embedding import embedding_bag_flops
@@ -179,11 +184,11 @@ def convolution_backward_cost(record: OpRecord) -> Cost:
     flops = conv_backward_flops(macs, bias_adds, mask)
     # Compulsory reads: the output gradient always; the input only for the weight
     # gradient, the weight only for the input gradient.
-    bytes_read = grad_out.footprint_bytes
+    bytes_read = distinct_bytes(grad_out)
     if mask[1]:
-        bytes_read += x.footprint_bytes
+        bytes_read += distinct_bytes(x)
     if mask[0]:
-        bytes_read += weight.footprint_bytes
+        bytes_read += distinct_bytes(weight)
     return Cost(flops, bytes_read, _outputs_written(record), CONV, unit=MATRIX)
 
 
@@ -258,7 +263,7 @@ def sdpa_backward_cost(record: OpRecord) -> Cost:
 
 def _grad_and_indices_read(record: OpRecord, grad: TensorInfo) -> int:
     indices = record.arg("indices")
-    return grad.footprint_bytes + (indices.footprint_bytes if isinstance(indices, TensorInfo) else 0)
+    return distinct_bytes(grad) + (distinct_bytes(indices) if isinstance(indices, TensorInfo) else 0)
 
 
 @register(
@@ -289,7 +294,7 @@ def avg_pool_backward_cost(record: OpRecord) -> Cost:
     else:
         kernel = record.arg("kernel_size", 2, default=[1])
         window = list(kernel) * (ndim if len(kernel) == 1 else 1)
-    return Cost(grad.numel * (prod(window) + 1), grad.footprint_bytes, written_bytes(record), REGIONAL)
+    return Cost(grad.numel * (prod(window) + 1), distinct_bytes(grad), written_bytes(record), REGIONAL)
 
 
 # --------------------------------------------------------------------------- embeddings
@@ -300,7 +305,7 @@ def embedding_backward_cost(record: OpRecord) -> Cost:
     # Zero the (num_weights x dim) gradient, then add each looked-up row's gradient into
     # its row: one add per gathered element. Reads the output gradient and the indices.
     grad, indices = record.args[0], record.args[1]
-    return Cost(grad.numel, grad.footprint_bytes + indices.footprint_bytes, written_bytes(record), EMBEDDING)
+    return Cost(grad.numel, distinct_bytes(grad) + distinct_bytes(indices), written_bytes(record), EMBEDDING)
 
 
 @register("aten._embedding_bag_backward", "aten._embedding_bag_dense_backward", "aten._embedding_bag_sparse_backward")
@@ -325,7 +330,7 @@ def embedding_bag_weights_backward_cost(record: OpRecord) -> Cost:
     indices = named.get("indices", record.args[2])
     dim = grad.shape[-1] if grad.shape else 1
     lookups = indices.numel
-    return Cost(2 * lookups * dim, grad.footprint_bytes + lookups * dim * grad.itemsize, written_bytes(record), EMBEDDING)
+    return Cost(2 * lookups * dim, distinct_bytes(grad) + lookups * dim * grad.itemsize, written_bytes(record), EMBEDDING)
 
 
 # --------------------------------------------------------------------------- views' backward
@@ -376,7 +381,7 @@ def nll_loss_cost(record: OpRecord) -> Cost:
     weight = record.arg("weight", 2)
     weight_bytes = picked * weight.itemsize if isinstance(weight, TensorInfo) else 0
     flops = picked * (2 if weight_bytes else 1)
-    return Cost(flops, picked * x.itemsize + target.footprint_bytes + weight_bytes, written_bytes(record), ELEMENTWISE)
+    return Cost(flops, picked * x.itemsize + distinct_bytes(target) + weight_bytes, written_bytes(record), ELEMENTWISE)
 
 
 @register("aten.nll_loss_backward", "aten.nll_loss2d_backward")
@@ -387,7 +392,7 @@ def nll_loss_backward_cost(record: OpRecord) -> Cost:
     target = named.get("target", record.args[2])
     weight = named.get("weight")
     picked = target.numel
-    bytes_read = target.footprint_bytes + (picked * weight.itemsize if isinstance(weight, TensorInfo) else 0)
+    bytes_read = distinct_bytes(target) + (picked * weight.itemsize if isinstance(weight, TensorInfo) else 0)
     return Cost(picked, bytes_read, written_bytes(record), ELEMENTWISE)
 
 
@@ -414,7 +419,7 @@ def foreach_cost(record: OpRecord) -> Cost:
         return Cost(0, 0, sum(t.nbytes for t in first), ELEMENTWISE)
     if base == "copy":
         src = _tensor_list(record.arg("src", 1))
-        return Cost(0, sum(t.footprint_bytes for t in src), sum(t.nbytes for t in first), DATA_MOVE)
+        return Cost(0, sum(distinct_bytes(t) for t in src), sum(t.nbytes for t in first), DATA_MOVE)
     written = sum(t.nbytes for t in first) if in_place else written_bytes(record)
     return Cost(flops, read_bytes(record), written, ELEMENTWISE)
 
@@ -431,7 +436,7 @@ register(*FOREACH_OPS)(foreach_cost)
 
 
 def _list_bytes(value: Any, footprint: bool = True) -> int:
-    return sum(t.footprint_bytes if footprint else t.nbytes for t in _tensor_list(value))
+    return sum(distinct_bytes(t) if footprint else t.nbytes for t in _tensor_list(value))
 
 
 @register("aten._fused_adam_", "aten._fused_adamw_", "aten._fused_adam", "aten._fused_adamw")

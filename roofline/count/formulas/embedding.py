@@ -12,7 +12,7 @@ from typing import Any
 
 from roofline.capture import OpRecord, TensorInfo
 from roofline.count.categories import EMBEDDING
-from roofline.count.formulas._common import written_bytes
+from roofline.count.formulas._common import distinct_bytes, written_bytes
 from roofline.count.registry import Cost, register
 
 
@@ -56,7 +56,7 @@ def _rows_bytes(weight: TensorInfo, lookups: int) -> int:
 @register("aten.embedding")
 def embedding_cost(record: OpRecord) -> Cost:
     weight, indices = record.args[0], record.args[1]
-    bytes_read = _rows_bytes(weight, indices.numel) + indices.footprint_bytes
+    bytes_read = _rows_bytes(weight, indices.numel) + distinct_bytes(indices)
     return Cost(0, bytes_read, written_bytes(record), EMBEDDING)
 
 
@@ -69,9 +69,9 @@ def embedding_bag_cost(record: OpRecord) -> Cost:
     per_sample = named.get("per_sample_weights")
     lookups = indices.numel
     dim = weight.shape[-1]
-    bytes_read = _rows_bytes(weight, lookups) + indices.footprint_bytes
+    bytes_read = _rows_bytes(weight, lookups) + distinct_bytes(indices)
     for extra in (offsets, per_sample):
         if isinstance(extra, TensorInfo):
-            bytes_read += extra.footprint_bytes
+            bytes_read += distinct_bytes(extra)
     flops = embedding_bag_flops(lookups, dim, isinstance(per_sample, TensorInfo))
     return Cost(flops, bytes_read, written_bytes(record), EMBEDDING)

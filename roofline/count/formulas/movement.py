@@ -18,6 +18,7 @@ import torch
 from roofline.capture import OpRecord, TensorInfo
 from roofline.count.categories import DATA_MOVE, DATA_TRANSFORM, SPARSE_MM
 from roofline.count.formulas._common import (
+    distinct_bytes,
     is_symbolic,
     log2,
     out_numel,
@@ -51,7 +52,7 @@ def _traffic(src: TensorInfo | None, dst: TensorInfo | None) -> str:
 @register("aten.copy_", "aten.copy", "aten._copy_from", "aten._copy_from_and_resize")
 def copy_cost(record: OpRecord) -> Cost:
     dst, src = record.args[0], record.args[1]
-    bytes_read = src.footprint_bytes if isinstance(src, TensorInfo) else 0
+    bytes_read = distinct_bytes(src) if isinstance(src, TensorInfo) else 0
     category = DATA_TRANSFORM if isinstance(src, TensorInfo) and _layouts_differ(src, dst) else DATA_MOVE
     return Cost(0, bytes_read, dst.nbytes, category, traffic=_traffic(src, dst))
 
@@ -105,8 +106,8 @@ def assignment_cost(record: OpRecord) -> Cost:
     named = record.named_args()
     target = named.get("self", record.args[0])
     values = named.get("values", named.get("src", named.get("source")))
-    moved = values.footprint_bytes if isinstance(values, TensorInfo) else 0
-    index_bytes = sum(t.footprint_bytes for t in record.inputs if t is not target and t is not values and t.dtype in _INDEX_DTYPES)
+    moved = distinct_bytes(values) if isinstance(values, TensorInfo) else 0
+    index_bytes = sum(distinct_bytes(t) for t in record.inputs if t is not target and t is not values and t.dtype in _INDEX_DTYPES)
     written = values.nbytes if isinstance(values, TensorInfo) else written_bytes(record)
     if not record.op.endswith("_") and "scatter" in record.op:  # functional scatter copies the whole target
         return Cost(0, read_bytes(record), written_bytes(record), DATA_MOVE)
@@ -173,8 +174,8 @@ def index_put_cost(record: OpRecord) -> Cost:
     has_mask = any(i is not None and i.dtype in _MASK_DTYPES for i in indices)
     if has_mask and isinstance(values, TensorInfo) and values.numel > row:
         selected = values.numel  # one value per selected element: the true count
-    values_bytes = values.footprint_bytes if isinstance(values, TensorInfo) else 0
-    index_bytes = sum(i.footprint_bytes for i in indices if i is not None)
+    values_bytes = distinct_bytes(values) if isinstance(values, TensorInfo) else 0
+    index_bytes = sum(distinct_bytes(i) for i in indices if i is not None)
     bytes_read = values_bytes + index_bytes
     bytes_written = selected * target.itemsize
     flops = 0
@@ -182,7 +183,7 @@ def index_put_cost(record: OpRecord) -> Cost:
         bytes_read += selected * target.itemsize
         flops = selected
     if record.packet == "aten.index_put":  # out of place: the whole target copied too
-        bytes_read += target.footprint_bytes
+        bytes_read += distinct_bytes(target)
         bytes_written = target.nbytes
     return Cost(flops, bytes_read, bytes_written, SPARSE_MM if accumulate else DATA_MOVE)
 
@@ -223,8 +224,8 @@ def transform_cost(record: OpRecord) -> Cost:
 
 
 def _gather_cost(record: OpRecord, source: TensorInfo) -> Cost:
-    index_bytes = sum(t.footprint_bytes for t in record.inputs if t is not source)
-    gathered = min(source.footprint_bytes, out_numel(record) * source.itemsize)
+    index_bytes = sum(distinct_bytes(t) for t in record.inputs if t is not source)
+    gathered = min(distinct_bytes(source), out_numel(record) * source.itemsize)
     return Cost(0, gathered + index_bytes, written_bytes(record), DATA_TRANSFORM)
 
 
@@ -269,14 +270,14 @@ def scatter_cost(record: OpRecord) -> Cost:
     index = named.get("index")
     reduce_op = "add" in record.op or "reduce" in record.op
     moved = source.numel if isinstance(source, TensorInfo) else 0
-    bytes_read = (source.footprint_bytes if isinstance(source, TensorInfo) else 0) + (
-        index.footprint_bytes if isinstance(index, TensorInfo) else 0
+    bytes_read = (distinct_bytes(source) if isinstance(source, TensorInfo) else 0) + (
+        distinct_bytes(index) if isinstance(index, TensorInfo) else 0
     )
     if reduce_op:  # read-modify-write of the touched target elements
         bytes_read += min(target.nbytes, moved * target.itemsize)
     bytes_written = min(target.nbytes, moved * target.itemsize) if moved else target.nbytes
     if not record.op.split(".")[1].endswith("_"):
-        bytes_read += target.footprint_bytes
+        bytes_read += distinct_bytes(target)
         bytes_written = target.nbytes
     flops = moved if reduce_op else 0
     category = SPARSE_MM if reduce_op else DATA_MOVE

@@ -16,6 +16,7 @@ from roofline.count.categories import REGIONAL
 from roofline.count.formulas._common import (
     as_int_list,
     ceil_div,
+    distinct_bytes,
     prod,
     read_bytes,
     written_bytes,
@@ -99,7 +100,7 @@ def interpolation_flops(out_elements: Any, mode: str) -> Any:
 
 def _gathered_read(record: OpRecord, source_bytes: int, out_elements: int, taps: int, itemsize: int) -> int:
     """Bytes read by a resampling gather: at most the taps it fetches, at most the whole source."""
-    others = sum(t.footprint_bytes for t in record.inputs[1:])
+    others = sum(distinct_bytes(t) for t in record.inputs[1:])
     return min(source_bytes, out_elements * taps * itemsize) + others
 
 
@@ -131,5 +132,5 @@ def grid_sample_cost(record: OpRecord) -> Cost:
     mode = {0: "trilinear" if three_d else "bilinear", 1: "nearest", 2: "bicubic"}.get(mode_code, "bilinear")
     out = record.outputs[0]
     taps = INTERPOLATION_TAPS[mode]
-    bytes_read = _gathered_read(record, source.footprint_bytes, out.numel, taps, source.itemsize)
+    bytes_read = _gathered_read(record, distinct_bytes(source), out.numel, taps, source.itemsize)
     return Cost(interpolation_flops(out.numel, mode), bytes_read, written_bytes(record), REGIONAL)

@@ -28,7 +28,13 @@ from typing import Any
 
 from roofline.capture import OpRecord, TensorInfo
 from roofline.count.categories import DATA_TRANSFORM, ELEMENTWISE, SPARSE_MM
-from roofline.count.formulas._common import is_symbolic, read_bytes, smin, written_bytes
+from roofline.count.formulas._common import (
+    distinct_bytes,
+    is_symbolic,
+    read_bytes,
+    smin,
+    written_bytes,
+)
 from roofline.count.formulas.movement import sort_flops
 from roofline.count.formulas.no_work import view_cost
 from roofline.count.registry import VECTOR, Cost, register
@@ -164,7 +170,7 @@ def sparse_matmul_cost(record: OpRecord) -> Cost:
         flops = spmm_flops(_nnz(right), m)
     if accumulate:
         flops = flops + out_elems
-    bytes_read = sum(t.footprint_bytes for t in record.inputs if t is not added or accumulate)
+    bytes_read = sum(distinct_bytes(t) for t in record.inputs if t is not added or accumulate)
     return Cost(flops, bytes_read, written_bytes(record), SPARSE_MM, unit=VECTOR)
 
 
