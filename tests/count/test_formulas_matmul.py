@@ -64,3 +64,21 @@ def test_closed_forms_are_symbolic():
     read, written = gemm_bytes(m, n, k, 1, itemsize=2)
     assert sympy.simplify(read - 2 * (m * k + k * n)) == 0
     assert sympy.simplify(written - 2 * m * n) == 0
+
+
+def test_addmm_and_baddbmm_with_beta_zero_neither_read_nor_add_the_input():
+    # addmm(C, A, B, beta=0): 2*M*N*K = 2*8*4*16 = 1024 FLOPs (FlopCounterMode agrees);
+    # reads A and B only, (8*16 + 16*4) * 4 = 768 B; writes 8*4*4 = 128 B.
+    a, b, c = torch.randn(8, 16), torch.randn(16, 4), torch.randn(8, 4)
+    cost = only_cost(lambda: torch.addmm(c, a, b, beta=0))
+    with FlopCounterMode(display=False) as peer:
+        torch.addmm(c, a, b, beta=0)
+    assert cost.flops == peer.get_total_flops() == 1024
+    assert (cost.bytes_read, cost.bytes_written) == (768, 128)
+    # baddbmm over 2 batches: 2*2*8*4*16 = 2048 FLOPs; reads (2*8*16 + 2*16*4) * 4 = 1536 B.
+    a, b, c = torch.randn(2, 8, 16), torch.randn(2, 16, 4), torch.randn(2, 8, 4)
+    cost = only_cost(lambda: torch.baddbmm(c, a, b, beta=0))
+    with FlopCounterMode(display=False) as peer:
+        torch.baddbmm(c, a, b, beta=0)
+    assert cost.flops == peer.get_total_flops() == 2048
+    assert (cost.bytes_read, cost.bytes_written) == (1536, 256)

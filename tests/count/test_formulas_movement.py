@@ -140,3 +140,34 @@ def test_eye_writes_the_matrix_and_unsafe_split_is_free():
     assert cost.bytes_read == 0 and cost.bytes_written == 25 * 4
     assert costs_of(lambda t: t.unsafe_split(2, dim=1), torch.randn(3, 4)) == []
     assert costs_of(lambda t: t.transpose_(0, 1), torch.randn(3, 4)) == []
+
+
+def test_out_of_place_index_add_and_scatter_add_read_the_target_once():
+    # index_add: target (10, 8) f32 = 320 B read once (the 4 touched rows are among
+    # them), source (4, 8) f32 = 128 B, index 4 int64 = 32 B: 480 B read (reading the
+    # touched rows again gave 608); the whole target written, 320 B; 4*8 = 32 adds.
+    target, idx, src = torch.randn(10, 8), torch.tensor([0, 2, 4, 6]), torch.randn(4, 8)
+    cost = only_cost(lambda: target.index_add(0, idx, src))
+    assert (cost.flops, cost.bytes_read, cost.bytes_written) == (32, 480, 320)
+    # scatter_add: index (4, 8) int64 = 256 B: 320 + 256 + 128 = 704 B read.
+    index = torch.randint(0, 10, (4, 8))
+    cost = only_cost(lambda: target.scatter_add(0, index, src))
+    assert (cost.flops, cost.bytes_read, cost.bytes_written) == (32, 704, 320)
+    # functional index_put with accumulate: 320 + values 128 + index 32 = 480 B.
+    cost = only_cost(lambda: torch.index_put(target, (idx,), src, accumulate=True))
+    assert (cost.flops, cost.bytes_read, cost.bytes_written) == (32, 480, 320)
+
+
+def test_out_tensors_are_written_not_read():
+    # add(a, b, out=c) over 10 float32: reads a and b (80 B), writes c (40 B); c was
+    # counted as a third input (120 B read).
+    a, b, c = torch.randn(10), torch.randn(10), torch.empty(10)
+    cost = only_cost(lambda: torch.add(a, b, out=c))
+    assert (cost.flops, cost.bytes_read, cost.bytes_written) == (10, 80, 40)
+    # mm(A, B, out=C): (8*16 + 16*4) * 4 = 768 B read, 8*4*4 = 128 B written.
+    A, B, C = torch.randn(8, 16), torch.randn(16, 4), torch.empty(8, 4)
+    cost = only_cost(lambda: torch.mm(A, B, out=C))
+    assert (cost.bytes_read, cost.bytes_written) == (768, 128)
+    # An out= tensor passed as an operand too is still read: add(a, b, out=a).
+    cost = only_cost(lambda: torch.add(a, b, out=a))
+    assert cost.bytes_read == 80

@@ -79,9 +79,42 @@ def distinct_bytes(t: TensorInfo) -> int:
     return min(reached, span) * t.itemsize
 
 
+#: Names of each op's out= arguments (cached per OpOverload).
+_OUT_ARGUMENTS: dict[Any, frozenset[str]] = {}
+
+
+def _out_argument_names(func: Any) -> frozenset[str]:
+    names = _OUT_ARGUMENTS.get(func)
+    if names is None:
+        arguments = getattr(getattr(func, "_schema", None), "arguments", ())
+        names = _OUT_ARGUMENTS[func] = frozenset(a.name for a in arguments if a.is_out)
+    return names
+
+
+def _tensors(value: Any) -> list[TensorInfo]:
+    if isinstance(value, TensorInfo):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [t for item in value for t in _tensors(item)]
+    return []
+
+
+def inputs_read(record: OpRecord) -> tuple[TensorInfo, ...]:
+    """The distinct input tensors the op reads: every input but its out= tensors, which
+    it only writes (unless one is passed as an operand too: ``add(a, b, out=a)``)."""
+    out_names = _out_argument_names(record.func)
+    if not out_names:
+        return record.inputs
+    named = record.named_args()
+    outs = {id(t) for name in out_names for t in _tensors(named.get(name))}
+    operands = {id(t) for name, value in named.items() if name not in out_names for t in _tensors(value)}
+    return tuple(t for t in record.inputs if id(t) not in outs or id(t) in operands)
+
+
 def read_bytes(record: OpRecord) -> int:
-    """Compulsory read traffic: each input tensor's distinct elements once."""
-    return sum(distinct_bytes(t) for t in record.inputs)
+    """Compulsory read traffic: each input tensor's distinct elements once (out=
+    tensors are outputs only)."""
+    return sum(distinct_bytes(t) for t in inputs_read(record))
 
 
 def written_bytes(record: OpRecord) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 
 from roofline.capture import OpRecord, TensorInfo
 from roofline.count.categories import GEMM
-from roofline.count.formulas._common import numel, read_bytes, written_bytes
+from roofline.count.formulas._common import distinct_bytes, numel, read_bytes, written_bytes
 from roofline.count.formulas.sparse import has_sparse_operand, sparse_matmul_cost
 from roofline.count.registry import MATRIX, Cost, register
 
@@ -64,12 +64,14 @@ def _is_complex(record: OpRecord) -> bool:
     return any(t.dtype.is_complex for t in record.inputs)
 
 
-def _gemm_cost(record: OpRecord, a: TensorInfo, b: TensorInfo, accumulate: bool) -> Cost:
+def _gemm_cost(record: OpRecord, a: TensorInfo, b: TensorInfo, accumulate: bool, ignored: Any = None) -> Cost:
+    """A GEMM's cost; ``ignored``: an input the kernel never reads (addmm's C when beta=0)."""
     batch, m, n, k = _matmul_dims(a, b)
     flops_of = complex_gemm_flops if _is_complex(record) else gemm_flops
+    skipped = distinct_bytes(ignored) if isinstance(ignored, TensorInfo) and ignored is not a and ignored is not b else 0
     return Cost(
         flops=flops_of(m, n, k, batch, accumulate),
-        bytes_read=read_bytes(record),
+        bytes_read=read_bytes(record) - skipped,
         bytes_written=written_bytes(record),
         category=GEMM,
         unit=MATRIX,
@@ -93,8 +95,12 @@ def addmm_cost(record: OpRecord) -> Cost:
     b = named.get("mat2", named.get("batch2", named.get("vec")))
     if a is None or b is None:
         a, b = record.args[1], record.args[2]
-    # addbmm sums its batch of products into one matrix: (b-1)*m*n adds plus m*n for
-    # the input, which is the same b*m*n that accumulate=True counts.
+    # beta * input + alpha * (a @ b): with beta=0 the input is neither read nor added
+    # (torch ignores it, NaNs included). addbmm sums its batch of products into one
+    # matrix: (b-1)*m*n adds plus m*n for the input, the same b*m*n that accumulate
+    # counts.
+    if named.get("beta", 1) == 0:
+        return _gemm_cost(record, a, b, accumulate=False, ignored=named.get("self", record.args[0]))
     return _gemm_cost(record, a, b, accumulate=True)
 
 

@@ -19,6 +19,7 @@ from roofline.capture import OpRecord, TensorInfo
 from roofline.count.categories import DATA_MOVE, DATA_TRANSFORM, SPARSE_MM
 from roofline.count.formulas._common import (
     distinct_bytes,
+    inputs_read,
     is_symbolic,
     log2,
     out_numel,
@@ -107,7 +108,7 @@ def assignment_cost(record: OpRecord) -> Cost:
     target = named.get("self", record.args[0])
     values = named.get("values", named.get("src", named.get("source")))
     moved = distinct_bytes(values) if isinstance(values, TensorInfo) else 0
-    index_bytes = sum(distinct_bytes(t) for t in record.inputs if t is not target and t is not values and t.dtype in _INDEX_DTYPES)
+    index_bytes = sum(distinct_bytes(t) for t in inputs_read(record) if t is not target and t is not values and t.dtype in _INDEX_DTYPES)
     written = values.nbytes if isinstance(values, TensorInfo) else written_bytes(record)
     if not record.op.endswith("_") and "scatter" in record.op:  # functional scatter copies the whole target
         return Cost(0, read_bytes(record), written_bytes(record), DATA_MOVE)
@@ -178,13 +179,12 @@ def index_put_cost(record: OpRecord) -> Cost:
     index_bytes = sum(distinct_bytes(i) for i in indices if i is not None)
     bytes_read = values_bytes + index_bytes
     bytes_written = selected * target.itemsize
-    flops = 0
-    if accumulate:
-        bytes_read += selected * target.itemsize
-        flops = selected
-    if record.packet == "aten.index_put":  # out of place: the whole target copied too
+    if record.packet == "aten.index_put":  # out of place: the whole target read and written once
         bytes_read += distinct_bytes(target)
         bytes_written = target.nbytes
+    elif accumulate:  # in place: read-modify-write of the selected elements
+        bytes_read += selected * target.itemsize
+    flops = selected if accumulate else 0
     return Cost(flops, bytes_read, bytes_written, SPARSE_MM if accumulate else DATA_MOVE)
 
 
@@ -224,7 +224,7 @@ def transform_cost(record: OpRecord) -> Cost:
 
 
 def _gather_cost(record: OpRecord, source: TensorInfo) -> Cost:
-    index_bytes = sum(distinct_bytes(t) for t in record.inputs if t is not source)
+    index_bytes = sum(distinct_bytes(t) for t in inputs_read(record) if t is not source)
     gathered = min(distinct_bytes(source), out_numel(record) * source.itemsize)
     return Cost(0, gathered + index_bytes, written_bytes(record), DATA_TRANSFORM)
 
@@ -263,20 +263,20 @@ def sort_cost(record: OpRecord) -> Cost:
 def scatter_cost(record: OpRecord) -> Cost:
     # Message passing: every source element is read (with its index) and combined into
     # the target; one FLOP per source element for the reduction. In place, only the
-    # touched target rows are written; out of place, the whole target is copied too.
+    # touched target elements are read (when combined) and written; out of place, the
+    # whole target is read once and written once (the touched elements among them).
     named = record.named_args()
     target = named.get("self", record.args[0])
     source = named.get("source", named.get("src"))
     index = named.get("index")
     reduce_op = "add" in record.op or "reduce" in record.op
     moved = source.numel if isinstance(source, TensorInfo) else 0
-    bytes_read = (distinct_bytes(source) if isinstance(source, TensorInfo) else 0) + (
-        distinct_bytes(index) if isinstance(index, TensorInfo) else 0
-    )
-    if reduce_op:  # read-modify-write of the touched target elements
-        bytes_read += min(target.nbytes, moved * target.itemsize)
-    bytes_written = min(target.nbytes, moved * target.itemsize) if moved else target.nbytes
-    if not record.op.split(".")[1].endswith("_"):
+    bytes_read = sum(distinct_bytes(t) for t in (source, index) if isinstance(t, TensorInfo))
+    touched = min(target.nbytes, moved * target.itemsize) if moved else target.nbytes
+    if record.packet.endswith("_"):
+        bytes_read += touched if reduce_op else 0  # read-modify-write of the touched elements
+        bytes_written = touched
+    else:
         bytes_read += distinct_bytes(target)
         bytes_written = target.nbytes
     flops = moved if reduce_op else 0

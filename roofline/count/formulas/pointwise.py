@@ -16,6 +16,7 @@ from roofline.capture import OpRecord
 from roofline.count.categories import ELEMENTWISE
 from roofline.count.formulas._common import (
     distinct_bytes,
+    inputs_read,
     out_numel,
     read_bytes,
     written_bytes,
@@ -142,5 +143,5 @@ def random_fill_cost(record: OpRecord) -> Cost:
     generated, the tensor written once and never read (only a tensor parameter, such as
     bernoulli_'s p, is read)."""
     target = record.args[0]
-    bytes_read = sum(distinct_bytes(t) for t in record.inputs if t is not target)
+    bytes_read = sum(distinct_bytes(t) for t in inputs_read(record) if t is not target)
     return Cost(pointwise_flops(out_numel(record)), bytes_read, written_bytes(record), ELEMENTWISE)

@@ -17,6 +17,7 @@ from roofline.count.formulas._common import (
     as_int_list,
     ceil_div,
     distinct_bytes,
+    inputs_read,
     prod,
     read_bytes,
     written_bytes,
@@ -100,7 +101,7 @@ def interpolation_flops(out_elements: Any, mode: str) -> Any:
 
 def _gathered_read(record: OpRecord, source_bytes: int, out_elements: int, taps: int, itemsize: int) -> int:
     """Bytes read by a resampling gather: at most the taps it fetches, at most the whole source."""
-    others = sum(distinct_bytes(t) for t in record.inputs[1:])
+    others = sum(distinct_bytes(t) for t in inputs_read(record)[1:])
     return min(source_bytes, out_elements * taps * itemsize) + others
 
 

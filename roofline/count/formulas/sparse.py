@@ -30,6 +30,7 @@ from roofline.capture import OpRecord, TensorInfo
 from roofline.count.categories import DATA_TRANSFORM, ELEMENTWISE, SPARSE_MM
 from roofline.count.formulas._common import (
     distinct_bytes,
+    inputs_read,
     is_symbolic,
     read_bytes,
     smin,
@@ -170,7 +171,7 @@ def sparse_matmul_cost(record: OpRecord) -> Cost:
         flops = spmm_flops(_nnz(right), m)
     if accumulate:
         flops = flops + out_elems
-    bytes_read = sum(distinct_bytes(t) for t in record.inputs if t is not added or accumulate)
+    bytes_read = sum(distinct_bytes(t) for t in inputs_read(record) if t is not added or accumulate)
     return Cost(flops, bytes_read, written_bytes(record), SPARSE_MM, unit=VECTOR)
 
 
