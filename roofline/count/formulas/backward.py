@@ -50,7 +50,7 @@ from roofline.count.formulas._common import (
 )
 from roofline.count.formulas.attention import attention_flops, sdpa_arguments
 from roofline.count.formulas.conv import conv_dims
-from roofline.count.formulas.embedding import embedding_bag_flops
+from roofline.count.formulas.embedding import embedding_bag_flops, gathered_rows_bytes
 from roofline.count.registry import MATRIX, Cost, register
 
 #: Batch norm backward with batch statistics, per element: recompute x_hat = (x - mean)
@@ -327,10 +327,12 @@ def embedding_bag_weights_backward_cost(record: OpRecord) -> Cost:
     # One dot product of a gathered row with its bag's gradient per lookup.
     named = record.named_args()
     grad = named.get("grad", record.args[0])
+    weight = named.get("weight", record.args[1])
     indices = named.get("indices", record.args[2])
     dim = grad.shape[-1] if grad.shape else 1
     lookups = indices.numel
-    return Cost(2 * lookups * dim, distinct_bytes(grad) + lookups * dim * grad.itemsize, written_bytes(record), EMBEDDING)
+    bytes_read = distinct_bytes(grad) + gathered_rows_bytes(weight, lookups)
+    return Cost(2 * lookups * dim, bytes_read, written_bytes(record), EMBEDDING)
 
 
 # --------------------------------------------------------------------------- views' backward
