@@ -23,15 +23,6 @@ def smin(a: Any, b: Any) -> Any:
     return min(a, b)
 
 
-def ceil_div(a: Any, b: Any) -> Any:
-    """ceil(a / b) for ints or sympy expressions."""
-    if is_symbolic(a, b):
-        import sympy
-
-        return sympy.ceiling(a / b)
-    return -(-a // b)
-
-
 def floor_div(a: Any, b: Any) -> Any:
     """floor(a / b) for ints or sympy expressions."""
     if is_symbolic(a, b):
@@ -44,6 +35,16 @@ def floor_div(a: Any, b: Any) -> Any:
 def exact_div(a: Any, b: Any) -> Any:
     """a / b where b divides a (channels per group): an int, or a sympy quotient."""
     return a / b if is_symbolic(a, b) else a // b
+
+
+def gcd(a: Any, b: Any) -> Any:
+    """Greatest common divisor of ints; of sympy expressions, sympy's polynomial gcd
+    (exact when one is a multiple of the other, as 2*n and n; 1 for unrelated symbols)."""
+    if is_symbolic(a, b):
+        import sympy
+
+        return sympy.gcd(a, b)
+    return math.gcd(a, b)
 
 
 def log2(x: Any) -> Any:

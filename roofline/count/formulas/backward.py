@@ -43,6 +43,7 @@ from roofline.count.categories import (
     REGIONAL,
 )
 from roofline.count.formulas._common import (
+    as_int_list,
     distinct_bytes,
     prod,
     read_bytes,
@@ -51,6 +52,7 @@ from roofline.count.formulas._common import (
 from roofline.count.formulas.attention import attention_flops, sdpa_arguments
 from roofline.count.formulas.conv import conv_dims
 from roofline.count.formulas.embedding import embedding_bag_flops, gathered_rows_bytes
+from roofline.count.formulas.pooling import adaptive_pool_flops, pool_flops
 from roofline.count.registry import MATRIX, Cost, register
 
 #: Batch norm backward with batch statistics, per element: recompute x_hat = (x - mean)
@@ -286,15 +288,16 @@ def max_pool_backward_cost(record: OpRecord) -> Cost:
 )
 def avg_pool_backward_cost(record: OpRecord) -> Cost:
     # Each output gradient, divided by its window size (1), is added to every input in
-    # its window (one add per tap): grad_output elements x (window + 1).
+    # its window (one add per tap): the forward's FLOPs.
     grad, x = record.args[0], record.args[1]
     ndim = 3 if "3d" in record.op else 2
     if "adaptive" in record.op:
-        window = [-(-i // o) for i, o in zip(x.shape[-ndim:], grad.shape[-ndim:])]
+        planes = x.numel // prod(x.shape[-ndim:])
+        flops = adaptive_pool_flops(planes, x.shape[-ndim:], grad.shape[-ndim:], average=True)
     else:
         kernel = record.arg("kernel_size", 2, default=[1])
-        window = list(kernel) * (ndim if len(kernel) == 1 else 1)
-    return Cost(grad.numel * (prod(window) + 1), distinct_bytes(grad), written_bytes(record), REGIONAL)
+        flops = pool_flops(grad.numel, as_int_list(kernel, ndim, 1), average=True)
+    return Cost(flops, distinct_bytes(grad), written_bytes(record), REGIONAL)
 
 
 # --------------------------------------------------------------------------- embeddings

@@ -11,7 +11,12 @@ from typing import Any
 
 from roofline.capture import OpRecord, TensorInfo
 from roofline.count.categories import GEMM
-from roofline.count.formulas._common import distinct_bytes, numel, read_bytes, written_bytes
+from roofline.count.formulas._common import (
+    distinct_bytes,
+    numel,
+    read_bytes,
+    written_bytes,
+)
 from roofline.count.formulas.sparse import has_sparse_operand, sparse_matmul_cost
 from roofline.count.registry import MATRIX, Cost, register
 
