@@ -171,3 +171,15 @@ def test_out_tensors_are_written_not_read():
     # An out= tensor passed as an operand too is still read: add(a, b, out=a).
     cost = only_cost(lambda: torch.add(a, b, out=a))
     assert cost.bytes_read == 80
+
+
+def test_fold_adds_each_patch_element_that_lands_on_the_image():
+    # fold to 4x4 with 2x2 kernels, stride 1: 3x3 = 9 blocks of 3*2*2 = 12 values, all
+    # landing inside the image: 108 adds. Input 108 * 4 B read, 3*4*4 * 4 B written.
+    cols = torch.randn(1, 12, 9)
+    cost = only_cost(torch.nn.functional.fold, cols, (4, 4), 2)
+    assert (cost.flops, cost.bytes_read, cost.bytes_written) == (108, 432, 192)
+    # Stride 2, padding 1: 3 blocks a dimension, taps at 2o - 1 + k for o = 0..2, k = 0..1
+    # are -1, 0, 1, 2, 3, 4: 4 of 6 inside [0, 4). 3 channels x 4 x 4 = 48 adds.
+    cost = only_cost(torch.nn.functional.fold, cols, (4, 4), 2, padding=1, stride=2)
+    assert cost.flops == 48

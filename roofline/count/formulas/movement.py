@@ -23,6 +23,7 @@ from roofline.count.formulas._common import (
     is_symbolic,
     log2,
     out_numel,
+    prod,
     read_bytes,
     written_bytes,
 )
@@ -206,7 +207,6 @@ def concat_cost(record: OpRecord) -> Cost:
     "aten.repeat_interleave",
     "aten.tile",
     "aten.im2col",
-    "aten.col2im",
     "aten.pixel_shuffle",
     "aten.pixel_unshuffle",
     "aten.channel_shuffle",
@@ -221,6 +221,29 @@ def concat_cost(record: OpRecord) -> Cost:
 )
 def transform_cost(record: OpRecord) -> Cost:
     return Cost(0, read_bytes(record), written_bytes(record), DATA_TRANSFORM)
+
+
+def landed_taps(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    """Along one dimension of col2im (fold): how many (block, kernel tap) pairs land
+    inside the output of length ``size`` rather than in its padding."""
+    blocks = (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+    return sum(0 <= o * stride - padding + k * dilation < size for o in range(blocks) for k in range(kernel))
+
+
+@register("aten.col2im")
+def col2im_cost(record: OpRecord) -> Cost:
+    """fold: sums overlapping patches into a zeroed image, one add per input element
+    that lands on an output (those landing in the padding are dropped)."""
+    named = record.named_args()
+    x, out = named["self"], record.outputs[0]
+    planes = out.numel // prod(out.shape[-2:])  # N x C
+    per_dim = [
+        landed_taps(size, k, s, p, d)
+        for size, k, s, p, d in zip(
+            out.shape[-2:], named["kernel_size"], named["stride"], named["padding"], named["dilation"]
+        )
+    ]
+    return Cost(planes * prod(per_dim), distinct_bytes(x), written_bytes(record), DATA_TRANSFORM)
 
 
 def _gather_cost(record: OpRecord, source: TensorInfo) -> Cost:
