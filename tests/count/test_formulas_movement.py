@@ -183,3 +183,21 @@ def test_fold_adds_each_patch_element_that_lands_on_the_image():
     # are -1, 0, 1, 2, 3, 4: 4 of 6 inside [0, 4). 3 channels x 4 x 4 = 48 adds.
     cost = only_cost(torch.nn.functional.fold, cols, (4, 4), 2, padding=1, stride=2)
     assert cost.flops == 48
+
+
+def test_in_place_fills_through_an_index_or_mask_write_only_what_they_touch():
+    target = torch.zeros(10, 8)
+    # scatter_ of a scalar through a (4, 8) int64 index: reads the index, 4*8*8 = 256 B,
+    # writes the 32 elements it selects, 128 B (not the whole 320 B target).
+    index = torch.randint(0, 10, (4, 8))
+    cost = only_cost(lambda: target.scatter_(0, index, 1.0))
+    assert (cost.flops, cost.bytes_read, cost.bytes_written) == (0, 256, 128)
+    # index_fill_ of rows 1, 3, 5: index 3 * 8 = 24 B read; 3 rows of 8 written, 96 B.
+    cost = only_cost(lambda: target.index_fill_(0, torch.tensor([1, 3, 5]), -1.0), op="aten.index_fill_")
+    assert (cost.flops, cost.bytes_read, cost.bytes_written) == (0, 24, 96)
+    # masked_scatter_ of 30 values into 100 through a mask with 30 true entries: reads
+    # the mask (100 B of bool) and the 30 values (120 B), writes 30 elements (120 B);
+    # it was counted as a fill: nothing read, the whole 400 B written.
+    x, mask, values = torch.zeros(100), torch.arange(100) % 10 < 3, torch.randn(30)
+    cost = only_cost(lambda: x.masked_scatter_(mask, values), op="aten.masked_scatter_")
+    assert (cost.bytes_read, cost.bytes_written) == (220, 120)

@@ -83,7 +83,6 @@ def clone_cost(record: OpRecord) -> Cost:
     "aten.new_ones",
     "aten.new_full",
     "aten.scalar_tensor",
-    "aten.masked_scatter_",
 )
 def fill_cost(record: OpRecord) -> Cost:
     # A fill writes its output and reads at most a scalar.
@@ -96,24 +95,33 @@ def item_cost(record: OpRecord) -> Cost:
     return Cost(0, src.itemsize, src.itemsize, DATA_MOVE, traffic=HOST_LINK if src.device != "cpu" else DEVICE_MEMORY)
 
 
-#: Dtypes of index tensors and masks.
-_INDEX_DTYPES = frozenset({torch.int64, torch.int32, torch.bool, torch.uint8})
 #: Dtypes of boolean masks.
 _MASK_DTYPES = frozenset({torch.bool, torch.uint8})
 
 
-@register("aten.masked_scatter", "aten.slice_scatter", "aten.select_scatter", "aten.diagonal_scatter", "aten.as_strided_scatter")
+@register(
+    "aten.masked_scatter",
+    "aten.masked_scatter_",
+    "aten.slice_scatter",
+    "aten.select_scatter",
+    "aten.diagonal_scatter",
+    "aten.as_strided_scatter",
+)
 def assignment_cost(record: OpRecord) -> Cost:
-    # Assignment reads the values (and indices) and writes as many elements as it sets.
-    named = record.named_args()
-    target = named.get("self", record.args[0])
-    values = named.get("values", named.get("src", named.get("source")))
-    moved = distinct_bytes(values) if isinstance(values, TensorInfo) else 0
-    index_bytes = sum(distinct_bytes(t) for t in inputs_read(record) if t is not target and t is not values and t.dtype in _INDEX_DTYPES)
-    written = values.nbytes if isinstance(values, TensorInfo) else written_bytes(record)
-    if not record.op.endswith("_") and "scatter" in record.op:  # functional scatter copies the whole target
+    """A functional scatter (slice_scatter, masked_scatter, ...) copies the whole target
+    with the values set: every input read once, the result written once.
+
+    In place (masked_scatter_), only the elements set are written, one per true mask
+    entry: that count needs the data, so it is bounded by the source's and the target's
+    sizes (exact when the source holds one value per true entry). Reads the mask and
+    those source values."""
+    if not record.packet.endswith("_"):
         return Cost(0, read_bytes(record), written_bytes(record), DATA_MOVE)
-    return Cost(0, moved + index_bytes, written, DATA_MOVE)
+    named = record.named_args()
+    target, mask, source = named["self"], named["mask"], named["source"]
+    selected = min(source.numel, target.numel)
+    bytes_read = distinct_bytes(mask) + min(distinct_bytes(source), selected * source.itemsize)
+    return Cost(0, bytes_read, selected * target.itemsize, DATA_MOVE)
 
 
 def indexed_positions(target: TensorInfo, indices: list) -> tuple[int, int]:
@@ -267,6 +275,16 @@ def sort_cost(record: OpRecord) -> Cost:
     return Cost(sort_flops(x.numel, sort_len), read_bytes(record), written_bytes(record), DATA_TRANSFORM)
 
 
+def _touched_elements(record: OpRecord, target: TensorInfo, index: TensorInfo) -> int:
+    """Target elements a scatter or index op selects, repeats included: one per index
+    entry for scatter*, a whole slice along ``dim`` per index entry for index_*."""
+    if not record.packet.startswith("aten.index_"):
+        return index.numel
+    dim = record.arg("dim", default=0)
+    slices = target.shape[dim] if target.shape else 1
+    return index.numel * (target.numel // slices if slices else 0)
+
+
 @register(
     "aten.index_add",
     "aten.index_add_",
@@ -284,27 +302,31 @@ def sort_cost(record: OpRecord) -> Cost:
     "aten.index_fill_",
 )
 def scatter_cost(record: OpRecord) -> Cost:
-    # Message passing: every source element is read (with its index) and combined into
-    # the target; one FLOP per source element for the reduction. In place, only the
-    # touched target elements are read (when combined) and written; out of place, the
-    # whole target is read once and written once (the touched elements among them).
+    """Scatter and index ops: message passing when they combine (add, reduce).
+
+    Reads the index and the source elements it selects (or a tensor fill value); one
+    FLOP per selected element when combining. In place, only the touched target
+    elements are read (when combined) and written; out of place, the whole target is
+    read once and written once (the touched elements among them)."""
     named = record.named_args()
-    target = named.get("self", record.args[0])
+    target, index = named["self"], named["index"]
     source = named.get("source", named.get("src"))
-    index = named.get("index")
+    value = named.get("value")
     reduce_op = "add" in record.op or "reduce" in record.op
-    moved = source.numel if isinstance(source, TensorInfo) else 0
-    bytes_read = sum(distinct_bytes(t) for t in (source, index) if isinstance(t, TensorInfo))
-    touched = min(target.nbytes, moved * target.itemsize) if moved else target.nbytes
+    touched = _touched_elements(record, target, index)
+    bytes_read = distinct_bytes(index)
+    if isinstance(source, TensorInfo):
+        bytes_read += min(distinct_bytes(source), touched * source.itemsize)
+    if isinstance(value, TensorInfo):  # index_fill with a 0-dim tensor value
+        bytes_read += distinct_bytes(value)
     if record.packet.endswith("_"):
-        bytes_read += touched if reduce_op else 0  # read-modify-write of the touched elements
-        bytes_written = touched
+        bytes_written = min(touched, target.numel) * target.itemsize
+        bytes_read += bytes_written if reduce_op else 0  # read-modify-write
     else:
         bytes_read += distinct_bytes(target)
         bytes_written = target.nbytes
-    flops = moved if reduce_op else 0
-    category = SPARSE_MM if reduce_op else DATA_MOVE
-    return Cost(flops, bytes_read, bytes_written, category)
+    flops = touched if reduce_op else 0
+    return Cost(flops, bytes_read, bytes_written, SPARSE_MM if reduce_op else DATA_MOVE)
 
 
 @register("aten.eye")
