@@ -201,3 +201,25 @@ def test_in_place_fills_through_an_index_or_mask_write_only_what_they_touch():
     x, mask, values = torch.zeros(100), torch.arange(100) % 10 < 3, torch.randn(30)
     cost = only_cost(lambda: x.masked_scatter_(mask, values), op="aten.masked_scatter_")
     assert (cost.bytes_read, cost.bytes_written) == (220, 120)
+
+
+def test_unique_sorts_the_flattened_tensor():
+    # torch.unique of a (4, 8) tensor sorts all 32 elements: 32 * log2(32) = 160
+    # compares (a sort of the last dim alone would be 32 * log2(8) = 96).
+    x = torch.randn(4, 8)
+    assert only_cost(torch.unique, x, op="aten._unique2").flops == 160
+    # unique_consecutive scans once: 32 compares.
+    assert only_cost(torch.unique_consecutive, x, op="aten.unique_consecutive").flops == 32
+    # unique along dim 1 sorts the 8 columns (slices of 4): 32 * log2(8) = 96.
+    assert only_cost(lambda: torch.unique(x, dim=1), op="aten.unique_dim").flops == 96
+
+
+def test_rand_like_reads_nothing_of_its_input():
+    # rand_like(x) with x of 10 x 10 float32: 100 numbers generated, 400 B written,
+    # nothing read (x gives only its shape).
+    x = torch.randn(10, 10)
+    for fn in (torch.rand_like, torch.randn_like):
+        cost = only_cost(fn, x)
+        assert (cost.flops, cost.bytes_read, cost.bytes_written) == (100, 0, 400)
+    cost = only_cost(torch.randint_like, x, 5)
+    assert (cost.bytes_read, cost.bytes_written) == (0, 400)

@@ -9,11 +9,19 @@ import sys
 import pytest
 import torch
 
+from roofline.capture import capture
 from roofline.count import registry
 from roofline.count.categories import GEMM, OTHER
 from roofline.count.formulas.no_work import view_cost
 from roofline.count.formulas.pointwise import pointwise_cost
-from roofline.count.registry import HANDLERS, Cost, handler_for, register
+from roofline.count.registry import (
+    HANDLERS,
+    NO_UNIT,
+    Cost,
+    count,
+    handler_for,
+    register,
+)
 from roofline.errors import RooflineError
 from tests.conftest import only_cost
 
@@ -123,3 +131,12 @@ def test_count_sees_every_builtin_formula_whatever_is_imported_first():
     root = COUNT_DIR.parent.parent
     result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
+
+
+def test_ops_without_a_kernel_cost_nothing():
+    # linalg.inv's info check and dtype promotion run no kernel: counted, at zero cost.
+    a = torch.randn(4, 4) + 4 * torch.eye(4)
+    records, _ = capture(lambda: (torch.linalg.inv(a), torch.promote_types(torch.float32, torch.int64)))
+    costs = {r.packet: count(r) for r in records}
+    for op in ("aten._linalg_check_errors", "aten.promote_types"):
+        assert costs[op] == Cost(0, 0, 0, OTHER, unit=NO_UNIT)

@@ -266,13 +266,27 @@ def gather_cost(record: OpRecord) -> Cost:
     return _gather_cost(record, source)
 
 
-@register("aten.sort", "aten.argsort", "aten.topk", "aten.kthvalue", "aten.msort", "aten._unique", "aten._unique2", "aten.unique_dim", "aten.unique_consecutive")
+@register("aten.sort", "aten.argsort", "aten.topk", "aten.kthvalue", "aten.msort", "aten.unique_dim")
 def sort_cost(record: OpRecord) -> Cost:
+    """Sorts along ``dim`` (msort: the first dim; unique_dim sorts the slices along it)."""
     x = record.args[0]
-    dim = record.arg("dim", default=-1)
+    dim = record.arg("dim", default=0 if record.packet == "aten.msort" else -1)
     dim = -1 if dim is None else int(dim)
     sort_len = x.shape[dim] if x.shape else 1
     return Cost(sort_flops(x.numel, sort_len), read_bytes(record), written_bytes(record), DATA_TRANSFORM)
+
+
+@register("aten._unique", "aten._unique2")
+def unique_cost(record: OpRecord) -> Cost:
+    """torch.unique without dim sorts the flattened tensor: n log2 n for all n elements."""
+    n = record.args[0].numel
+    return Cost(sort_flops(n, n), read_bytes(record), written_bytes(record), DATA_TRANSFORM)
+
+
+@register("aten.unique_consecutive")
+def unique_consecutive_cost(record: OpRecord) -> Cost:
+    """Drops repeats of the previous element (or slice): one compare per element, no sort."""
+    return Cost(record.args[0].numel, read_bytes(record), written_bytes(record), DATA_TRANSFORM)
 
 
 def _touched_elements(record: OpRecord, target: TensorInfo, index: TensorInfo) -> int:

@@ -1,5 +1,6 @@
 """Ops that move no data and run no kernel: views, in-place changes of a tensor's shape
-or strides, allocations and profiler markers. They cost nothing (unit NO_UNIT).
+or strides, allocations, host-side ops (dtype promotion, error checks of results
+already returned) and profiler markers. They cost nothing (unit NO_UNIT).
 
 Any op with no formula of its own whose outputs all alias an input without writing to
 it (view, slice, t, ...) is a view: ``view_cost`` is the registry's first fallback.
@@ -56,7 +57,15 @@ def allocation_cost(record: OpRecord) -> Cost:
     return Cost(0, 0, 0, DATA_MOVE, unit=NO_UNIT)
 
 
-@register("profiler._record_function_enter", "profiler._record_function_enter_new", "profiler._record_function_exit")
-def profiler_marker_cost(record: OpRecord) -> Cost:
-    """torch.optim wraps step() in a record_function range: a marker, no device work."""
+@register(
+    "aten.promote_types",
+    "aten._linalg_check_errors",
+    "profiler._record_function_enter",
+    "profiler._record_function_enter_new",
+    "profiler._record_function_exit",
+)
+def no_kernel_cost(record: OpRecord) -> Cost:
+    """Ops that run no kernel: a dtype worked out on the host (promote_types), the check
+    of the info tensor a LAPACK kernel already returned (_linalg_check_errors), the
+    record_function markers torch.optim wraps step() in."""
     return Cost(0, 0, 0, OTHER, unit=NO_UNIT)

@@ -130,8 +130,6 @@ register(
     "aten.rand",
     "aten.randn",
     "aten.randint",
-    "aten.rand_like",
-    "aten.randn_like",
     "aten.arange",
     "aten.linspace",
 )(pointwise_cost)
@@ -145,3 +143,10 @@ def random_fill_cost(record: OpRecord) -> Cost:
     target = record.args[0]
     bytes_read = sum(distinct_bytes(t) for t in inputs_read(record) if t is not target)
     return Cost(pointwise_flops(out_numel(record)), bytes_read, written_bytes(record), ELEMENTWISE)
+
+
+@register("aten.rand_like", "aten.randn_like", "aten.randint_like")
+def random_like_cost(record: OpRecord) -> Cost:
+    """A random tensor shaped like its input: one FLOP per element generated, the
+    output written; the input gives only its shape and is never read."""
+    return Cost(pointwise_flops(out_numel(record)), 0, written_bytes(record), ELEMENTWISE)
