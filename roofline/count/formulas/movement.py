@@ -215,6 +215,8 @@ def concat_cost(record: OpRecord) -> Cost:
     "aten.repeat_interleave",
     "aten.tile",
     "aten.im2col",
+    "aten._convert_weight_to_int4pack",
+    "aten._convert_weight_to_int4pack_for_cpu",
     "aten.pixel_shuffle",
     "aten.pixel_unshuffle",
     "aten.channel_shuffle",
