@@ -92,11 +92,12 @@ def _out_argument_names(func: Any) -> frozenset[str]:
     return names
 
 
-def _tensors(value: Any) -> list[TensorInfo]:
+def tensors_in(value: Any) -> list[TensorInfo]:
+    """The tensors in an argument: itself, or those of a (nested) list or tuple."""
     if isinstance(value, TensorInfo):
         return [value]
     if isinstance(value, (list, tuple)):
-        return [t for item in value for t in _tensors(item)]
+        return [t for item in value for t in tensors_in(item)]
     return []
 
 
@@ -107,8 +108,8 @@ def inputs_read(record: OpRecord) -> tuple[TensorInfo, ...]:
     if not out_names:
         return record.inputs
     named = record.named_args()
-    outs = {id(t) for name in out_names for t in _tensors(named.get(name))}
-    operands = {id(t) for name, value in named.items() if name not in out_names for t in _tensors(value)}
+    outs = {id(t) for name in out_names for t in tensors_in(named.get(name))}
+    operands = {id(t) for name, value in named.items() if name not in out_names for t in tensors_in(value)}
     return tuple(t for t in record.inputs if id(t) not in outs or id(t) in operands)
 
 

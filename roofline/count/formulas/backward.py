@@ -47,6 +47,7 @@ from roofline.count.formulas._common import (
     distinct_bytes,
     prod,
     read_bytes,
+    tensors_in,
     written_bytes,
 )
 from roofline.count.formulas.attention import attention_flops, sdpa_arguments
@@ -404,26 +405,18 @@ def nll_loss_backward_cost(record: OpRecord) -> Cost:
 # --------------------------------------------------------------------------- optimizers
 
 
-def _tensor_list(value: Any) -> list[TensorInfo]:
-    if isinstance(value, TensorInfo):
-        return [value]
-    if isinstance(value, (list, tuple)):
-        return [t for t in value if isinstance(t, TensorInfo)]
-    return []
-
-
 def foreach_cost(record: OpRecord) -> Cost:
     """Cost of a ``_foreach_<op>`` over its tensor lists (an in-place one writes ``self``)."""
     name = record.packet.removeprefix("aten._foreach_")
     in_place = name.endswith("_")
     base = name.rstrip("_")
-    first = _tensor_list(record.arg("self", 0))
+    first = tensors_in(record.arg("self", 0))
     elements = sum(t.numel for t in first)
     flops = elements * FOREACH_FLOPS.get(base, 1)
     if base in ("zero",):  # writes only
         return Cost(0, 0, sum(t.nbytes for t in first), ELEMENTWISE)
     if base == "copy":
-        src = _tensor_list(record.arg("src", 1))
+        src = tensors_in(record.arg("src", 1))
         return Cost(0, sum(distinct_bytes(t) for t in src), sum(t.nbytes for t in first), DATA_MOVE)
     written = sum(t.nbytes for t in first) if in_place else written_bytes(record)
     return Cost(flops, read_bytes(record), written, ELEMENTWISE)
@@ -441,13 +434,13 @@ register(*FOREACH_OPS)(foreach_cost)
 
 
 def _list_bytes(value: Any, footprint: bool = True) -> int:
-    return sum(distinct_bytes(t) if footprint else t.nbytes for t in _tensor_list(value))
+    return sum(distinct_bytes(t) if footprint else t.nbytes for t in tensors_in(value))
 
 
 @register("aten._fused_adam_", "aten._fused_adamw_", "aten._fused_adam", "aten._fused_adamw")
 def fused_adam_cost(record: OpRecord) -> Cost:
     named = record.named_args()
-    params = _tensor_list(named.get("self", record.args[0]))
+    params = tensors_in(named.get("self", record.args[0]))
     elements = sum(t.numel for t in params)
     amsgrad = bool(named.get("amsgrad", False))
     per_element = FUSED_ADAM_FLOPS + ("adamw" in record.op) + amsgrad
@@ -460,7 +453,7 @@ def fused_adam_cost(record: OpRecord) -> Cost:
 @register("aten._fused_sgd_", "aten._fused_sgd")
 def fused_sgd_cost(record: OpRecord) -> Cost:
     named = record.named_args()
-    params = _tensor_list(named.get("self", record.args[0]))
+    params = tensors_in(named.get("self", record.args[0]))
     elements = sum(t.numel for t in params)
     momentum = float(named.get("momentum", 0.0) or 0.0)
     per_element = FUSED_SGD_FLOPS
