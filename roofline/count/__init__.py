@@ -1,12 +1,20 @@
-"""count: OpRecord -> Cost. The formula registry (one small pure function per aten op,
-keyed by the op's name), the operator categories of the seed paper's Table III, the
-formula families in formulas/ (one file per family) and plain-Python symbolic ops
-(python_ops: ``symbolic_op``, the rule engine).
+"""count: OpRecord -> Cost. Its job: say what each captured op costs, independent of
+hardware (FLOPs, bytes read and written, category, compute unit).
+
+- registry: the table of formulas (one small pure function per aten op, keyed by the
+  op's name), ``register`` to add one, ``count`` to look one up and apply it;
+- categories: the operator taxonomy of the seed paper's Table III;
+- formulas/: the built-in formula families, one file per family (imported here, so
+  every built-in formula is registered whatever part of roofline.count is imported
+  first);
+- python_ops: plain-Python symbolic ops (``symbolic_op``) and the rule engine.
 
 May import: roofline.errors, roofline.units, roofline.dtypes, roofline.capture (for the
-OpRecord and TensorInfo types only). Never hardware, predict or anything later.
+OpRecord and TensorInfo types and active_capture only). Never hardware, predict or
+anything later in the pipeline.
 """
 
+from roofline.count import formulas  # noqa: F401  (registers every built-in formula)
 from roofline.count.registry import Cost, Unsupported, count, register
 
 __all__ = ["Cost", "Unsupported", "count", "register"]

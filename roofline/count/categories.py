@@ -25,6 +25,3 @@ CATEGORIES: tuple[str, ...] = (
     DATA_TRANSFORM,
     OTHER,
 )
-
-#: Categories whose FLOPs run on matrix (tensor) units when the dtype allows it.
-MATRIX_CATEGORIES: frozenset[str] = frozenset({GEMM, CONV})

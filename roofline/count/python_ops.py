@@ -36,14 +36,23 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import torch
+from torch.utils._pytree import tree_flatten
 
-from roofline.capture import active_capture
+from roofline.capture import active_capture, tensor_info
+from roofline.count.formulas._common import distinct_bytes
+from roofline.count.formulas.symbolic import (
+    JoinStep,
+    parse_equation,
+    plan_join,
+    python_call_cost,
+)
+from roofline.count.registry import HANDLERS, register
 from roofline.errors import RooflineError
-from roofline.count.formulas.symbolic import JoinStep, parse_equation, plan_join
 
 # --------------------------------------------------------------------------- rules
 
@@ -72,7 +81,7 @@ class Rule:
             )
 
     @classmethod
-    def parse(cls, text: str) -> "Rule":
+    def parse(cls, text: str) -> Rule:
         """A rule from Datalog-like text: "grand(x, z) :- parent(x, y), parent(y, z)".
 
         Arguments are variable names (no constants); each distinct variable becomes
@@ -278,10 +287,6 @@ def _evaluate(spec: CostSpec, what: str, label: str, args: tuple, kwargs: dict) 
 
 def _tensor_bytes(value: Any, written: bool) -> float:
     """Footprint of every distinct tensor in ``value`` (the default declared traffic)."""
-    from torch.utils._pytree import tree_flatten
-
-    from roofline.capture import tensor_info
-
     seen: set[int] = set()
     total = 0
     flat, _ = tree_flatten(value)
@@ -289,7 +294,7 @@ def _tensor_bytes(value: Any, written: bool) -> float:
         if isinstance(item, torch.Tensor) and id(item) not in seen:
             seen.add(id(item))
             info = tensor_info(item)
-            total += info.nbytes if written and info.layout == "strided" else info.footprint_bytes
+            total += info.nbytes if written and info.layout == "strided" else distinct_bytes(info)
     return float(total)
 
 
@@ -297,7 +302,7 @@ def symbolic_op(
     fn: Callable[..., Any] | None = None,
     *,
     flops: CostSpec = 0,
-    bytes: CostSpec = None,  # noqa: A002  (the name users expect beside flops=)
+    bytes: CostSpec = None,  # shadows the builtin: the name users expect beside flops=
     bytes_read: CostSpec = None,
     bytes_written: CostSpec = None,
     name: str | None = None,
@@ -324,7 +329,8 @@ def symbolic_op(
                 f"symbolic_op: name {op_name!r} must be an identifier (letters, digits, _; no dots)"
             )
         label = f"{op_name!r}"
-        _register_handler(f"symbolic.{op_name}")
+        if f"symbolic.{op_name}" not in HANDLERS:  # a second function of that name shares it
+            register(f"symbolic.{op_name}")(python_call_cost)
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -357,10 +363,3 @@ def symbolic_op(
     if fn is not None:
         return decorate(fn)
     return decorate
-
-
-def _register_handler(op: str) -> None:
-    from roofline.count.formulas.symbolic import python_call_cost
-    from roofline.count.registry import register
-
-    register(op)(python_call_cost)

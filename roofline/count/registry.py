@@ -1,25 +1,33 @@
-"""aten op -> cost formula. Unknown ops are listed, never counted as zero.
+"""aten op -> cost formula: a plain table the formula families register into.
 
 Handlers are small functions ``handler(record: OpRecord) -> Cost`` registered with
 ``@register("aten.mm", ...)``. A key is an overload packet ("aten.mm") or one overload
-("aten.mm.default"); the exact overload wins. Ops with no handler fall back, in order,
-to: view ops (outputs alias an input, nothing written) which cost nothing, then ops
-tagged ``torch.Tag.pointwise``, then "unsupported".
+("aten.mm.default"); the exact overload wins. A key registered twice is an error, unless
+the second registration says it replaces the first (``register("aten.mm",
+replace=True)``: a user's own formula over a built-in one).
+
+Ops with no key fall back to the handlers registered with ``register_fallback``, tried
+in registration order (views, then ops torch tags pointwise: see formulas/__init__.py);
+an op none of them takes is "unsupported", never counted as zero.
+
+This module imports no formula: the package (roofline/count/__init__.py) loads the
+built-in families, so any import of roofline.count sees all of them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable
-
-import torch
+from types import MappingProxyType
+from typing import Any
 
 from roofline.capture import OpRecord
+from roofline.errors import RooflineError
 
 #: Compute units an op's FLOPs can run on.
 MATRIX = "matrix"
 VECTOR = "vector"
-#: Unit of ops that do no work at all (views).
+#: Unit of ops that do no work at all (views, allocations, markers).
 NO_UNIT = "none"
 
 #: Where an op's bytes move: device memory by default, or the host link for transfers.
@@ -35,9 +43,9 @@ class Cost:
     bytes_read / bytes_written: compulsory traffic in bytes (each distinct input read
     once, each output written once).
     category: one of roofline.count.categories.CATEGORIES.
-    unit: "matrix" when the FLOPs can run on matrix/tensor units, "vector" otherwise,
-    "none" for views.
-    traffic: "memory" (device memory) or "host_link" (host-device transfer).
+    unit: MATRIX when the FLOPs can run on matrix/tensor units, VECTOR otherwise,
+    NO_UNIT for ops that do no work.
+    traffic: DEVICE_MEMORY or HOST_LINK (host-device transfer).
     """
 
     flops: float
@@ -62,13 +70,31 @@ class Unsupported:
 Handler = Callable[[OpRecord], Cost]
 
 _HANDLERS: dict[str, Handler] = {}
-_loaded = False
+#: Every registered key and its handler (read-only).
+HANDLERS: Mapping[str, Handler] = MappingProxyType(_HANDLERS)
+#: (applies to the op's OpOverload, handler) for ops with no key, tried in order.
+_FALLBACKS: list[tuple[Callable[[Any], bool], Handler]] = []
 
 
-def register(*ops: str) -> Callable[[Handler], Handler]:
-    """Register ``handler`` for each op key ("aten.mm" or "aten.mm.default")."""
+def _name(handler: Handler) -> str:
+    return f"{handler.__module__}.{handler.__qualname__}"
+
+
+def register(*ops: str, replace: bool = False) -> Callable[[Handler], Handler]:
+    """Register ``handler`` for each op key ("aten.mm" or "aten.mm.default").
+
+    replace: the handler replaces the formula already registered for a key (a user
+    overriding a built-in one); without it a key registered twice is a RooflineError.
+    """
 
     def decorate(handler: Handler) -> Handler:
+        for op in ops:
+            previous = _HANDLERS.get(op)
+            if previous is not None and not replace:
+                raise RooflineError(
+                    f"{op} is registered twice: {_name(previous)} then {_name(handler)} "
+                    "(pass replace=True to replace its formula)"
+                )
         for op in ops:
             _HANDLERS[op] = handler
         return handler
@@ -76,49 +102,25 @@ def register(*ops: str) -> Callable[[Handler], Handler]:
     return decorate
 
 
-def _ensure_loaded() -> None:
-    global _loaded
-    if not _loaded:
-        import roofline.count.formulas  # noqa: F401  (registers every family)
+def register_fallback(applies: Callable[[Any], bool]) -> Callable[[Handler], Handler]:
+    """Register ``handler`` for the ops with no key whose OpOverload ``applies`` to."""
 
-        _loaded = True
+    def decorate(handler: Handler) -> Handler:
+        _FALLBACKS.append((applies, handler))
+        return handler
+
+    return decorate
 
 
-def handler_for(op: str) -> Handler | None:
-    """The registered handler for an overload name, or None."""
-    _ensure_loaded()
+def handler_for(op: str, func: Any = None) -> Handler | None:
+    """The handler for an overload name ("aten.mm.default"): its own key, its packet's,
+    else the first fallback that applies to ``func`` (its OpOverload); or None."""
     handler = _HANDLERS.get(op)
     if handler is None and op.count(".") >= 2:
         handler = _HANDLERS.get(op.rsplit(".", 1)[0])
+    if handler is None and func is not None:
+        handler = next((h for applies, h in _FALLBACKS if applies(func)), None)
     return handler
-
-
-def registered_ops() -> list[str]:
-    """Every op key that has a hand-written handler."""
-    _ensure_loaded()
-    return sorted(_HANDLERS)
-
-
-def is_view_op(func) -> bool:
-    """True when every output aliases an input without writing to it (view, slice, t, ...)."""
-    try:
-        returns = func._schema.returns
-    except AttributeError:
-        return False
-    if not returns:
-        return False
-    for ret in returns:
-        alias = ret.alias_info
-        if alias is None or alias.is_write:
-            return False
-    return True
-
-
-def is_pointwise_op(func) -> bool:
-    try:
-        return torch.Tag.pointwise in func.tags
-    except AttributeError:
-        return False
 
 
 def count(record: OpRecord) -> Cost | Unsupported:
@@ -127,24 +129,10 @@ def count(record: OpRecord) -> Cost | Unsupported:
     A handler that raises makes the op unsupported (with the error as the reason)
     rather than stopping the analysis.
     """
-    handler = handler_for(record.op)
+    handler = handler_for(record.op, record.func)
     if handler is None:
-        if is_view_op(record.func):
-            handler = view_cost
-        elif is_pointwise_op(record.func):
-            from roofline.count.formulas.pointwise import pointwise_cost
-
-            handler = pointwise_cost
-        else:
-            return Unsupported("no formula for this op")
+        return Unsupported("no formula for this op")
     try:
         return handler(record)
     except Exception as exc:  # a formula bug must not lose the rest of the analysis
         return Unsupported(f"formula failed: {type(exc).__name__}: {exc}")
-
-
-def view_cost(record: OpRecord) -> Cost:
-    """The cost of an op that moves no data and launches no kernel (a view): nothing."""
-    from roofline.count.categories import DATA_TRANSFORM
-
-    return Cost(0.0, 0.0, 0.0, DATA_TRANSFORM, unit=NO_UNIT)

@@ -145,21 +145,17 @@ def test_hf_target_without_transformers_says_how_to_install(monkeypatch, capsys)
 @pytest.fixture()
 def broken_relu():
     """aten.relu's formula replaced by one that raises, restored afterwards."""
-    registry._ensure_loaded()
     key = "aten.relu"
     previous = registry._HANDLERS.get(key)
 
     def broken(record):
         raise ZeroDivisionError("deliberately broken formula")
 
-    registry.register(key)(broken)
+    registry.register(key, replace=True)(broken)
     try:
         yield key
     finally:
-        if previous is None:
-            registry._HANDLERS.pop(key, None)
-        else:
-            registry._HANDLERS[key] = previous
+        registry.register(key, replace=True)(previous)
 
 
 def test_a_raising_formula_makes_its_op_unsupported_and_the_analysis_completes(broken_relu):

@@ -7,6 +7,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from roofline.count.categories import CONV
 from roofline.count.formulas.conv import conv_flops, conv_output_size
+from roofline.count.registry import MATRIX, VECTOR
 from tests.conftest import only_cost
 
 
@@ -20,14 +21,14 @@ def test_grouped_dilated_strided_conv2d():
     weight_bytes = 32 * 4 * 9 * 4
     assert cost.bytes_read == x.numel() * 4 + weight_bytes + 32 * 4
     assert cost.bytes_written == 2 * 32 * 81 * 4
-    assert cost.category == CONV and cost.unit == "matrix"
+    assert cost.category == CONV and cost.unit == MATRIX
 
 
 def test_depthwise_conv():
     conv = torch.nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False)
     cost = only_cost(conv, torch.randn(1, 8, 10, 10))
     assert cost.flops == 2 * 8 * 1 * 9 * 100
-    assert cost.unit == "vector"  # no channel reduction to feed matrix units
+    assert cost.unit == VECTOR  # no channel reduction to feed matrix units
 
 
 def test_transposed_conv_counts_work_per_input_position():

@@ -60,3 +60,18 @@ def test_embedding_bag_bytes_formula_matches_the_kernel_outputs():
         idx, offsets = torch.randint(0, 100, (12,)), torch.tensor([0, 5, 9])
         cost = only_cost(bag, idx, offsets)
         assert embedding_bag_bytes(3, 12, 6, 4, mode) == (cost.bytes_read, cost.bytes_written), mode
+
+
+def test_embedding_reads_at_most_the_table():
+    # 100 lookups into a 10-row table of dim 4 (float32, 160 B): at most the 10 distinct
+    # rows are read, 160 B, plus the int64 indices, 100 * 8 = 800 B: 960 B (counting a
+    # row per lookup gave 100 * 16 + 800 = 2400 B). Output: 100 * 4 * 4 = 1600 B.
+    table = torch.nn.Embedding(10, 4)
+    idx = torch.randint(0, 10, (5, 20))
+    cost = only_cost(table, idx)
+    assert (cost.bytes_read, cost.bytes_written) == (960, 1600)
+    # A bag over the same lookups in 5 bags: 160 + 800 + offsets 5 * 8 = 1000 B read.
+    bag = torch.nn.EmbeddingBag(10, 4, mode="sum")
+    cost = only_cost(bag, idx.flatten(), torch.arange(0, 100, 20))
+    assert cost.bytes_read == 1000
+    assert cost.flops == 100 * 4  # one add per gathered element, repeats included

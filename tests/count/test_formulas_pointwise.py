@@ -38,3 +38,23 @@ def test_tag_fallback_covers_ops_without_a_handler():
 def test_multi_flop_ops():
     x = torch.randn(100)
     assert only_cost(torch.addcmul, x, x.clone(), x.clone()).flops == 200
+
+
+def test_expanded_column_slice_reads_its_distinct_elements_once():
+    # y is x's first column broadcast over 100 columns: shape (100, 100), strides (100, 0).
+    # Distinct elements read: all of x (100*100) plus y's column (100), float32:
+    # (10_000 + 100) * 4 = 40_400 B. Counting y by its span from first to last element
+    # (1 + 99*100 = 9_901 elements) gave 40_000 + 39_604 = 79_604 B.
+    x = torch.randn(100, 100)
+    y = x[:, :1].expand(100, 100)
+    cost = only_cost(torch.add, x, y, op="aten.add")
+    assert cost.bytes_read == 40_400
+    assert cost.bytes_written == 100 * 100 * 4
+
+
+def test_overlapping_windows_read_each_element_once():
+    # unfold(0, 3, 1) of 10 elements: 8 windows of 3 (24 positions) over 10 distinct
+    # elements; the sum reads 10 * 4 = 40 B.
+    x = torch.randn(10)
+    cost = only_cost(lambda: x.unfold(0, 3, 1).sum(-1), op="aten.sum")
+    assert cost.bytes_read == 40

@@ -67,3 +67,23 @@ def test_torch_equal_compares_every_element_and_writes_nothing():
     a = torch.randn(6, 5)
     cost = _only_cost(torch.equal, a, a.clone())
     assert cost.flops == 30 and cost.bytes_read == 2 * 30 * 4 and cost.bytes_written == 0
+
+
+def test_complex_sum_counts_two_real_adds_per_element():
+    # A complex add is two real adds: sum of 100 complex64 is 200 FLOPs; prod of 100
+    # complex multiplies (4 multiplies, 2 adds each) is 600.
+    z = torch.randn(100, dtype=torch.complex64)
+    assert only_cost(torch.sum, z, op="aten.sum").flops == 200
+    assert only_cost(torch.prod, z, op="aten.prod").flops == 600
+
+
+def test_batch_norm_training_writes_its_running_statistics_back():
+    # BatchNorm2d(16) training on (8, 16, 4, 4) = 2048 float32 elements.
+    # FLOPs: 8 per element (batch statistics) = 16_384, plus the running-stat update,
+    # 7 per channel (mean: 3; variance: 3 and the unbiasing n/(n-1)) = 112: 16_496.
+    # Read: x 8192 B + weight, bias, running mean, running var 4 * 64 B = 8448 B.
+    # Written: y 8192 B + saved mean and inverse std 2 * 64 B + the running mean and
+    # variance written back 2 * 64 B = 8448 B (the write-back was missing: 8320).
+    bn = torch.nn.BatchNorm2d(16).train()
+    cost = only_cost(bn, torch.randn(8, 16, 4, 4), op="aten.native_batch_norm")
+    assert (cost.flops, cost.bytes_read, cost.bytes_written) == (16_496, 8448, 8448)

@@ -11,8 +11,13 @@ import torch
 
 from roofline.capture import capture
 from roofline.count.categories import DATA_TRANSFORM, ELEMENTWISE, SPARSE_MM
-from roofline.count.formulas.sparse import message_passing_cost, spgemm_flops, spmm_bytes, spmm_flops
-from roofline.count.registry import Cost, count
+from roofline.count.formulas.sparse import (
+    message_passing_cost,
+    spgemm_flops,
+    spmm_bytes,
+    spmm_flops,
+)
+from roofline.count.registry import VECTOR, Cost, count
 from tests.conftest import costs_of
 
 pytestmark = [
@@ -47,7 +52,7 @@ def test_csr_spmm_with_known_nnz():
     values, col_index, row_pointers = NNZ * 4, NNZ * 8, (M + 1) * 8
     assert cost.bytes_read == values + col_index + row_pointers + K * N * 4
     assert cost.bytes_written == M * N * 4
-    assert cost.unit == "vector"
+    assert cost.unit == VECTOR
 
 
 def test_coo_spmm_through_matmul_operator():
@@ -176,8 +181,9 @@ def test_message_passing_costs_what_spmm_costs():
 
 @pytest.mark.parametrize("layout", ["coo", "csr"])
 def test_zoo_gcn_sparse_aggregation_is_sparse_mm(layout):
-    import roofline
     from roofline.models.gcn import build_gcn
+
+    import roofline
 
     model, (x, adjacency) = build_gcn(nodes=40, features=12, hidden=5, classes=3, edges=90, sparse=True, layout=layout)
     nnz = adjacency._nnz()  # edges plus self loops, after merging duplicates

@@ -14,8 +14,8 @@ from roofline.count.formulas.symbolic import (
     rule_step_bytes,
     rule_step_flops,
 )
-from roofline.count.registry import Cost, count
 from roofline.count.python_ops import Rule, RuleEngine
+from roofline.count.registry import Cost, count
 
 
 def test_plan_of_a_chain_join_is_one_contraction():

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 import roofline
-from roofline.count.categories import OTHER
-from roofline.errors import RooflineError
+from roofline.count.categories import GEMM, OTHER
 from roofline.count.python_ops import PythonCall, Rule, RuleEngine, symbolic_op
+from roofline.errors import RooflineError
 
 ANCESTOR_RULES = ["ancestor(x, z) :- parent(x, z)", "ancestor(x, z) :- parent(x, y), ancestor(y, z)"]
 
@@ -103,7 +103,7 @@ def test_analyzed_engine_costs_rounds_times_rule_steps():
     # cell) and the recursive one (an n x n x n matmul, 2n^3, then the same 2n^2).
     per_round = 2 * n**2 + (2 * n**3 + 2 * n**2)
     assert analysis.total_flops == rounds * per_round
-    gemm = analysis.ops[analysis.ops["category"] == "GEMM"]
+    gemm = analysis.ops[analysis.ops["category"] == GEMM]
     assert len(gemm) == rounds and (gemm["flops"] == 2 * n**3).all()
 
 

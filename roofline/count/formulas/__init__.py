@@ -7,6 +7,7 @@ from roofline.count.formulas import (  # noqa: F401
     embedding,
     matmul,
     movement,
+    no_work,
     pointwise,
     pooling,
     reduction,

@@ -15,7 +15,7 @@ from typing import Any
 
 from roofline.capture import OpRecord, TensorInfo
 from roofline.count.categories import GEMM
-from roofline.count.formulas._common import read_bytes, written_bytes
+from roofline.count.formulas._common import is_symbolic, prod, read_bytes, written_bytes
 from roofline.count.registry import MATRIX, Cost, register
 
 
@@ -26,7 +26,7 @@ def causal_pairs(q_len: Any, kv_len: Any) -> Any:
     L(L+1)/2 when L <= S and S(S+1)/2 + (L-S)S otherwise (a Piecewise for symbols; it
     collapses to L(L+1)/2 when both lengths are the same symbol).
     """
-    if hasattr(q_len, "free_symbols") or hasattr(kv_len, "free_symbols"):
+    if is_symbolic(q_len, kv_len):
         import sympy
 
         return sympy.Piecewise(
@@ -94,11 +94,7 @@ def _sdpa_flops(q: TensorInfo, k: TensorInfo, v: TensorInfo, causal: bool, seq_f
     else:
         *batch_dims, q_heads, q_len, head_dim = q_shape
         kv_len = k.shape[-2]
-    v_head_dim = v.shape[-1]
-    batch = 1
-    for d in batch_dims:
-        batch *= d
-    return attention_flops(batch, q_heads, q_len, kv_len, head_dim, v_head_dim, causal)
+    return attention_flops(prod(batch_dims), q_heads, q_len, kv_len, head_dim, v.shape[-1], causal)
 
 
 #: Every fused attention forward kernel (and the composite op, if it is ever seen).

@@ -34,11 +34,27 @@ from __future__ import annotations
 from typing import Any
 
 from roofline.capture import OpRecord, TensorInfo
-from roofline.count.categories import CONV, DATA_MOVE, ELEMENTWISE, EMBEDDING, GEMM, OTHER, REGIONAL
-from roofline.count.formulas._common import prod, read_bytes, written_bytes
+from roofline.count.categories import (
+    CONV,
+    DATA_MOVE,
+    ELEMENTWISE,
+    EMBEDDING,
+    GEMM,
+    REGIONAL,
+)
+from roofline.count.formulas._common import (
+    as_int_list,
+    distinct_bytes,
+    prod,
+    read_bytes,
+    tensors_in,
+    written_bytes,
+)
 from roofline.count.formulas.attention import attention_flops, sdpa_arguments
-from roofline.count.formulas.embedding import embedding_bag_flops
-from roofline.count.registry import MATRIX, NO_UNIT, Cost, register
+from roofline.count.formulas.conv import conv_dims
+from roofline.count.formulas.embedding import embedding_bag_flops, gathered_rows_bytes
+from roofline.count.formulas.pooling import adaptive_pool_flops, pool_flops
+from roofline.count.registry import MATRIX, Cost, register
 
 #: Batch norm backward with batch statistics, per element: recompute x_hat = (x - mean)
 #: * invstd (2), sum dy (1), sum dy * x_hat (2), then dx = scale * (dy - mean(dy) -
@@ -72,7 +88,6 @@ ACTIVATION_BACKWARD_FLOPS: dict[str, int] = {
     "aten.glu_backward": 4,  # sigmoid, its derivative, two products
     "aten.rrelu_with_noise_backward": 2,
     "aten.log_sigmoid_backward": 4,
-    "aten.prelu_backward": 2,
     "aten._prelu_kernel_backward": 2,
 }
 
@@ -163,12 +178,7 @@ def convolution_backward_cost(record: OpRecord) -> Cost:
     transposed = bool(named.get("transposed", False))
     mask = _mask(record)
     kernel = weight.shape[2:]
-    if len(x.shape) == len(weight.shape) - 1:  # unbatched
-        n, c_in, in_spatial = 1, x.shape[0], x.shape[1:]
-        k_out, out_spatial = grad_out.shape[0], grad_out.shape[1:]
-    else:
-        n, c_in, in_spatial = x.shape[0], x.shape[1], x.shape[2:]
-        k_out, out_spatial = grad_out.shape[1], grad_out.shape[2:]
+    n, c_in, in_spatial, k_out, out_spatial = conv_dims(x, weight, grad_out)
     if transposed:  # the multiply-adds run over the input positions
         macs = 2 * n * c_in * (k_out // groups) * prod(kernel) * prod(in_spatial)
     else:
@@ -177,11 +187,11 @@ def convolution_backward_cost(record: OpRecord) -> Cost:
     flops = conv_backward_flops(macs, bias_adds, mask)
     # Compulsory reads: the output gradient always; the input only for the weight
     # gradient, the weight only for the input gradient.
-    bytes_read = grad_out.footprint_bytes
+    bytes_read = distinct_bytes(grad_out)
     if mask[1]:
-        bytes_read += x.footprint_bytes
+        bytes_read += distinct_bytes(x)
     if mask[0]:
-        bytes_read += weight.footprint_bytes
+        bytes_read += distinct_bytes(weight)
     return Cost(flops, bytes_read, _outputs_written(record), CONV, unit=MATRIX)
 
 
@@ -256,7 +266,7 @@ def sdpa_backward_cost(record: OpRecord) -> Cost:
 
 def _grad_and_indices_read(record: OpRecord, grad: TensorInfo) -> int:
     indices = record.arg("indices")
-    return grad.footprint_bytes + (indices.footprint_bytes if isinstance(indices, TensorInfo) else 0)
+    return distinct_bytes(grad) + (distinct_bytes(indices) if isinstance(indices, TensorInfo) else 0)
 
 
 @register(
@@ -279,15 +289,16 @@ def max_pool_backward_cost(record: OpRecord) -> Cost:
 )
 def avg_pool_backward_cost(record: OpRecord) -> Cost:
     # Each output gradient, divided by its window size (1), is added to every input in
-    # its window (one add per tap): grad_output elements x (window + 1).
+    # its window (one add per tap): the forward's FLOPs.
     grad, x = record.args[0], record.args[1]
     ndim = 3 if "3d" in record.op else 2
     if "adaptive" in record.op:
-        window = [-(-i // o) for i, o in zip(x.shape[-ndim:], grad.shape[-ndim:])]
+        planes = x.numel // prod(x.shape[-ndim:])
+        flops = adaptive_pool_flops(planes, x.shape[-ndim:], grad.shape[-ndim:], average=True)
     else:
         kernel = record.arg("kernel_size", 2, default=[1])
-        window = list(kernel) * (ndim if len(kernel) == 1 else 1)
-    return Cost(grad.numel * (prod(window) + 1), grad.footprint_bytes, written_bytes(record), REGIONAL)
+        flops = pool_flops(grad.numel, as_int_list(kernel, ndim, 1), average=True)
+    return Cost(flops, distinct_bytes(grad), written_bytes(record), REGIONAL)
 
 
 # --------------------------------------------------------------------------- embeddings
@@ -298,7 +309,7 @@ def embedding_backward_cost(record: OpRecord) -> Cost:
     # Zero the (num_weights x dim) gradient, then add each looked-up row's gradient into
     # its row: one add per gathered element. Reads the output gradient and the indices.
     grad, indices = record.args[0], record.args[1]
-    return Cost(grad.numel, grad.footprint_bytes + indices.footprint_bytes, written_bytes(record), EMBEDDING)
+    return Cost(grad.numel, distinct_bytes(grad) + distinct_bytes(indices), written_bytes(record), EMBEDDING)
 
 
 @register("aten._embedding_bag_backward", "aten._embedding_bag_dense_backward", "aten._embedding_bag_sparse_backward")
@@ -320,10 +331,12 @@ def embedding_bag_weights_backward_cost(record: OpRecord) -> Cost:
     # One dot product of a gathered row with its bag's gradient per lookup.
     named = record.named_args()
     grad = named.get("grad", record.args[0])
+    weight = named.get("weight", record.args[1])
     indices = named.get("indices", record.args[2])
     dim = grad.shape[-1] if grad.shape else 1
     lookups = indices.numel
-    return Cost(2 * lookups * dim, grad.footprint_bytes + lookups * dim * grad.itemsize, written_bytes(record), EMBEDDING)
+    bytes_read = distinct_bytes(grad) + gathered_rows_bytes(weight, lookups)
+    return Cost(2 * lookups * dim, bytes_read, written_bytes(record), EMBEDDING)
 
 
 # --------------------------------------------------------------------------- views' backward
@@ -335,7 +348,6 @@ def embedding_bag_weights_backward_cost(record: OpRecord) -> Cost:
     "aten.diagonal_backward",
     "aten.unfold_backward",
     "aten.index_select_backward",
-    "aten.as_strided_backward",
 )
 def view_backward_cost(record: OpRecord) -> Cost:
     # The gradient of a view: a zeroed tensor of the input's size with the output
@@ -375,7 +387,7 @@ def nll_loss_cost(record: OpRecord) -> Cost:
     weight = record.arg("weight", 2)
     weight_bytes = picked * weight.itemsize if isinstance(weight, TensorInfo) else 0
     flops = picked * (2 if weight_bytes else 1)
-    return Cost(flops, picked * x.itemsize + target.footprint_bytes + weight_bytes, written_bytes(record), ELEMENTWISE)
+    return Cost(flops, picked * x.itemsize + distinct_bytes(target) + weight_bytes, written_bytes(record), ELEMENTWISE)
 
 
 @register("aten.nll_loss_backward", "aten.nll_loss2d_backward")
@@ -386,19 +398,11 @@ def nll_loss_backward_cost(record: OpRecord) -> Cost:
     target = named.get("target", record.args[2])
     weight = named.get("weight")
     picked = target.numel
-    bytes_read = target.footprint_bytes + (picked * weight.itemsize if isinstance(weight, TensorInfo) else 0)
+    bytes_read = distinct_bytes(target) + (picked * weight.itemsize if isinstance(weight, TensorInfo) else 0)
     return Cost(picked, bytes_read, written_bytes(record), ELEMENTWISE)
 
 
 # --------------------------------------------------------------------------- optimizers
-
-
-def _tensor_list(value: Any) -> list[TensorInfo]:
-    if isinstance(value, TensorInfo):
-        return [value]
-    if isinstance(value, (list, tuple)):
-        return [t for t in value if isinstance(t, TensorInfo)]
-    return []
 
 
 def foreach_cost(record: OpRecord) -> Cost:
@@ -406,32 +410,37 @@ def foreach_cost(record: OpRecord) -> Cost:
     name = record.packet.removeprefix("aten._foreach_")
     in_place = name.endswith("_")
     base = name.rstrip("_")
-    first = _tensor_list(record.arg("self", 0))
+    first = tensors_in(record.arg("self", 0))
     elements = sum(t.numel for t in first)
     flops = elements * FOREACH_FLOPS.get(base, 1)
     if base in ("zero",):  # writes only
         return Cost(0, 0, sum(t.nbytes for t in first), ELEMENTWISE)
     if base == "copy":
-        src = _tensor_list(record.arg("src", 1))
-        return Cost(0, sum(t.footprint_bytes for t in src), sum(t.nbytes for t in first), DATA_MOVE)
+        src = tensors_in(record.arg("src", 1))
+        return Cost(0, sum(distinct_bytes(t) for t in src), sum(t.nbytes for t in first), DATA_MOVE)
     written = sum(t.nbytes for t in first) if in_place else written_bytes(record)
     return Cost(flops, read_bytes(record), written, ELEMENTWISE)
 
 
+#: Foreach ops with only an out-of-place form (zero has only the in-place zero_).
+_FOREACH_OUT_OF_PLACE_ONLY = frozenset({"max", "norm"})
 FOREACH_OPS = tuple(
-    f"aten._foreach_{base}{suffix}" for base in FOREACH_FLOPS for suffix in ("", "_") if not (base == "zero" and suffix == "")
+    f"aten._foreach_{base}{suffix}"
+    for base in FOREACH_FLOPS
+    for suffix in ("", "_")
+    if not (base == "zero" and suffix == "") and not (base in _FOREACH_OUT_OF_PLACE_ONLY and suffix == "_")
 )
 register(*FOREACH_OPS)(foreach_cost)
 
 
 def _list_bytes(value: Any, footprint: bool = True) -> int:
-    return sum(t.footprint_bytes if footprint else t.nbytes for t in _tensor_list(value))
+    return sum(distinct_bytes(t) if footprint else t.nbytes for t in tensors_in(value))
 
 
 @register("aten._fused_adam_", "aten._fused_adamw_", "aten._fused_adam", "aten._fused_adamw")
 def fused_adam_cost(record: OpRecord) -> Cost:
     named = record.named_args()
-    params = _tensor_list(named.get("self", record.args[0]))
+    params = tensors_in(named.get("self", record.args[0]))
     elements = sum(t.numel for t in params)
     amsgrad = bool(named.get("amsgrad", False))
     per_element = FUSED_ADAM_FLOPS + ("adamw" in record.op) + amsgrad
@@ -444,7 +453,7 @@ def fused_adam_cost(record: OpRecord) -> Cost:
 @register("aten._fused_sgd_", "aten._fused_sgd")
 def fused_sgd_cost(record: OpRecord) -> Cost:
     named = record.named_args()
-    params = _tensor_list(named.get("self", record.args[0]))
+    params = tensors_in(named.get("self", record.args[0]))
     elements = sum(t.numel for t in params)
     momentum = float(named.get("momentum", 0.0) or 0.0)
     per_element = FUSED_SGD_FLOPS
@@ -453,12 +462,3 @@ def fused_sgd_cost(record: OpRecord) -> Cost:
     per_element += 2 if named.get("nesterov") else 0
     written = _list_bytes(params, False) + (_list_bytes(named.get("momentum_buffer_list"), False) if momentum else 0)
     return Cost(elements * per_element, read_bytes(record), written, ELEMENTWISE)
-
-
-# --------------------------------------------------------------------------- markers
-
-
-@register("profiler._record_function_enter", "profiler._record_function_enter_new", "profiler._record_function_exit")
-def profiler_marker_cost(record: OpRecord) -> Cost:
-    # torch.optim wraps step() in a record_function range: a marker, no device work.
-    return Cost(0, 0, 0, OTHER, unit=NO_UNIT)

@@ -16,11 +16,18 @@ default handler: ``register("aten.convolution")(im2col_convolution_cost)``.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from roofline.capture import OpRecord, TensorInfo
 from roofline.count.categories import CONV
-from roofline.count.formulas._common import prod, read_bytes, written_bytes
+from roofline.count.formulas._common import (
+    exact_div,
+    floor_div,
+    prod,
+    read_bytes,
+    written_bytes,
+)
 from roofline.count.registry import MATRIX, VECTOR, Cost, register
 
 
@@ -35,7 +42,7 @@ def conv_flops(
 ) -> Any:
     """FLOPs of a forward convolution (KCRS): 2*N*K*(C/G)*prod(kernel)*prod(out_spatial)."""
     out_positions = prod(out_spatial)
-    flops = 2 * n * k_out * (c_in / groups if _symbolic(c_in, groups) else c_in // groups) * prod(kernel) * out_positions
+    flops = 2 * n * k_out * exact_div(c_in, groups) * prod(kernel) * out_positions
     if bias:
         flops = flops + n * k_out * out_positions
     return flops
@@ -52,7 +59,7 @@ def conv_transpose_flops(
     bias: bool = False,
 ) -> Any:
     """FLOPs of a transposed convolution: every input element meets (K/G)*prod(kernel) taps."""
-    per_group_out = k_out / groups if _symbolic(k_out, groups) else k_out // groups
+    per_group_out = exact_div(k_out, groups)
     flops = 2 * n * c_in * per_group_out * prod(kernel) * prod(in_spatial)
     if bias:
         flops = flops + n * k_out * prod(out_spatial)
@@ -78,8 +85,7 @@ def conv_bytes(
     im2col=True (forward only) the lowered matrix of C*prod(kernel)*N*prod(out_spatial)
     elements is written once and read once more.
     """
-    per_group = (k_out if transposed else c_in)
-    per_group = per_group / groups if _symbolic(per_group, groups) else per_group // groups
+    per_group = exact_div(k_out if transposed else c_in, groups)
     weight = (c_in if transposed else k_out) * per_group * prod(kernel)
     bytes_read = (n * c_in * prod(in_spatial) + weight + (k_out if bias else 0)) * itemsize
     bytes_written = n * k_out * prod(out_spatial) * itemsize
@@ -99,15 +105,27 @@ def im2col_elements(n: Any, c_in: Any, kernel: Sequence[Any], out_spatial: Seque
 def conv_output_size(size: Any, kernel: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1) -> Any:
     """Output length of a convolution along one dimension."""
     effective = dilation * (kernel - 1) + 1
-    if _symbolic(size, kernel, stride, padding, dilation):
-        import sympy
-
-        return sympy.floor((size + 2 * padding - effective) / stride) + 1
-    return (size + 2 * padding - effective) // stride + 1
+    return floor_div(size + 2 * padding - effective, stride) + 1
 
 
-def _symbolic(*values: Any) -> bool:
-    return any(hasattr(v, "free_symbols") for v in values)
+def conv_dims(
+    x: TensorInfo, weight: TensorInfo, out: TensorInfo
+) -> tuple[int, int, tuple[int, ...], int, tuple[int, ...]]:
+    """(N, C, input spatial, K, output spatial) of a convolution's input ``x`` and its
+    output (or output gradient) ``out``; an unbatched input has N = 1."""
+    if x.shape and len(x.shape) == len(weight.shape) - 1:  # unbatched input
+        return 1, x.shape[0], x.shape[1:], out.shape[0], out.shape[1:]
+    return x.shape[0], x.shape[1], x.shape[2:], out.shape[1], out.shape[2:]
+
+
+def _conv_arguments(record: OpRecord) -> tuple[TensorInfo, TensorInfo, TensorInfo | None, bool]:
+    """(input, weight, bias or None, transposed) of a captured convolution."""
+    named = record.named_args()
+    x = named.get("input", named.get("self", record.args[0]))
+    weight = named.get("weight", record.args[1])
+    bias = named.get("bias")
+    transposed = bool(named.get("transposed", False)) or "transpose" in record.op
+    return x, weight, bias if isinstance(bias, TensorInfo) else None, transposed
 
 
 def conv_cost_from_shapes(
@@ -115,12 +133,7 @@ def conv_cost_from_shapes(
 ) -> float:
     """FLOPs of a captured convolution from its input, weight and output shapes."""
     kernel = weight.shape[2:]
-    if x.shape and len(x.shape) == len(weight.shape) - 1:  # unbatched input
-        n, c_in, in_spatial = 1, x.shape[0], x.shape[1:]
-        out_channels, out_spatial = out.shape[0], out.shape[1:]
-    else:
-        n, c_in, in_spatial = x.shape[0], x.shape[1], x.shape[2:]
-        out_channels, out_spatial = out.shape[1], out.shape[2:]
+    n, c_in, in_spatial, out_channels, out_spatial = conv_dims(x, weight, out)
     if transposed:
         return conv_transpose_flops(n, c_in, out_channels, kernel, in_spatial, out_spatial, groups, has_bias)
     return conv_flops(n, c_in, out_channels, kernel, out_spatial, groups, has_bias)
@@ -154,16 +167,11 @@ def conv_cost_from_shapes(
     "aten.conv_depthwise3d",
 )
 def convolution_cost(record: OpRecord) -> Cost:
-    named = record.named_args()
-    x = named.get("input", named.get("self", record.args[0]))
-    weight = named.get("weight", record.args[1])
-    bias = named.get("bias")
-    transposed = bool(named.get("transposed", False)) or "transpose" in record.op
-    groups = int(named.get("groups", 1) or 1)
+    x, weight, bias, transposed = _conv_arguments(record)
+    groups = int(record.arg("groups", default=1) or 1)
     if "depthwise" in record.op:  # these kernels take no groups argument: one group per channel
         groups = x.shape[1]
-    out = record.outputs[0]
-    flops = conv_cost_from_shapes(x, weight, out, groups, transposed, isinstance(bias, TensorInfo))
+    flops = conv_cost_from_shapes(x, weight, record.outputs[0], groups, transposed, bias is not None)
     # A depthwise convolution (one input channel per group) has no reduction over
     # channels to feed matrix units: cuDNN, MIOpen and oneDNN run it on vector units.
     depthwise = weight.shape[1] == 1 and groups > 1 and not transposed
@@ -175,15 +183,9 @@ def im2col_convolution_cost(record: OpRecord) -> Cost:
     im2col, read by the GEMM. Forward convolutions only (transposed ones are counted
     as usual)."""
     cost = convolution_cost(record)
-    named = record.named_args()
-    x = named.get("input", named.get("self", record.args[0]))
-    weight = named.get("weight", record.args[1])
-    transposed = bool(named.get("transposed", False)) or "transpose" in record.op
+    x, weight, _, transposed = _conv_arguments(record)
     if transposed:
         return cost
-    out = record.outputs[0]
-    batched = len(x.shape) == len(weight.shape)
-    n, c_in = (x.shape[0], x.shape[1]) if batched else (1, x.shape[0])
-    out_spatial = out.shape[2:] if batched else out.shape[1:]
+    n, c_in, _, _, out_spatial = conv_dims(x, weight, record.outputs[0])
     lowered = im2col_elements(n, c_in, weight.shape[2:], out_spatial) * x.itemsize
     return Cost(cost.flops, cost.bytes_read + lowered, cost.bytes_written + lowered, CONV, unit=MATRIX)

@@ -13,28 +13,28 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from torch import bool as torch_bool
-from torch import uint8 as torch_uint8
+import torch
 
 from roofline.capture import OpRecord, TensorInfo
 from roofline.count.categories import DATA_MOVE, DATA_TRANSFORM, SPARSE_MM
-from roofline.count.formulas._common import out_numel, read_bytes, written_bytes
-from roofline.count.registry import DEVICE_MEMORY, HOST_LINK, NO_UNIT, Cost, register, view_cost
-
-
-def copy_bytes(elements: Any, itemsize_in: Any = 4, itemsize_out: Any | None = None) -> tuple[Any, Any]:
-    """(bytes_read, bytes_written) of copying ``elements`` elements (with an optional cast)."""
-    itemsize_out = itemsize_in if itemsize_out is None else itemsize_out
-    return elements * itemsize_in, elements * itemsize_out
+from roofline.count.formulas._common import (
+    distinct_bytes,
+    inputs_read,
+    is_symbolic,
+    log2,
+    out_numel,
+    prod,
+    read_bytes,
+    written_bytes,
+)
+from roofline.count.registry import DEVICE_MEMORY, HOST_LINK, Cost, register
 
 
 def sort_flops(elements: Any, sort_dim: Any) -> Any:
     """Comparisons of sorting ``elements`` in rows of ``sort_dim``: n log2(n) per row."""
-    if hasattr(elements, "free_symbols") or hasattr(sort_dim, "free_symbols"):
-        import sympy
-
-        return elements * sympy.log(sort_dim, 2)
-    return elements * math.log2(sort_dim) if sort_dim > 1 else 0
+    if not is_symbolic(sort_dim) and sort_dim <= 1:
+        return 0
+    return elements * log2(sort_dim)
 
 
 def _layouts_differ(src: TensorInfo, dst: TensorInfo) -> bool:
@@ -54,7 +54,7 @@ def _traffic(src: TensorInfo | None, dst: TensorInfo | None) -> str:
 @register("aten.copy_", "aten.copy", "aten._copy_from", "aten._copy_from_and_resize")
 def copy_cost(record: OpRecord) -> Cost:
     dst, src = record.args[0], record.args[1]
-    bytes_read = src.footprint_bytes if isinstance(src, TensorInfo) else 0
+    bytes_read = distinct_bytes(src) if isinstance(src, TensorInfo) else 0
     category = DATA_TRANSFORM if isinstance(src, TensorInfo) and _layouts_differ(src, dst) else DATA_MOVE
     return Cost(0, bytes_read, dst.nbytes, category, traffic=_traffic(src, dst))
 
@@ -83,17 +83,10 @@ def clone_cost(record: OpRecord) -> Cost:
     "aten.new_ones",
     "aten.new_full",
     "aten.scalar_tensor",
-    "aten.masked_scatter_",
 )
 def fill_cost(record: OpRecord) -> Cost:
     # A fill writes its output and reads at most a scalar.
     return Cost(0, 0, written_bytes(record), DATA_MOVE)
-
-
-@register("aten.empty", "aten.empty_like", "aten.new_empty", "aten.empty_strided", "aten.new_empty_strided", "aten.resize_")
-def allocation_cost(record: OpRecord) -> Cost:
-    # Allocation touches no memory and launches no kernel.
-    return Cost(0, 0, 0, DATA_MOVE, unit=NO_UNIT)
 
 
 @register("aten._local_scalar_dense")
@@ -102,21 +95,33 @@ def item_cost(record: OpRecord) -> Cost:
     return Cost(0, src.itemsize, src.itemsize, DATA_MOVE, traffic=HOST_LINK if src.device != "cpu" else DEVICE_MEMORY)
 
 
-@register("aten.masked_scatter", "aten.slice_scatter", "aten.select_scatter", "aten.diagonal_scatter", "aten.as_strided_scatter")
+#: Dtypes of boolean masks.
+_MASK_DTYPES = frozenset({torch.bool, torch.uint8})
+
+
+@register(
+    "aten.masked_scatter",
+    "aten.masked_scatter_",
+    "aten.slice_scatter",
+    "aten.select_scatter",
+    "aten.diagonal_scatter",
+    "aten.as_strided_scatter",
+)
 def assignment_cost(record: OpRecord) -> Cost:
-    # Assignment reads the values (and indices) and writes as many elements as it sets.
-    named = record.named_args()
-    target = named.get("self", record.args[0])
-    values = named.get("values", named.get("src", named.get("source")))
-    moved = values.footprint_bytes if isinstance(values, TensorInfo) else 0
-    index_bytes = sum(t.footprint_bytes for t in record.inputs if t is not target and t is not values and t.dtype in _INDEX_DTYPES)
-    written = values.nbytes if isinstance(values, TensorInfo) else written_bytes(record)
-    if not record.op.endswith("_") and "scatter" in record.op:  # functional scatter copies the whole target
+    """A functional scatter (slice_scatter, masked_scatter, ...) copies the whole target
+    with the values set: every input read once, the result written once.
+
+    In place (masked_scatter_), only the elements set are written, one per true mask
+    entry: that count needs the data, so it is bounded by the source's and the target's
+    sizes (exact when the source holds one value per true entry). Reads the mask and
+    those source values."""
+    if not record.packet.endswith("_"):
         return Cost(0, read_bytes(record), written_bytes(record), DATA_MOVE)
-    return Cost(0, moved + index_bytes, written, DATA_MOVE)
-
-
-_INDEX_DTYPES = {__import__("torch").int64, __import__("torch").int32, __import__("torch").bool, __import__("torch").uint8}
+    named = record.named_args()
+    target, mask, source = named["self"], named["mask"], named["source"]
+    selected = min(source.numel, target.numel)
+    bytes_read = distinct_bytes(mask) + min(distinct_bytes(source), selected * source.itemsize)
+    return Cost(0, bytes_read, selected * target.itemsize, DATA_MOVE)
 
 
 def indexed_positions(target: TensorInfo, indices: list) -> tuple[int, int]:
@@ -135,7 +140,7 @@ def indexed_positions(target: TensorInfo, indices: list) -> tuple[int, int]:
         if index is None:
             dim += 1
             continue
-        if index.dtype in (torch_bool, torch_uint8):
+        if index.dtype in _MASK_DTYPES:
             span = target.shape[dim : dim + len(index.shape)]
             consumed *= math.prod(span)
             mask_positions *= index.numel
@@ -176,20 +181,19 @@ def index_put_cost(record: OpRecord) -> Cost:
     accumulate = bool(named.get("accumulate", False))
     positions, row = indexed_positions(target, indices)
     selected = positions * row
-    has_mask = any(i is not None and i.dtype in (torch_bool, torch_uint8) for i in indices)
+    has_mask = any(i is not None and i.dtype in _MASK_DTYPES for i in indices)
     if has_mask and isinstance(values, TensorInfo) and values.numel > row:
         selected = values.numel  # one value per selected element: the true count
-    values_bytes = values.footprint_bytes if isinstance(values, TensorInfo) else 0
-    index_bytes = sum(i.footprint_bytes for i in indices if i is not None)
+    values_bytes = distinct_bytes(values) if isinstance(values, TensorInfo) else 0
+    index_bytes = sum(distinct_bytes(i) for i in indices if i is not None)
     bytes_read = values_bytes + index_bytes
     bytes_written = selected * target.itemsize
-    flops = 0
-    if accumulate:
-        bytes_read += selected * target.itemsize
-        flops = selected
-    if record.packet == "aten.index_put":  # out of place: the whole target copied too
-        bytes_read += target.footprint_bytes
+    if record.packet == "aten.index_put":  # out of place: the whole target read and written once
+        bytes_read += distinct_bytes(target)
         bytes_written = target.nbytes
+    elif accumulate:  # in place: read-modify-write of the selected elements
+        bytes_read += selected * target.itemsize
+    flops = selected if accumulate else 0
     return Cost(flops, bytes_read, bytes_written, SPARSE_MM if accumulate else DATA_MOVE)
 
 
@@ -211,7 +215,8 @@ def concat_cost(record: OpRecord) -> Cost:
     "aten.repeat_interleave",
     "aten.tile",
     "aten.im2col",
-    "aten.col2im",
+    "aten._convert_weight_to_int4pack",
+    "aten._convert_weight_to_int4pack_for_cpu",
     "aten.pixel_shuffle",
     "aten.pixel_unshuffle",
     "aten.channel_shuffle",
@@ -223,15 +228,37 @@ def concat_cost(record: OpRecord) -> Cost:
     "aten.t_copy",
     "aten.view_copy",
     "aten.unfold_copy",
-    "aten._unsafe_view_copy",
 )
 def transform_cost(record: OpRecord) -> Cost:
     return Cost(0, read_bytes(record), written_bytes(record), DATA_TRANSFORM)
 
 
+def landed_taps(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    """Along one dimension of col2im (fold): how many (block, kernel tap) pairs land
+    inside the output of length ``size`` rather than in its padding."""
+    blocks = (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+    return sum(0 <= o * stride - padding + k * dilation < size for o in range(blocks) for k in range(kernel))
+
+
+@register("aten.col2im")
+def col2im_cost(record: OpRecord) -> Cost:
+    """fold: sums overlapping patches into a zeroed image, one add per input element
+    that lands on an output (those landing in the padding are dropped)."""
+    named = record.named_args()
+    x, out = named["self"], record.outputs[0]
+    planes = out.numel // prod(out.shape[-2:])  # N x C
+    per_dim = [
+        landed_taps(size, k, s, p, d)
+        for size, k, s, p, d in zip(
+            out.shape[-2:], named["kernel_size"], named["stride"], named["padding"], named["dilation"]
+        )
+    ]
+    return Cost(planes * prod(per_dim), distinct_bytes(x), written_bytes(record), DATA_TRANSFORM)
+
+
 def _gather_cost(record: OpRecord, source: TensorInfo) -> Cost:
-    index_bytes = sum(t.footprint_bytes for t in record.inputs if t is not source)
-    gathered = min(source.footprint_bytes, out_numel(record) * source.itemsize)
+    index_bytes = sum(distinct_bytes(t) for t in inputs_read(record) if t is not source)
+    gathered = min(distinct_bytes(source), out_numel(record) * source.itemsize)
     return Cost(0, gathered + index_bytes, written_bytes(record), DATA_TRANSFORM)
 
 
@@ -241,13 +268,37 @@ def gather_cost(record: OpRecord) -> Cost:
     return _gather_cost(record, source)
 
 
-@register("aten.sort", "aten.argsort", "aten.topk", "aten.kthvalue", "aten.msort", "aten.unique", "aten._unique2", "aten.unique_consecutive")
+@register("aten.sort", "aten.argsort", "aten.topk", "aten.kthvalue", "aten.msort", "aten.unique_dim")
 def sort_cost(record: OpRecord) -> Cost:
+    """Sorts along ``dim`` (msort: the first dim; unique_dim sorts the slices along it)."""
     x = record.args[0]
-    dim = record.arg("dim", default=-1)
+    dim = record.arg("dim", default=0 if record.packet == "aten.msort" else -1)
     dim = -1 if dim is None else int(dim)
     sort_len = x.shape[dim] if x.shape else 1
     return Cost(sort_flops(x.numel, sort_len), read_bytes(record), written_bytes(record), DATA_TRANSFORM)
+
+
+@register("aten._unique", "aten._unique2")
+def unique_cost(record: OpRecord) -> Cost:
+    """torch.unique without dim sorts the flattened tensor: n log2 n for all n elements."""
+    n = record.args[0].numel
+    return Cost(sort_flops(n, n), read_bytes(record), written_bytes(record), DATA_TRANSFORM)
+
+
+@register("aten.unique_consecutive")
+def unique_consecutive_cost(record: OpRecord) -> Cost:
+    """Drops repeats of the previous element (or slice): one compare per element, no sort."""
+    return Cost(record.args[0].numel, read_bytes(record), written_bytes(record), DATA_TRANSFORM)
+
+
+def _touched_elements(record: OpRecord, target: TensorInfo, index: TensorInfo) -> int:
+    """Target elements a scatter or index op selects, repeats included: one per index
+    entry for scatter*, a whole slice along ``dim`` per index entry for index_*."""
+    if not record.packet.startswith("aten.index_"):
+        return index.numel
+    dim = record.arg("dim", default=0)
+    slices = target.shape[dim] if target.shape else 1
+    return index.numel * (target.numel // slices if slices else 0)
 
 
 @register(
@@ -267,46 +318,31 @@ def sort_cost(record: OpRecord) -> Cost:
     "aten.index_fill_",
 )
 def scatter_cost(record: OpRecord) -> Cost:
-    # Message passing: every source element is read (with its index) and combined into
-    # the target; one FLOP per source element for the reduction. In place, only the
-    # touched target rows are written; out of place, the whole target is copied too.
+    """Scatter and index ops: message passing when they combine (add, reduce).
+
+    Reads the index and the source elements it selects (or a tensor fill value); one
+    FLOP per selected element when combining. In place, only the touched target
+    elements are read (when combined) and written; out of place, the whole target is
+    read once and written once (the touched elements among them)."""
     named = record.named_args()
-    target = named.get("self", record.args[0])
+    target, index = named["self"], named["index"]
     source = named.get("source", named.get("src"))
-    index = named.get("index")
+    value = named.get("value")
     reduce_op = "add" in record.op or "reduce" in record.op
-    moved = source.numel if isinstance(source, TensorInfo) else 0
-    bytes_read = (source.footprint_bytes if isinstance(source, TensorInfo) else 0) + (
-        index.footprint_bytes if isinstance(index, TensorInfo) else 0
-    )
-    if reduce_op:  # read-modify-write of the touched target elements
-        bytes_read += min(target.nbytes, moved * target.itemsize)
-    bytes_written = min(target.nbytes, moved * target.itemsize) if moved else target.nbytes
-    if not record.op.split(".")[1].endswith("_"):
-        bytes_read += target.footprint_bytes
+    touched = _touched_elements(record, target, index)
+    bytes_read = distinct_bytes(index)
+    if isinstance(source, TensorInfo):
+        bytes_read += min(distinct_bytes(source), touched * source.itemsize)
+    if isinstance(value, TensorInfo):  # index_fill with a 0-dim tensor value
+        bytes_read += distinct_bytes(value)
+    if record.packet.endswith("_"):
+        bytes_written = min(touched, target.numel) * target.itemsize
+        bytes_read += bytes_written if reduce_op else 0  # read-modify-write
+    else:
+        bytes_read += distinct_bytes(target)
         bytes_written = target.nbytes
-    flops = moved if reduce_op else 0
-    category = SPARSE_MM if reduce_op else DATA_MOVE
-    return Cost(flops, bytes_read, bytes_written, category)
-
-
-# Views whose schema does not declare the aliasing, and in-place changes of a
-# tensor's shape or strides: no data moves.
-register(
-    "aten._unsafe_view",
-    "aten.lift_fresh",
-    "aten._reshape_alias",
-    "aten.unsafe_split",
-    "aten.unsafe_split_with_sizes",
-    "aten.unsafe_chunk",
-    "aten.transpose_",
-    "aten.t_",
-    "aten.squeeze_",
-    "aten.unsqueeze_",
-    "aten.as_strided_",
-    "aten.swapdims_",
-    "aten.swapaxes_",
-)(view_cost)
+    flops = touched if reduce_op else 0
+    return Cost(flops, bytes_read, bytes_written, SPARSE_MM if reduce_op else DATA_MOVE)
 
 
 @register("aten.eye")

@@ -10,10 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from roofline.capture import OpRecord
 from roofline.count.categories import ELEMENTWISE
-from roofline.count.formulas._common import out_numel, read_bytes, written_bytes
-from roofline.count.registry import Cost, register
+from roofline.count.formulas._common import (
+    distinct_bytes,
+    inputs_read,
+    out_numel,
+    read_bytes,
+    written_bytes,
+)
+from roofline.count.formulas.no_work import is_view_op
+from roofline.count.registry import Cost, register, register_fallback
 
 #: FLOPs per output element for ops that do more than one operation per element.
 FLOPS_PER_ELEMENT: dict[str, int] = {
@@ -77,6 +86,13 @@ def _complex_flops_per_element(record: OpRecord, real_per_element: int) -> int |
     return COMPLEX_FLOPS_PER_ELEMENT.get(record.packet, 2 * real_per_element)
 
 
+def is_pointwise_op(func: Any) -> bool:
+    """True when torch tags the op pointwise (add, exp, sigmoid, ...) and it is no view
+    (aten.positive is tagged pointwise but returns its input: a view, it costs nothing)."""
+    return torch.Tag.pointwise in getattr(func, "tags", ()) and not is_view_op(func)
+
+
+@register_fallback(is_pointwise_op)
 def pointwise_cost(record: OpRecord) -> Cost:
     """Cost of any element-wise op (the registry's fallback for ops tagged pointwise)."""
     per_element = FLOPS_PER_ELEMENT.get(record.packet, 1)
@@ -114,8 +130,6 @@ register(
     "aten.rand",
     "aten.randn",
     "aten.randint",
-    "aten.rand_like",
-    "aten.randn_like",
     "aten.arange",
     "aten.linspace",
 )(pointwise_cost)
@@ -127,5 +141,12 @@ def random_fill_cost(record: OpRecord) -> Cost:
     generated, the tensor written once and never read (only a tensor parameter, such as
     bernoulli_'s p, is read)."""
     target = record.args[0]
-    bytes_read = sum(t.footprint_bytes for t in record.inputs if t is not target)
+    bytes_read = sum(distinct_bytes(t) for t in inputs_read(record) if t is not target)
     return Cost(pointwise_flops(out_numel(record)), bytes_read, written_bytes(record), ELEMENTWISE)
+
+
+@register("aten.rand_like", "aten.randn_like", "aten.randint_like")
+def random_like_cost(record: OpRecord) -> Cost:
+    """A random tensor shaped like its input: one FLOP per element generated, the
+    output written; the input gives only its shape and is never read."""
+    return Cost(pointwise_flops(out_numel(record)), 0, written_bytes(record), ELEMENTWISE)

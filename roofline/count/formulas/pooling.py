@@ -2,17 +2,27 @@
 upsampling and grid sampling (the RoIAlign-style crop-and-resize).
 
 FLOPs are output elements x window size (one compare or add per tap; average pooling
-adds one divide per output). Adaptive pooling's window along a dimension is at most
-ceil(in / out). Bytes are compulsory: input once, outputs (and max-pool indices) once.
+adds one divide per output). Adaptive pooling's windows differ in size: output i of a
+dimension covers inputs floor(i*in/out) to ceil((i+1)*in/out), and the taps are the
+sum of those window sizes (a product over dimensions). Bytes are compulsory: input once, outputs (and max-pool indices) once.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from roofline.capture import OpRecord
 from roofline.count.categories import REGIONAL
-from roofline.count.formulas._common import as_int_list, ceil_div, prod, read_bytes, written_bytes
+from roofline.count.formulas._common import (
+    as_int_list,
+    distinct_bytes,
+    gcd,
+    inputs_read,
+    prod,
+    read_bytes,
+    written_bytes,
+)
 from roofline.count.registry import Cost, register
 
 
@@ -24,9 +34,21 @@ def pool_flops(out_elements: Any, window: Sequence[Any], average: bool = False) 
     return flops
 
 
-def adaptive_window(in_spatial: Sequence[Any], out_spatial: Sequence[Any]) -> list[Any]:
-    """The largest window adaptive pooling uses along each dimension."""
-    return [ceil_div(i, o) for i, o in zip(in_spatial, out_spatial)]
+def adaptive_window_sum(size_in: Any, size_out: Any) -> Any:
+    """Taps of adaptive pooling along one dimension: the sum over outputs i of
+    ceil((i+1)*in/out) - floor(i*in/out), which is in + out - gcd(in, out) (the window
+    ends j*in/out for j = 1..out-1 are fractional, adding one tap each, except the
+    gcd - 1 that are whole). E.g. 32 -> 7: 5+6+5+6+5+6+5 = 38 = 32 + 7 - 1."""
+    return size_in + size_out - gcd(size_in, size_out)
+
+
+def adaptive_pool_flops(planes: Any, in_spatial: Sequence[Any], out_spatial: Sequence[Any], average: bool = False) -> Any:
+    """FLOPs of adaptive pooling over ``planes`` (N x C) planes: one compare/add per
+    tap of every window, plus a divide per output when averaging."""
+    flops = planes * prod(adaptive_window_sum(i, o) for i, o in zip(in_spatial, out_spatial))
+    if average:
+        flops = flops + planes * prod(out_spatial)
+    return flops
 
 
 def _spatial_ndim(op: str) -> int:
@@ -70,11 +92,9 @@ def pool_cost(record: OpRecord) -> Cost:
 )
 def adaptive_pool_cost(record: OpRecord) -> Cost:
     ndim = _spatial_ndim(record.op)
-    x = record.args[0]
-    out = record.outputs[0]
-    window = adaptive_window(x.shape[-ndim:], out.shape[-ndim:])
-    average = "avg" in record.op
-    return Cost(pool_flops(out.numel, window, average), read_bytes(record), written_bytes(record), REGIONAL)
+    x, out = record.args[0], record.outputs[0]
+    flops = adaptive_pool_flops(x.numel // prod(x.shape[-ndim:]), x.shape[-ndim:], out.shape[-ndim:], "avg" in record.op)
+    return Cost(flops, read_bytes(record), written_bytes(record), REGIONAL)
 
 
 #: Taps per output element of each interpolation mode, and FLOPs per tap (a weight
@@ -92,7 +112,7 @@ def interpolation_flops(out_elements: Any, mode: str) -> Any:
 
 def _gathered_read(record: OpRecord, source_bytes: int, out_elements: int, taps: int, itemsize: int) -> int:
     """Bytes read by a resampling gather: at most the taps it fetches, at most the whole source."""
-    others = sum(t.footprint_bytes for t in record.inputs[1:])
+    others = sum(distinct_bytes(t) for t in inputs_read(record)[1:])
     return min(source_bytes, out_elements * taps * itemsize) + others
 
 
@@ -124,5 +144,5 @@ def grid_sample_cost(record: OpRecord) -> Cost:
     mode = {0: "trilinear" if three_d else "bilinear", 1: "nearest", 2: "bicubic"}.get(mode_code, "bilinear")
     out = record.outputs[0]
     taps = INTERPOLATION_TAPS[mode]
-    bytes_read = _gathered_read(record, source.footprint_bytes, out.numel, taps, source.itemsize)
+    bytes_read = _gathered_read(record, distinct_bytes(source), out.numel, taps, source.itemsize)
     return Cost(interpolation_flops(out.numel, mode), bytes_read, written_bytes(record), REGIONAL)

@@ -27,6 +27,16 @@ REDUCTION_FLOPS_PER_ELEMENT: dict[str, int] = {
     "aten.logsumexp": 3,
 }
 
+#: Real FLOPs per input element of reductions over complex numbers: a complex add is 2
+#: real adds, a complex multiply 6 (4 multiplies, 2 adds); reductions not listed count
+#: twice their real cost (sum, mean, cumsum: 2).
+COMPLEX_REDUCTION_FLOPS_PER_ELEMENT: dict[str, int] = {"aten.prod": 6, "aten.cumprod": 6}
+
+#: Per channel, batch norm training's update of its running statistics:
+#: running_mean = (1 - m) * running_mean + m * mean (3), running_var likewise with the
+#: batch variance made unbiased, times n / (n - 1) (4).
+RUNNING_STATS_FLOPS_PER_CHANNEL = 7
+
 NORM_FLOPS_PER_ELEMENT: dict[str, int] = {
     "batch_norm_inference": 4,
     "batch_norm_training": 8,
@@ -107,6 +117,8 @@ def _streaming_cost(record: OpRecord, flops: Any) -> Cost:
 )
 def reduction_cost(record: OpRecord) -> Cost:
     per_element = REDUCTION_FLOPS_PER_ELEMENT.get(record.packet, 1)
+    if record.inputs and record.inputs[0].dtype.is_complex:
+        per_element = COMPLEX_REDUCTION_FLOPS_PER_ELEMENT.get(record.packet, 2 * per_element)
     return _streaming_cost(record, reduction_flops(_first_input_numel(record), per_element))
 
 
@@ -133,7 +145,13 @@ def _batch_norm(record: OpRecord, training: bool) -> Cost:
     kind = "batch_norm_training" if training else "batch_norm_inference"
     flops = norm_flops(_first_input_numel(record), kind)
     if training:
-        return _streaming_cost(record, flops)
+        # Batch statistics; the running ones (when given) are read, updated and written
+        # back in place: that write is no output of the op.
+        running = [t for t in (record.arg("running_mean"), record.arg("running_var")) if isinstance(t, TensorInfo)]
+        channels = running[0].numel if running else 0
+        flops = flops + RUNNING_STATS_FLOPS_PER_CHANNEL * channels
+        written = written_bytes(record) + sum(t.nbytes for t in running)
+        return Cost(flops, read_bytes(record), written, ELEMENTWISE)
     # In inference only the normalised output is written; the saved-statistics outputs
     # are empty on some backends and placeholders on others (meta), never real traffic.
     return Cost(flops, read_bytes(record), record.outputs[0].nbytes, ELEMENTWISE)

@@ -16,7 +16,7 @@ from typing import Any
 
 from roofline.capture import OpRecord, TensorInfo
 from roofline.count.categories import GEMM
-from roofline.count.formulas._common import read_bytes, written_bytes
+from roofline.count.formulas._common import read_bytes, tensors_in, written_bytes
 from roofline.count.registry import MATRIX, Cost, register
 
 #: cuDNN's mode codes.
@@ -35,14 +35,6 @@ def rnn_flops(steps: Any, batch: Any, weight_elems: Any, bias_elems: Any, hidden
     return steps * batch * (2 * weight_elems + bias_elems + GATE_FLOPS_PER_UNIT[mode] * hidden_units)
 
 
-def _flat_tensors(value: Any) -> list[TensorInfo]:
-    if isinstance(value, TensorInfo):
-        return [value]
-    if isinstance(value, (list, tuple)):
-        return [t for item in value for t in _flat_tensors(item)]
-    return []
-
-
 @register("aten.mkldnn_rnn_layer", "aten._cudnn_rnn", "aten.miopen_rnn")
 def fused_rnn_cost(record: OpRecord) -> Cost:
     named = record.named_args()
@@ -51,7 +43,7 @@ def fused_rnn_cost(record: OpRecord) -> Cost:
         weights = [named[f"weight{i}"] for i in range(4)]
         layers_directions = 1
     else:
-        weights = _flat_tensors(named["weight"])
+        weights = tensors_in(named["weight"])
         layers_directions = int(named["num_layers"]) * (2 if named.get("bidirectional") else 1)
     mode = RNN_MODES.get(int(named["mode"]), "lstm")
     hidden = int(named["hidden_size"])

@@ -24,13 +24,21 @@ aggregation step is Sparse MM as well. ``message_passing_cost`` below is its clo
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from roofline.capture import OpRecord, TensorInfo
 from roofline.count.categories import DATA_TRANSFORM, ELEMENTWISE, SPARSE_MM
-from roofline.count.formulas._common import read_bytes, smin, written_bytes
-from roofline.count.registry import VECTOR, Cost, register, view_cost
+from roofline.count.formulas._common import (
+    distinct_bytes,
+    inputs_read,
+    is_symbolic,
+    read_bytes,
+    smin,
+    written_bytes,
+)
+from roofline.count.formulas.movement import sort_flops
+from roofline.count.formulas.no_work import view_cost
+from roofline.count.registry import VECTOR, Cost, register
 
 #: Bytes of one sparse index (COO indices, CSR row pointers and column indices).
 INDEX_ITEMSIZE = 8
@@ -92,7 +100,7 @@ def spgemm_flops(nnz_a: Any, nnz_b: Any, k: Any) -> Any:
     column k of A times those in row k of B); with values spread uniformly it is
     nnz_a * nnz_b / k multiply-adds, the estimate used here.
     """
-    if not hasattr(k, "free_symbols") and k == 0:
+    if not is_symbolic(k) and k == 0:
         return 0
     return 2 * nnz_a * nnz_b / k
 
@@ -163,7 +171,7 @@ def sparse_matmul_cost(record: OpRecord) -> Cost:
         flops = spmm_flops(_nnz(right), m)
     if accumulate:
         flops = flops + out_elems
-    bytes_read = sum(t.footprint_bytes for t in record.inputs if t is not added or accumulate)
+    bytes_read = sum(distinct_bytes(t) for t in inputs_read(record) if t is not added or accumulate)
     return Cost(flops, bytes_read, written_bytes(record), SPARSE_MM, unit=VECTOR)
 
 
@@ -186,12 +194,7 @@ def coalesce_flops(nnz_in: Any, nnz_out: Any | None = None) -> Any:
     comparisons, as sorts are counted in roofline.count.formulas.movement) and add each
     duplicate into its first copy (nnz_in - nnz_out adds; nnz_in when unknown)."""
     adds = nnz_in if nnz_out is None else nnz_in - nnz_out
-    if hasattr(nnz_in, "free_symbols"):
-        import sympy
-
-        return nnz_in * sympy.log(nnz_in, 2) + adds
-    compares = nnz_in * math.log2(nnz_in) if nnz_in > 1 else 0
-    return compares + adds
+    return sort_flops(nnz_in, nnz_in) + adds
 
 
 @register("aten._coalesce", "aten.coalesce")
@@ -203,7 +206,7 @@ def coalesce_cost(record: OpRecord) -> Cost:
     return Cost(flops, read_bytes(record), written_bytes(record), DATA_TRANSFORM)
 
 
-@register("aten._sparse_sum", "aten.sparse_sum")
+@register("aten._sparse_sum")
 def sparse_sum_cost(record: OpRecord) -> Cost:
     # One add per stored value summed.
     return Cost(_nnz(record.args[0]), read_bytes(record), written_bytes(record), ELEMENTWISE)

@@ -21,8 +21,9 @@ them. A symbolic_op record costs what its user declared (category Other).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from roofline.capture import OpRecord
 from roofline.count.categories import OTHER
@@ -158,13 +159,6 @@ def rule_step_bytes(equation: str, sizes: Mapping[str, Any], itemsize: Any = 4) 
         bytes_read, bytes_written = bytes_read + r, bytes_written + w
     head_bytes = _volume(head, sizes) * itemsize
     return bytes_read + 3 * head_bytes, bytes_written + 2 * head_bytes
-
-
-def fixpoint_check_cost(head_terms: Sequence[str], sizes: Mapping[str, Any], itemsize: Any = 4) -> tuple[Any, Any]:
-    """(flops, bytes_read) of comparing each head relation with its previous value
-    (torch.equal: one compare per element, both copies read, nothing written)."""
-    elements = sum((_volume(term, sizes) for term in head_terms), 0)
-    return elements, 2 * elements * itemsize
 
 
 def python_call_cost(record: OpRecord) -> Cost:
