@@ -74,7 +74,7 @@ DEFAULT_DATA = ROOT.parent / "shared" / "gpu-measurements"
 GPU_SPECS: dict[str, str | None] = {
     "NVIDIA_A100-PCIE-40GB": "a100-pcie",
     "NVIDIA_A100_80GB_PCIe": "a100-80gb-pcie",
-    "Tesla_V100-PCIE-32GB": "v100",  # the spec is the SXM2 card: 15.7 vs 14 TFLOP/s fp32
+    "Tesla_V100-PCIE-32GB": "v100-pcie",
     "Tesla_T4": "t4",
     "Tesla_P100-PCIE-16GB": "p100",
     "Tesla_P4": "p4",
@@ -141,9 +141,6 @@ LABEL_NAME = re.compile(r"^(?P<model>[a-z0-9_]+)-(?P<mode>inf|train)-(?P<seq>\d+
 LOSS_MODULE = "<loss>"
 #: What to know about a GPU's spec when reading its numbers.
 SPEC_NOTES: dict[str, str] = {
-    "Tesla_V100-PCIE-32GB": "the packaged spec is the SXM2 card (15.7 TFLOP/s fp32 at 1530 MHz); the "
-    "measured card is the PCIe one (14 TFLOP/s at 1380 MHz; NeuSight's config: 14.0): its peak alone "
-    "makes compute-bound predictions about 11% fast",
     "NVIDIA_A100-SXM4-40GB": "not predicted: its only runs are 4-GPU parallel training steps",
 }
 
@@ -228,11 +225,10 @@ def load_spec(name: str) -> HardwareSpec:
 
 
 def plain_spec(spec: HardwareSpec) -> HardwareSpec:
-    """The datasheet roofline alone: every efficiency 1 and no per-op overhead.
-
-    When the efficiency stage lands, whatever it reads from the spec to lower a kernel's
-    attainable rate or add a floor must be switched off here too."""
-    return dataclasses.replace(spec, efficiency=Efficiency(matrix=1.0, vector=1.0, memory=1.0), overhead_s=0.0)
+    """The datasheet roofline alone: every efficiency 1, no per-op overhead and no kernel
+    model (no tile or wave losses, start-up or floor)."""
+    return dataclasses.replace(spec, efficiency=Efficiency(matrix=1.0, vector=1.0, memory=1.0), overhead_s=0.0,
+                               kernel_model=None)
 
 
 # --------------------------------------------------------------------------- per-op prediction
@@ -550,11 +546,12 @@ def model_summary(runs: pd.DataFrame) -> pd.DataFrame:
 
 # The report's prose: what the data is and how it is predicted (the numbers come from the run).
 BASELINE_TEXT = (
-    "**Baseline.** These are the predictions before the efficiency stage (issue 13: tile and wave "
-    "quantization for GEMMs, bandwidth ramp, minimum kernel time, sustained clocks). Each op runs at "
-    "its spec's default efficiency (matrix / vector / memory) of one datasheet peak and one DRAM "
-    "bandwidth, plus a fixed per-op overhead (4 us on these specs). The benchmark predicts through "
-    "`roofline.analyze`, so rerunning it after that stage shows what the stage changes."
+    "**With the efficiency stage.** Specs with a `kernel_model` (A100 40/80GB PCIe, V100 PCIe, T4, P100, "
+    "P4) predict GEMMs through tile and wave quantization over the architecture's tile menu, memory-bound "
+    "kernels with a start-up before their bytes stream, and a minimum kernel time; the few free "
+    "parameters were fitted by `benchmarks/gpu_fit.py` on the train split only, so the test split and "
+    "every whole model below are held out. L4 has no train rows: its spec keeps the datasheet roofline. "
+    "The numbers before the stage are in docs/fidelity-gpu-baseline.md."
 )
 SOURCE_TEXT = (
     "NeuSight's public measurements (Lee et al., \"Forecasting GPU Performance for Deep Learning "
@@ -588,8 +585,6 @@ SPLITS_TEXT = (
      "than conv) and L4 only in the test split."),
 )
 DIFFERENCES_TEXT = (
-    ("- The V100 rows are predicted on the `v100` spec, an SXM2 card; the measured one is the PCIe "
-     "card (see the note above)."),
     ("- The models are built by the transformers installed here (5.x), not the 4.x NeuSight ran: a "
      "layer's element-wise ops can differ by a pass or two over the attention scores (BERT's all-ones "
      "padding mask is not added here; NeuSight's run added it in every layer: a few percent of BERT's time)."),

@@ -22,9 +22,10 @@ from roofline.capture.inputs import cast_inputs
 from roofline.count.categories import CATEGORIES
 from roofline.errors import RooflineError, UnsupportedOpError
 from roofline.dtypes import dtype_key, parse_dtype
+from roofline.efficiency import GEMM_COLUMNS
 from roofline.hardware import HardwareSpec, load_hardware
 from roofline.predict import Tf32Policy, predict_frame
-from roofline.count.registry import Cost, Unsupported, count
+from roofline.count.registry import Cost, GemmShape, Unsupported, count
 
 #: Columns of Analysis.ops that do not depend on the hardware spec.
 COUNT_COLUMNS = (
@@ -44,6 +45,9 @@ COUNT_COLUMNS = (
     "shapes",
     "supported",
     "reason",
+    # The matrix product behind a matmul's or convolution's FLOPs (NaN for other ops):
+    # what the efficiency stage tiles.
+    *GEMM_COLUMNS,
 )
 
 DEFAULT_HW = "h100-sxm"
@@ -80,6 +84,7 @@ def count_frame(records: list[OpRecord]) -> pd.DataFrame:
             rows["traffic"].append(cost.traffic)
             rows["supported"].append(True)
             rows["reason"].append("")
+            _append_gemm(rows, cost.gemm)
         else:
             rows["category"].append("Other")
             rows["flops"].append(math.nan)
@@ -90,12 +95,19 @@ def count_frame(records: list[OpRecord]) -> pd.DataFrame:
             rows["traffic"].append("memory")
             rows["supported"].append(False)
             rows["reason"].append(cost.reason if isinstance(cost, Unsupported) else "unknown")
+            _append_gemm(rows, None)
     frame = pd.DataFrame({k: v for k, v in rows.items() if k not in ("bytes", "intensity")})
     frame["bytes"] = frame["bytes_read"] + frame["bytes_written"]
     with np.errstate(divide="ignore", invalid="ignore"):
         frame["intensity"] = np.where(frame["bytes"] > 0, frame["flops"] / frame["bytes"], np.nan)
     frame.index.name = "index"
     return frame[list(COUNT_COLUMNS)]
+
+
+def _append_gemm(rows: dict[str, list[Any]], gemm: GemmShape | None) -> None:
+    values = (gemm.batch, gemm.m, gemm.n, gemm.k) if gemm is not None else (math.nan,) * 4
+    for column, value in zip(GEMM_COLUMNS, values):
+        rows[column].append(float(value))
 
 
 @dataclass

@@ -1,6 +1,12 @@
 """The roofline time model.
 
-    t_op = max(flops / (eta_c * peak[dtype, unit]), bytes / (eta_m * bw[level])) + overhead
+    kernel_s    = max(flops / (eta_c * peak[dtype, unit]), latency + bytes / (eta_m * bw[level]), floor)
+    predicted_s = kernel_s + overhead          (dispatch and launch: eager wall time)
+
+eta_c, eta_m, latency and floor come from the efficiency stage (roofline.efficiency):
+one efficiency per unit and no latency or floor on a datasheet spec; tile and wave
+quantization, sustained clocks, kernel start-up and minimum time on a spec with a
+kernel model.
 
 peak is chosen by dtype and by whether the op runs on matrix (tensor) units or vector
 units; fp32 matrix work uses the TF32 peak where the spec has one and PyTorch would use
@@ -26,6 +32,7 @@ import pandas as pd
 
 from roofline.count.categories import CONV
 from roofline.count.registry import HOST_LINK, MATRIX, NO_UNIT, VECTOR
+from roofline.efficiency import kernel_efficiency
 from roofline.hardware import DRAM, WORKING_SET, HardwareSpec
 
 __all__ = [
@@ -46,6 +53,7 @@ PREDICTION_COLUMNS = (
     "bandwidth",
     "compute_s",
     "memory_s",
+    "kernel_s",
     "overhead_s",
     "predicted_s",
     "bound",
@@ -163,17 +171,20 @@ def compute_dtype(dtype: str, unit: str, category: str, hw: HardwareSpec, tf32: 
     return dtype
 
 
-def _peak_and_efficiency(unit: str, dtype: str, category: str, hw: HardwareSpec, tf32: Tf32Policy) -> tuple[float, float]:
-    """Peak FLOP/s of one (unit, dtype, category) and the spec's compute efficiency for it
-    (matrix where the op really runs on matrix units, else vector)."""
+def _peak_and_efficiency(unit: str, dtype: str, category: str, hw: HardwareSpec, tf32: Tf32Policy) -> tuple[float, float, float]:
+    """Peak FLOP/s of one (unit, dtype, category), the spec's compute efficiency for it
+    (matrix where the op really runs on matrix units, else vector) and 1.0 when it runs
+    on matrix units (0.0 otherwise)."""
     lookup_unit = unit if unit in (MATRIX, VECTOR) else VECTOR
     key = compute_dtype(dtype, lookup_unit, category, hw, tf32)
     on_matrix = lookup_unit == MATRIX and key in hw.matrix_flops
-    return hw.peak_flops(key, lookup_unit), hw.efficiency.matrix if on_matrix else hw.efficiency.vector
+    efficiency = hw.efficiency.matrix if on_matrix else hw.efficiency.vector
+    return hw.peak_flops(key, lookup_unit), efficiency, float(on_matrix)
 
 
-def peak_lookup(ops: pd.DataFrame, hw: HardwareSpec, tf32: Tf32Policy) -> tuple[np.ndarray, np.ndarray]:
-    """Per op, the peak FLOP/s and the spec's compute efficiency for its unit and dtype.
+def peak_lookup(ops: pd.DataFrame, hw: HardwareSpec, tf32: Tf32Policy) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per op, the peak FLOP/s, the spec's compute efficiency for its unit and dtype, and
+    whether it runs on matrix (tensor) units (bool).
 
     One lookup per distinct (unit, dtype, category), not one per op: a Python loop over
     the ops was most of a spec swap's time (docs/performance.md).
@@ -182,13 +193,13 @@ def peak_lookup(ops: pd.DataFrame, hw: HardwareSpec, tf32: Tf32Policy) -> tuple[
     codes, values = zip(*(pd.factorize(column, use_na_sentinel=False) for column in columns))
     combined = (codes[0] * len(values[1]) + codes[1]) * len(values[2]) + codes[2]
     distinct, inverse = np.unique(combined, return_inverse=True)
-    table = np.empty((len(distinct), 2))
+    table = np.empty((len(distinct), 3))
     for j, code in enumerate(distinct.tolist()):
         rest, category_code = divmod(code, len(values[2]))
         unit_code, dtype_code = divmod(rest, len(values[1]))
         table[j] = _peak_and_efficiency(values[0][unit_code], values[1][dtype_code], values[2][category_code], hw, tf32)
     per_op = table[inverse.reshape(-1)]
-    return per_op[:, 0], per_op[:, 1]
+    return per_op[:, 0], per_op[:, 1], per_op[:, 2] > 0
 
 
 # --------------------------------------------------------------------------- memory
@@ -256,7 +267,8 @@ def efficiencies(ops: pd.DataFrame, hw: HardwareSpec, compute: np.ndarray, host:
 
 
 def bounds(compute_s: np.ndarray, memory_s: np.ndarray, overhead_s: np.ndarray, no_work: np.ndarray) -> np.ndarray:
-    """Per op, the term that wins: COMPUTE_BOUND, MEMORY_BOUND, OVERHEAD_BOUND or NO_WORK."""
+    """Per op, the term that wins: COMPUTE_BOUND, MEMORY_BOUND, OVERHEAD_BOUND (the fixed
+    per-op costs: dispatch, launch, the minimum kernel time) or NO_WORK."""
     bound = np.full(len(compute_s), MEMORY_BOUND, dtype=object)
     bound[compute_s >= memory_s] = COMPUTE_BOUND
     bound[overhead_s > np.maximum(compute_s, memory_s)] = OVERHEAD_BOUND
@@ -289,21 +301,27 @@ def predict_frame(
     flops = np.where(supported, np.nan_to_num(ops["flops"].to_numpy(dtype=float)), 0.0)
     nbytes = np.where(supported, np.nan_to_num(ops["bytes"].to_numpy(dtype=float)), 0.0)
     no_work = ops["unit"].to_numpy() == NO_UNIT
-    peak, compute_efficiency = peak_lookup(ops, hw, tf32 or Tf32Policy())
+    peak, compute_efficiency, on_matrix = peak_lookup(ops, hw, tf32 or Tf32Policy())
     traffic = memory_traffic(ops, nbytes, supported, hw, level or default_level(hw), resident_bytes)
     eff = efficiencies(ops, hw, compute_efficiency, traffic.host)
+    kernel = kernel_efficiency(ops, hw, compute=eff.compute, memory=eff.memory, on_tensor_cores=on_matrix,
+                           does_work=supported & ~no_work & ~traffic.host)
 
-    # The time model: the larger of compute and memory time, plus a fixed overhead.
-    attainable = eff.compute * peak
+    # The time model: the larger of compute and memory time (no less than the shortest
+    # kernel), plus the fixed per-op overhead (dispatch and launch).
+    attainable = kernel.compute * peak
     compute_s = flops / attainable
     activation_bytes = nbytes - traffic.weight_bytes
-    memory_s = (activation_bytes / (eff.memory * traffic.bandwidth)
+    memory_s = (activation_bytes / (kernel.memory * traffic.bandwidth)
                 + traffic.weight_bytes / (eff.weights * traffic.weight_bandwidth)
-                + np.where(traffic.host | ~supported, 0.0, fresh_write_s(ops, hw)))
+                + np.where(traffic.host | ~supported, 0.0, fresh_write_s(ops, hw))
+                + np.where(nbytes > 0, kernel.latency_s, 0.0))
+    kernel_s = np.maximum(np.maximum(compute_s, memory_s), kernel.floor_s)
     overhead_s = np.where(no_work, no_work_overhead(hw), hw.overhead_s)
-    predicted_s = np.maximum(compute_s, memory_s) + overhead_s
+    predicted_s = kernel_s + overhead_s
+    fixed_s = overhead_s + np.where(kernel.floor_s > np.maximum(compute_s, memory_s), kernel.floor_s, 0.0)
 
     columns = {"peak_flops": peak, "attainable_flops": attainable, "bandwidth": traffic.bandwidth,
-               "compute_s": compute_s, "memory_s": memory_s, "overhead_s": overhead_s,
-               "predicted_s": predicted_s, "bound": bounds(compute_s, memory_s, overhead_s, no_work)}
+               "compute_s": compute_s, "memory_s": memory_s, "kernel_s": kernel_s, "overhead_s": overhead_s,
+               "predicted_s": predicted_s, "bound": bounds(compute_s, memory_s, fixed_s, no_work)}
     return pd.DataFrame(columns, index=ops.index)

@@ -36,6 +36,19 @@ HOST_LINK = "host_link"
 
 
 @dataclass(frozen=True, slots=True)
+class GemmShape:
+    """The matrix product an op runs: ``batch`` independent (m x k) @ (k x n) products.
+    Convolutions give their implicit GEMM (m = N x output pixels, n = output channels
+    per group, k = input channels per group x kernel taps, batch = groups). The
+    efficiency stage tiles it (roofline.efficiency.gemm)."""
+
+    batch: float
+    m: float
+    n: float
+    k: float
+
+
+@dataclass(frozen=True, slots=True)
 class Cost:
     """What one op costs, independent of hardware.
 
@@ -46,6 +59,7 @@ class Cost:
     unit: MATRIX when the FLOPs can run on matrix/tensor units, VECTOR otherwise,
     NO_UNIT for ops that do no work.
     traffic: DEVICE_MEMORY or HOST_LINK (host-device transfer).
+    gemm: the matrix product behind the FLOPs (matmuls, convolutions), or None.
     """
 
     flops: float
@@ -54,6 +68,7 @@ class Cost:
     category: str
     unit: str = VECTOR
     traffic: str = DEVICE_MEMORY
+    gemm: GemmShape | None = None
 
     @property
     def bytes(self) -> float:

@@ -28,7 +28,7 @@ from roofline.count.formulas._common import (
     read_bytes,
     written_bytes,
 )
-from roofline.count.registry import MATRIX, VECTOR, Cost, register
+from roofline.count.registry import MATRIX, VECTOR, Cost, GemmShape, register
 
 
 def conv_flops(
@@ -175,7 +175,22 @@ def convolution_cost(record: OpRecord) -> Cost:
     # A depthwise convolution (one input channel per group) has no reduction over
     # channels to feed matrix units: cuDNN, MIOpen and oneDNN run it on vector units.
     depthwise = weight.shape[1] == 1 and groups > 1 and not transposed
-    return Cost(flops, read_bytes(record), written_bytes(record), CONV, unit=VECTOR if depthwise else MATRIX)
+    gemm = None if depthwise else implicit_gemm(x, weight, record.outputs[0], groups, transposed)
+    return Cost(flops, read_bytes(record), written_bytes(record), CONV, unit=VECTOR if depthwise else MATRIX, gemm=gemm)
+
+
+def implicit_gemm(x: TensorInfo, weight: TensorInfo, out: TensorInfo, groups: int, transposed: bool) -> GemmShape:
+    """The implicit GEMM of a convolution as cuDNN's implicit-GEMM kernels run it: one
+    product per group, m = N x output pixels, n = output channels per group, k = input
+    channels per group x kernel taps. A transposed convolution scatters each input pixel
+    through the kernel (GEMM then col2im): m = N x input pixels, n = output channels per
+    group x taps, k = input channels per group. Either way 2 x batch x m x n x k is the
+    convolution's multiply-add FLOPs."""
+    n, c_in, in_spatial, out_channels, out_spatial = conv_dims(x, weight, out)
+    taps = prod(weight.shape[2:])
+    if transposed:  # weight is (C_in, C_out / groups, *kernel)
+        return GemmShape(groups, n * prod(in_spatial), weight.shape[1] * taps, c_in // groups)
+    return GemmShape(groups, n * prod(out_spatial), out_channels // groups, weight.shape[1] * taps)
 
 
 def im2col_convolution_cost(record: OpRecord) -> Cost:

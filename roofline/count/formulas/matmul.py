@@ -24,7 +24,7 @@ from roofline.count.formulas._common import (
     written_bytes,
 )
 from roofline.count.formulas.sparse import has_sparse_operand, sparse_matmul_cost
-from roofline.count.registry import MATRIX, Cost, register
+from roofline.count.registry import MATRIX, Cost, GemmShape, register
 
 
 def gemm_flops(m: Any, n: Any, k: Any, batch: Any = 1, accumulate: bool = False) -> Any:
@@ -86,6 +86,7 @@ def _gemm_cost(record: OpRecord, a: TensorInfo, b: TensorInfo, accumulate: bool,
         bytes_written=written_bytes(record),
         category=GEMM,
         unit=MATRIX,
+        gemm=GemmShape(batch, m, n, k),
     )
 
 
@@ -129,6 +130,7 @@ def linear_cost(record: OpRecord) -> Cost:
         bytes_written=written_bytes(record),
         category=GEMM,
         unit=MATRIX,
+        gemm=GemmShape(1, m, n, k),
     )
 
 

@@ -1,0 +1,200 @@
+"""Fit the efficiency stage's free parameters of each GPU on measured kernels.
+
+    python benchmarks/gpu_fit.py                        # print each GPU's fitted kernel_model
+    python benchmarks/gpu_fit.py --update               # and write it into hw_specs/<spec>.yaml
+
+Physics fixes the shape of every term (roofline.efficiency: tile and wave quantization
+over the architecture's tile menu, a kernel start-up before bytes stream, a minimum
+kernel time); only what physics leaves open is fitted, per GPU, on the TRAIN split of
+NeuSight's per-op measurements (../shared/gpu-measurements, read in place):
+
+- gemm_efficiency.simt: the fraction of the fp32 peak a GEMM reaches on shapes with no
+  tile or wave loss, at the clock the card holds (the data cannot tell a lower clock from
+  a less efficient kernel, so the fit is their product, and sustained_clock_mhz is left
+  at boost): the median, over linear and bmm rows long enough to be compute-bound
+  (measured >= LONG_S), of the time the shape model predicts at efficiency 1 over the time
+  measured;
+- latency and the memory efficiency: a straight line through the element-wise rows
+  above the floor, measured = latency + bytes / (efficiency x bandwidth);
+- min_kernel: the median of the smallest rows (under SMALL_BYTES), less the spec's
+  per-op overhead, which predict adds.
+
+The test split, the conv rows and every whole-model measurement are left for
+benchmarks/gpu_fidelity.py to judge the fit on. SM counts and boost clocks come from
+NeuSight's device_configs (their description of each card; datasheet values).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from gpu_fidelity import DEFAULT_DATA, GPU_SPECS, BenchmarkError, data_root, load_per_op, load_spec  # noqa: E402
+
+from roofline.efficiency.gemm import TILE_MENUS, gemm_efficiency  # noqa: E402
+
+#: Rows at least this long (s) are compute-bound GEMMs: the tile model's regime.
+LONG_S = 100e-6
+#: A GEMM row is compute-bound when its FLOPs at peak take this many times its bytes' time.
+COMPUTE_MARGIN = 4.0
+#: Rows moving fewer bytes than this show the floor.
+SMALL_BYTES = 64e3
+#: Element-wise rows above this multiple of the floor fit the streaming line.
+ABOVE_FLOOR = 3.0
+#: K steps of fixed cost per GEMM tile: one value for every GPU (the prologue and epilogue
+#: of a main loop are a few of its iterations), not fitted per device.
+K_OVERHEAD = 16.0
+#: Bytes per element (fp32) and operands read and written by each element-wise op.
+ITEMSIZE = 4
+OPERANDS = {"add": 3, "mul": 3, "div": 3, "pow": 3, "addu": 2, "mulu": 2, "divu": 2, "powu": 2,
+            "gelu": 2, "relu": 2, "tanh": 2}
+
+
+#: Streaming multiprocessors per GPU, from the vendors' datasheets and whitepapers
+#: (NeuSight's device_configs count the P4's 20 SMs of 128 cores as 40 of 64).
+DATASHEET_SMS: dict[str, int] = {
+    "NVIDIA_A100-PCIE-40GB": 108, "NVIDIA_A100_80GB_PCIe": 108, "Tesla_V100-PCIE-32GB": 80, "Tesla_T4": 40,
+    "Tesla_P100-PCIE-16GB": 56, "Tesla_P4": 20, "NVIDIA_L4": 58,
+}
+#: GPUs with no train rows that share a chip (and so its kernels and clocks) with one
+#: that has: they take its fit, with their own bandwidth.
+SAME_CHIP: dict[str, str] = {"NVIDIA_A100_80GB_PCIe": "NVIDIA_A100-PCIE-40GB"}
+
+
+def gemm_dims(kind: str, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """(batch, m, n, k) of a linear ([B, M, N] through Linear(N, K)) or bmm row."""
+    b, m, n, k = shape
+    return (1, b * m, k, n) if kind == "linear" else (b, m, k, n)
+
+
+def fit_gemm(rows: pd.DataFrame, sms: int, peak: float, bandwidth: float) -> tuple[float, int]:
+    """The fraction of ``peak`` (FLOP/s) long, compute-bound GEMMs reach beyond their
+    shape losses, and how many rows it was fitted on. Compute-bound: at that peak the
+    FLOPs take COMPUTE_MARGIN times longer than the bytes at ``bandwidth`` (B/s)."""
+    dims = np.array([gemm_dims(kind, shape) for kind, shape in zip(rows["kind"], rows["shape"])], dtype=float)
+    batch, m, n, k = dims.T
+    shape_fraction = gemm_efficiency(batch, m, n, k, sms=sms, menu=TILE_MENUS["simt"], k_overhead=K_OVERHEAD)
+    ideal_s = 2 * batch * m * n * k / (peak * shape_fraction)
+    bytes_s = ITEMSIZE * batch * (m * k + k * n + m * n) / bandwidth
+    chosen = (rows["measured_s"].to_numpy() >= LONG_S) & (ideal_s >= COMPUTE_MARGIN * bytes_s)
+    return float(np.median(ideal_s[chosen] / rows["measured_s"].to_numpy()[chosen])), int(chosen.sum())
+
+
+def elementwise_bytes(rows: pd.DataFrame) -> np.ndarray:
+    return np.array([ITEMSIZE * OPERANDS[op] * shape[0] * shape[1] for op, shape in zip(rows["op"], rows["shape"])],
+                    dtype=float)
+
+
+def fit_memory(rows: pd.DataFrame, bandwidth: float, floor_s: float) -> tuple[float, float]:
+    """(efficiency, latency_s) of the line measured = latency + bytes / (efficiency x bw)."""
+    above = rows[rows["measured_s"] >= ABOVE_FLOOR * floor_s]
+    nbytes = elementwise_bytes(above)
+    slope, latency = np.polyfit(nbytes / bandwidth, above["measured_s"].to_numpy(), 1)
+    return float(min(1.0, 1.0 / slope)), float(max(latency, 0.0))
+
+
+def fit_floor(rows: pd.DataFrame) -> float:
+    small = rows[elementwise_bytes(rows) < SMALL_BYTES]
+    return float(np.median(small["measured_s"]))
+
+
+def device_config(data: Path, gpu: str) -> dict:
+    path = data / "device_configs" / f"{gpu}.json"
+    return json.loads(path.read_text())
+
+
+def fit_gpu(data: Path, gpu: str, rows: pd.DataFrame) -> dict:
+    """The fitted kernel_model block of one GPU (a plain mapping, YAML-ready)."""
+    # A card fitted on its sibling's rows (SAME_CHIP) is fitted against the sibling's spec.
+    spec = load_spec(GPU_SPECS[SAME_CHIP.get(gpu, gpu)])
+    config = device_config(data, gpu)
+    sms, clock_mhz = DATASHEET_SMS[gpu], float(config["Freq"])
+    gemms = rows[rows["kind"].isin(["linear", "bmm"])]
+    elem = rows[rows["kind"] == "elem"]
+    simt, gemm_rows = fit_gemm(gemms, sms, spec.peak_flops("fp32", "vector"), spec.dram.bandwidth)
+    floor_s = fit_floor(elem)
+    memory_efficiency, latency_s = fit_memory(elem, spec.dram.bandwidth, floor_s)
+    return {
+        "sms": sms,
+        "boost_clock_mhz": clock_mhz,
+        "sustained_clock_mhz": clock_mhz,
+        "gemm_efficiency": {"simt": round(min(simt, 1.0), 3)},
+        "k_overhead": K_OVERHEAD,
+        "latency": f"{latency_s * 1e6:.1f} us",
+        "min_kernel": f"{max(floor_s - spec.overhead_s, 0.0) * 1e6:.1f} us",
+        "memory_efficiency": round(memory_efficiency, 3),
+        "rows": {"gemm": gemm_rows, "elementwise": len(elem)},
+    }
+
+
+def yaml_block(fit: dict, gpu: str) -> str:
+    """The kernel_model block as it goes into a spec file, with its provenance."""
+    source = (f"sms: datasheet; boost clock: NeuSight device_configs/{gpu}.json; gemm_efficiency, latency, "
+              f"min_kernel fitted on NeuSight's per-op train split ({fit['rows']['gemm']} long GEMM rows, "
+              f"{fit['rows']['elementwise']} element-wise rows) by benchmarks/gpu_fit.py; k_overhead "
+              f"{K_OVERHEAD:g} for every GPU")
+    if gpu in SAME_CHIP:
+        source += f" (on {SAME_CHIP[gpu]}, the same chip: this card has no train rows)"
+    return (
+        "kernel_model:   # physical parameters of the efficiency stage (roofline.efficiency)\n"
+        f"  sms: {fit['sms']}\n"
+        f"  boost_clock_mhz: {fit['boost_clock_mhz']:g}\n"
+        f"  sustained_clock_mhz: {fit['sustained_clock_mhz']:g}   # not told apart from gemm_efficiency by timings\n"
+        f"  gemm_efficiency: {{simt: {fit['gemm_efficiency']['simt']}}}\n"
+        f"  k_overhead: {fit['k_overhead']:g}\n"
+        f"  latency: {fit['latency']}\n"
+        f"  min_kernel: {fit['min_kernel']}\n"
+        f"  source: \"{source}\"\n"
+    )
+
+
+KERNEL_BLOCK = re.compile(r"^kernel_model:.*?(?=^\S|\Z)", re.S | re.M)
+EFFICIENCY_LINE = re.compile(r"^(efficiency: \{matrix: [0-9.]+, vector: [0-9.]+, memory: )([0-9.]+)(\})", re.M)
+
+
+def update_spec(path: Path, block: str, memory_efficiency: float) -> None:
+    """Put the kernel_model block into a spec file (replacing an older one) and set its
+    memory efficiency to the fitted one; the rest of the file is left as written."""
+    text = KERNEL_BLOCK.sub("", path.read_text()).rstrip() + "\n"
+    text = EFFICIENCY_LINE.sub(lambda m: f"{m.group(1)}{memory_efficiency}{m.group(3)}", text)
+    path.write_text(text + block)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the gpu-measurements folder")
+    parser.add_argument("--update", action="store_true", help="write the fits into hw_specs/<spec>.yaml")
+    args = parser.parse_args(argv)
+    try:
+        data = data_root(args.data)
+    except BenchmarkError as exc:
+        print(f"gpu_fit: {exc}", file=sys.stderr)
+        return 2
+    gpus = [gpu for gpu, spec in GPU_SPECS.items() if spec is not None]
+    rows = load_per_op(data, ["linear", "bmm", "elem"], gpus)
+    rows = rows[rows["split"] == "train"]
+    for gpu in gpus:
+        mine = rows[rows["gpu"] == SAME_CHIP.get(gpu, gpu)]
+        if mine.empty:
+            print(f"# {gpu}: no train rows: nothing fitted (its spec keeps the datasheet roofline)")
+            continue
+        fit = fit_gpu(data, gpu, mine)
+        block = yaml_block(fit, gpu)
+        print(f"# {gpu} -> hw_specs/{GPU_SPECS[gpu]}.yaml (memory efficiency {fit['memory_efficiency']})\n{block}")
+        if args.update:
+            update_spec(ROOT / "hw_specs" / f"{GPU_SPECS[gpu]}.yaml", block, fit["memory_efficiency"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""efficiency: between count and predict. For each op, the fraction of the compute and
+memory roofs it attains, the start-up its bytes pay and its floor time, from the op's
+kind and shapes and the device's physical parameters (HardwareSpec.kernel_model).
+
+Physics first: GEMMs and convolutions lose to tile, wave and reduction-depth
+quantization (gemm.py); memory-bound kernels pay a start-up before their bytes stream
+(memory.py); power-limited cards run below their boost clock. A spec without a kernel
+model keeps one efficiency per unit and memory (the datasheet roofline), unchanged.
+
+May import: hardware (the spec), count (constants), numpy/pandas. Never analysis or later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from roofline.efficiency.gemm import TILE_MENUS, gemm_efficiency
+from roofline.hardware import HardwareSpec
+
+__all__ = ["GEMM_COLUMNS", "OpEfficiency", "kernel_efficiency"]
+
+#: Columns of an ops frame holding each op's matrix product (NaN for other ops).
+GEMM_COLUMNS: tuple[str, ...] = ("gemm_batch", "gemm_m", "gemm_n", "gemm_k")
+
+
+@dataclass(frozen=True)
+class OpEfficiency:
+    """Per op: ``compute`` and ``memory``, the fractions (0, 1] of the peak FLOP/s and of
+    the bandwidth it attains; ``latency_s``, the start-up its bytes pay (s); ``floor_s``,
+    the least time its kernel takes (s)."""
+
+    compute: np.ndarray
+    memory: np.ndarray
+    latency_s: np.ndarray
+    floor_s: np.ndarray
+
+
+def gemm_shapes(ops: pd.DataFrame) -> np.ndarray | None:
+    """(n_ops, 4) array of batch, m, n, k (NaN rows for non-GEMM ops), or None when the
+    frame has no GEMM columns."""
+    if not all(column in ops for column in GEMM_COLUMNS):
+        return None
+    return ops[list(GEMM_COLUMNS)].to_numpy(dtype=float)
+
+
+def kernel_efficiency(ops: pd.DataFrame, hw: HardwareSpec, *, compute: np.ndarray, memory: np.ndarray,
+                  on_tensor_cores: np.ndarray, does_work: np.ndarray) -> OpEfficiency:
+    """The attained fractions and floors of every op of ``ops`` on ``hw``.
+
+    compute, memory: the fractions the spec gives each op without a kernel model (its
+    unit's and memory's efficiencies, or a calibrated op's own); on_tensor_cores: the
+    op's FLOPs run on matrix units (its peak is a matrix peak); does_work: the op moves
+    bytes or FLOPs (views and no-work ops get no floor and no start-up).
+    """
+    n = len(ops)
+    model = hw.kernel_model
+    if model is None:
+        return OpEfficiency(compute, memory, np.zeros(n), np.zeros(n))
+    shapes = gemm_shapes(ops)
+    attained = np.asarray(compute, dtype=float).copy()
+    if shapes is not None:
+        is_gemm = np.isfinite(shapes).all(axis=1) & does_work
+        for tile_class, menu in TILE_MENUS.items():
+            chosen = is_gemm & (on_tensor_cores if tile_class == "tensor" else ~on_tensor_cores)
+            if not chosen.any():
+                continue
+            batch, m, n_cols, k = shapes[chosen].T
+            shape_fraction = gemm_efficiency(batch, m, n_cols, k, sms=model.sms, menu=menu, k_overhead=model.k_overhead)
+            # Without a fitted figure for this tile class, the unit's efficiency stands in.
+            ideal = model.gemm_efficiency.get(tile_class, attained[chosen])
+            attained[chosen] = ideal * shape_fraction
+    # A card held below its boost clock reaches every compute peak in that proportion.
+    attained = attained * model.clock_ratio
+    latency = np.where(does_work, model.latency_s, 0.0)
+    floor = np.where(does_work, model.min_kernel_s, 0.0)
+    return OpEfficiency(attained, np.asarray(memory, dtype=float), latency, floor)
