@@ -12,8 +12,10 @@ tiles run in waves of (SMs x tiles per SM). Three losses follow, all from the sh
   fragments, writing the output) worth ``k_overhead`` extra steps of its K loop.
 
 When the output has fewer tiles than the device has slots, libraries split K over
-several tiles (split-K) and add the partial results; this is modelled by letting a tile
-take a share of K while the split keeps at least ``min_split_k`` steps per tile.
+several tiles (split-K) and add the partial results: here each tile's K is split as many
+ways as fill the free slots, every part paying the tile's fixed ``k_overhead`` again
+(which is what keeps a split from paying off on a short K). The split depends on the
+output's tiles only, so time never falls as any dimension grows.
 
 The library picks, per problem, the tile that finishes first; so does this model, over
 the tile menu of the device's architecture. The result is the fraction of the peak
@@ -57,13 +59,13 @@ def _ceil_div(a: np.ndarray, b: float) -> np.ndarray:
     return np.ceil(a / b)
 
 
-def _tile_time(batch, m, n, k, tile: Tile, sms: int, k_overhead: float, min_split_k: float) -> np.ndarray:
+def _tile_time(batch, m, n, k, tile: Tile, sms: int, k_overhead: float, split_k: bool) -> np.ndarray:
     """Time of every problem on one tile shape, in units of (one SM's peak) x (tm*tn FMA
     steps): waves x tiles an SM runs at once x (K steps per tile + overhead)."""
     tiles = batch * _ceil_div(m, tile.tm) * _ceil_div(n, tile.tn)
     slots = float(sms * tile.per_sm)
-    # Split K only while every part keeps at least min_split_k steps, and only to fill slots.
-    split = np.clip(np.floor(slots / tiles), 1.0, np.maximum(np.floor(k / min_split_k), 1.0))
+    # Split K to fill the slots a single wave leaves free (still one wave).
+    split = np.maximum(np.floor(slots / tiles), 1.0) if split_k else np.ones_like(tiles)
     k_per_tile = _ceil_div(k, split)
     waves = _ceil_div(tiles * split, slots)
     return waves * tile.per_sm * tile.tm * tile.tn * (k_per_tile + k_overhead)
@@ -78,20 +80,20 @@ def gemm_efficiency(
     sms: int,
     menu: tuple[Tile, ...],
     k_overhead: float = 0.0,
-    min_split_k: float = 256.0,
+    split_k: bool = True,
 ) -> np.ndarray:
     """Fraction of the device's peak (0, 1] that a batch x (M x K) @ (K x N) GEMM attains
     from tile, wave and reduction-depth losses alone, with the best tile of ``menu``.
 
     sms: streaming multiprocessors (compute units) of the device; k_overhead: fixed
-    steps of K each tile pays (prologue/epilogue); min_split_k: the fewest K steps a
-    split-K part keeps. Multiply by the kernel's peak efficiency on ideal shapes to get
+    steps of K each tile (and each split-K part) pays, for its prologue and epilogue;
+    split_k: whether a product with fewer tiles than slots splits its K. Multiply by the kernel's peak efficiency on ideal shapes to get
     the attained fraction. Arrays broadcast; sizes below 1 count as 1.
     """
     batch, m, n, k = (np.maximum(np.asarray(x, dtype=float), 1.0) for x in (batch, m, n, k))
     best = np.full(np.broadcast(batch, m, n, k).shape, np.inf)
     for tile in menu:
-        best = np.minimum(best, _tile_time(batch, m, n, k, tile, sms, k_overhead, min_split_k))
+        best = np.minimum(best, _tile_time(batch, m, n, k, tile, sms, k_overhead, split_k))
     # Useful work in the same units: every SM busy on tm*tn FMA steps over the whole K.
     useful = batch * m * n * k / sms
     return np.minimum(useful / best, 1.0)
