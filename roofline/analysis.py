@@ -117,7 +117,7 @@ class Analysis:
     ops: one row per aten op (COUNT_COLUMNS + PREDICTION_COLUMNS), in execution order,
     indexed by op index. Times in seconds, FLOPs in FLOP, bytes in bytes.
     peer: a second counter's view of the same model when analyze(counter="fvcore") was
-    asked for: a roofline.tools.fvcore_counter.FvcoreCount (fvcore's FLOPs x2, in total, per
+    asked for: a roofline.count.fvcore.FvcoreCount (fvcore's FLOPs x2, in total, per
     operator and per module); None otherwise. ``ops`` are always roofline's counts.
     memory: for analyze(mode="train"), a roofline.capture.training.MemoryFootprint (parameters,
     gradients, optimizer state, activations, peak; ``memory.fits(hw)``); None otherwise.
@@ -337,7 +337,7 @@ def analyze(
     grad: run with autograd enabled (default: inference under torch.no_grad).
     counter: "roofline" (default) or "fvcore", which also counts the model with fvcore's
     FlopCountAnalysis (roofline formulas filling its gaps) into ``Analysis.peer``, to
-    cross-check (roofline.tools.fvcore_counter.cross_check); RooflineError if jit cannot trace it.
+    cross-check (roofline.count.fvcore.cross_check); RooflineError if jit cannot trace it.
     mode: "inference" (default) or "train": one training step, forward, loss
     (``loss_fn(output)`` -> scalar, default the sum of the outputs), the real backward
     and an ``optimizer`` update ("sgd", "adam", "adamw", None, or a callable params ->
@@ -373,7 +373,7 @@ def analyze(
         raise RooflineError(f"{label}: the model failed while running: {type(exc).__name__}: {exc}") from exc
     peer = None
     if counter == "fvcore":
-        from roofline.tools.fvcore_counter import fvcore_count
+        from roofline.count.fvcore import fvcore_count
 
         with torch.set_grad_enabled(grad):
             peer = fvcore_count(model, inputs, name=label)

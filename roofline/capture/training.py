@@ -104,7 +104,7 @@ class MemoryFootprint:
         return self.parameter_bytes + self.buffer_bytes + self.gradient_bytes + self.optimizer_state_bytes
 
     def fits(self, capacity: Any) -> bool:
-        """True when the peak fits ``capacity``: bytes, or a spec (name or HardwareSpec: its DRAM)."""
+        """True when the peak fits ``capacity``: bytes, or a HardwareSpec (its DRAM)."""
         return self.peak_bytes <= _capacity_bytes(capacity)
 
     def table(self) -> pd.DataFrame:
@@ -122,10 +122,9 @@ class MemoryFootprint:
 
 
 def _capacity_bytes(capacity: Any) -> float:
-    if isinstance(capacity, str):  # a spec name or YAML path
-        from roofline.hardware import load_hardware
-
-        capacity = load_hardware(capacity)
+    # Capture comes before hardware in the pipeline: a spec is read by its shape only.
+    if isinstance(capacity, str):
+        raise RooflineError(f"fits: give bytes or a HardwareSpec, not the name {capacity!r} (load_hardware it first)")
     dram = getattr(capacity, "dram", None)
     return float(dram.capacity) if dram is not None else float(capacity)
 

@@ -1,7 +1,6 @@
 """tools: what users build on an analysis. Size sweeps (sweep), sympy closed forms and
 crossovers (closed_form), data/tensor/pipeline-parallel plans (parallel), the
-analyse + measure + compare pipeline (validate) and fvcore as a second counter
-(fvcore_counter).
+analyse + measure + compare pipeline (validate).
 
 May import every stage (capture, count, hardware, predict, analysis, measure, report);
 no stage imports tools.

@@ -276,7 +276,9 @@ def test_memory_footprint_of_an_mlp_by_hand():
     assert memory.activation_bytes == 4 * (batch * hidden + batch * d_out + 1)
     static = memory.parameter_bytes + memory.optimizer_state_bytes + memory.input_bytes
     assert static + memory.gradient_bytes <= memory.peak_bytes
-    assert memory.fits("h100-sxm") and not memory.fits(1000)
+    from roofline.hardware import load_hardware
+
+    assert memory.fits(load_hardware("h100-sxm")) and not memory.fits(1000)
     assert memory.table().loc["peak", "bytes"] == memory.peak_bytes
 
 

@@ -22,7 +22,7 @@ from roofline.count.categories import GEMM
 from roofline.count.formulas._common import distinct_bytes
 from roofline.count.registry import NO_UNIT, Cost, count
 from roofline.tools.closed_form import FORMULAS, formula
-from roofline.tools.fvcore_counter import fvcore_count
+from roofline.count.fvcore import fvcore_count
 
 PROPERTY = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

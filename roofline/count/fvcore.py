@@ -31,6 +31,7 @@ import torch
 
 from roofline.capture import OpRecord, TensorInfo
 from roofline.count.categories import CONV, EMBEDDING, GEMM, OTHER, REGIONAL, SPARSE_MM
+from roofline.count.registry import Cost, count
 from roofline.errors import RooflineError
 
 #: fvcore counts MACs; roofline counts a multiply-add as 2 FLOPs.
@@ -232,7 +233,6 @@ def _overload(node: Any) -> Any:
 
 def roofline_handle(inputs: list, outputs: list) -> float:
     """An fvcore handle that counts a jit node with roofline's formula, in MACs (FLOPs/2)."""
-    from roofline.count.registry import Cost, count
 
     node = outputs[0].node()
     func = _overload(node)

@@ -1,4 +1,4 @@
-"""roofline/fvcore_counter.py: analyze(counter="fvcore") against totals worked out here,
+"""roofline/count/fvcore.py: analyze(counter="fvcore") against totals worked out here,
 and roofline's counts against fvcore's (x2) on traceable models."""
 
 import pytest
@@ -8,7 +8,7 @@ from torch import nn
 
 import roofline
 from roofline.errors import RooflineError
-from roofline.tools.fvcore_counter import FvcoreCount, cross_check, fvcore_count
+from roofline.count.fvcore import FvcoreCount, cross_check, fvcore_count
 
 
 class Mixed(nn.Module):
