@@ -63,6 +63,12 @@ curve, the GEMM and vector rates, the overhead samples, the date, torch version,
 count, mode and load, ``memory_level: working_set`` so predictions on it pick each op's
 memory level by its bytes (roofline.predict.WORKING_SET), and the op suite's fractions
 with the aten ops each suite op stands for (``op_suite_ops``).
+
+The package: bench.py (timing loops over measure's timers), machine.py (what the OS says
+of this machine), probes.py (the microbenchmarks), fit.py (plateaus, levels, efficiencies),
+suite.py (the op suite and the aten ops each stands for). May import: errors, units,
+dtypes, _io, hardware, measure (timers), predict and analysis (to score the op suite);
+never report, tools or cli.
 """
 
 from __future__ import annotations
