@@ -19,13 +19,14 @@ import torch
 
 from roofline.capture import OpRecord, capture
 from roofline.capture.inputs import cast_inputs
-from roofline.count.categories import CATEGORIES
+from roofline.capture.training import FORWARD
+from roofline.count.categories import CATEGORIES, OTHER
 from roofline.errors import RooflineError, UnsupportedOpError
 from roofline.dtypes import dtype_key, parse_dtype
 from roofline.efficiency import GEMM_COLUMNS
 from roofline.hardware import HardwareSpec, load_hardware
 from roofline.predict import Tf32Policy, predict_frame
-from roofline.count.registry import Cost, GemmShape, Unsupported, count
+from roofline.count.registry import DEVICE_MEMORY, VECTOR, Cost, GemmShape, Unsupported, count
 
 #: Columns of Analysis.ops that do not depend on the hardware spec.
 COUNT_COLUMNS = (
@@ -86,13 +87,13 @@ def count_frame(records: list[OpRecord]) -> pd.DataFrame:
             rows["reason"].append("")
             _append_gemm(rows, cost.gemm)
         else:
-            rows["category"].append("Other")
+            rows["category"].append(OTHER)
             rows["flops"].append(math.nan)
             rows["bytes_read"].append(math.nan)
             rows["bytes_written"].append(math.nan)
             rows["param_bytes"].append(math.nan)
-            rows["unit"].append("vector")
-            rows["traffic"].append("memory")
+            rows["unit"].append(VECTOR)
+            rows["traffic"].append(DEVICE_MEMORY)
             rows["supported"].append(False)
             rows["reason"].append(cost.reason if isinstance(cost, Unsupported) else "unknown")
             _append_gemm(rows, None)
@@ -140,7 +141,7 @@ class Analysis:
 
     def __post_init__(self) -> None:
         if "phase" not in self.counted.columns:
-            self.counted = self.counted.assign(phase="forward")
+            self.counted = self.counted.assign(phase=FORWARD)
         predicted = predict_frame(self.counted, self.hw, tf32=self.tf32, resident_bytes=self.resident_bytes)
         self.ops = pd.concat([self.counted, predicted], axis=1)
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from roofline._io import progress as progress_bar
+from roofline.count.registry import MATRIX, VECTOR
 from roofline.errors import RooflineError
 
 if TYPE_CHECKING:  # sympy is imported where used: it costs a second at `import roofline`
@@ -323,7 +324,7 @@ def _names_in(text: str) -> list[str]:
 # --------------------------------------------------------------------------- crossover
 
 
-def ridge_intensity(hw: Any, dtype: str = "bf16", level: str = "dram", unit: str = "matrix") -> float:
+def ridge_intensity(hw: Any, dtype: str = "bf16", level: str = "dram", unit: str = MATRIX) -> float:
     """Peak FLOP/s over bandwidth (FLOP/byte) of ``hw`` for a dtype, unit and memory level."""
     from roofline.hardware import load_hardware
 
@@ -370,10 +371,10 @@ def crossover(
         closed = target if isinstance(target, ClosedForm) else formula(target, dtype=dtype, **fixed)
         if isinstance(target, ClosedForm) and fixed:
             closed = closed.subs(**fixed)
-        op_unit = unit or ("matrix" if closed.op in MATRIX_OPS else "vector")
+        op_unit = unit or (MATRIX if closed.op in MATRIX_OPS else VECTOR)
         ridge = ridge_intensity(hw, dtype, level, op_unit)
         return _solve_crossing(closed, var, ridge, max_value if max_value is not None else 2.0**60)
-    ridge = ridge_intensity(hw, dtype, level, unit or "matrix")
+    ridge = ridge_intensity(hw, dtype, level, unit or MATRIX)
     return _model_crossing(target, var, ridge, hw, dtype, int(max_value or 2**16), fixed, progress)
 
 
