@@ -162,6 +162,12 @@ class Analysis:
         return float(self.ops["predicted_s"].sum())
 
     @property
+    def kernel_s(self) -> float:
+        """Predicted device time of the whole model, seconds: the ops' kernels alone,
+        without the per-op dispatch and launch that predicted_s adds."""
+        return float(self.ops["kernel_s"].sum())
+
+    @property
     def intensity(self) -> float:
         """Whole-model arithmetic intensity, FLOP/byte."""
         return self.total_flops / self.total_bytes if self.total_bytes else math.nan
@@ -287,6 +293,7 @@ class Analysis:
             "total_bytes": self.total_bytes,
             "intensity": self.intensity,
             "predicted_s": self.predicted_s,
+            "kernel_s": self.kernel_s,
             "unsupported_ops": int((~self.ops["supported"]).sum()),
             **({"peer_flops": self.peer_flops} if self.peer is not None else {}),
         }

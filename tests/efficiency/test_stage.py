@@ -68,3 +68,12 @@ def test_a_ragged_gemm_is_slower_per_flop_than_a_whole_one():
     ragged = linear_analysis(spec, 1153, 4096, 1536).ops  # one more row: a ragged row of tiles
     per_flop = lambda ops: ops.compute_s.sum() / ops.flops.sum()  # noqa: E731
     assert per_flop(ragged) > 1.05 * per_flop(whole)
+
+
+def test_device_time_is_reported_apart_from_eager_time():
+    spec = dataclasses.replace(kernel_spec(), overhead_s=4e-6)
+    a = linear_analysis(spec, 1152, 4096, 1536)
+    working = a.ops[a.ops.unit != "none"]
+    # predicted_s adds 4 us of launch to each op that does work; kernel_s does not.
+    assert a.predicted_s - a.kernel_s == pytest.approx(4e-6 * len(working), rel=1e-9)
+    assert a.summary()["kernel_s"] == a.kernel_s
