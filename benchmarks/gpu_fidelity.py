@@ -818,13 +818,20 @@ def run(args: argparse.Namespace, command: str) -> str:
     runs, skipped = (model_runs(data, gpus) if args.models else (pd.DataFrame(), []))
     if len(runs):
         runs = with_published(predict_models(data, runs, show), load_published(data))
-    import transformers
-
     info = {"command": command, "data": os.path.relpath(args.data.resolve(), ROOT), "gpus": gpus, "limit": args.limit,
             "available": len(available), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "commit": git_commit(), "transformers": transformers.__version__,
+            "commit": git_commit(), "transformers": transformers_version(),
             "elapsed_s": time.perf_counter() - started}
     return render(info, rows, runs, skipped)
+
+
+def transformers_version() -> str:
+    """The installed transformers' version, or "not installed" (only whole models need it)."""
+    try:
+        import transformers
+    except ImportError:
+        return "not installed"
+    return transformers.__version__
 
 
 def git_commit() -> str:
