@@ -109,14 +109,6 @@ class SmallNet(nn.Module):
         return self.fc(h.flatten(1)).softmax(-1)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
-
-
 def test_analysis_compare_on_a_real_model():
     model, x = SmallNet().eval(), torch.randn(2, 3, 8, 8)
     analysis = analyze(model, (x,), hw="epyc-9654")
