@@ -54,6 +54,8 @@ from roofline.efficiency.gemm import TILE_MENUS, gemm_efficiency  # noqa: E402
 LONG_S = 100e-6
 #: A GEMM row is compute-bound when its FLOPs at peak take this many times its bytes' time.
 COMPUTE_MARGIN = 4.0
+#: Shapes whose tile and wave losses leave at least this fraction: "no tile or wave loss".
+WHOLE_TILES = 0.9
 #: Rows moving fewer bytes than this show the floor.
 SMALL_BYTES = 64e3
 #: Element-wise rows above this multiple of the floor fit the streaming line.
@@ -94,8 +96,8 @@ def gemm_dims(kind: str, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
 
 
 def fit_gemm(rows: pd.DataFrame, sms: int, peak: float, bandwidth: float, fixed_s: float) -> tuple[float, int]:
-    """The fraction of ``peak`` (FLOP/s) long, compute-bound GEMMs reach beyond their
-    shape losses, and how many rows it was fitted on. Compute-bound: at that peak the
+    """The fraction of ``peak`` (FLOP/s) long, compute-bound GEMMs with whole tiles reach,
+    and how many rows it was fitted on. Compute-bound: at that peak the
     FLOPs take COMPUTE_MARGIN times longer than the bytes at ``bandwidth`` (B/s).
     fixed_s: the harness cost and launch in every row, taken off before comparing."""
     dims = np.array([gemm_dims(kind, shape) for kind, shape in zip(rows["kind"], rows["shape"])], dtype=float)
@@ -103,7 +105,10 @@ def fit_gemm(rows: pd.DataFrame, sms: int, peak: float, bandwidth: float, fixed_
     shape_fraction = gemm_efficiency(batch, m, n, k, sms=sms, menu=TILE_MENUS["simt"], k_overhead=K_OVERHEAD)
     ideal_s = 2 * batch * m * n * k / (peak * shape_fraction)
     bytes_s = ITEMSIZE * batch * (m * k + k * n + m * n) / bandwidth
-    chosen = (rows["measured_s"].to_numpy() >= LONG_S) & (ideal_s >= COMPUTE_MARGIN * bytes_s)
+    # The figure is defined on shapes the tiles cover with little loss: fitting it there
+    # keeps the tile model's errors on ragged shapes out of it.
+    chosen = ((rows["measured_s"].to_numpy() >= LONG_S) & (ideal_s >= COMPUTE_MARGIN * bytes_s)
+              & (shape_fraction >= WHOLE_TILES))
     kernel_s = rows["measured_s"].to_numpy()[chosen] - fixed_s
     return float(np.median(ideal_s[chosen] / kernel_s)), int(chosen.sum())
 
