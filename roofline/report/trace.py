@@ -46,7 +46,7 @@ import numpy as np
 from roofline.count.categories import CATEGORIES
 from roofline.errors import RooflineError
 
-__all__ = ["LAYOUTS", "chrome_trace", "load_trace", "merge_traces", "profiler_ops", "trace_name", "write_trace"]
+__all__ = ["LAYOUTS", "chrome_trace", "load_trace", "merge_traces", "profiler_ops", "trace_name", "trace_text", "write_trace"]
 
 #: Track layouts of the ops: one track for all, or one per category.
 LAYOUTS = ("single", "category")
@@ -286,15 +286,19 @@ def merge_traces(predicted: Any, measured: Any) -> dict[str, Any]:
     return merged
 
 
-def write_trace(analysis: Any, path: str | Path, *, measured: Any = None, layout: str = "single") -> Path:
-    """Write the predicted timeline of ``analysis`` to ``path`` as Chrome trace JSON,
-    merged with a torch.profiler trace of the measured run when ``measured`` is given
-    (see merge_traces). The file is complete or absent. Returns the path."""
-    from roofline._io import write_text_atomic
-
+def trace_text(analysis: Any, *, measured: Any = None, layout: str = "single") -> str:
+    """The predicted timeline of ``analysis`` as Chrome trace JSON text, merged with a
+    torch.profiler trace of the measured run when ``measured`` is given (merge_traces)."""
     document = chrome_trace(analysis, layout=layout)
     if measured is not None:
         document = merge_traces(document, measured)
-    text = json.dumps(document, allow_nan=False, separators=(",", ":"))
-    write_text_atomic(path, text)
+    return json.dumps(document, allow_nan=False, separators=(",", ":"))
+
+
+def write_trace(analysis: Any, path: str | Path, *, measured: Any = None, layout: str = "single") -> Path:
+    """Write trace_text(analysis, ...) to ``path``; the file is complete or absent.
+    Returns the path."""
+    from roofline._io import write_text_atomic
+
+    write_text_atomic(path, trace_text(analysis, measured=measured, layout=layout))
     return Path(path)
