@@ -11,7 +11,7 @@ import re
 import unicodedata
 from typing import Any
 
-__all__ = ["clean", "display_op", "header", "dtype_note", "short_shapes", "workload_of"]
+__all__ = ["clean", "display_op", "header", "title", "dtype_note", "short_shapes", "public_text", "workload_of"]
 
 #: Ops whose aten name says they are the CPU's kernel -> the kernel a GPU runs for the
 #: same work (by torch's CUDA dispatch): a GPU prediction should not say "for_cpu".
@@ -67,8 +67,11 @@ def header(analysis: Any, markup: bool = True) -> str:
 
 
 def title(analysis: Any) -> str:
-    """A figure title: the header without markup."""
-    return header(analysis, markup=False).replace("\\[", "[")
+    """A figure title: 'resnet50 · bf16 · batch 32 · 25.6M params on NVIDIA H100 SXM5 80GB'
+    (what was analysed and on which spec, as the header without the spec's short name)."""
+    workload = workload_of(analysis)
+    parts = [workload.model, *workload.settings()] if workload is not None else [analysis.name]
+    return f"{' · '.join(parts)} on {analysis.hw.display_name}".replace("\n", " ")
 
 
 def dtype_note(dtype: str | None, hw: Any, how: str = "add --dtype {}") -> str | None:

@@ -24,6 +24,7 @@ from matplotlib.transforms import Bbox
 from roofline.count.categories import CATEGORIES
 from roofline.count.registry import MATRIX, VECTOR
 from roofline.errors import RooflineError
+from roofline.report.text import title as figure_title
 from roofline.report.plot._common import (
     ATTAINABLE,
     AX_SIZE,
@@ -363,7 +364,7 @@ def roofline(
     ]
     _draw_frame(panels, efficiency)
     for k, (panel, points, a) in enumerate(zip(panels, all_points, items)):
-        _draw_op_points(panel.ax, points, titles[k] if titles else f"{a.name} on {a.hw.display_name}")
+        _draw_op_points(panel.ax, points, titles[k] if titles else figure_title(a))
     fig.tight_layout()
     renderer = fig.canvas.get_renderer()
     for panel, points in zip(panels, all_points):
@@ -473,7 +474,7 @@ def hierarchical_roofline(
     sub = f"top {len(y)} ops by predicted time"
     if compulsory:
         sub += f"\nno traffic data for {', '.join(compulsory)}: drawn with the compulsory (DRAM) bytes"
-    ax.set_title(f"{title or f'{analysis.name} on {hw.display_name}: hierarchical roofline'}\n{sub}", fontsize=FONT + 1)
+    ax.set_title(f"{title or f'{figure_title(analysis)}: hierarchical roofline'}\n{sub}", fontsize=FONT + 1)
     fig.tight_layout()
     renderer = fig.canvas.get_renderer()
     markers = [marker_box(ax, stacked[k, j], y[j], radii[j]) for j in range(len(y)) for k in range(len(columns))]
