@@ -3,7 +3,7 @@ and its parameter count, as one small typed value (Workload) that travels with e
 result (Analysis.workload, sweep rows, plan headers, figure titles).
 
     Workload("gpt2", "bf16", batch=8, seq=1024, params=124_439_808).describe()
-    # 'gpt2, bf16, batch 8, seq 1024, 124M params'
+    # 'gpt2 · bf16 · batch 8 · seq 1024 · 124M params'
 
 A number the caller did not give and the model cannot tell (a batch size, a sequence
 length) is None and left out of the description, never guessed.
@@ -36,8 +36,8 @@ class Workload:
     params: int = 0  # parameter elements, each shared tensor once (0: none or unknown)
 
     def describe(self) -> str:
-        """'gpt2, bf16, batch 8, seq 1024, 124M params': the fields that are known."""
-        return ", ".join([self.model, *self.settings()])
+        """'gpt2 · bf16 · batch 8 · seq 1024 · 124M params': the fields that are known."""
+        return " · ".join([self.model, *self.settings()])
 
     def settings(self) -> list[str]:
         """The known settings without the model's name: ['bf16', 'batch 8', ...]."""

@@ -50,8 +50,8 @@ def count(minimum: int) -> Any:
     return parse
 
 
-def calibration_device(text: str) -> str:
-    """An argparse type for calibrate --device: cpu, cuda or cuda:N (what it can measure)."""
+def device(text: str) -> str:
+    """An argparse type for --device: cpu, cuda or cuda:N (what roofline can time)."""
     kind, _, index = text.partition(":")
     if kind not in ("cpu", "cuda") or (index and (kind == "cpu" or not index.isdigit())):
         raise argparse.ArgumentTypeError(f"expected cpu, cuda or cuda:N, got {text!r}")
@@ -135,7 +135,7 @@ def _add_validate(commands_: _Subparsers) -> None:
     p.add_argument("--hw", required=True, help="spec name or YAML path (a calibrated one: `roofline calibrate`)")
     p.add_argument("--batch", type=count(1), default=None, help=_BATCH_HELP)
     p.add_argument("--dtype", default=None, help=_DTYPE_HELP)
-    p.add_argument("--device", default=None, help="run on this device (cpu, cuda); default: where the model is built")
+    p.add_argument("--device", default=None, type=device, help="run on this device (cpu, cuda, cuda:N); default: where the model is built")
     _add_build_option(p)
     p.add_argument("--method", choices=("inline", "replay"), default="inline", help="time ops in real forwards (inline) or re-run each in isolation (replay)")
     p.add_argument("--warmup", type=count(0), default=2, help="warm-up forwards (inline) or calls (replay)")
@@ -151,7 +151,7 @@ def _add_validate(commands_: _Subparsers) -> None:
 def _add_calibrate(commands_: _Subparsers) -> None:
     p = commands_.add_parser("calibrate", help="measure this machine and write a hardware spec")
     p.add_argument("--out", type=output_path, required=True, help="YAML file to write (e.g. my-machine.yaml)")
-    p.add_argument("--device", default="cpu", type=calibration_device, help="cpu (default), cuda or cuda:N")
+    p.add_argument("--device", default="cpu", type=device, help="cpu (default), cuda or cuda:N")
     p.add_argument("--quick", action="store_true", help="a few seconds, coarse figures (for tests)")
     p.add_argument("--threads", type=count(1), default=None, help="torch CPU threads to measure with (default: torch's)")
     p.add_argument("--clock", choices=("wall", "thread"), default="wall", help=_CLOCK_HELP)
