@@ -135,7 +135,7 @@ def print_phases(analysis: Any, console: Console) -> None:
     """Time per phase of a training step; the host row, apart, after the device Total."""
     rows = [[name, format_seconds(row.predicted_s), percent(row.share), si(row.flops, "FLOP"), int(row.ops)]
             for name, row in analysis.by_phase().iterrows()]
-    console.print(table("Runtime by phase of the training step (predicted; host: CPU, apart from the device Total)",
+    console.print(table("Runtime by phase (host: on the CPU, apart from the device Total)",
                         ["phase", "time", "share", "FLOPs", "ops"], rows))
 
 
