@@ -181,8 +181,10 @@ class Analysis:
 
     def __repr__(self) -> str:
         """One line: what ran, on which spec, and its totals (not the whole spec)."""
+        from roofline.units import format_seconds, si
+
         return (f"<Analysis {self.workload.describe()} on {self.hw.name}: {len(self.ops)} ops, "
-                f"{self.total_flops:.4g} FLOP, {self.total_bytes:.4g} B, predicted {self.predicted_s:.4g} s>")
+                f"{si(self.total_flops, 'FLOP')}, {si(self.total_bytes, 'B')}, predicted {format_seconds(self.predicted_s)}>")
 
     def _repr_html_(self) -> str:
         """A notebook's view: the header, the totals and the category table as HTML."""
