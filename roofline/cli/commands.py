@@ -10,6 +10,7 @@ stays fast.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Sequence
@@ -136,11 +137,21 @@ def _check_trace_args(args: argparse.Namespace) -> None:
         load_trace(args.trace_measured)
 
 
+def ops_csv(ops: Any, workload: Any, hw: Any) -> str:
+    """A per-op table as CSV, each row led by what was analysed (model, the dtype it
+    computes in as model_dtype beside each op's own dtype, batch, seq, params) and the
+    spec, so the file says what it is without the command line."""
+    described = workload.as_dict()
+    columns = {"model": described.pop("model"), "model_dtype": described.pop("dtype"), **described, "hw": hw.name}
+    front = ops.assign(**columns)[list(columns)]
+    return front.join(ops.drop(columns=[c for c in columns if c in ops.columns])).to_csv()
+
+
 def _analysis_files(args: argparse.Namespace, analysis: Any) -> list[tuple[str, Any]]:
     """The files analyze was asked for, made in memory: (path, text or Figure)."""
     files: list[tuple[str, Any]] = []
     if args.csv:
-        files.append((args.csv, analysis.ops.to_csv()))
+        files.append((args.csv, ops_csv(analysis.ops, analysis.workload, analysis.hw)))
     if args.json:
         files.append((args.json, analysis.to_json()))
     if args.trace:
@@ -254,15 +265,17 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     target = build(args.target, batch=args.batch, options=options)
     if hasattr(target.model, "eval"):
         target.model.eval()
-    _, _, comparison = validate(target.model, target.inputs, hw=hw, device=args.device, dtype=args.dtype, name=target.name,
-                                method=args.method, warmup=args.warmup, repeats=args.repeats, clock=args.clock,
-                                progress=interactive())
-    files: list[tuple[str, Any]] = [(args.csv, comparison.ops.to_csv())] if args.csv else []
+    analysis, _, comparison = validate(target.model, target.inputs, hw=hw, device=args.device, dtype=args.dtype,
+                                       name=target.name, method=args.method, warmup=args.warmup, repeats=args.repeats,
+                                       clock=args.clock, progress=interactive())
+    workload = dataclasses.replace(analysis.workload, batch=target.batch, seq=target.seq)
+    files: list[tuple[str, Any]] = [(args.csv, ops_csv(comparison.ops, workload, hw))] if args.csv else []
     if args.plot:
         from roofline.report.plot import predicted_vs_measured
 
-        files.append((args.plot, predicted_vs_measured(comparison, title=f"{comparison.name} on {hw.display_name}")))
-    tables.print_comparison(comparison, console, top=args.top)
+        title = f"{workload.describe()}: measured here vs {hw.display_name}"
+        files.append((args.plot, predicted_vs_measured(comparison, title=title)))
+    tables.print_comparison(comparison, console, top=args.top, workload=workload)
     _write_outputs(files, console)
     return 0
 

@@ -166,13 +166,15 @@ def print_sweep(frame: pd.DataFrame, console: Console) -> None:
 
 
 # --------------------------------------------------------------------------- validate
-def print_comparison(comparison: Any, console: Console, top: int = 10) -> None:
-    """Totals, error metrics, the per-category error table and the top ops of a Comparison."""
+def print_comparison(comparison: Any, console: Console, top: int = 10, workload: Any = None) -> None:
+    """Totals, error metrics, the per-category error table and the top ops of a
+    Comparison; the header names the ``workload`` (roofline.workload.Workload) if given."""
     from roofline.measure.compare import TARGET_END_TO_END, TARGET_TIME_WEIGHTED
 
     c = comparison
+    what = workload.describe() if workload is not None else c.name
     console.print(
-        f"[bold]{clean(c.name)}[/bold] on {c.device} ({c.threads} threads) against spec [bold]{clean(c.hw_name)}[/bold]: "
+        f"[bold]{clean(what)}[/bold] on {c.device} ({c.threads} threads) against spec [bold]{clean(c.hw_name)}[/bold]: "
         f"{len(c.ops)} aten ops; predicted {format_seconds(c.predicted_s)}, measured forward {format_seconds(c.forward_s)}, "
         f"sum of measured ops {format_seconds(c.ops_total_s)}, profiler ({c.profiler_kind}) {format_seconds(c.profiler_s)}"
     )

@@ -45,6 +45,7 @@ import numpy as np
 
 from roofline.count.categories import CATEGORIES
 from roofline.errors import RooflineError
+from roofline.report.text import display_op, title
 
 __all__ = ["LAYOUTS", "chrome_trace", "load_trace", "merge_traces", "profiler_ops", "trace_name", "trace_text", "write_trace"]
 
@@ -157,7 +158,7 @@ def chrome_trace(
         raise RooflineError(f"trace layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
     ops = analysis.ops
     bounds = _boundaries_us(ops["predicted_s"].to_numpy(dtype=float), start_us)
-    label = f"roofline predicted: {analysis.name} on {analysis.hw.name}"
+    label = f"roofline predicted: {title(analysis)}"
     events: list[dict[str, Any]] = [
         _metadata(pid, None, "process_name", label),
         _metadata(pid, None, "process_sort_index", pid),
@@ -176,7 +177,7 @@ def chrome_trace(
         events.append({
             "ph": "X",
             "cat": row.category,
-            "name": trace_name(row.op),
+            "name": trace_name(display_op(row.op, analysis.hw.kind)),  # as the spec's device runs it
             "pid": pid,
             "tid": _OPS_TID if layout == "single" else category_tid[row.category],
             "ts": float(ts),

@@ -90,3 +90,19 @@ def test_zoo_lists_build_options_without_markup(capsys, monkeypatch):
     out = run(capsys, monkeypatch, ["zoo"])
     assert "``" not in out and ":func:" not in out
     assert "options: batch=1, seq=1024, attention='sdpa'" in out
+
+
+def test_csv_and_json_say_what_was_analysed(capsys, monkeypatch, tmp_path):
+    import json
+
+    import pandas as pd
+
+    csv, js = tmp_path / "ops.csv", tmp_path / "out.json"
+    run(capsys, monkeypatch, ["analyze", "gpt2", "--meta", "-o", "seq=32", "--dtype", "bf16", "--csv", str(csv), "--json", str(js)])
+    ops = pd.read_csv(csv)
+    assert list(ops.columns[:7]) == ["index", "model", "model_dtype", "batch", "seq", "params", "hw"]
+    assert set(ops["model"]) == {"gpt2"} and set(ops["model_dtype"]) == {"bf16"} and set(ops["seq"]) == {32}
+    assert {"bf16", "int32"} <= set(ops["dtype"])  # each op's own dtype is kept (token ids are integers)
+    summary = json.loads(js.read_text())["summary"]
+    assert (summary["model"], summary["dtype"], summary["batch"], summary["seq"], summary["hw"]) == ("gpt2", "bf16", 1, 32, "h100-sxm")
+    assert summary["params"] == 124_439_808
