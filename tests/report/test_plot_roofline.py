@@ -247,3 +247,11 @@ def test_gpu_figures_name_kernels_as_a_gpu_runs_them():
     labels = [t.get_text() for t in fig.axes[0].texts]
     assert any("_scaled_dot_product_flash_attention attn" in text for text in labels), labels
     assert not any("_for_cpu" in text for text in labels)
+
+
+def test_labels_never_cut_an_op_name():
+    from roofline.report.plot._common import op_label
+
+    label = op_label("aten._scaled_dot_product_flash_attention", "blocks.*.attn.core", width=40)
+    assert label.startswith("_scaled_dot_product_flash_attention b") and label.endswith("…") and len(label) <= 40
+    assert op_label("aten.mm", "lm_head") == "mm lm_head"
