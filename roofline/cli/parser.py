@@ -14,7 +14,7 @@ from roofline.cli import commands
 EXIT_USER_ERROR = 2
 
 _TARGET_HELP = "a zoo name (see `roofline zoo`) or path/to/file.py[:function]"
-_DTYPE_HELP = "cast the model and inputs (fp32, bf16, fp16, fp64)"
+_DTYPE_HELP = "cast the model and inputs (fp32, bf16, fp16, fp64; default: the model's own, fp32 for the zoo)"
 _META_HELP = "build on the meta device: no data, any size"
 _BATCH_HELP = "batch size passed to the build function (default: the build function's, see `roofline zoo`)"
 _STRICT_HELP = "fail if any op has no formula"
