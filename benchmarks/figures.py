@@ -15,7 +15,7 @@ from typing import Any
 
 import roofline
 from roofline import plot
-from roofline.targets import build_target
+from roofline.targets import build
 
 HW = "h100-sxm"
 WHAT_IF_SPECS = ["h100-sxm", "h200", "a100-sxm", "l4", "mi300x", "xeon-8480", "epyc-9654"]
@@ -24,16 +24,18 @@ WHAT_IF_SPECS = ["h100-sxm", "h200", "a100-sxm", "l4", "mi300x", "xeon-8480", "e
 def analyze_zoo(
     target: str, *, label: str | None = None, hw: str = HW, batch: int | None = None, dtype: str | None = None, **options: Any
 ) -> roofline.Analysis:
-    """A zoo model analysed on meta tensors (full size, no data), named ``label``."""
-    model, inputs, name = build_target(target, batch=batch, meta=True, options=options)
-    return roofline.analyze(model, inputs, hw=hw, dtype=dtype, name=label or name)
+    """A zoo model analysed on meta tensors (full size, no data), named ``label``; its
+    batch and seq recorded (figure titles say them)."""
+    built = build(target, batch=batch, meta=True, options=options)
+    return roofline.analyze(built.model, built.inputs, hw=hw, dtype=dtype, name=label or built.name,
+                            batch=built.batch, seq=built.seq)
 
 
 def figures() -> dict[str, Any]:
     """file name -> Figure, for every committed figure."""
     out: dict[str, Any] = {}
-    resnet = analyze_zoo("resnet50", label="ResNet-50, batch 32, bf16", batch=32, dtype="bf16")
-    gpt2 = analyze_zoo("gpt2", label="GPT-2 small, 1024 tokens, bf16", batch=1, dtype="bf16")
+    resnet = analyze_zoo("resnet50", batch=32, dtype="bf16")
+    gpt2 = analyze_zoo("gpt2", batch=1, dtype="bf16")
     out["roofline.png"] = plot.roofline([resnet, gpt2], top=7)
 
     seed = [analyze_zoo(name) for name in ("nscl", "nsdr", "nlm")]

@@ -8,6 +8,7 @@ ops, without running the model again.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import math
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import pandas as pd
 import torch
 
 from roofline.capture import OpRecord, capture
+from roofline.capture.training import HOST, PHASES
 from roofline.capture.inputs import cast_inputs
 from roofline.capture.training import FORWARD
 from roofline.count.categories import CATEGORIES, OTHER
@@ -27,6 +29,7 @@ from roofline.efficiency import GEMM_COLUMNS
 from roofline.hardware import HardwareSpec, load_hardware
 from roofline.predict import Tf32Policy, predict_frame
 from roofline.count.registry import DEVICE_MEMORY, VECTOR, Cost, GemmShape, Unsupported, count
+from roofline.workload import Workload, compute_dtype, count_params
 
 #: Columns of Analysis.ops that do not depend on the hardware spec.
 COUNT_COLUMNS = (
@@ -105,6 +108,28 @@ def count_frame(records: list[OpRecord]) -> pd.DataFrame:
     return frame[list(COUNT_COLUMNS)]
 
 
+def _dominant_dtype(counted: pd.DataFrame) -> str:
+    """The dtype key most ops of a frame compute in ("fp32" for an empty frame)."""
+    dtypes = counted["dtype"] if "dtype" in counted else pd.Series(dtype=object)
+    return str(dtypes.mode().iloc[0]) if not dtypes.empty else "fp32"
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinities as None and numpy scalars as Python numbers,
+    through dicts and lists (what json.dumps(allow_nan=False) accepts)."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
 def _append_gemm(rows: dict[str, list[Any]], gemm: GemmShape | None) -> None:
     values = (gemm.batch, gemm.m, gemm.n, gemm.k) if gemm is not None else (math.nan,) * 4
     for column, value in zip(GEMM_COLUMNS, values):
@@ -127,6 +152,13 @@ class Analysis:
     resident_bytes: the model's distinct parameter and buffer bytes (0: unknown), which
     the time model needs to tell whether the weights stay in a cache between reads
     (roofline.predict.resident_bandwidth); pass it to predict_frame with ``counted``.
+    workload: what was analysed (model, dtype, batch, seq, parameters); when not given,
+    the name and the dtype most ops compute in, batch and seq unknown.
+
+    Device and host: ops of phase "host" (a training step's bookkeeping on CPU-resident
+    scalars, roofline.capture.training) run on the host beside the device's kernels, so
+    every total and table here is device time and leaves them out; ``host_s`` and
+    ``host_ops`` show them apart.
     """
 
     name: str
@@ -137,35 +169,73 @@ class Analysis:
     peer: Any = field(default=None, repr=False)
     memory: Any = field(default=None, repr=False)
     resident_bytes: float = 0.0
+    workload: Workload | None = None
     ops: pd.DataFrame = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if "phase" not in self.counted.columns:
             self.counted = self.counted.assign(phase=FORWARD)
+        if self.workload is None:
+            self.workload = Workload(self.name, _dominant_dtype(self.counted))
         predicted = predict_frame(self.counted, self.hw, tf32=self.tf32, resident_bytes=self.resident_bytes)
         self.ops = pd.concat([self.counted, predicted], axis=1)
+
+    def __repr__(self) -> str:
+        """One line: what ran, on which spec, and its totals (not the whole spec)."""
+        from roofline.units import format_seconds, si
+
+        return (f"<Analysis {self.workload.describe()} on {self.hw.name}: {len(self.ops)} ops, "
+                f"{si(self.total_flops, 'FLOP')}, {si(self.total_bytes, 'B')}, predicted {format_seconds(self.predicted_s)}>")
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the header, the totals and the category table as HTML."""
+        from roofline.report.html import analysis_html
+
+        return analysis_html(self)
+
+    # --- device and host --------------------------------------------------------
+    @property
+    def device_ops(self) -> pd.DataFrame:
+        """The ops that run on the device: every op but the host phase's."""
+        return self.ops[self.ops["phase"] != HOST]
+
+    @property
+    def host_ops(self) -> pd.DataFrame:
+        """The host-side ops of a training step (phase "host"), apart from device time."""
+        return self.ops[self.ops["phase"] == HOST]
+
+    @property
+    def host_s(self) -> float:
+        """Predicted time of the host-side ops, seconds (their per-op overhead): CPU work
+        beside the device's kernels, not part of predicted_s."""
+        return float(self.host_ops["predicted_s"].sum())
 
     # --- totals -----------------------------------------------------------------
     @property
     def total_flops(self) -> float:
-        """FLOPs of all supported ops."""
-        return float(self.ops["flops"].sum())
+        """FLOPs of all supported device ops."""
+        return float(self.device_ops["flops"].sum())
 
     @property
     def total_bytes(self) -> float:
-        """Compulsory bytes (read + written) of all supported ops."""
-        return float(self.ops["bytes"].sum())
+        """Compulsory bytes (read + written) of all supported device ops."""
+        return float(self.device_ops["bytes"].sum())
 
     @property
     def predicted_s(self) -> float:
-        """Predicted time of the whole model, seconds (ops run one after another)."""
-        return float(self.ops["predicted_s"].sum())
+        """Predicted device time of the whole model, seconds (ops run one after another;
+        host-side ops are apart: host_s)."""
+        return float(self.device_ops["predicted_s"].sum())
 
     @property
     def kernel_s(self) -> float:
-        """Predicted device time of the whole model, seconds: the ops' kernels alone,
-        without the per-op dispatch and launch that predicted_s adds."""
-        return float(self.ops["kernel_s"].sum())
+        """Predicted time in kernels alone (no per-op dispatch or launch), seconds."""
+        return float(self.device_ops["kernel_s"].sum())
+
+    @property
+    def params(self) -> int:
+        """The model's parameter count (elements; 0 when unknown)."""
+        return self.workload.params
 
     @property
     def intensity(self) -> float:
@@ -188,17 +258,25 @@ class Analysis:
 
     def by_phase(self) -> pd.DataFrame:
         """Time per phase of a training step (forward, backward, recompute, optimizer,
-        those present, in that order), then Total. Columns as by_category."""
-        from roofline.capture.training import PHASES
-
+        those present, in that order), then Total (device time), then a "host" row when
+        the step has host-side ops: apart from the Total, its share relative to it.
+        Columns as by_category."""
         present = set(self.ops["phase"])
-        order = [p for p in PHASES if p in present] + [p for p in self.ops["phase"].unique() if p not in PHASES]
-        return self._totals_by("phase", order)
+        order = [p for p in PHASES if p in present and p != HOST]
+        order += [p for p in self.ops["phase"].unique() if p not in PHASES]
+        table = self._totals_by("phase", order)
+        host = self.host_ops
+        if not host.empty:
+            total = table.loc["Total", "predicted_s"]
+            table.loc[HOST] = [float(host["predicted_s"].sum()), host["predicted_s"].sum() / total if total else 0.0,
+                               float(host["flops"].sum()), float(host["bytes"].sum()), len(host)]
+            table["ops"] = table["ops"].astype(int)
+        return table
 
     def _totals_by(self, column: str, order: list[str]) -> pd.DataFrame:
         """predicted_s, share, flops, bytes and ops per value of ``column``, rows in
         ``order`` (values with no op get zeros), then a Total row."""
-        grouped = self.ops.groupby(column, sort=False).agg(
+        grouped = self.device_ops.groupby(column, sort=False).agg(
             predicted_s=("predicted_s", "sum"), flops=("flops", "sum"), bytes=("bytes", "sum"), ops=("op", "size")
         )
         table = grouped.reindex(order).fillna({"predicted_s": 0.0, "flops": 0.0, "bytes": 0.0, "ops": 0})
@@ -212,11 +290,12 @@ class Analysis:
     def by_module(self, depth: int | None = 1) -> pd.DataFrame:
         """Totals per module, cut to the first ``depth`` levels of the module path
         (None keeps full paths), sorted by predicted time."""
-        modules = self.ops["module"].fillna("")
+        ops = self.device_ops
+        modules = ops["module"].fillna("")
         if depth is not None:
             modules = modules.map(lambda name: ".".join(name.split(".")[:depth]) if name else "")
         modules = modules.replace("", "(top)")
-        grouped = self.ops.assign(module=modules).groupby("module").agg(
+        grouped = ops.assign(module=modules).groupby("module").agg(
             predicted_s=("predicted_s", "sum"), flops=("flops", "sum"), bytes=("bytes", "sum"), ops=("op", "size")
         )
         total = grouped["predicted_s"].sum()
@@ -225,7 +304,7 @@ class Analysis:
 
     def by_op(self) -> pd.DataFrame:
         """Totals per aten op name, sorted by predicted time."""
-        grouped = self.ops.groupby("op").agg(
+        grouped = self.device_ops.groupby("op").agg(
             category=("category", "first"),
             count=("op", "size"),
             predicted_s=("predicted_s", "sum"),
@@ -248,8 +327,27 @@ class Analysis:
         return grouped.reset_index()[["op", "count", "predicted_s", "share", "reason"]]
 
     def top(self, n: int = 10) -> pd.DataFrame:
-        """The ``n`` ops with the largest predicted time."""
-        return self.ops.nlargest(n, "predicted_s")
+        """The ``n`` device ops with the largest predicted time, one row per op call."""
+        return self.device_ops.nlargest(n, "predicted_s")
+
+    def top_grouped(self, n: int = 10) -> pd.DataFrame:
+        """The ``n`` costliest (op, shapes, dtype) groups of device ops: calls of one op
+        on the same shapes (the nine identical convolutions of a ResNet stage) as one
+        row with their ``count``. Columns: op, shapes, dtype, count, category, module
+        (the first call's), predicted_s (all calls), share, flops and bytes (all calls),
+        intensity, bound (the first call's: the calls are alike)."""
+        ops = self.device_ops
+        keys = ["op", "shapes", "dtype"]
+        grouped = ops.groupby(keys, sort=False).agg(
+            count=("op", "size"), category=("category", "first"), module=("module", "first"),
+            predicted_s=("predicted_s", "sum"), flops=("flops", "sum"), bytes=("bytes", "sum"), bound=("bound", "first"),
+        ).reset_index()
+        total = self.predicted_s
+        grouped["share"] = grouped["predicted_s"] / total if total else 0.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            grouped["intensity"] = np.where(grouped["bytes"] > 0, grouped["flops"] / grouped["bytes"], np.nan)
+        columns = [*keys, "count", "category", "module", "predicted_s", "share", "flops", "bytes", "intensity", "bound"]
+        return grouped.nlargest(max(n, 0), "predicted_s")[columns].reset_index(drop=True)
 
     # --- other specs and export -------------------------------------------------
     def with_hw(self, hw: str | HardwareSpec) -> "Analysis":
@@ -284,31 +382,36 @@ class Analysis:
         return kinds.plot(self, key, **kw)
 
     def summary(self) -> dict[str, Any]:
-        """Whole-model totals as plain numbers."""
+        """Whole-model totals as plain numbers, with what was analysed (the workload's
+        model, dtype, batch, seq and params) and on which spec. Device totals; a
+        training step's host-side ops as host_ops and host_s."""
+        host = self.host_ops
         return {
-            "model": self.name,
+            **self.workload.as_dict(),
             "hw": self.hw.name,
-            "ops": int(len(self.ops)),
+            "hw_name": self.hw.display_name,
+            "ops": int(len(self.ops) - len(host)),
             "total_flops": self.total_flops,
             "total_bytes": self.total_bytes,
             "intensity": self.intensity,
             "predicted_s": self.predicted_s,
             "kernel_s": self.kernel_s,
             "unsupported_ops": int((~self.ops["supported"]).sum()),
+            **({"host_ops": int(len(host)), "host_s": self.host_s} if not host.empty else {}),
             **({"peer_flops": self.peer_flops} if self.peer is not None else {}),
         }
 
     def to_json(self) -> str:
-        """Totals, the category table and per-op rows as a JSON document."""
-        categories = self.by_category().reset_index().to_dict(orient="records")
-        ops = self.ops.reset_index().replace({np.nan: None}).to_dict(orient="records")
+        """Totals, the category table and per-op rows as a JSON document. A number that
+        is not one (NaN, infinite: the intensity of an op that moves no bytes) is written
+        as null, so the document is strict JSON every parser reads."""
         document = {
             "summary": self.summary(),
-            "by_category": categories,
+            "by_category": self.by_category().reset_index().to_dict(orient="records"),
             "unsupported": self.unsupported.to_dict(orient="records"),
-            "ops": ops,
+            "ops": self.ops.reset_index().to_dict(orient="records"),
         }
-        return json.dumps(document, indent=1, default=float)
+        return json.dumps(_json_safe(document), indent=1, allow_nan=False)
 
     def check_strict(self) -> None:
         """Raise UnsupportedOpError naming every op that has no formula."""
@@ -316,6 +419,33 @@ class Analysis:
         if not missing.empty:
             listed = ", ".join(f"{row.op} x{row.count} ({row.reason})" for row in missing.itertuples())
             raise UnsupportedOpError(f"{self.name}: {len(missing)} unsupported op(s): {listed}")
+
+
+def _run_model(model: Any, inputs: Any, label: str, *, mode: str, grad: bool, optimizer: Any, loss_fn: Any,
+               foreach: bool) -> tuple[list[OpRecord], Any]:
+    """Capture the model's ops (and, for mode "train", the training step): (records,
+    step or None). Anything the model raises, sys.exit included, is one RooflineError
+    naming it; so is a forward that returns a generator (its body never ran)."""
+    step = None
+    try:
+        if mode == "train":
+            from roofline.capture.training import capture_train_step
+
+            step = capture_train_step(model, inputs, optimizer=optimizer, loss_fn=loss_fn, foreach=foreach)
+            records, output = step.records, None
+        else:
+            with torch.set_grad_enabled(grad):
+                records, output = capture(model, inputs)
+    except RooflineError:
+        raise
+    except SystemExit as exc:  # a model calling sys.exit() must not end the caller's process
+        raise RooflineError(f"{label}: the model called sys.exit({exc.code!r}) while running") from exc
+    except Exception as exc:
+        raise RooflineError(f"{label}: the model failed while running: {type(exc).__name__}: {exc}") from exc
+    if inspect.isgenerator(output) or inspect.isasyncgen(output):
+        raise RooflineError(f"{label}: forward returned a generator, so its body never ran: "
+                            "return the outputs (tensors) instead of yielding them")
+    return records, step
 
 
 def analyze(
@@ -334,6 +464,8 @@ def analyze(
     optimizer: Any = "adamw",
     loss_fn: Any = None,
     foreach: bool | None = None,
+    batch: int | None = None,
+    seq: int | None = None,
 ) -> Analysis:
     """Capture every aten op ``model(*inputs)`` runs, count it and predict it on ``hw``.
 
@@ -352,6 +484,9 @@ def analyze(
     torch.optim.Optimizer), with a ``phase`` per op, ``by_phase()`` and ``memory``
     (see roofline.capture.training). foreach: the optimizer's multi-tensor kernels (default:
     on when ``hw`` is a GPU, as torch picks there). The model is trained on a copy.
+    batch, seq: the batch size and sequence length the inputs hold, for the record
+    (Analysis.workload); nothing is resized. The dtype and parameter count are read from
+    the model.
     """
     if mode not in ("inference", "train"):
         raise RooflineError(f"unknown mode {mode!r}: expected 'inference' or 'train'")
@@ -364,21 +499,8 @@ def analyze(
     inputs = cast_inputs(inputs, torch_dtype, "meta" if meta else None)
     # A torch.compile'd module is named after its original module (capture warns once).
     label = name or type(getattr(model, "_orig_mod", model)).__name__
-    step = None
-    try:
-        if mode == "train":
-            from roofline.capture.training import capture_train_step
-
-            use_foreach = spec.kind == "gpu" if foreach is None else foreach
-            step = capture_train_step(model, inputs, optimizer=optimizer, loss_fn=loss_fn, foreach=use_foreach)
-            records = step.records
-        else:
-            with torch.set_grad_enabled(grad):
-                records, _ = capture(model, inputs)
-    except RooflineError:
-        raise
-    except Exception as exc:
-        raise RooflineError(f"{label}: the model failed while running: {type(exc).__name__}: {exc}") from exc
+    records, step = _run_model(model, inputs, label, mode=mode, grad=grad, optimizer=optimizer, loss_fn=loss_fn,
+                               foreach=spec.kind == "gpu" if foreach is None else foreach)
     peer = None
     if counter == "fvcore":
         from roofline.count.fvcore import fvcore_count
@@ -390,9 +512,10 @@ def analyze(
     counted = count_frame(records)
     if step is not None:
         counted["phase"] = step.phases
+    workload = Workload(label, compute_dtype(model, inputs, torch_dtype), batch, seq, count_params(model))
     result = Analysis(
         label, spec, counted, records, tf32 or Tf32Policy.from_torch(), peer, step.memory if step is not None else None,
-        resident_bytes=float(persistent_bytes(getattr(model, "_orig_mod", model))),
+        resident_bytes=float(persistent_bytes(getattr(model, "_orig_mod", model))), workload=workload,
     )
     if strict:
         result.check_strict()

@@ -13,7 +13,9 @@ import importlib.util
 import inspect
 import pkgutil
 import sys
+from collections.abc import Mapping
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -57,7 +59,7 @@ def _load_file_builder(target: str) -> tuple[Builder, str]:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # SystemExit: a script's sys.exit() at import
         raise TargetError(f"{path_text}: failed to import: {type(exc).__name__}: {exc}") from exc
     function = function or "build"
     builder = getattr(module, function, None)
@@ -84,6 +86,51 @@ def resolve_builder(target: str) -> tuple[Builder, str]:
     raise TargetError(f"unknown target {target!r}: not a file, and not a zoo model (known: {', '.join(sorted(builders))})")
 
 
+@dataclass(frozen=True)
+class BuiltTarget:
+    """A built target and the sizes it was built at (what headers and rows name)."""
+
+    model: Any
+    inputs: Any
+    name: str
+    batch: int | None  # the batch given, else the build function's default (None: unknown)
+    seq: int | None  # the seq given, else the build function's default, else the inputs' (None: no seq)
+
+
+def _default(parameters: Mapping[str, inspect.Parameter], key: str) -> int | None:
+    """A build function's integer default for ``key`` (None when it has none)."""
+    parameter = parameters.get(key)
+    default = parameter.default if parameter is not None else None
+    return default if isinstance(default, int) and not isinstance(default, bool) else None
+
+
+def _token_count(inputs: Any) -> int | None:
+    """Tokens per sample of a sequence model's inputs: the second dimension of the first
+    integer tensor (token ids), None when there is none."""
+    from torch.utils._pytree import tree_flatten
+
+    for leaf in tree_flatten(inputs)[0]:
+        if isinstance(leaf, torch.Tensor) and leaf.dim() >= 2 and not leaf.is_floating_point():
+            return int(leaf.shape[1])
+    return None
+
+
+def build(target: str, *, batch: int | None = None, meta: bool = False, options: dict[str, Any] | None = None) -> BuiltTarget:
+    """Build a target (as build_target) and say at which batch and seq it was built: the
+    values given, else the build function's defaults; a build function with a ``seq``
+    option but no default for it (sized by its config) reports the inputs' token count."""
+    builder, name = resolve_builder(target)
+    try:
+        parameters = inspect.signature(builder).parameters
+    except (TypeError, ValueError):
+        parameters = {}  # type: ignore[assignment]
+    model, inputs = _call_builder(builder, name, batch=batch, meta=meta, options=options)
+    seq = (options or {}).get("seq")
+    if seq is None and "seq" in parameters:
+        seq = _default(parameters, "seq") or _token_count(inputs)
+    return BuiltTarget(model, inputs, name, batch if batch is not None else _default(parameters, "batch"), seq)
+
+
 def build_target(
     target: str, *, batch: int | None = None, meta: bool = False, options: dict[str, Any] | None = None
 ) -> tuple[Any, Any, str]:
@@ -93,6 +140,12 @@ def build_target(
     size models cost nothing to build).
     """
     builder, name = resolve_builder(target)
+    model, inputs = _call_builder(builder, name, batch=batch, meta=meta, options=options)
+    return model, inputs, name
+
+
+def _call_builder(builder: Builder, name: str, *, batch: int | None, meta: bool, options: dict[str, Any] | None) -> tuple[Any, Any]:
+    """(model, example_inputs) from a build function, every failure a TargetError."""
     kwargs = dict(options or {})
     if batch is not None:
         kwargs["batch"] = batch
@@ -111,9 +164,11 @@ def build_target(
             built = builder(**kwargs)
     except TargetError:
         raise
+    except SystemExit as exc:  # a build function calling sys.exit() must not end the caller's process
+        raise TargetError(f"{name}: the build function called sys.exit({exc.code!r})") from exc
     except Exception as exc:
         raise TargetError(f"{name}: building the model failed: {type(exc).__name__}: {exc}") from exc
     if not (isinstance(built, tuple) and len(built) == 2 and callable(built[0])):
         raise TargetError(f"{name}: the build function must return (model, example_inputs), got {type(built).__name__}")
     model, inputs = built
-    return model, inputs, name
+    return model, inputs

@@ -17,10 +17,12 @@ ALLOWED: dict[str, set[str]] = {
     "efficiency": BASICS | {"hardware", "count"},
     "predict": BASICS | {"count", "efficiency", "hardware"},
     # Analysis.compare and Analysis.plot hand the analysis to measure.compare and report.
-    "analysis": BASICS | {"capture", "count", "efficiency", "hardware", "predict", "measure", "report"},
+    "analysis": BASICS | {"capture", "count", "efficiency", "hardware", "predict", "measure", "report", "workload"},
     "measure": BASICS | {"capture", "count"},
     "calibrate": BASICS | {"hardware", "measure", "predict", "analysis", "capture", "count"},
-    "report": BASICS | {"count", "predict", "measure", "hardware"},
+    "report": BASICS | {"count", "predict", "measure", "hardware", "workload"},
+    # what was analysed (model, dtype, batch, seq, params): a value every result carries
+    "workload": BASICS,
     "targets": BASICS | {"hf", "models"},
     "hf": BASICS,
 }

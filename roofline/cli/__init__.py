@@ -20,19 +20,25 @@ from roofline.errors import RooflineError
 
 __all__ = ["EXIT_USER_ERROR", "build_parser", "main"]
 
-#: Narrowest console the tables are laid out for (wider terminals use their width).
-MIN_WIDTH = 140
+def error_line(exc: BaseException) -> str:
+    """A user error as the one line the command prints: the lines of a multi-line message
+    (one quoted from inside a model) joined, control characters shown, not obeyed."""
+    from roofline.report.text import clean
+
+    message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return f"roofline: error: {clean(message).replace(chr(92) + '[', '[')}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``roofline`` command with ``argv`` (default sys.argv[1:]); returns the exit status."""
+    """Run the ``roofline`` command with ``argv`` (default sys.argv[1:]); returns the exit status.
+
+    Tables are laid out for the terminal's width (COLUMNS, or 80 when the output is not
+    a terminal), so no line is wider than the terminal."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    console = Console(width=max(Console().width, MIN_WIDTH))
+    console = Console(highlight=False)
     try:
         return args.run(args, console)
     except RooflineError as exc:
-        # One line even when the message quotes a multi-line error from inside the model.
-        message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-        print(f"roofline: error: {message}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return EXIT_USER_ERROR

@@ -10,13 +10,20 @@ stays fast.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from roofline.errors import RooflineError
 from roofline.report import tables
+
+#: The breakdowns ``analyze --by`` takes (the parser checks its value against them).
+VIEWS = tables.VIEWS
 
 
 # --------------------------------------------------------------------------- argument values
@@ -59,26 +66,64 @@ def size_list(text: str | None, flag: str) -> list[int | None] | None:
     return values
 
 
-def _check_plot_path(path: str | None) -> None:
-    """A bad --plot path fails before any model is built."""
-    if path:
-        from roofline.report.plot import check_figure_path
-
-        check_figure_path(path)
+def interactive() -> bool:
+    """Show progress bars only on a terminal: a bar drawn into a file or a pipe leaves a
+    blank line behind, before any error message."""
+    return sys.stderr.isatty()
 
 
-def _save_figure(figure: Any, path: str, console: Console) -> None:
-    from roofline.report.plot import save
+def _first_existing(path: Path) -> Path:
+    """The nearest ancestor of ``path`` (itself excluded) that exists."""
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    return parent
 
-    save(figure, path)
-    console.print(f"wrote {path}")
+
+def check_outputs(outputs: Sequence[tuple[str, str | None]], figures: Sequence[str] = ()) -> None:
+    """Every file a command will write, checked before any work, so a bad path fails at
+    once and nothing is half-written: (flag, path) pairs (path None: not asked for). A
+    path must not be a directory, its directory must exist, be a directory and be
+    writable, and two flags must not name one file. ``figures``: flags whose path is a
+    figure (the format is checked from the suffix too)."""
+    seen: dict[Path, str] = {}
+    for flag, text in outputs:
+        if text is None:
+            continue
+        path = Path(text)
+        parent = path.parent
+        if path.is_dir():
+            raise RooflineError(f"{flag} {text}: is a directory; give a file path")
+        if not parent.is_dir():
+            existing = _first_existing(path)
+            if existing.exists() and not existing.is_dir():
+                raise RooflineError(f"{flag} {text}: {existing} is a file, not a directory")
+            raise RooflineError(f"{flag} {text}: no such directory {str(parent)!r}")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise RooflineError(f"{flag} {text}: cannot write in {str(parent)!r} (permission denied)")
+        key = path.resolve()
+        if key in seen:
+            raise RooflineError(f"{flag} {text}: {seen[key]} writes the same file; give each output its own path")
+        seen[key] = flag
+        if flag in figures:
+            from roofline.report.plot import check_figure_path
+
+            check_figure_path(path)
 
 
-def _write_text(path: str, text: str, console: Console, note: str = "") -> None:
+def _write_outputs(files: Sequence[tuple[str, Any]], console: Console) -> None:
+    """Write (path, text or matplotlib Figure) pairs, each atomically, once everything
+    they hold has been made (a failure while making one leaves no file behind)."""
     from roofline._io import write_text_atomic
 
-    write_text_atomic(path, text)
-    console.print(f"wrote {path}{note}")
+    for path, content in files:
+        if isinstance(content, str):
+            write_text_atomic(path, content)
+        else:
+            from roofline.report.plot import save
+
+            save(content, path)
+        console.print(f"wrote {path}")
 
 
 # --------------------------------------------------------------------------- analyze
@@ -92,60 +137,89 @@ def _check_trace_args(args: argparse.Namespace) -> None:
         load_trace(args.trace_measured)
 
 
+def ops_csv(ops: Any, workload: Any, hw: Any) -> str:
+    """A per-op table as CSV, each row led by what was analysed (model, the dtype it
+    computes in as model_dtype beside each op's own dtype, batch, seq, params) and the
+    spec, so the file says what it is without the command line."""
+    described = workload.as_dict()
+    columns = {"model": described.pop("model"), "model_dtype": described.pop("dtype"), **described, "hw": hw.name}
+    front = ops.assign(**columns)[list(columns)]
+    return front.join(ops.drop(columns=[c for c in columns if c in ops.columns])).to_csv()
+
+
+def _analysis_files(args: argparse.Namespace, analysis: Any) -> list[tuple[str, Any]]:
+    """The files analyze was asked for, made in memory: (path, text or Figure)."""
+    files: list[tuple[str, Any]] = []
+    if args.csv:
+        files.append((args.csv, ops_csv(analysis.ops, analysis.workload, analysis.hw)))
+    if args.json:
+        files.append((args.json, analysis.to_json()))
+    if args.trace:
+        from roofline.report.trace import trace_text
+
+        files.append((args.trace, trace_text(analysis, measured=args.trace_measured)))
+    if args.plot:
+        from roofline.report.plot import roofline
+
+        files.append((args.plot, roofline(analysis)))
+    return files
+
+
 def cmd_analyze(args: argparse.Namespace, console: Console) -> int:
     """Count, place and predict every op of a model; print it and write the files asked for."""
     from roofline.analysis import analyze
     from roofline.hardware import load_hardware
-    from roofline.targets import build_target
+    from roofline.targets import build
 
     hw = load_hardware(args.hw)
-    _check_plot_path(args.plot)
+    check_outputs([("--csv", args.csv), ("--json", args.json), ("--trace", args.trace), ("--plot", args.plot)],
+                  figures=("--plot",))
     _check_trace_args(args)
     options = parse_options(args.option)
     if args.seq is not None:
         options["seq"] = args.seq
-    model, inputs, name = build_target(args.target, batch=args.batch, meta=args.meta, options=options)
-    analysis = analyze(model, inputs, hw=hw, dtype=args.dtype, name=name, strict=args.strict)
-    tables.print_analysis(analysis, console, top=args.top)
-    if args.csv:
-        _write_text(args.csv, analysis.ops.to_csv(), console)
-    if args.json:
-        _write_text(args.json, analysis.to_json(), console)
+    target = build(args.target, batch=args.batch, meta=args.meta, options=options)
+    train = {"mode": "train", "optimizer": None if args.optimizer == "none" else args.optimizer} if args.train else {}
+    analysis = analyze(target.model, target.inputs, hw=hw, dtype=args.dtype, name=target.name, strict=args.strict,
+                       batch=target.batch, seq=target.seq, **train)
+    files = _analysis_files(args, analysis)
+    view, depth = args.by
+    tables.print_analysis(analysis, console, top=args.top, by=view, depth=depth, all_categories=args.all_categories)
     if args.trace:
-        from roofline.report.trace import write_trace
-
-        write_trace(analysis, args.trace, measured=args.trace_measured)
-        console.print(f"wrote {args.trace} (open it in https://ui.perfetto.dev)")
-    if args.plot:
-        from roofline.report.plot import roofline
-
-        _save_figure(roofline(analysis), args.plot, console)
+        console.print(f"{args.trace}: open it in https://ui.perfetto.dev")
+    _write_outputs(files, console)
     return 0
 
 
 # --------------------------------------------------------------------------- sweep
 def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     """Predict one model over a grid of batch sizes, seqs and specs; print, write CSV and plot."""
-    from roofline.tools.sweep import sweep, write_sweep_csv
+    from roofline.report.text import dtype_note
+    from roofline.tools.sweep import sweep, sweep_csv
 
     names = [name.strip() for name in args.hw.split(",")]
     if not all(names):
         raise RooflineError(f"--hw {args.hw!r}: expected spec names or YAML paths separated by commas")
     batches = size_list(args.batch, "--batch")
     seqs = size_list(args.seq, "--seq")
-    _check_plot_path(args.plot)
+    check_outputs([("--out", args.out), ("--plot", args.plot)], figures=("--plot",))
     frame = sweep(
         args.target, names, batches or [None], seqs, meta=args.meta, dtype=args.dtype,
-        options=parse_options(args.option), strict=args.strict, progress=True,
+        options=parse_options(args.option), strict=args.strict, progress=interactive(),
     )
-    tables.print_sweep(frame, console)
-    if args.out:
-        write_sweep_csv(frame, args.out)
-        console.print(f"wrote {args.out}")
+    files: list[tuple[str, Any]] = [(args.out, sweep_csv(frame))] if args.out else []
     if args.plot:
         from roofline.report.plot import plot_sweep
 
-        _save_figure(plot_sweep(frame), args.plot, console)
+        files.append((args.plot, plot_sweep(frame)))
+    tables.print_sweep(frame, console)
+    from roofline.hardware import load_hardware
+
+    gpu = next((h for h in (load_hardware(n) for n in names) if h.kind == "gpu"), None)
+    note = dtype_note(str(frame["dtype"].iloc[0]), gpu) if gpu is not None and not frame.empty else None
+    if note:
+        console.print(note, style="yellow")
+    _write_outputs(files, console)
     return 0
 
 
@@ -155,33 +229,54 @@ def _set_threads(threads: int | None) -> None:
     if threads is not None:
         import torch
 
-        if threads < 1:
-            raise RooflineError(f"--threads {threads}: expected a positive integer")
         torch.set_num_threads(threads)
+
+
+def _warn_other_machine(hw: Any, device: str | None) -> None:
+    """One line on stderr when a CPU spec was calibrated on another machine (another CPU
+    model, or another thread count) than the one the validation measures on."""
+    record = hw.measured
+    if record is None or record.device != "cpu" or (device or "cpu").split(":")[0] != "cpu":
+        return
+    import torch
+
+    from roofline.calibrate.machine import cpu_name_and_vendor
+
+    here, threads = cpu_name_and_vendor()[0], torch.get_num_threads()
+    if (record.device_name and record.device_name != here) or (record.threads and record.threads != threads):
+        print(f"roofline: warning: spec {hw.name!r} was calibrated on {record.device_name!r} with {record.threads} "
+              f"threads; this machine is {here!r} with {threads}: calibrate here (roofline calibrate --out FILE) "
+              "for predictions of this machine", file=sys.stderr)
 
 
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     """Run a model for real, compare measured op times with the predictions, print and write them."""
     from roofline.hardware import load_hardware
-    from roofline.targets import build_target
+    from roofline.targets import build
     from roofline.tools.validate import validate
 
     hw = load_hardware(args.hw)
-    _check_plot_path(args.plot)
+    check_outputs([("--csv", args.csv), ("--plot", args.plot)], figures=("--plot",))
     _set_threads(args.threads)
-    model, inputs, name = build_target(args.target, batch=args.batch, options=parse_options(args.option))
-    if hasattr(model, "eval"):
-        model.eval()
-    _, _, comparison = validate(model, inputs, hw=hw, device=args.device, dtype=args.dtype, name=name,
-                                method=args.method, warmup=args.warmup, repeats=args.repeats, clock=args.clock,
-                                progress=True)
-    tables.print_comparison(comparison, console, top=args.top)
-    if args.csv:
-        _write_text(args.csv, comparison.ops.to_csv(), console)
+    _warn_other_machine(hw, args.device)
+    options = parse_options(args.option)
+    if args.target.startswith("hf:"):
+        options.setdefault("meta", False)  # hf: targets build on meta unless told; timing needs real tensors
+    target = build(args.target, batch=args.batch, options=options)
+    if hasattr(target.model, "eval"):
+        target.model.eval()
+    analysis, _, comparison = validate(target.model, target.inputs, hw=hw, device=args.device, dtype=args.dtype,
+                                       name=target.name, method=args.method, warmup=args.warmup, repeats=args.repeats,
+                                       clock=args.clock, progress=interactive())
+    workload = dataclasses.replace(analysis.workload, batch=target.batch, seq=target.seq)
+    files: list[tuple[str, Any]] = [(args.csv, ops_csv(comparison.ops, workload, hw))] if args.csv else []
     if args.plot:
         from roofline.report.plot import predicted_vs_measured
 
-        _save_figure(predicted_vs_measured(comparison, title=f"{comparison.name} on {hw.display_name}"), args.plot, console)
+        title = f"{workload.describe()}: measured here vs {hw.display_name}"
+        files.append((args.plot, predicted_vs_measured(comparison, title=title)))
+    tables.print_comparison(comparison, console, top=args.top, workload=workload)
+    _write_outputs(files, console)
     return 0
 
 
@@ -190,32 +285,57 @@ def cmd_calibrate(args: argparse.Namespace, console: Console) -> int:
     """Measure this machine, print the figures and write them as a hardware spec."""
     from roofline.calibrate import calibrate, write_calibrated_spec
 
-    result = calibrate(args.device, quick=args.quick, threads=args.threads, clock=args.clock, progress=True)
+    check_outputs([("--out", args.out)])
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise RooflineError(f"--device {args.device}: CUDA is not available on this machine or in this torch build")
+    result = calibrate(args.device, quick=args.quick, threads=args.threads, clock=args.clock, progress=interactive())
     tables.print_calibration(result, console)
     spec = write_calibrated_spec(result, args.out, name=args.name)
     console.print(f"wrote {args.out} (spec {spec.name!r}; use it with --hw {args.out})")
     return 0
 
 
+#: The largest fixed cost per micro-batch plan takes: more is a unit mistake (5 for 5 us).
+MAX_MICROBATCH_OVERHEAD_S = 1.0
+
+
+def microbatch_overhead(text: str) -> float:
+    """--microbatch-overhead in seconds: a time with its unit ("50 us"), up to 1 s."""
+    from roofline.units import parse_quantity
+
+    if not any(char.isalpha() for char in text):
+        raise RooflineError(f"--microbatch-overhead {text!r}: give a unit, e.g. '50 us' or '0.2 ms'")
+    try:
+        seconds = parse_quantity(text, "time", where="--microbatch-overhead")
+    except ValueError as exc:
+        raise RooflineError(str(exc)) from None
+    if not 0 <= seconds <= MAX_MICROBATCH_OVERHEAD_S:
+        raise RooflineError(f"--microbatch-overhead {text!r}: expected 0 to 1 s per micro-batch")
+    return seconds
+
+
 def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     """The best data/tensor/pipeline split and micro-batch for training on a multi-device spec."""
     from roofline._io import progress
     from roofline.hardware import load_hardware
+    from roofline.report.text import dtype_note
     from roofline.tools.parallel import plan, profiler_for_target, splits
-    from roofline.units import parse_quantity
 
     hw = load_hardware(args.hw)
-    try:
-        overhead_s = parse_quantity(args.microbatch_overhead, "time", where="--microbatch-overhead")
-    except ValueError as exc:
-        raise RooflineError(str(exc)) from None
+    overhead_s = microbatch_overhead(args.microbatch_overhead)
     optimizer = None if args.optimizer == "none" else args.optimizer
     profiler = profiler_for_target(args.target, hw, dtype=args.dtype, optimizer=optimizer, options=parse_options(args.option))
-    total = len(splits(hw, args.global_batch)) if hw.interconnect is not None and args.global_batch > 0 else 0
-    with progress(True, "planning", total) as advance:
+    total = len(splits(hw, args.global_batch)) if hw.interconnect is not None else 0
+    with progress(interactive(), "planning", total) as advance:
         result = plan(profiler, hw, args.global_batch, overlap=not args.no_overlap, microbatch_overhead_s=overhead_s,
                       progress=lambda text: advance(1, text))
-    tables.print_plan(result, args.target, hw, args.global_batch, console, top=args.top)
+    tables.print_plan(result, args.target, hw, args.global_batch, console, top=args.top, workload=profiler.workload)
+    note = dtype_note(profiler.workload.dtype if profiler.workload else None, hw)
+    if note:
+        console.print(note, style="yellow")
     return 0
 
 
@@ -232,7 +352,10 @@ def cmd_hw_show(args: argparse.Namespace, console: Console) -> int:
     """Peaks, memory levels, links and ridge points of one spec."""
     from roofline.hardware import load_hardware
 
-    tables.print_hardware(load_hardware(args.name), console)
+    from roofline.hardware.io import spec_caveats
+
+    spec = load_hardware(args.name)
+    tables.print_hardware(spec, console, caveats=spec_caveats(spec))
     return 0
 
 

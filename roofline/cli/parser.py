@@ -14,19 +14,71 @@ from roofline.cli import commands
 EXIT_USER_ERROR = 2
 
 _TARGET_HELP = "a zoo name (see `roofline zoo`) or path/to/file.py[:function]"
-_DTYPE_HELP = "cast the model and inputs (fp32, bf16, fp16, fp64)"
+_DTYPE_HELP = "cast the model and inputs (fp32, bf16, fp16, fp64; default: the model's own, fp32 for the zoo)"
 _META_HELP = "build on the meta device: no data, any size"
+_BATCH_HELP = "batch size passed to the build function (default: the build function's, see `roofline zoo`)"
 _STRICT_HELP = "fail if any op has no formula"
 _CLOCK_HELP = "CPU timing: wall time, or the thread's CPU time (with --threads 1 on a busy machine)"
 _FIGURE_SUFFIXES = "(.png, .svg, .pdf)"
 _Subparsers = Any  # argparse's _SubParsersAction, private in typeshed
 
 
+#: The largest batch, micro-batch or count the command takes: a tensor dimension torch
+#: indexes with 32-bit kernels on most devices; beyond it shapes overflow, not models.
+MAX_SIZE = 2**31 - 1
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:
-        """Usage and one error line on stderr, exit status EXIT_USER_ERROR (argparse also uses 2)."""
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message}\n")
+        """One line on stderr (the error and where help is), exit status EXIT_USER_ERROR
+        (argparse also uses 2); no usage block, as every user error of the command."""
+        self.exit(EXIT_USER_ERROR, f"roofline: error: {message} (see {self.prog} --help)\n")
+
+
+def count(minimum: int) -> Any:
+    """An argparse type: an integer from ``minimum`` to MAX_SIZE, a one-line error otherwise."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not minimum <= value <= MAX_SIZE:
+            raise argparse.ArgumentTypeError(f"expected an integer from {minimum} to {MAX_SIZE}, got {text}")
+        return value
+
+    return parse
+
+
+def device(text: str) -> str:
+    """An argparse type for --device: cpu, cuda or cuda:N (what roofline can time)."""
+    kind, _, index = text.partition(":")
+    if kind not in ("cpu", "cuda") or (index and (kind == "cpu" or not index.isdigit())):
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda or cuda:N, got {text!r}")
+    return text
+
+
+def output_path(text: str) -> str:
+    """An argparse type: a file path to write, never empty (an empty --csv would be
+    silently ignored). Where it lives is checked before any work (commands.check_outputs)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a file path, got an empty string")
+    return text
+
+
+def view(text: str) -> tuple[str, int | None]:
+    """An argparse type for --by: "category", "op", "module" or "module:DEPTH" (DEPTH a
+    positive integer, or "all" for full paths) -> (view, depth)."""
+    name, _, depth = text.partition(":")
+    if name not in commands.VIEWS or (depth and name != "module"):
+        raise argparse.ArgumentTypeError(f"expected category, op, module or module:DEPTH, got {text!r}")
+    if not depth:
+        return name, 1
+    if depth == "all":
+        return name, None
+    if not depth.isdigit() or int(depth) < 1:
+        raise argparse.ArgumentTypeError(f"module:DEPTH takes a positive integer or 'all', got {depth!r}")
+    return name, int(depth)
 
 
 def _add_build_option(parser: argparse.ArgumentParser) -> None:
@@ -40,17 +92,22 @@ def _add_analyze(commands_: _Subparsers) -> None:
     p = commands_.add_parser("analyze", help="count, place and predict every op of a model")
     p.add_argument("target", help="a zoo name (see `roofline zoo`), path/to/file.py[:function], or hf:MODEL_ID / hf:path/to/config.json")
     p.add_argument("--hw", default=DEFAULT_HW, help=f"spec name or YAML path (default {DEFAULT_HW})")
-    p.add_argument("--batch", type=int, default=None, help="batch size passed to the build function")
-    p.add_argument("--seq", type=int, default=None, help="sequence length passed to the build function (hf: targets, transformers)")
+    p.add_argument("--batch", type=count(1), default=None, help=_BATCH_HELP)
+    p.add_argument("--seq", type=count(1), default=None, help="sequence length passed to the build function (hf: targets, transformers)")
     p.add_argument("--dtype", default=None, help=_DTYPE_HELP)
     p.add_argument("--meta", action="store_true", help=_META_HELP)
     _add_build_option(p)
-    p.add_argument("--top", type=int, default=10, help="how many ops to list")
-    p.add_argument("--csv", help="write the per-op table as CSV")
-    p.add_argument("--json", help="write totals and per-op rows as JSON")
+    p.add_argument("--train", action="store_true", help="one training step (forward, backward, --optimizer update), not inference")
+    p.add_argument("--optimizer", default="adamw", choices=("adamw", "adam", "sgd", "none"), help="with --train: the update (default adamw)")
+    p.add_argument("--top", type=count(0), default=10, help="how many op groups to list (0: none)")
+    p.add_argument("--by", type=view, default=("category", 1), metavar="VIEW",
+                   help="breakdown: category (default), op, module or module:DEPTH (e.g. module:2, module:all)")
+    p.add_argument("--all-categories", action="store_true", help="list every category, those with no op too")
+    p.add_argument("--csv", type=output_path, help="write the per-op table as CSV")
+    p.add_argument("--json", type=output_path, help="write totals and per-op rows as JSON")
     p.add_argument("--strict", action="store_true", help=_STRICT_HELP)
-    p.add_argument("--plot", metavar="FILE", help=f"draw the roofline chart to FILE {_FIGURE_SUFFIXES}")
-    p.add_argument("--trace", metavar="FILE", help="write the predicted per-op timeline as a Chrome/Perfetto trace (JSON)")
+    p.add_argument("--plot", type=output_path, metavar="FILE", help=f"draw the roofline chart to FILE {_FIGURE_SUFFIXES}")
+    p.add_argument("--trace", type=output_path, metavar="FILE", help="write the predicted per-op timeline as a Chrome/Perfetto trace (JSON)")
     p.add_argument(
         "--trace-measured", metavar="FILE", help="a torch.profiler Chrome trace of the measured run, merged into --trace and lined up with it"
     )
@@ -67,8 +124,8 @@ def _add_sweep(commands_: _Subparsers) -> None:
     p.add_argument("--meta", action="store_true", help=_META_HELP)
     _add_build_option(p)
     p.add_argument("--strict", action="store_true", help=_STRICT_HELP)
-    p.add_argument("--out", metavar="CSV", help="write the tidy results table (one row per shape and spec)")
-    p.add_argument("--plot", metavar="FILE", help=f"draw predicted time per batch per spec to FILE {_FIGURE_SUFFIXES}")
+    p.add_argument("--out", type=output_path, metavar="CSV", help="write the tidy results table (one row per shape and spec)")
+    p.add_argument("--plot", type=output_path, metavar="FILE", help=f"draw predicted time and throughput per spec to FILE {_FIGURE_SUFFIXES}")
     p.set_defaults(run=commands.cmd_sweep)
 
 
@@ -76,27 +133,27 @@ def _add_validate(commands_: _Subparsers) -> None:
     p = commands_.add_parser("validate", help="run a model for real and compare measured op times with the predictions")
     p.add_argument("target", help=_TARGET_HELP)
     p.add_argument("--hw", required=True, help="spec name or YAML path (a calibrated one: `roofline calibrate`)")
-    p.add_argument("--batch", type=int, default=None, help="batch size passed to the build function")
+    p.add_argument("--batch", type=count(1), default=None, help=_BATCH_HELP)
     p.add_argument("--dtype", default=None, help=_DTYPE_HELP)
-    p.add_argument("--device", default=None, help="run on this device (cpu, cuda); default: where the model is built")
+    p.add_argument("--device", default=None, type=device, help="run on this device (cpu, cuda, cuda:N); default: where the model is built")
     _add_build_option(p)
     p.add_argument("--method", choices=("inline", "replay"), default="inline", help="time ops in real forwards (inline) or re-run each in isolation (replay)")
-    p.add_argument("--warmup", type=int, default=2, help="warm-up forwards (inline) or calls (replay)")
-    p.add_argument("--repeats", type=int, default=7, help="timed forwards (inline) or batches (replay); the median is kept")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--warmup", type=count(0), default=2, help="warm-up forwards (inline) or calls (replay)")
+    p.add_argument("--repeats", type=count(1), default=7, help="timed forwards (inline) or batches (replay); the median is kept")
+    p.add_argument("--threads", type=count(1), default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--clock", choices=("wall", "thread"), default="wall", help=_CLOCK_HELP)
-    p.add_argument("--top", type=int, default=10, help="how many ops to list")
-    p.add_argument("--csv", help="write the per-op predicted vs measured table as CSV")
-    p.add_argument("--plot", metavar="FILE", help=f"draw predicted vs measured per op to FILE {_FIGURE_SUFFIXES}")
+    p.add_argument("--top", type=count(0), default=10, help="how many ops to list")
+    p.add_argument("--csv", type=output_path, help="write the per-op predicted vs measured table as CSV")
+    p.add_argument("--plot", type=output_path, metavar="FILE", help=f"draw predicted vs measured per op to FILE {_FIGURE_SUFFIXES}")
     p.set_defaults(run=commands.cmd_validate)
 
 
 def _add_calibrate(commands_: _Subparsers) -> None:
     p = commands_.add_parser("calibrate", help="measure this machine and write a hardware spec")
-    p.add_argument("--out", required=True, help="YAML file to write (e.g. hw_specs/local-cpu.yaml)")
-    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--out", type=output_path, required=True, help="YAML file to write (e.g. my-machine.yaml)")
+    p.add_argument("--device", default="cpu", type=device, help="cpu (default), cuda or cuda:N")
     p.add_argument("--quick", action="store_true", help="a few seconds, coarse figures (for tests)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads to measure with (default: torch's)")
+    p.add_argument("--threads", type=count(1), default=None, help="torch CPU threads to measure with (default: torch's)")
     p.add_argument("--clock", choices=("wall", "thread"), default="wall", help=_CLOCK_HELP)
     p.add_argument("--name", default=None, help="spec name (default: the file's stem)")
     p.set_defaults(run=commands.cmd_calibrate)
@@ -106,13 +163,14 @@ def _add_plan(commands_: _Subparsers) -> None:
     p = commands_.add_parser("plan", help="best data/tensor/pipeline split and micro-batch for training on a multi-device spec")
     p.add_argument("target", help=_TARGET_HELP)
     p.add_argument("--hw", required=True, help="a multi-device spec name or YAML path (e.g. 8xh100-sxm, 2x8xh100-sxm)")
-    p.add_argument("--global-batch", type=int, required=True, help="samples per training step, over all devices")
+    p.add_argument("--global-batch", type=count(1), required=True, help="samples per training step, over all devices")
     p.add_argument("--dtype", default=None, help=_DTYPE_HELP)
     p.add_argument("--optimizer", default="adamw", choices=("adamw", "adam", "sgd", "none"), help="optimizer step to include (default adamw)")
-    p.add_argument("--microbatch-overhead", default="50 us", help="fixed cost per micro-batch in a pipeline (default 50 us)")
+    p.add_argument("--microbatch-overhead", default="50 us",
+                   help="fixed cost per micro-batch in a pipeline, with its unit (default 50 us; at most 1 s)")
     p.add_argument("--no-overlap", action="store_true", help="do not overlap the gradient all-reduce with backward")
     _add_build_option(p)
-    p.add_argument("--top", type=int, default=10, help="how many splits to list")
+    p.add_argument("--top", type=count(0), default=10, help="how many splits to list")
     p.set_defaults(run=commands.cmd_plan)
 
 

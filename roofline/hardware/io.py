@@ -18,7 +18,9 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import importlib.resources
+import math
 import os
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -32,7 +34,7 @@ from roofline.hardware.schema import REQUIRED_KEYS
 from roofline.hardware.spec import CalibrationRecord, FreshWrite, HardwareSpec, KernelModel, LevelFit, OpSeconds, SuiteOp
 from roofline.units import format_quantity, show_value
 
-__all__ = ["load_hardware", "list_hardware", "spec_to_yaml", "write_hardware", "parse_yaml"]
+__all__ = ["load_hardware", "list_hardware", "spec_caveats", "spec_to_yaml", "write_hardware", "parse_yaml"]
 
 
 # --------------------------------------------------------------------------- YAML reading
@@ -208,7 +210,12 @@ def load_hardware(name_or_path: str | os.PathLike | HardwareSpec) -> HardwareSpe
 
 
 def list_hardware() -> pd.DataFrame:
-    """One row per packaged spec, with its headline figures (SI units: B/s, bytes, FLOP/s)."""
+    """One row per packaged spec, with its headline figures (SI units: B/s, bytes, FLOP/s).
+
+    Matrix peaks are the spec's own: NaN where the device has no matrix units for the
+    dtype (a T4 has no bf16), never the fp32 rate peak_flops falls back to.
+    ``caveats`` counts the figures the file marks as estimates (spec_caveats).
+    """
     rows = []
     for stem in sorted(_packaged_files()):
         spec = _load_packaged(stem)
@@ -220,14 +227,77 @@ def list_hardware() -> pd.DataFrame:
                 "vendor": spec.vendor,
                 "dram_bandwidth": spec.dram.bandwidth,
                 "dram_capacity": spec.dram.capacity,
-                "peak_bf16_matrix": spec.peak_flops("bf16", "matrix"),
-                "peak_fp16_matrix": spec.peak_flops("fp16", "matrix"),
+                "peak_bf16_matrix": spec.matrix_flops.get("bf16", math.nan),
+                "peak_fp16_matrix": spec.matrix_flops.get("fp16", math.nan),
+                "peak_int8_matrix": spec.matrix_flops.get("int8", math.nan),
                 "peak_fp32_vector": spec.peak_flops("fp32", "vector"),
                 "devices": spec.devices,
                 "aliases": ", ".join(spec.aliases),
+                "caveats": len(spec_caveats(spec)),
             }
         )
     return pd.DataFrame(rows)
+
+
+#: A YAML comment that flags its figure as uncertain: "? ..." or the word "estimate".
+_CAVEAT = re.compile(r"(^|[\s(])\?(\s|$)|estimate", re.IGNORECASE)
+_KEY = re.compile(r"^(\s*)([A-Za-z0-9_.+-]+):")
+
+
+def _split_comment(line: str) -> tuple[str, str]:
+    """(code, comment) of a YAML line; a '#' inside quotes is not a comment."""
+    quote = None
+    for i, char in enumerate(line):
+        if char in "\"'" and quote in (None, char):
+            quote = None if quote == char else char
+        elif char == "#" and quote is None and (i == 0 or line[i - 1].isspace()):
+            return line[:i], line[i + 1:].strip()
+    return line, ""
+
+
+def spec_caveats(spec: HardwareSpec) -> list[tuple[str, str]]:
+    """The figures a spec file marks as uncertain, as (field path, the file's comment):
+    a comment with a "?" or the word "estimate" beside a field, or in the comment lines
+    above it (a paragraph of those that starts with "?"). Read from the spec's file;
+    [] for a spec built in memory. What ``roofline hw show`` lists under Caveats."""
+    try:
+        lines = Path(spec.path).read_text(encoding="utf-8").splitlines() if spec.path else []
+    except OSError:
+        return []
+    found: list[tuple[str, str]] = []
+    stack: list[tuple[int, str]] = []  # (indent, key) of the enclosing mappings
+    block: list[str] = []  # comment-only lines above the next field
+    seen_field = False
+    for line in lines:
+        code, comment = _split_comment(line)
+        match = _KEY.match(code)
+        if not code.strip():
+            block = block + [comment] if comment else []
+            continue
+        if match is None:
+            block = []
+            continue
+        indent, key = len(match.group(1)), match.group(2)
+        stack = [(i, k) for i, k in stack if i < indent] + [(indent, key)]
+        # comments above the first field are the file's header, about the whole spec
+        path = ".".join(k for _, k in stack) if seen_field else "(header)"
+        found += [(path, text) for text in _paragraphs(block) if _CAVEAT.search(text)]
+        seen_field = True
+        if comment and _CAVEAT.search(comment):
+            found.append((".".join(k for _, k in stack), comment))
+        block = []
+    return found
+
+
+def _paragraphs(block: list[str]) -> list[str]:
+    """Comment lines joined into paragraphs; a line starting with "?" starts a new one."""
+    paragraphs: list[str] = []
+    for text in block:
+        if text.startswith("?") or not paragraphs:
+            paragraphs.append(text)
+        else:
+            paragraphs[-1] += " " + text
+    return paragraphs
 
 
 # --------------------------------------------------------------------------- writing

@@ -7,89 +7,143 @@ formats numbers with roofline.units and prints; none predicts, measures or loads
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pandas as pd
 from rich.console import Console
-from rich.table import Table
 
-from roofline.count.registry import MATRIX, VECTOR
+from roofline.report.layout import MISSING, is_nan, number, percent, signed_percent, table
+from roofline.report.text import clean, display_op, dtype_note, header, short_shapes
 from roofline.units import format_seconds, si
 
-#: What a missing number prints as.
-MISSING = "-"
+__all__ = [
+    "MISSING", "VIEWS", "table", "signed_percent", "print_analysis", "print_view", "print_sweep", "print_comparison",
+    "print_calibration", "print_plan", "print_hardware_list", "print_hardware", "print_zoo",
+]
 
-
-def table(title: str, columns: Sequence[str], rows: list[Sequence[Any]]) -> Table:
-    """A rich Table: the first column left-aligned (names), the others right-aligned (numbers)."""
-    out = Table(title=title, title_justify="left", header_style="bold")
-    for i, column in enumerate(columns):
-        out.add_column(column, justify="left" if i == 0 else "right")
-    for row in rows:
-        out.add_row(*[str(cell) for cell in row])
-    return out
-
-
-def _is_nan(value: float) -> bool:
-    return bool(pd.isna(value))
-
-
-def signed_percent(value: float) -> str:
-    """A fraction as a signed percentage, "+12.3%"; MISSING for NaN."""
-    return MISSING if _is_nan(value) else f"{100 * value:+.1f}%"
-
-
-def _percent(value: float) -> str:
-    """A fraction as a percentage, "12.3%"; MISSING for NaN."""
-    return MISSING if _is_nan(value) else f"{100 * value:.1f}%"
+#: The breakdowns ``print_view`` draws (``roofline analyze --by``).
+VIEWS = ("category", "op", "module")
 
 
 def _module(name: str) -> str:
-    return name or "(top)"
+    return clean(name) or "(top)"
 
 
-def _op(name: str) -> str:
-    return name.removeprefix("aten.")
+def _op(name: str, kind: str = "") -> str:
+    return clean(display_op(name, kind).removeprefix("aten."))
 
 
 # --------------------------------------------------------------------------- analyze
-def print_analysis(analysis: Any, console: Console, top: int = 10) -> None:
-    """Totals, the top ops, the category table and the unsupported ops of an Analysis."""
+def print_header(analysis: Any, console: Console, how: str = "add --dtype {}") -> None:
+    """What was analysed and on which spec, the totals, and the fp32-on-a-GPU note."""
     summary = analysis.summary()
-    console.print(
-        f"[bold]{summary['model']}[/bold] on [bold]{analysis.hw.display_name}[/bold] ({analysis.hw.name}): "
-        f"{summary['ops']} aten ops, {si(summary['total_flops'], 'FLOP')}, {si(summary['total_bytes'], 'B')}, "
-        f"intensity {summary['intensity']:.1f} FLOP/B, predicted {format_seconds(summary['predicted_s'])}"
-    )
+    console.print(header(analysis))
+    overhead = summary["predicted_s"] - summary["kernel_s"]
+    console.print(f"{summary['ops']} aten ops · {si(summary['total_flops'], 'FLOP')} · {si(summary['total_bytes'], 'B')} · "
+                  f"{number(summary['intensity'])} FLOP/B")
+    console.print(f"predicted {format_seconds(summary['predicted_s'])}: kernels {format_seconds(summary['kernel_s'])} "
+                  f"+ per-op overhead {format_seconds(overhead)}")
+    note = dtype_note(analysis.workload.dtype, analysis.hw, how)
+    if note:
+        console.print(note, style="yellow")
+
+
+def print_top(analysis: Any, console: Console, top: int = 10) -> None:
+    """The costliest ops, calls of one op on the same shapes grouped with their count."""
+    kind = analysis.hw.kind
     rows = [
-        [index, _op(row.op), _module(row.module), row.category, si(row.flops, "FLOP"), si(row.bytes, "B"),
-         MISSING if _is_nan(row.intensity) else f"{row.intensity:.1f}", format_seconds(row.predicted_s), row.bound]
-        for index, row in analysis.top(top).iterrows()
+        [_op(row.op, kind), short_shapes(row.shapes), int(row["count"]), format_seconds(row.predicted_s),
+         percent(row.share), number(row.intensity), row.bound]
+        for _, row in analysis.top_grouped(top).iterrows()
     ]
-    console.print(table(f"Top {len(rows)} ops by predicted time", ["#", "op", "module", "category", "FLOPs", "bytes", "FLOP/B", "time", "bound"], rows))
-    rows = [
-        [name, format_seconds(row.predicted_s), f"{100 * row.share:.1f}%", si(row.flops, "FLOP"), si(row.bytes, "B"), int(row.ops)]
-        for name, row in analysis.by_category().iterrows()
+    console.print(table(f"Top {len(rows)} ops by predicted time (same op and shapes: one row, all calls)",
+                        ["op", "input shapes", "calls", "time", "share", "FLOP/B", "bound"], rows, names=2))
+
+
+def _category_rows(analysis: Any, all_categories: bool) -> list[list[Any]]:
+    frame = analysis.by_category()
+    return [
+        [name, format_seconds(row.predicted_s), percent(row.share), si(row.flops, "FLOP"), si(row.bytes, "B"), int(row.ops)]
+        for name, row in frame.iterrows() if all_categories or row.ops > 0 or name == "Total"
     ]
-    console.print(table("Runtime by category (predicted)", ["category", "time", "share", "FLOPs", "bytes", "ops"], rows))
-    bounds = analysis.ops.groupby("bound")["predicted_s"].agg(["size", "sum"])
+
+
+def print_view(analysis: Any, console: Console, by: str = "category", depth: int | None = 1, *,
+               all_categories: bool = False, top: int = 10) -> None:
+    """One breakdown of an Analysis: by "category" (the seed's layout; categories with
+    no op only when ``all_categories``), by "op" (aten op name) or by "module" (paths
+    cut to ``depth`` levels; the ``top`` costliest)."""
+    if by == "category":
+        rows = _category_rows(analysis, all_categories)
+        console.print(table("Runtime by category (predicted)", ["category", "time", "share", "FLOPs", "bytes", "ops"], rows))
+    elif by == "op":
+        kind = analysis.hw.kind
+        frame = analysis.by_op().head(max(top, 0))
+        rows = [[_op(name, kind), row.category, int(row["count"]), format_seconds(row.predicted_s), percent(row.share),
+                 si(row.flops, "FLOP"), si(row.bytes, "B")] for name, row in frame.iterrows()]
+        console.print(table(f"Runtime by op (predicted, top {len(rows)})",
+                            ["op", "category", "calls", "time", "share", "FLOPs", "bytes"], rows, names=2))
+    elif by == "module":
+        frame = analysis.by_module(depth).head(max(top, 0))
+        rows = [[_module(name), int(row.ops), format_seconds(row.predicted_s), percent(row.share), si(row.flops, "FLOP"),
+                 si(row.bytes, "B")] for name, row in frame.iterrows()]
+        levels = "full paths" if depth is None else f"depth {depth}"
+        console.print(table(f"Runtime by module ({levels}, top {len(rows)})",
+                            ["module", "ops", "time", "share", "FLOPs", "bytes"], rows))
+    else:
+        raise ValueError(f"unknown view {by!r}: expected one of {', '.join(VIEWS)}")
+
+
+def print_host(analysis: Any, console: Console) -> None:
+    """A training step's host-side ops, apart from the device's time."""
+    host = analysis.host_ops
+    if not host.empty:
+        ops = ", ".join(sorted({_op(op) for op in host["op"]}))
+        console.print(
+            f"host: {len(host)} op(s) run by the CPU beside the device ({ops}): "
+            f"{format_seconds(analysis.host_s)} at the spec's per-op overhead, not device time and not in the totals"
+        )
+
+
+def print_analysis(analysis: Any, console: Console, top: int = 10, *, by: str = "category", depth: int | None = 1,
+                   all_categories: bool = False, how: str = "add --dtype {}") -> None:
+    """The header and totals, the top ops, one breakdown (print_view), what bounds the
+    ops, the host-side ops of a training step and the unsupported ops of an Analysis."""
+    print_header(analysis, console, how)
+    if top > 0:
+        print_top(analysis, console, top)
+    if "phase" in analysis.ops and set(analysis.ops["phase"]) != {"forward"}:
+        print_phases(analysis, console)
+    print_view(analysis, console, by, depth, all_categories=all_categories, top=top or 10)
+    bounds = analysis.device_ops.groupby("bound")["predicted_s"].agg(["size", "sum"])
     console.print(
         "Bound by: "
         + ", ".join(f"{name} {int(row['size'])} ops / {format_seconds(row['sum'])}" for name, row in bounds.iterrows())
     )
+    print_host(analysis, console)
     unsupported = analysis.unsupported
     if unsupported.empty:
         console.print("Unsupported ops: none")
     else:
-        rows = [[row.op, row.count, f"{100 * row.share:.2f}%", row.reason] for row in unsupported.itertuples()]
-        console.print(table("Unsupported ops (no formula: FLOPs and bytes not counted)", ["op", "count", "share of time", "reason"], rows))
+        rows = [[clean(row.op), clean(row.reason), row.count, f"{100 * row.share:.2f}%"] for row in unsupported.itertuples()]
+        console.print(table("Unsupported ops (no formula: FLOPs and bytes not counted)",
+                            ["op", "reason", "count", "share of time"], rows, names=2))
+
+
+def print_phases(analysis: Any, console: Console) -> None:
+    """Time per phase of a training step; the host row, apart, after the device Total."""
+    rows = [[name, format_seconds(row.predicted_s), percent(row.share), si(row.flops, "FLOP"), int(row.ops)]
+            for name, row in analysis.by_phase().iterrows()]
+    console.print(table("Runtime by phase (host: on the CPU, apart from the device Total)",
+                        ["phase", "time", "share", "FLOPs", "ops"], rows))
 
 
 # --------------------------------------------------------------------------- sweep
 def print_sweep(frame: pd.DataFrame, console: Console) -> None:
     """A sweep frame (roofline.tools.sweep) as one row per (batch, seq): its totals and
-    the predicted time on each spec, one column per spec."""
+    the predicted time on each spec, one column per spec. The title names the model, its
+    dtype and parameters (the sweep's fixed settings)."""
     specs = list(frame["hw"].drop_duplicates())
     rows = []
     for (batch, seq), group in frame.groupby(["batch", "seq"], sort=False, dropna=False):
@@ -97,21 +151,30 @@ def print_sweep(frame: pd.DataFrame, console: Console) -> None:
         first = group.iloc[0]
         rows.append([
             MISSING if pd.isna(batch) else int(batch), MISSING if pd.isna(seq) else int(seq),
-            si(first["total_flops"], "FLOP"), si(first["total_bytes"], "B"), f"{first['intensity']:.1f}",
+            si(first["total_flops"], "FLOP"), si(first["total_bytes"], "B"), number(first["intensity"]),
             *[format_seconds(times[spec]) for spec in specs],
         ])
-    title = f"{frame['target'].iloc[0]}: predicted time per batch"
-    console.print(table(title, ["batch", "seq", "FLOPs", "bytes", "FLOP/B", *specs], rows))
+    first = frame.iloc[0] if not frame.empty else {}
+    settings = [str(first[c]) for c in ("dtype",) if c in frame and not is_nan(first[c])]
+    if "params" in frame and not frame.empty and first["params"]:
+        from roofline.workload import format_count
+
+        settings.append(f"{format_count(first['params'])} params")
+    target = clean(frame["target"].iloc[0]) if not frame.empty else "sweep"
+    title = f"{target}{' · ' + ' · '.join(settings) if settings else ''}: predicted time per batch"
+    console.print(table(title, ["batch", "seq", "FLOPs", "bytes", "FLOP/B", *[clean(s) for s in specs]], rows, names=0))
 
 
 # --------------------------------------------------------------------------- validate
-def print_comparison(comparison: Any, console: Console, top: int = 10) -> None:
-    """Totals, error metrics, the per-category error table and the top ops of a Comparison."""
+def print_comparison(comparison: Any, console: Console, top: int = 10, workload: Any = None) -> None:
+    """Totals, error metrics, the per-category error table and the top ops of a
+    Comparison; the header names the ``workload`` (roofline.workload.Workload) if given."""
     from roofline.measure.compare import TARGET_END_TO_END, TARGET_TIME_WEIGHTED
 
     c = comparison
+    what = workload.describe() if workload is not None else c.name
     console.print(
-        f"[bold]{c.name}[/bold] on {c.device} ({c.threads} threads) against spec [bold]{c.hw_name}[/bold]: "
+        f"[bold]{clean(what)}[/bold] on {c.device} ({c.threads} threads) against spec [bold]{clean(c.hw_name)}[/bold]: "
         f"{len(c.ops)} aten ops; predicted {format_seconds(c.predicted_s)}, measured forward {format_seconds(c.forward_s)}, "
         f"sum of measured ops {format_seconds(c.ops_total_s)}, profiler ({c.profiler_kind}) {format_seconds(c.profiler_s)}"
     )
@@ -123,124 +186,51 @@ def print_comparison(comparison: Any, console: Console, top: int = 10) -> None:
         f"time-weighted <= {100 * TARGET_TIME_WEIGHTED:.0f}%)"
     )
     rows = [
-        [name, int(row.ops), format_seconds(row.predicted_s), format_seconds(row.measured_s), f"{100 * row.share:.1f}%",
-         signed_percent(row.error), _percent(row.time_weighted_error), _percent(row.median_op_error)]
+        [name, int(row.ops), format_seconds(row.predicted_s), format_seconds(row.measured_s), percent(row.share),
+         signed_percent(row.error), percent(row.time_weighted_error), percent(row.median_op_error)]
         for name, row in c.by_category().iterrows() if row.ops > 0
     ]
-    console.print(table("Predicted vs measured by category", ["category", "ops", "predicted", "measured", "share",
-                                                             "error", "time-weighted", "median op"], rows))
+    console.print(table("Predicted vs measured by category (errors: end to end, time-weighted, median op)",
+                        ["category", "ops", "predicted", "measured", "share", "error", "weighted", "median"], rows))
     rows = [
-        [index, _op(row.op), _module(row.module), row.category, row.bound,
-         format_seconds(row.predicted_s), format_seconds(row.measured_s), MISSING if _is_nan(row.ratio) else f"{row.ratio:.2f}"]
-        for index, row in c.top(top).iterrows()
+        [_op(row.op), _module(row.module), row.bound, format_seconds(row.predicted_s), format_seconds(row.measured_s),
+         number(row.ratio, 2)]
+        for _, row in c.top(max(top, 0)).iterrows()
     ]
-    console.print(table(f"Top {len(rows)} ops by measured time", ["#", "op", "module", "category", "bound",
-                                                                "predicted", "measured", "pred/meas"], rows))
-
-
-# --------------------------------------------------------------------------- calibrate
-def print_calibration(result: Any, console: Console) -> None:
-    """The figures a calibration measured."""
-    console.print(
-        f"[bold]{result.device_name}[/bold] ({result.device}, {result.threads} threads, {result.mode} mode): "
-        f"measured in {result.duration_s:.1f} s; per-op overhead {format_seconds(result.overhead_s)}"
-    )
-    rows = [[row.level, si(row.capacity, "B"), si(row.bandwidth, "B/s"), int(row.points)] for row in result.levels.itertuples()]
-    console.print(table("Memory levels (bandwidth: median of the points inside the level)", ["level", "capacity", "bandwidth", "points"], rows))
-    rows = [["matrix (GEMM)", dtype, si(peak, "FLOP/s")] for dtype, peak in result.matrix_flops.items()]
-    rows += [["vector", dtype, si(peak, "FLOP/s")] for dtype, peak in result.vector_flops.items()]
-    console.print(table("Peaks", ["kernels", "dtype", "best"], rows))
-    console.print(
-        f"efficiency (median fraction of the roofline the suites reach): matrix {result.matrix_efficiency:.2f}, "
-        f"vector {result.vector_efficiency:.2f}, memory {result.memory_efficiency:.2f}; views cost "
-        f"{format_seconds(result.view_overhead_s)} each"
-    )
-    if result.fresh_write:
-        console.print(
-            f"fresh outputs of {si(result.fresh_write['min_bytes'], 'B')} or more pay page faults at "
-            f"{si(result.fresh_write['bandwidth'], 'B/s')}"
-        )
-    for note in result.notes:
-        console.print(f"note: {note}")
+    console.print(table(f"Top {len(rows)} ops by measured time", ["op", "module", "bound", "predicted", "measured",
+                                                                "pred/meas"], rows, names=2))
 
 
 # --------------------------------------------------------------------------- plan
-def print_plan(result: Any, target: str, hw: Any, global_batch: int, console: Console, top: int = 10) -> None:
-    """The best split of a roofline.tools.parallel.Plan, then the best micro-batch of each split."""
+def print_plan(result: Any, target: str, hw: Any, global_batch: int, console: Console, top: int = 10,
+               workload: Any = None) -> None:
+    """The best split of a roofline.tools.parallel.Plan, then the best micro-batch of
+    each split: its step, then where a micro-batch's time goes."""
     best = result.best
     c = best.config
+    what = clean(workload.describe()) if workload is not None else clean(target)
     console.print(
-        f"[bold]{target}[/bold] on [bold]{hw.display_name}[/bold] ({hw.name}, {hw.devices} devices), global batch {global_batch}: "
-        f"best [bold]data {c.data} x tensor {c.tensor} x pipeline {c.pipeline}[/bold], micro-batch [bold]{c.micro_batch}[/bold] "
-        f"({best.micro_batches} per step), predicted step [bold]{format_seconds(best.step_s)}[/bold] ({best.samples_per_s:.4g} samples/s), "
+        f"[bold]{what}[/bold], training on [bold]{clean(hw.display_name)}[/bold] ({clean(hw.name)}, {hw.devices} devices), "
+        f"global batch {global_batch}: best [bold]data {c.data} x tensor {c.tensor} x pipeline {c.pipeline}[/bold], "
+        f"micro-batch [bold]{c.micro_batch}[/bold] ({best.micro_batches} per step), predicted step "
+        f"[bold]{format_seconds(best.step_s)}[/bold] ({best.samples_per_s:.4g} samples/s), "
         f"{si(best.memory_bytes, 'B')} per device of {si(hw.dram.capacity, 'B')}"
     )
     plans = result.table
-    fastest = plans[plans["fits"]].drop_duplicates(["data", "tensor", "pipeline"]).head(top)
-    rows = [
-        [f"{int(r.data)} x {int(r.tensor)} x {int(r.pipeline)}", int(r.micro_batch), int(r.micro_batches), f"{100 * r.bubble_fraction:.1f}%",
-         *[format_seconds(s) for s in (r.stage_compute_s, r.tp_comm_s, r.p2p_s, r.pipeline_s, r.dp_exposed_s, r.optimizer_s, r.step_s)],
-         f"{r.samples_per_s:.4g}", si(r.memory_bytes, "B")]
-        for r in fastest.itertuples()
-    ]
-    console.print(table(
-        "Best micro-batch per split (data x tensor x pipeline); times per micro-batch and stage, then per step",
-        ["split", "micro-batch", "micro-batches", "bubble", "compute", "TP comm", "p2p", "pipeline", "DP exposed",
-         "optimizer", "step", "samples/s", "memory"], rows))
+    fastest = plans[plans["fits"]].drop_duplicates(["data", "tensor", "pipeline"]).head(max(top, 0))
+    split = [f"{int(r.data)}x{int(r.tensor)}x{int(r.pipeline)}" for r in fastest.itertuples()]
+    rows = [[name, int(r.micro_batch), int(r.micro_batches), percent(r.bubble_fraction), format_seconds(r.step_s),
+             f"{r.samples_per_s:.4g}", si(r.memory_bytes, "B")] for name, r in zip(split, fastest.itertuples())]
+    console.print(table("Best micro-batch per split (data x tensor x pipeline)",
+                        ["split", "micro-batch", "count", "bubble", "step", "samples/s", "memory"], rows))
+    rows = [[name, *[format_seconds(s) for s in (r.stage_compute_s, r.tp_comm_s, r.p2p_s, r.pipeline_s, r.dp_exposed_s,
+                                                 r.optimizer_s)]] for name, r in zip(split, fastest.itertuples())]
+    console.print(table("Where the time goes: per micro-batch and stage, then per step (pipeline, DP, optimizer)",
+                        ["split", "compute", "TP comm", "p2p", "pipeline", "DP exposed", "optimizer"], rows))
     skipped = plans[~plans["fits"]]
     if not skipped.empty:
         console.print(f"{len(skipped)} evaluated configuration(s) did not fit in device memory and were skipped")
 
 
-# --------------------------------------------------------------------------- hardware and zoo
-def print_hardware_list(frame: pd.DataFrame, console: Console) -> None:
-    """The specs of roofline.hardware.list_hardware(), one row each, dense peaks."""
-    rows = [
-        [row.name, row.display_name, row.kind, si(row.dram_bandwidth, "B/s"), si(row.dram_capacity, "B"),
-         si(row.peak_bf16_matrix, "FLOP/s"), si(row.peak_fp32_vector, "FLOP/s")]
-        for row in frame.itertuples()
-    ]
-    columns = ["name", "device", "kind", "DRAM bandwidth", "DRAM capacity", "bf16 matrix peak", "fp32 vector peak"]
-    console.print(table("Hardware specs (dense peaks)", columns, rows))
-
-
-def _print_links(spec: Any, console: Console) -> None:
-    """The host and peer links, per-op overhead and efficiencies; the interconnect if any."""
-    console.print(
-        f"host link {si(spec.host_link_bw, 'B/s')}, peer link "
-        f"{si(spec.peer_link_bw, 'B/s') if spec.peer_link_bw else 'none'}, per-op overhead {format_seconds(spec.overhead_s)}, "
-        f"efficiency matrix {spec.efficiency.matrix:.2f} / vector {spec.efficiency.vector:.2f} / memory {spec.efficiency.memory:.2f}"
-    )
-    if spec.interconnect is not None:
-        ic = spec.interconnect
-        links = [("inside a node", ic.intra_node), ("between nodes", ic.inter_node)]
-        console.print(
-            f"{ic.devices} devices ({ic.nodes} node(s) x {ic.devices_per_node}); "
-            + "; ".join(f"{where}: {link.name}, {si(link.bandwidth, 'B/s')} per device each way, {format_seconds(link.latency)} a step"
-                        for where, link in links if link is not None)
-        )
-
-
-def print_hardware(spec: Any, console: Console) -> None:
-    """One HardwareSpec: peaks, memory levels, links and the ridge point of every peak at every level."""
-    console.print(f"[bold]{spec.display_name}[/bold] ({spec.name}, {spec.kind}, {spec.vendor})")
-    console.print(f"source: {spec.source}")
-    rows = [[unit, dtype, si(peak, "FLOP/s")] for unit, peaks in ((MATRIX, spec.matrix_flops), (VECTOR, spec.vector_flops)) for dtype, peak in peaks.items()]
-    console.print(table("Dense peaks", ["unit", "dtype", "peak"], rows))
-    rows = [[level.name, si(level.bandwidth, "B/s"), si(level.capacity, "B")] for level in spec.memory]
-    console.print(table("Memory levels", ["level", "bandwidth", "capacity"], rows))
-    _print_links(spec, console)
-    pivot = spec.ridge_points().pivot_table(index=["unit", "dtype"], columns="level", values="ridge_intensity", sort=False)
-    levels = [level.name for level in spec.memory]
-    pivot = pivot[[level for level in levels if level in pivot.columns]]
-    rows = [[f"{unit} {dtype}", *[f"{value:.1f}" for value in row]] for (unit, dtype), row in pivot.iterrows()]
-    console.print(table("Ridge points (FLOP/byte) per dtype and memory level", ["peak", *pivot.columns], rows))
-
-
-def print_zoo(builders: Mapping[str, Callable[..., Any]], console: Console) -> None:
-    """The zoo's models by name, each with the first line of its build function's docstring."""
-    rows = []
-    for name, builder in sorted(builders.items()):
-        doc = (builder.__doc__ or "").strip().splitlines()
-        rows.append([name, doc[0] if doc else ""])
-    console.print(table("Zoo models", ["name", "description"], rows))
+# The hardware, calibration and zoo tables live in hw_tables; the command imports them here.
+from roofline.report.hw_tables import print_calibration, print_hardware, print_hardware_list, print_zoo  # noqa: E402

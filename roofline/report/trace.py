@@ -45,8 +45,9 @@ import numpy as np
 
 from roofline.count.categories import CATEGORIES
 from roofline.errors import RooflineError
+from roofline.report.text import display_op, title
 
-__all__ = ["LAYOUTS", "chrome_trace", "load_trace", "merge_traces", "profiler_ops", "trace_name", "write_trace"]
+__all__ = ["LAYOUTS", "chrome_trace", "load_trace", "merge_traces", "profiler_ops", "trace_name", "trace_text", "write_trace"]
 
 #: Track layouts of the ops: one track for all, or one per category.
 LAYOUTS = ("single", "category")
@@ -157,7 +158,7 @@ def chrome_trace(
         raise RooflineError(f"trace layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
     ops = analysis.ops
     bounds = _boundaries_us(ops["predicted_s"].to_numpy(dtype=float), start_us)
-    label = f"roofline predicted: {analysis.name} on {analysis.hw.name}"
+    label = f"roofline predicted: {title(analysis)}"
     events: list[dict[str, Any]] = [
         _metadata(pid, None, "process_name", label),
         _metadata(pid, None, "process_sort_index", pid),
@@ -176,7 +177,7 @@ def chrome_trace(
         events.append({
             "ph": "X",
             "cat": row.category,
-            "name": trace_name(row.op),
+            "name": trace_name(display_op(row.op, analysis.hw.kind)),  # as the spec's device runs it
             "pid": pid,
             "tid": _OPS_TID if layout == "single" else category_tid[row.category],
             "ts": float(ts),
@@ -286,15 +287,19 @@ def merge_traces(predicted: Any, measured: Any) -> dict[str, Any]:
     return merged
 
 
-def write_trace(analysis: Any, path: str | Path, *, measured: Any = None, layout: str = "single") -> Path:
-    """Write the predicted timeline of ``analysis`` to ``path`` as Chrome trace JSON,
-    merged with a torch.profiler trace of the measured run when ``measured`` is given
-    (see merge_traces). The file is complete or absent. Returns the path."""
-    from roofline._io import write_text_atomic
-
+def trace_text(analysis: Any, *, measured: Any = None, layout: str = "single") -> str:
+    """The predicted timeline of ``analysis`` as Chrome trace JSON text, merged with a
+    torch.profiler trace of the measured run when ``measured`` is given (merge_traces)."""
     document = chrome_trace(analysis, layout=layout)
     if measured is not None:
         document = merge_traces(document, measured)
-    text = json.dumps(document, allow_nan=False, separators=(",", ":"))
-    write_text_atomic(path, text)
+    return json.dumps(document, allow_nan=False, separators=(",", ":"))
+
+
+def write_trace(analysis: Any, path: str | Path, *, measured: Any = None, layout: str = "single") -> Path:
+    """Write trace_text(analysis, ...) to ``path``; the file is complete or absent.
+    Returns the path."""
+    from roofline._io import write_text_atomic
+
+    write_text_atomic(path, trace_text(analysis, measured=measured, layout=layout))
     return Path(path)

@@ -9,6 +9,7 @@ roofline.report.plot.plot_sweep draws predicted time against batch size, one lin
 from __future__ import annotations
 
 import inspect
+import math
 import re
 from pathlib import Path
 from typing import Any, Sequence
@@ -28,14 +29,19 @@ def category_column(category: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", category.lower()).strip("_") + "_s"
 
 
-#: Columns of a sweep frame, in order. Times in seconds, FLOPs in FLOP, bytes in bytes,
-#: intensity in FLOP/byte; seq is empty where the sweep gave none.
+#: Columns of a sweep frame, in order: what was analysed (target, dtype, parameter count,
+#: batch and seq: the values given, else the build function's defaults; seq empty for a
+#: model without one), the spec, then the totals. Times in seconds, FLOPs in FLOP, bytes
+#: in bytes, intensity in FLOP/byte, throughput in samples per second.
 SWEEP_COLUMNS: tuple[str, ...] = (
     "target",
+    "dtype",
+    "params",
     "batch",
     "seq",
     "hw",
     "predicted_s",
+    "samples_per_s",
     "total_flops",
     "total_bytes",
     "intensity",
@@ -51,10 +57,13 @@ def sweep_row(analysis: Analysis, target: str, batch: int | None, seq: int | Non
     per_category = analysis.by_category()["predicted_s"]
     row: dict[str, Any] = {
         "target": target,
+        "dtype": analysis.workload.dtype,
+        "params": analysis.workload.params,
         "batch": batch,
         "seq": seq,
         "hw": analysis.hw.name,
         "predicted_s": summary["predicted_s"],
+        "samples_per_s": batch / summary["predicted_s"] if batch and summary["predicted_s"] > 0 else math.nan,
         "total_flops": summary["total_flops"],
         "total_bytes": summary["total_bytes"],
         "intensity": summary["intensity"],
@@ -113,7 +122,7 @@ def sweep(
     Returns a DataFrame with SWEEP_COLUMNS, one row per (batch, seq, spec) in grid order.
     Every spec is loaded before any model is built, so a bad name fails at once.
     """
-    from roofline.targets import build_target
+    from roofline.targets import build
 
     if isinstance(hw, (str, HardwareSpec)):
         hw = [hw]
@@ -134,12 +143,13 @@ def sweep(
                 build_options["seq"] = s
             label = f"batch={b}" + (f" seq={s}" if s is not None else "")
             advance(0, f"capturing {target} {label}")
-            model, inputs, name = build_target(target, batch=b, meta=meta, options=build_options)
-            first = analyze(model, inputs, hw=specs[0], dtype=dtype, name=name, strict=strict)
-            del model, inputs  # only the counted ops are needed from here on
+            built = build(target, batch=b, meta=meta, options=build_options)
+            first = analyze(built.model, built.inputs, hw=specs[0], dtype=dtype, name=built.name, strict=strict,
+                            batch=built.batch, seq=built.seq)
+            del built  # only the counted ops are needed from here on
             for spec in specs:
                 analysis = first if spec is specs[0] else first.with_hw(spec)
-                rows.append(sweep_row(analysis, name, b, s))
+                rows.append(sweep_row(analysis, analysis.name, analysis.workload.batch, analysis.workload.seq))
                 advance(1, f"predicting {target} {label} on {spec.name}")
     frame = pd.DataFrame(rows, columns=list(SWEEP_COLUMNS))
     frame["batch"] = frame["batch"].astype("Int64")
@@ -147,9 +157,14 @@ def sweep(
     return frame
 
 
+def sweep_csv(frame: pd.DataFrame) -> str:
+    """A sweep frame as CSV text, one row per (shape, spec)."""
+    return frame.to_csv(index=False)
+
+
 def write_sweep_csv(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write a sweep frame as CSV, atomically (complete or absent). Returns the path."""
     path = Path(path)
-    write_text_atomic(path, frame.to_csv(index=False))
+    write_text_atomic(path, sweep_csv(frame))
     return path
 

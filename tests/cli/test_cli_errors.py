@@ -93,7 +93,6 @@ def assert_one_line_error(code, err, *fragments):
         (["analyze", "{target}", "--seq", "128"], ["mymodel:build: its build function takes no 'seq' option (it takes: batch)"]),
         (["analyze", "{target}", "-o", "width"], ["--option 'width': expected KEY=VALUE"]),
         (["analyze", "{target}", "-o", "width=3"], ["takes no 'width' option"]),
-        (["analyze", "{target}", "--batch", "-3"], ["mymodel:build: building the model failed:"]),
         (["analyze", "{target}", "--hw", "{tmp}/missing.yaml"], ["missing.yaml: no such file"]),
         (["analyze", "resnet50", "--seq", "3"], ["resnet50: its build function takes no 'seq' option"]),
         (["analyze", "hf:"], ["hf: expected hf:MODEL_ID or hf:path/to/config.json"]),

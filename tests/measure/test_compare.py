@@ -163,8 +163,9 @@ def test_cli_validate_user_errors(tmp_path, capsys):
     assert "unknown name" in capsys.readouterr().err
     assert main(["validate", str(target), "--hw", "epyc-9654", "--plot", str(tmp_path / "x.nope")]) == 2
     assert "unknown figure format" in capsys.readouterr().err
-    assert main(["validate", str(target), "--hw", "epyc-9654", "--threads", "0"]) == 2
-    assert "--threads" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # refused by the parser, before any work
+        main(["validate", str(target), "--hw", "epyc-9654", "--threads", "0"])
+    assert exit_info.value.code == 2 and "--threads" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")

@@ -35,6 +35,7 @@ def op_row(op, module, category, flops, bytes_read, bytes_written, unit, dtype="
         "bytes_read": bytes_read, "bytes_written": bytes_written, "bytes": total, "param_bytes": 0.0,
         "intensity": flops / total if total else math.nan, "unit": unit, "dtype": dtype,
         "traffic": "memory", "shapes": "", "supported": True, "reason": "",
+        # no matrix product behind these rows: the efficiency stage uses its defaults
         "gemm_batch": math.nan, "gemm_m": math.nan, "gemm_n": math.nan, "gemm_k": math.nan,
     }
 

@@ -77,7 +77,7 @@ def test_what_if_draws_the_given_analyses_without_predicting(monkeypatch):
         assert [p.get_width() for p in left.patches] == pytest.approx([r.predicted_s for r in runs])
         assert [t.get_text() for t in left.get_yticklabels()] == SPECS
         assert len(right.patches) == len(SPECS) * len(CATEGORIES)
-        assert "toy: the same ops on 3 specs" in fig.texts[0].get_text()
+        assert "toy · bf16: the same ops on 3 specs" in fig.texts[0].get_text()
 
 
 def test_what_if_of_one_analysis_and_specs_asks_the_analysis():

@@ -101,4 +101,4 @@ def test_analysis_plot_compares_a_measurement_first(monkeypatch):
     gemm = next(c for c in by_gid(fig.axes[0], plot.OPS) if c.get_label() == "GEMM")
     x, y = np.asarray(gemm.get_offsets()).T
     assert x == pytest.approx(2 * y)  # measured twice the predicted time
-    assert "toy on" in fig.axes[0].get_title()
+    assert "toy · bf16 on NVIDIA H100" in fig.axes[0].get_title()

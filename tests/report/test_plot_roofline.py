@@ -225,3 +225,33 @@ def test_ceilings_merge_equal_peaks_and_read_the_used_ones():
         plot.ceilings(hw, "used")
     with pytest.raises(RooflineError, match='expected "all", "used"'):
         plot.ceilings(hw, "some")
+
+
+def test_integer_ops_add_no_ceiling_of_their_own():
+    """An int32 arange runs at the fp32 vector rate by fallback: a bf16 model's plot
+    shows the bf16 ceilings only."""
+    hw = load_hardware("h100-sxm")
+    arange = op_row("aten.arange", "", "Other", 1024.0, 0.0, 4096.0, "vector", dtype="int32")
+    frame = pd.concat([toy().ops[list(COUNT_COLUMNS)], pd.DataFrame([arange])], ignore_index=True)
+    a = Analysis("toy", hw, frame)
+    used = plot.ceilings(hw, "used", a.ops)
+    assert [(c.peak_flops, c.matrix) for c in used] == [(989e12, True), (134e12, False)]
+    only_ints = Analysis("ints", hw, pd.DataFrame([arange])[list(COUNT_COLUMNS)])
+    assert [c.peak_flops for c in plot.ceilings(hw, "used", only_ints.ops)] == [67e12]  # all there is
+
+
+def test_gpu_figures_name_kernels_as_a_gpu_runs_them():
+    sdpa = op_row("aten._scaled_dot_product_flash_attention_for_cpu", "attn", "GEMM", 1e9, 1e6, 1e6, "matrix")
+    frame = pd.DataFrame([sdpa])[list(COUNT_COLUMNS)]
+    fig = plot.roofline(Analysis("attn", load_hardware("h100-sxm"), frame), top=1)
+    labels = [t.get_text() for t in fig.axes[0].texts]
+    assert any("_scaled_dot_product_flash_attention attn" in text for text in labels), labels
+    assert not any("_for_cpu" in text for text in labels)
+
+
+def test_labels_never_cut_an_op_name():
+    from roofline.report.plot._common import op_label
+
+    label = op_label("aten._scaled_dot_product_flash_attention", "blocks.*.attn.core", width=40)
+    assert label.startswith("_scaled_dot_product_flash_attention b") and label.endswith("…") and len(label) <= 40
+    assert op_label("aten.mm", "lm_head") == "mm lm_head"

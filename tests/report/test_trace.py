@@ -203,7 +203,7 @@ def test_cli_trace_and_merged_trace(target, tmp_path, measured_trace, capsys):
     [
         (["--trace-measured", "{tmp}/nothing.json"], "--trace-measured: give --trace FILE too"),
         (["--trace", "{tmp}/t.json", "--trace-measured", "{tmp}/nothing.json"], "nothing.json: no such file"),
-        (["--trace", "{tmp}/no/such/dir/t.json"], "cannot write"),
+        (["--trace", "{tmp}/no/such/dir/t.json"], "no such directory"),
     ],
 )
 def test_cli_trace_errors_exit_2(target, tmp_path, capsys, extra, message):

@@ -104,7 +104,9 @@ def test_cli_sweep_writes_csv_and_plot(mlp_target, tmp_path):
     table = pd.read_csv(out)
     assert list(table.columns) == list(SWEEP_COLUMNS)
     assert sorted(zip(table["batch"], table["hw"])) == sorted((b, h) for b in (1, 8, 64) for h in ("h100-sxm", "t4"))
-    assert table["seq"].isna().all()  # no --seq: the build function's default
+    assert (table["seq"] == 4).all()  # no --seq: the build function's default, said
+    assert (table["dtype"] == "fp32").all() and (table["params"] == 32 * 48).all()
+    assert table["samples_per_s"].to_numpy() == pytest.approx((table["batch"] / table["predicted_s"]).to_numpy())
     assert (table["total_flops"] == 2 * table["batch"] * 4 * 32 * 48).all()
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(os.listdir(tmp_path)) == ["mlp.py", "results.csv", "sweep.png"]  # no temp files left

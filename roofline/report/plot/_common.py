@@ -139,9 +139,13 @@ def short_op(op: str) -> str:
 
 
 def op_label(op: str, module: str, width: int = 34) -> str:
-    """"mm layer.0", cut to ``width`` characters with an ellipsis."""
-    text = f"{short_op(op)} {module or '(top)'}"
-    return text if len(text) <= width else text[: width - 1] + "…"
+    """"mm layer.0", cut to ``width`` characters with an ellipsis in the module's part:
+    the op's name is always whole (a cut name could be another op)."""
+    name, module = short_op(op), module or "(top)"
+    room = width - len(name) - 1
+    if len(module) > room:
+        module = module[: max(room - 1, 1)] + "…"
+    return f"{name} {module}"
 
 
 def frame_of(obj: Any) -> Any:

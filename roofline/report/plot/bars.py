@@ -89,6 +89,12 @@ def _legend_right(ax: Axes) -> None:
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=FONT - 0.5, frameon=False)
 
 
+def _configuration(analysis: Any) -> str:
+    """'gpt2 · bf16 · batch 8 · seq 1024 · 124M params': what was analysed (no spec)."""
+    workload = getattr(analysis, "workload", None)
+    return " · ".join([workload.model, *workload.settings()]) if workload is not None else analysis.name
+
+
 # --------------------------------------------------------------------------- breakdown
 def _breakdown_bars(items: list[Any], measured: list[Any]) -> list[tuple[str, str, pd.Series]]:
     """(model, PREDICTED or MEASURED, seconds by category) per bar, a model's measured
@@ -205,6 +211,6 @@ def what_if(
     right.set_xlabel("share of predicted time by category (%)", fontsize=FONT + 1)
     right.tick_params(labelsize=FONT)
     _legend_right(right)
-    fig.suptitle(title or f"{runs[0].name}: the same ops on {len(runs)} specs", fontsize=FONT + 2)
+    fig.suptitle(title or f"{_configuration(runs[0])}: the same ops on {len(runs)} specs", fontsize=FONT + 2)
     fig.tight_layout()
     return fig

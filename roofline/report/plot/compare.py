@@ -16,6 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from roofline.errors import RooflineError
+from roofline.report.text import title as figure_title
 from roofline.report.plot._common import (
     BAND,
     BAR_COLOR,
@@ -143,5 +144,5 @@ def compare_kind(analysis: Any, *, comparison: Any = None, measured: Any = None,
                             "(Analysis.plot('compare', measured=...) does this)")
     if comparison is None:
         raise RooflineError("plot(kind='compare'): pass comparison=<frame with predicted_s, measured_s, category> or measured=<measurement>")
-    kw.setdefault("title", f"{analysis.name} on {analysis.hw.display_name}")
+    kw.setdefault("title", figure_title(analysis))
     return predicted_vs_measured(comparison, **kw)

@@ -24,6 +24,9 @@ from matplotlib.transforms import Bbox
 from roofline.count.categories import CATEGORIES
 from roofline.count.registry import MATRIX, VECTOR
 from roofline.errors import RooflineError
+from roofline.dtypes import OTHER_DTYPE
+from roofline.report.text import display_op
+from roofline.report.text import title as figure_title
 from roofline.report.plot._common import (
     ATTAINABLE,
     AX_SIZE,
@@ -117,6 +120,10 @@ def _peak_triples(hw: Any, peaks: str | Iterable[tuple[str, str]], ops: pd.DataF
         if ops is None:
             raise RooflineError('peaks="used" needs the ops frame')
         working = ops[(ops["flops"] > 0) & ops["peak_flops"].notna()]
+        # integer and bool ops (an arange, index arithmetic) run at the fp32 vector rate
+        # by fallback: they would add an fp32 ceiling the model's arithmetic never uses
+        floating = working[working["dtype"] != OTHER_DTYPE]
+        working = floating if not floating.empty else working
         groups = working.groupby(["unit", "dtype", "peak_flops"], sort=False).groups
         return [(*_peak_name(hw, unit, dtype, float(peak)), float(peak)) for unit, dtype, peak in groups]
     if isinstance(peaks, str):
@@ -293,10 +300,13 @@ class _OpPoints:
 def _op_points(analysis: Any, measured: Any) -> _OpPoints:
     """Every op of ``analysis`` with a place on the roofline, at its predicted time or
     (``measured`` given) its measured one."""
-    ops = analysis.ops
+    # device ops only (a training step's host-side bookkeeping is not on the roofline),
+    # named as the spec's device runs them
+    ops = getattr(analysis, "device_ops", analysis.ops)
     seconds = ops["predicted_s"] if measured is None else measured_series(measured, ops.index, f"roofline: measured for {analysis.name}")
     mask = placeable(ops["flops"], ops["bytes"], seconds)
     frame = ops.loc[mask, ["op", "module", "category", "flops", "bytes"]].copy()
+    frame["op"] = [display_op(op, analysis.hw.kind) for op in frame["op"]]
     frame["seconds"] = seconds[mask].astype(float)
     total_s = float(np.nansum(seconds.to_numpy(dtype=float)))
     frame["share"] = frame["seconds"] / total_s if total_s > 0 else 0.0
@@ -358,12 +368,12 @@ def roofline(
     axes = fig.subplots(1, len(items), squeeze=False)[0]
     all_points = [_op_points(a, m) for a, m in zip(items, measured_list)]
     panels = [
-        Panel(ax, a.hw, memory_levels(a.hw, levels), ceilings(a.hw, peaks, a.ops), p.frame["x"].to_numpy(), p.frame["y"].to_numpy())
+        Panel(ax, a.hw, memory_levels(a.hw, levels), ceilings(a.hw, peaks, getattr(a, "device_ops", a.ops)), p.frame["x"].to_numpy(), p.frame["y"].to_numpy())
         for ax, a, p in zip(axes, items, all_points)
     ]
     _draw_frame(panels, efficiency)
     for k, (panel, points, a) in enumerate(zip(panels, all_points, items)):
-        _draw_op_points(panel.ax, points, titles[k] if titles else f"{a.name} on {a.hw.display_name}")
+        _draw_op_points(panel.ax, points, titles[k] if titles else figure_title(a))
     fig.tight_layout()
     renderer = fig.canvas.get_renderer()
     for panel, points in zip(panels, all_points):
@@ -473,7 +483,7 @@ def hierarchical_roofline(
     sub = f"top {len(y)} ops by predicted time"
     if compulsory:
         sub += f"\nno traffic data for {', '.join(compulsory)}: drawn with the compulsory (DRAM) bytes"
-    ax.set_title(f"{title or f'{analysis.name} on {hw.display_name}: hierarchical roofline'}\n{sub}", fontsize=FONT + 1)
+    ax.set_title(f"{title or f'{figure_title(analysis)}: hierarchical roofline'}\n{sub}", fontsize=FONT + 1)
     fig.tight_layout()
     renderer = fig.canvas.get_renderer()
     markers = [marker_box(ax, stacked[k, j], y[j], radii[j]) for j in range(len(y)) for k in range(len(columns))]

@@ -46,6 +46,8 @@ a step (roofline.capture.training.HOST) is left out of device time.
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterable
 
@@ -239,6 +241,7 @@ class TrainingProfiler:
         optimizer: Any = "adamw",
         loss_fn: Any = None,
         name: str | None = None,
+        seq: int | None = None,
     ):
         self.build = build
         self.hw = load_hardware(hw)
@@ -246,7 +249,11 @@ class TrainingProfiler:
         self.optimizer = optimizer
         self.loss_fn = loss_fn
         self.name = name
+        self.seq = seq
         self.profiles: dict[int, StepProfile] = {}
+        # What was analysed, for headers: the last analysis's, batch left out (a plan
+        # names its global batch and picks the micro-batch); None before any.
+        self.workload: Any = None
 
     def __call__(self, micro_batch: int) -> StepProfile:
         micro_batch = int(micro_batch)
@@ -259,21 +266,27 @@ class TrainingProfiler:
                 model, inputs = self.build(micro_batch)
             analysis = analyze(
                 model, inputs, hw=self.hw, dtype=self.dtype, meta=True, mode="train",
-                optimizer=self.optimizer, loss_fn=self.loss_fn, name=self.name,
+                optimizer=self.optimizer, loss_fn=self.loss_fn, name=self.name, batch=micro_batch, seq=self.seq,
             )
             self.profiles[micro_batch] = StepProfile.from_analysis(analysis, micro_batch)
+            self.workload = dataclasses.replace(analysis.workload, batch=None)
         return self.profiles[micro_batch]
 
 
 def profiler_for_target(target: str, hw: str | HardwareSpec, *, dtype: Any = None, optimizer: Any = "adamw", options: dict[str, Any] | None = None) -> TrainingProfiler:
-    """A TrainingProfiler for a zoo name or path/to/file.py[:function] target."""
-    from roofline.targets import build_target
+    """A TrainingProfiler for a zoo name or path/to/file.py[:function] target (its seq,
+    for headers: the seq option, else the build function's default)."""
+    from roofline.targets import build as build_built
+
+    profiler: TrainingProfiler
 
     def build(micro_batch: int) -> tuple[Any, Any]:
-        model, inputs, _ = build_target(target, batch=micro_batch, meta=True, options=options)
-        return model, inputs
+        built = build_built(target, batch=micro_batch, meta=True, options=options)
+        profiler.seq = built.seq
+        return built.model, built.inputs
 
-    return TrainingProfiler(build, hw, dtype=dtype, optimizer=optimizer, name=target)
+    profiler = TrainingProfiler(build, hw, dtype=dtype, optimizer=optimizer, name=target)
+    return profiler
 
 
 # --------------------------------------------------------------------------- one configuration
