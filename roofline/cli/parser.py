@@ -5,7 +5,6 @@ and one line on stderr, as every user error of the command does."""
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from roofline.cli import commands

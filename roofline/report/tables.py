@@ -7,7 +7,6 @@ formats numbers with roofline.units and prints; none predicts, measures or loads
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from typing import Any
 
 import pandas as pd
