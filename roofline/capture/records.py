@@ -6,6 +6,7 @@ model or enters a mode (that is roofline.capture.mode).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,10 @@ class TensorInfo:
     layout: str  # "strided", "sparse_coo", "sparse_csr", ...
     device: str
     nnz: int | None = None  # stored values of a sparse tensor
+    #: The integers a small index tensor holds, kept only where the work depends on them
+    #: and the tensor has real data (the sequence offsets of variable-length attention:
+    #: see VALUE_ARGUMENTS); None otherwise.
+    values: tuple[int, ...] | None = None
 
     @property
     def numel(self) -> int:
@@ -277,6 +282,48 @@ def _to_infos(value: Any, memo: dict[int, TensorInfo], found: list[TensorInfo]) 
 
 
 
+#: Schema argument names whose integers capture keeps (TensorInfo.values): the cumulative
+#: sequence offsets of variable-length attention (flash: cum_seq_q/k, memory-efficient:
+#: cu_seqlens_q/k). Without them a batch of packed sequences counts as one long sequence.
+VALUE_ARGUMENTS = frozenset({"cum_seq_q", "cum_seq_k", "cu_seqlens_q", "cu_seqlens_k"})
+_VALUE_POSITIONS: dict[Any, tuple[tuple[int, str], ...]] = {}
+
+
+def _value_positions(func: Any) -> tuple[tuple[int, str], ...]:
+    """(position, name) of the op's VALUE_ARGUMENTS, cached per OpOverload."""
+    positions = _VALUE_POSITIONS.get(func)
+    if positions is None:
+        names = _schema_arg_names(func)
+        positions = _VALUE_POSITIONS[func] = tuple((i, n) for i, n in enumerate(names) if n in VALUE_ARGUMENTS)
+    return positions
+
+
+def _holds_data(t: torch.Tensor) -> bool:
+    """True for a plain tensor with real data (not meta, not a fake or functional
+    tensor, whose values are unknown)."""
+    return type(t) in _PLAIN_TENSOR_TYPES and not t.is_meta
+
+
+def _keep_values(func: Any, args: tuple, kwargs: dict, memo: dict[int, TensorInfo]) -> dict[int, TensorInfo]:
+    """{id of the TensorInfo made for an offsets argument: the same TensorInfo with its
+    values}, for the VALUE_ARGUMENTS of ``func`` that hold real data. Reading them
+    synchronises a GPU once per such op, as torch's FlopCounterMode does."""
+    kept: dict[int, TensorInfo] = {}
+    for position, name in _value_positions(func):
+        t = args[position] if position < len(args) else kwargs.get(name)
+        if isinstance(t, torch.Tensor) and t.dim() == 1 and _holds_data(t) and id(t) in memo:
+            info = memo[id(t)]
+            kept[id(info)] = dataclasses.replace(info, values=tuple(int(v) for v in t.tolist()))
+    return kept
+
+
+def _swap(values: Any, kept: dict[int, TensorInfo]) -> Any:
+    """A top-level tuple or dict of arguments with each kept TensorInfo replaced."""
+    if isinstance(values, dict):
+        return {key: kept.get(id(v), v) for key, v in values.items()}
+    return tuple(kept.get(id(v), v) for v in values)
+
+
 def make_record(
     index: int,
     op: str,
@@ -299,6 +346,9 @@ def make_record(
     kwarg_infos = _to_infos(kwargs, memo, inputs)
     outputs: list[TensorInfo] = []
     _to_infos(out, {}, outputs)  # its own memo: an output that aliases an input is listed again
+    kept = _keep_values(func, args, kwargs, memo) if _value_positions(func) else {}
+    if kept:
+        arg_infos, kwarg_infos, inputs = _swap(arg_infos, kept), _swap(kwarg_infos, kept), list(_swap(inputs, kept))
     return OpRecord(
         index=index,
         op=op,
