@@ -11,6 +11,8 @@ from typing import Any, Callable
 
 import torch
 
+from roofline.errors import RooflineError
+
 __all__ = ["map_tensors", "tensors_in", "cast_inputs", "clone_inputs"]
 
 
@@ -51,6 +53,12 @@ def cast_inputs(inputs: Any, dtype: torch.dtype | None, device: str | torch.devi
         return inputs
 
     def convert(t: torch.Tensor) -> torch.Tensor:
+        if device is not None and t.is_nested and t.layout is torch.strided and torch.device(device).type == "meta":
+            # torch has no meta kernels for them: say so in one line, not its dispatch table
+            raise RooflineError(
+                "a strided nested tensor cannot be moved to meta: build it with "
+                "layout=torch.jagged, or analyse it on real tensors (meta=False)"
+            )
         if dtype is not None and t.is_floating_point():
             t = t.to(dtype)
         return t.to(device) if device is not None else t

@@ -5,6 +5,10 @@ decomposed, so what it records is what the backend kernels actually run. It work
 same on real, fake and meta tensors: meta tensors let a model far larger than memory be
 analysed, since no data is ever allocated.
 
+A jagged nested tensor (layout=torch.jagged) runs each op in Python as aten ops on its
+packed values: those are what is recorded. A strided nested tensor's op is recorded
+once, on TensorInfos of layout "nested" that list each component's shape.
+
 CaptureMode has three hooks, the one supported way to change what a capture does
 (measurement times ops through them, training tags phases and follows memory):
 
@@ -23,6 +27,11 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from roofline.capture.meta import FusedAttentionOnMeta
 from roofline.capture.records import OpRecord, make_record, op_name, persistent_storages
+
+try:  # the jagged nested tensor type (torch.nested with layout=torch.jagged); private in torch
+    from torch.nested._internal.nested_tensor import NestedTensor as _JAGGED
+except ImportError:  # pragma: no cover - a torch without it has no jagged tensors to record
+    _JAGGED = None
 
 __all__ = ["ModuleStack", "CaptureMode", "active_capture", "call_model", "capture", "uncompiled"]
 
@@ -151,6 +160,11 @@ class CaptureMode(TorchDispatchMode):
 
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:  # noqa: D105
         kwargs = kwargs or {}
+        if _JAGGED in types:
+            # A jagged nested tensor runs each op in Python, as aten ops on its packed
+            # values: let it, and record those (the kernels eager runs, on the real
+            # elements) rather than one op on a tensor whose shape is ragged.
+            return NotImplemented
         if self.opaque_depth:  # inside a symbolic_op: recorded as one op by its wrapper
             return func(*args, **kwargs)
         out = self.run_op(func, args, kwargs)

@@ -28,15 +28,19 @@ class TensorInfo:
     stride: tuple[int, ...] | None  # None for sparse layouts
     layout: str  # "strided", "sparse_coo", "sparse_csr", ...
     device: str
-    nnz: int | None = None  # stored values of a sparse tensor
+    nnz: int | None = None  # stored values of a sparse tensor (real elements of a nested one)
     #: The integers a small index tensor holds, kept only where the work depends on them
     #: and the tensor has real data (the sequence offsets of variable-length attention:
     #: see VALUE_ARGUMENTS); None otherwise.
     values: tuple[int, ...] | None = None
+    #: The shape of each component of a strided nested tensor (layout "nested"); None otherwise.
+    components: tuple[tuple[int, ...], ...] | None = None
 
     @property
     def numel(self) -> int:
-        """Elements of the logical (dense) tensor."""
+        """Elements of the logical (dense) tensor; of a nested tensor, its real elements."""
+        if self.layout == "nested":
+            return self.nnz or 0
         return math.prod(self.shape)
 
     @property
@@ -56,6 +60,8 @@ class TensorInfo:
         A broadcast (stride-0) view of a bias is as small as the bias; a sparse tensor
         holds its nnz values plus their indices.
         """
+        if self.layout == "nested":
+            return (self.nnz or 0) * self.itemsize
         if self.layout != "strided" or self.stride is None:
             nnz = self.nnz or 0
             if self.layout == "sparse_csr":
@@ -98,9 +104,23 @@ def _device_type(t: torch.Tensor) -> str:
     return t.device.type
 
 
+def _nested_info(t: torch.Tensor) -> TensorInfo:
+    """A strided nested tensor (torch.nested without layout=torch.jagged): its components
+    differ in shape, so it has no dense shape. Layout "nested"; shape the bound of its
+    components (the padded shape, n x the largest size of each dim); nnz its real
+    elements, which numel and footprint_bytes report; components each one's shape."""
+    components = tuple(tuple(int(v) for v in row) for row in t._nested_tensor_size().tolist())
+    dims = len(components[0]) if components else 0
+    bound = (len(components), *(max(c[d] for c in components) for d in range(dims)))
+    elements = sum(math.prod(c) for c in components)
+    return TensorInfo(bound, t.dtype, None, "nested", t.device.type, elements, components=components)
+
+
 def tensor_info(t: torch.Tensor) -> TensorInfo:
     """Metadata of a tensor (real, fake or meta) as a TensorInfo."""
     if t.layout is torch.strided:  # layouts are singletons
+        if t.is_nested:
+            return _nested_info(t)
         return TensorInfo(tuple(t.shape), t.dtype, tuple(t.stride()), "strided", _device_type(t))
     layout = str(t.layout).removeprefix("torch.")
     nnz = None

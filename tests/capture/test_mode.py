@@ -1,6 +1,8 @@
 """roofline.capture.mode: module paths, grad modes, dict and keyword inputs, meta tensors,
 and CaptureMode's public hooks (run_op, on_record, module_path) used as a subclass would."""
 
+import warnings
+
 import pytest
 import torch
 import torch.nn as nn
@@ -222,3 +224,22 @@ def test_module_stack_on_its_own():
         handle.remove()
     assert seen == [(("head", "Linear"), True)]
     assert stack.current == ("", "Net") and not stack.in_module
+
+
+def test_a_jagged_nested_tensor_records_the_ops_on_its_values():
+    nt = torch.nested.nested_tensor([torch.randn(3, 8), torch.randn(5, 8)], layout=torch.jagged)
+    records, out = capture(torch.relu, (nt,))
+    # The jagged tensor runs relu on its packed [3 + 5, 8] values: that is the op recorded.
+    assert [(r.op, r.inputs[0].shape, r.inputs[0].layout) for r in records] == [("aten.relu.default", (8, 8), "strided")]
+    assert out.is_nested
+
+
+def test_a_strided_nested_tensor_records_its_components():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nt = torch.nested.nested_tensor([torch.randn(3, 8), torch.randn(5, 8)])
+    records, _ = capture(torch.relu, (nt,))
+    info = records[0].inputs[0]
+    # No dense shape: the padded bound, the real elements (3*8 + 5*8) and each component.
+    assert (info.layout, info.shape, info.numel, info.footprint_bytes) == ("nested", (2, 5, 8), 64, 256)
+    assert info.components == ((3, 8), (5, 8))
