@@ -18,24 +18,39 @@ __all__ = ["map_tensors", "tensors_in", "cast_inputs", "clone_inputs"]
 
 def map_tensors(fn: Callable[[torch.Tensor], torch.Tensor], inputs: Any) -> Any:
     """``inputs`` with every tensor t replaced by fn(t), containers rebuilt as their own
-    type (tuple, list, dict, namedtuple, dataclass); anything else is kept as it is."""
+    type (tuple, list, dict, namedtuple, dataclass); anything else is kept as it is.
+
+    fn runs once per distinct tensor: a tensor passed twice stays one tensor (self-
+    attention's ``mha(x, x, x)`` keeps query is key is value, which torch's fast path
+    tests)."""
+    memo: dict[int, torch.Tensor] = {}
+
+    def once(t: torch.Tensor) -> torch.Tensor:
+        if id(t) not in memo:
+            memo[id(t)] = fn(t)
+        return memo[id(t)]
+
+    return _map(once, inputs)
+
+
+def _map(fn: Callable[[torch.Tensor], torch.Tensor], inputs: Any) -> Any:
     if isinstance(inputs, torch.Tensor):
         return fn(inputs)
     if dataclasses.is_dataclass(inputs) and not isinstance(inputs, type):
-        changes = {f.name: map_tensors(fn, getattr(inputs, f.name)) for f in dataclasses.fields(inputs) if f.init}
+        changes = {f.name: _map(fn, getattr(inputs, f.name)) for f in dataclasses.fields(inputs) if f.init}
         return dataclasses.replace(inputs, **changes)
     if isinstance(inputs, dict):
-        return type(inputs)((key, map_tensors(fn, value)) for key, value in inputs.items())
+        return type(inputs)((key, _map(fn, value)) for key, value in inputs.items())
     if isinstance(inputs, tuple) and hasattr(inputs, "_fields"):  # namedtuple
-        return type(inputs)(*(map_tensors(fn, value) for value in inputs))
+        return type(inputs)(*(_map(fn, value) for value in inputs))
     if isinstance(inputs, (list, tuple)):
-        return type(inputs)(map_tensors(fn, value) for value in inputs)
+        return type(inputs)(_map(fn, value) for value in inputs)
     return inputs
 
 
 def tensors_in(inputs: Any) -> list[torch.Tensor]:
-    """Every tensor inside ``inputs``, in order: the tensors map_tensors would map (the
-    same walk, so what is checked is what is cast, moved and copied)."""
+    """Every distinct tensor inside ``inputs``, in order: the tensors map_tensors would map
+    (the same walk, so what is checked is what is cast, moved and copied)."""
     found: list[torch.Tensor] = []
 
     def collect(t: torch.Tensor) -> torch.Tensor:

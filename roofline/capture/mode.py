@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from roofline.capture.meta import FusedAttentionOnMeta
+from roofline.capture.meta import EagerPaths
 from roofline.capture.records import OpRecord, make_record, op_name, persistent_storages
 
 try:  # the jagged nested tensor type (torch.nested with layout=torch.jagged); private in torch
@@ -214,7 +214,7 @@ def capture(model: Any, inputs: Any = ()) -> tuple[list[OpRecord], Any]:
     elif root is not None and any(isinstance(getattr(m, "_orig_mod", None), torch.nn.Module) for m in root.modules()):
         _warn_compiled(root, "torch.compile on some submodules", "their original modules")
     try:
-        with FusedAttentionOnMeta(), CaptureMode(root) as mode:
+        with EagerPaths(), CaptureMode(root) as mode:
             output = call_model(model, inputs)
     finally:
         if compiled_call is not None:

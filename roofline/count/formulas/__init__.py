@@ -1,5 +1,6 @@
 """Cost formulas, one module per family (matmul, conv, attention, pointwise, reduction,
-pooling, embedding, movement, nested, sparse, rnn, symbolic, backward, no_work). Importing this
+pooling, embedding, movement, nested, sparse, rnn, symbolic, transformer, backward,
+no_work). Importing this
 package registers them all with roofline.count.registry. Each formula is a small pure
 function of an OpRecord; formulas may import the registry, _common and each other (a
 fused op's formula reuses its parts'), capture's record types, errors and dtypes.
@@ -20,4 +21,5 @@ from roofline.count.formulas import (  # noqa: F401
     rnn,
     sparse,
     symbolic,
+    transformer,
 )

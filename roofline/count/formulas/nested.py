@@ -57,3 +57,11 @@ def nested_metadata_cost(record: OpRecord) -> Cost:
     """The offsets (and strides) of a nested tensor's components: a few integers per
     component, on the host, next to no work."""
     return Cost(0, 0, 0, OTHER, unit=NO_UNIT)
+
+
+@register("aten._nested_tensor_from_mask_left_aligned")
+def left_aligned_check_cost(record: OpRecord) -> Cost:
+    """nn.TransformerEncoder's test that a padding mask keeps each sequence's tokens first:
+    one compare per mask element, the mask read, a bool returned."""
+    mask = record.inputs[-1]
+    return Cost(mask.numel, read_bytes(record), 0, OTHER)
