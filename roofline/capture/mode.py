@@ -167,6 +167,15 @@ class CaptureMode(TorchDispatchMode):
             return NotImplemented
         if self.opaque_depth:  # inside a symbolic_op: recorded as one op by its wrapper
             return func(*args, **kwargs)
+        if runs_decomposed(func, args, kwargs):
+            # A composite op reaches the mode whole only where autograd is off (under
+            # inference_mode, or inside a tensor subclass): eager runs its decomposition,
+            # so record those ops, as no_grad records them, with this mode back on.
+            TorchDispatchMode.__enter__(self)
+            try:
+                return func.decompose(*args, **kwargs)
+            finally:
+                TorchDispatchMode.__exit__(self, None, None, None)
         out = self.run_op(func, args, kwargs)
         self._append(op_name(func), func, args, kwargs, out)
         return out
@@ -187,6 +196,49 @@ class CaptureMode(TorchDispatchMode):
         finally:
             _ACTIVE_CAPTURES.remove(self)
             self.modules.__exit__(*exc)
+
+
+#: Dispatch key name of each device type's dense tensors (others: the type, capitalised).
+_DEVICE_KEYS = {"cpu": "CPU", "cuda": "CUDA", "meta": "Meta", "xpu": "XPU", "mps": "MPS", "hpu": "HPU", "privateuseone": "PrivateUse1"}
+#: Dispatch key prefix of each non-dense layout.
+_LAYOUT_PREFIXES = {torch.sparse_coo: "Sparse", torch.sparse_csr: "SparseCsr", torch.sparse_csc: "SparseCsr",
+                    torch.sparse_bsr: "SparseCsr", torch.sparse_bsc: "SparseCsr", torch._mkldnn: "Mkldnn"}
+_COMPOSITE: dict[Any, bool] = {}
+
+
+def _is_composite(func: Any) -> bool:
+    """True for an op with a CompositeImplicitAutograd kernel (it decomposes into others)."""
+    composite = _COMPOSITE.get(func)
+    if composite is None:
+        composite = _COMPOSITE[func] = isinstance(func, torch._ops.OpOverload) and torch._C._dispatch_has_kernel_for_dispatch_key(
+            func.name(), "CompositeImplicitAutograd")
+    return composite
+
+
+def _backend_key(t: torch.Tensor) -> Any:
+    """The dispatch key of a tensor's backend kernels (CPU, CUDA, Meta, SparseCPU, ...), or None."""
+    prefix = "Quantized" if t.is_quantized else _LAYOUT_PREFIXES.get(t.layout, "")
+    device = t.device.type
+    return getattr(torch._C.DispatchKey, prefix + _DEVICE_KEYS.get(device, device.capitalize()), None)
+
+
+def runs_decomposed(func: Any, args: tuple, kwargs: dict) -> bool:
+    """True when eager runs ``func`` as its decomposition on these arguments: a composite
+    op with no kernel of its own for any argument's backend (linear has one for nested
+    tensors). Ops on strided nested tensors are kept whole (their composite kernels
+    differ); they are counted per component."""
+    if not _is_composite(func):
+        return False
+    name = func.name()
+    tensors = [a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)]
+    tensors += [t for a in args if isinstance(a, (list, tuple)) for t in a if isinstance(t, torch.Tensor)]
+    for t in tensors:
+        if t.is_nested:
+            return False
+        key = _backend_key(t)
+        if key is not None and torch._C._dispatch_has_kernel_for_dispatch_key(name, key):
+            return False
+    return True
 
 
 def call_model(model: Any, inputs: Any) -> Any:

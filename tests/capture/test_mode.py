@@ -243,3 +243,58 @@ def test_a_strided_nested_tensor_records_its_components():
     # No dense shape: the padded bound, the real elements (3*8 + 5*8) and each component.
     assert (info.layout, info.shape, info.numel, info.footprint_bytes) == ("nested", (2, 5, 8), 64, 256)
     assert info.components == ((3, 8), (5, 8))
+
+
+class _Block(nn.Module):
+    """A resnet basic block: two 3x3 conv-bn layers and the identity added back."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)
+        self.conv2, self.bn2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)
+
+    def forward(self, x):
+        y = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(y)) + x)
+
+
+def _resnet_like():
+    """resnet18's layer types at toy size: stem conv-bn-relu-maxpool, two basic blocks,
+    adaptive average pool, flatten, linear."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(3, 2, 1),
+        _Block(8), _Block(8), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10),
+    ).eval()
+
+
+def test_inference_mode_records_what_no_grad_records():
+    import roofline
+
+    model, x = _resnet_like(), torch.randn(2, 3, 32, 32)
+    plain = roofline.analyze(model, (x,), strict=True)
+    with torch.inference_mode():
+        inference = roofline.analyze(model, (x,), strict=True)
+    # Under inference_mode composite ops (conv2d, linear, adaptive_avg_pool2d, einsum,
+    # cross_entropy) reach the mode whole; eager runs their decomposition, so the
+    # capture records that: the same ops, FLOPs and bytes as without it (the adaptive
+    # pool's 2 x 8 x 8 x 8 = 1,024 adds as a mean, not a pool with a divide per window).
+    assert list(inference.ops["op"]) == list(plain.ops["op"])
+    assert (inference.total_flops, inference.total_bytes) == (plain.total_flops, plain.total_bytes)
+    assert "aten.mean" in set(plain.ops["op"]) and "aten.adaptive_avg_pool2d" not in set(inference.ops["op"])
+
+
+def test_composite_ops_under_inference_mode_decompose():
+    a, b = torch.randn(4, 8), torch.randn(8, 5)
+    logits, target = torch.randn(4, 10), torch.randint(0, 10, (4,))
+
+    def run():
+        torch.einsum("ij,jk->ik", a, b)
+        torch.nn.functional.cross_entropy(logits, target)
+
+    with torch.inference_mode():
+        records, _ = capture(run)
+    ops = [r.packet for r in records]
+    assert "aten.bmm" in ops and "aten._log_softmax" in ops and "aten.nll_loss_forward" in ops
+    assert "aten.einsum" not in ops and "aten.cross_entropy_loss" not in ops
+    assert all(isinstance(count(r), type(count(records[ops.index("aten.bmm")]))) for r in records)
