@@ -210,8 +210,12 @@ def _is_composite(func: Any) -> bool:
     """True for an op with a CompositeImplicitAutograd kernel (it decomposes into others)."""
     composite = _COMPOSITE.get(func)
     if composite is None:
-        composite = _COMPOSITE[func] = isinstance(func, torch._ops.OpOverload) and torch._C._dispatch_has_kernel_for_dispatch_key(
-            func.name(), "CompositeImplicitAutograd")
+        try:
+            composite = isinstance(func, torch._ops.OpOverload) and torch._C._dispatch_has_kernel_for_dispatch_key(
+                func.name(), "CompositeImplicitAutograd")
+        except RuntimeError:  # an overload the dispatcher does not know by that name
+            composite = False
+        _COMPOSITE[func] = composite
     return composite
 
 

@@ -15,9 +15,15 @@ import dataclasses
 from typing import Any
 
 from roofline.capture import OpRecord, TensorInfo
-from roofline.count.formulas._common import read_bytes, written_bytes
 from roofline.count.categories import OTHER
-from roofline.count.registry import NO_UNIT, Cost, Handler, Unsupported, register_component_counter
+from roofline.count.formulas._common import read_bytes, written_bytes
+from roofline.count.registry import (
+    NO_UNIT,
+    Cost,
+    Handler,
+    Unsupported,
+    register_component_counter,
+)
 
 __all__ = ["component_records", "count_by_component"]
 

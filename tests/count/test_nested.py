@@ -54,7 +54,7 @@ def test_linear_reads_its_shared_weight_once(make):
 def test_strided_nested_matmul_sums_its_components():
     a = torch.nested.nested_tensor([torch.randn(2, 3, 8), torch.randn(2, 5, 8)])
     b = torch.nested.nested_tensor([torch.randn(2, 8, 3), torch.randn(2, 8, 5)])
-    ((op, cost),) = costs_of(torch.matmul, a, b)
+    ((_, cost),) = costs_of(torch.matmul, a, b)
     # Per component 2 heads x L x L x 8 multiply-adds: 2*2*3*3*8 + 2*2*5*5*8 = 288 + 800.
     assert cost.flops == 1_088
     # a and b each 2*(3+5)*8 = 128 floats read; the outputs 2*(9+25) = 68 floats written.

@@ -12,7 +12,12 @@ from __future__ import annotations
 
 from roofline.capture import OpRecord, TensorInfo
 from roofline.count.categories import DATA_MOVE, DATA_TRANSFORM, OTHER
-from roofline.count.formulas._common import distinct_bytes, read_bytes, tensors_in, written_bytes
+from roofline.count.formulas._common import (
+    distinct_bytes,
+    read_bytes,
+    tensors_in,
+    written_bytes,
+)
 from roofline.count.registry import NO_UNIT, Cost, counts_nested, register
 
 

@@ -37,6 +37,8 @@ FLOPS_PER_ELEMENT: dict[str, int] = {
     "aten.softplus": 2,
     "aten.elu": 2,
     "aten.leaky_relu": 2,
+    "aten.floor_divide": 2,  # divide, then floor
+    "aten.floor_divide_": 2,
 }
 
 
@@ -133,6 +135,8 @@ register(
     "aten.randint",
     "aten.arange",
     "aten.linspace",
+    "aten.floor_divide",
+    "aten.floor_divide_",
 )(pointwise_cost)
 
 

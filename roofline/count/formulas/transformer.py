@@ -28,7 +28,11 @@ from roofline.count.categories import GEMM
 from roofline.count.formulas._common import distinct_bytes, prod
 from roofline.count.formulas.attention import attention_bytes, attention_flops
 from roofline.count.formulas.pointwise import FLOPS_PER_ELEMENT
-from roofline.count.formulas.reduction import NORM_FLOPS_PER_ELEMENT, SOFTMAX_FLOPS_PER_ELEMENT, layer_norm_bytes
+from roofline.count.formulas.reduction import (
+    NORM_FLOPS_PER_ELEMENT,
+    SOFTMAX_FLOPS_PER_ELEMENT,
+    layer_norm_bytes,
+)
 from roofline.count.registry import MATRIX, Cost, register
 
 #: (FLOPs, bytes read, bytes written) of one kernel inside a fused op.
