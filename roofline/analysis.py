@@ -7,9 +7,11 @@ ops, without running the model again.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -310,6 +312,41 @@ class Analysis:
             raise UnsupportedOpError(f"{self.name}: {len(missing)} unsupported op(s): {listed}")
 
 
+def _converted(t: torch.Tensor, device: str | None, dtype: torch.dtype | None) -> torch.Tensor:
+    """``t`` moved to ``device`` and, when floating point, cast to ``dtype`` (as
+    nn.Module.to converts parameters and buffers)."""
+    converted = t.detach().to(device=device, dtype=dtype if t.is_floating_point() else None)
+    if isinstance(t, torch.nn.Parameter):
+        return torch.nn.Parameter(converted, requires_grad=t.requires_grad)
+    return converted
+
+
+def converted_copy(model: torch.nn.Module, device: str | None, dtype: torch.dtype | None) -> torch.nn.Module:
+    """A copy of ``model`` on ``device`` in ``dtype``; the caller's model keeps its weights,
+    device and dtype (nn.Module.to would convert it in place).
+
+    The copy is a deepcopy whose parameters and buffers are made converted from the start
+    (through deepcopy's memo), so the original weights are never duplicated: a model
+    analysed on meta costs no memory for its weights. A model deepcopy cannot copy is
+    converted in place, with a warning.
+    """
+    memo: dict[int, Any] = {}
+    for t in (*model.parameters(), *model.buffers()):
+        if id(t) not in memo:  # a tied weight stays tied
+            memo[id(t)] = _converted(t, device, dtype)
+    try:
+        copied = copy.deepcopy(model, memo)
+    except Exception as exc:  # noqa: BLE001 - any object deepcopy cannot copy
+        warnings.warn(
+            f"roofline: {type(model).__name__} could not be copied ({type(exc).__name__}: {exc}); "
+            "it is converted in place: its weights are now on the analysis's device and dtype",
+            UserWarning,
+            stacklevel=3,
+        )
+        return model.to(device=device, dtype=dtype)
+    return copied.to(device=device, dtype=dtype)  # the module's own _apply hooks (RNN weights)
+
+
 def analyze(
     model: Any,
     inputs: Any = (),
@@ -333,6 +370,8 @@ def analyze(
     dtype: cast the model's parameters and floating inputs first (e.g. "bf16").
     meta: move model and inputs to the meta device first, so nothing is computed
     (build a model too big for memory under ``torch.device("meta")`` instead).
+    With dtype or meta the model analysed is a converted copy (converted_copy): the
+    caller's model keeps its weights, device and dtype.
     strict: raise UnsupportedOpError if any op has no formula.
     grad: run with autograd enabled (default: inference under torch.no_grad).
     counter: "roofline" (default) or "fvcore", which also counts the model with fvcore's
@@ -352,7 +391,7 @@ def analyze(
     spec = load_hardware(hw)
     torch_dtype = parse_dtype(dtype)
     if isinstance(model, torch.nn.Module) and (torch_dtype is not None or meta):
-        model = model.to(device="meta" if meta else None, dtype=torch_dtype)
+        model = converted_copy(model, "meta" if meta else None, torch_dtype)
     inputs = cast_inputs(inputs, torch_dtype, "meta" if meta else None)
     # A torch.compile'd module is named after its original module (capture warns once).
     label = name or type(getattr(model, "_orig_mod", model)).__name__

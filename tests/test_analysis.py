@@ -136,3 +136,35 @@ def test_repredicting_an_analysis_frame_gives_its_own_times():
     other = analysis.with_hw("h100-sxm")
     assert other.resident_bytes == analysis.resident_bytes
     assert other.with_hw(LOCAL_CPU).predicted_s == analysis.predicted_s
+
+
+class _Tied(nn.Module):
+    """Linear, batch norm (buffers, an int64 counter among them), a norm whose weight is
+    the linear's bias (tied), and an LSTM (flattened weights)."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear, self.bn, self.norm = nn.Linear(8, 16), nn.BatchNorm1d(16), nn.LayerNorm(16)
+        self.norm.weight = self.linear.bias
+        self.lstm = nn.LSTM(16, 4, batch_first=True)
+
+    def forward(self, x):  # x: [B, T, 8]
+        h = self.bn(self.linear(x).transpose(1, 2)).transpose(1, 2)  # norm over the 16 channels
+        return self.lstm(self.norm(h))[0]
+
+
+def test_analyze_leaves_the_callers_model_as_it_was():
+    torch.manual_seed(0)
+    model = _Tied().eval()
+    before = {name: t.clone() for name, t in model.state_dict().items()}
+    params = list(model.parameters())
+    x = torch.randn(2, 3, 8)
+    analysis = roofline.analyze(model, (x,), meta=True, dtype="bf16")
+    # The caller's model: same Parameter objects, values, device (cpu) and dtype (fp32).
+    assert list(model.parameters()) == params
+    for name, t in model.state_dict().items():
+        assert t.device.type == "cpu" and t.dtype == before[name].dtype and torch.equal(t, before[name]), name
+    assert model.norm.weight is model.linear.bias
+    # The analysis ran a bf16 copy on meta, the LSTM's flattened weights included.
+    assert "bf16" in set(analysis.ops["dtype"]) and analysis.total_flops > 0
+    model(x)  # and the model still runs for real afterwards
