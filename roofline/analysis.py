@@ -347,6 +347,24 @@ def converted_copy(model: torch.nn.Module, device: str | None, dtype: torch.dtyp
     return copied.to(device=device, dtype=dtype)  # the module's own _apply hooks (RNN weights)
 
 
+def _run(model: Any, inputs: Any, label: str, grad: bool, train: dict | None) -> tuple[list[OpRecord], Any]:
+    """(records, training step or None) of one capture: an inference forward under
+    ``grad``, or with ``train`` (capture_train_step's keyword arguments) a training step.
+    A model that fails is a one-line RooflineError naming it."""
+    try:
+        if train is not None:
+            from roofline.capture.training import capture_train_step
+
+            step = capture_train_step(model, inputs, **train)
+            return step.records, step
+        with torch.set_grad_enabled(grad):
+            return capture(model, inputs)[0], None
+    except RooflineError:
+        raise
+    except Exception as exc:
+        raise RooflineError(f"{label}: the model failed while running: {type(exc).__name__}: {exc}") from exc
+
+
 def analyze(
     model: Any,
     inputs: Any = (),
@@ -395,21 +413,10 @@ def analyze(
     inputs = cast_inputs(inputs, torch_dtype, "meta" if meta else None)
     # A torch.compile'd module is named after its original module (capture warns once).
     label = name or type(getattr(model, "_orig_mod", model)).__name__
-    step = None
-    try:
-        if mode == "train":
-            from roofline.capture.training import capture_train_step
-
-            use_foreach = spec.kind == "gpu" if foreach is None else foreach
-            step = capture_train_step(model, inputs, optimizer=optimizer, loss_fn=loss_fn, foreach=use_foreach)
-            records = step.records
-        else:
-            with torch.set_grad_enabled(grad):
-                records, _ = capture(model, inputs)
-    except RooflineError:
-        raise
-    except Exception as exc:
-        raise RooflineError(f"{label}: the model failed while running: {type(exc).__name__}: {exc}") from exc
+    if mode == "train":
+        use_foreach = spec.kind == "gpu" if foreach is None else foreach
+        train = {"optimizer": optimizer, "loss_fn": loss_fn, "foreach": use_foreach}
+    records, step = _run(model, inputs, label, grad, train if mode == "train" else None)
     peer = None
     if counter == "fvcore":
         from roofline.count.fvcore import fvcore_count
