@@ -52,6 +52,13 @@ COUNT_COLUMNS = (
     *GEMM_COLUMNS,
 )
 
+#: Where each op ran, two ways: ``module`` (in COUNT_COLUMNS) is the running module's
+#: qualified name, its first in model.named_modules(), so a module shared by two parents
+#: is filed under its first name; ``caller`` is the path the call took (fvcore's "caller"
+#: view: a shared Linear is "a.proj" when block a calls it, "b.proj" when b does).
+#: count_frame adds it after COUNT_COLUMNS; a frame built without it uses ``module``.
+CALLER_COLUMN = "caller"
+
 DEFAULT_HW = "h100-sxm"
 
 
@@ -102,8 +109,9 @@ def count_frame(records: list[OpRecord]) -> pd.DataFrame:
     frame["bytes"] = frame["bytes_read"] + frame["bytes_written"]
     with np.errstate(divide="ignore", invalid="ignore"):
         frame["intensity"] = np.where(frame["bytes"] > 0, frame["flops"] / frame["bytes"], np.nan)
+    frame[CALLER_COLUMN] = [r.caller if r.caller is not None else r.module for r in records]
     frame.index.name = "index"
-    return frame[list(COUNT_COLUMNS)]
+    return frame[[*COUNT_COLUMNS, CALLER_COLUMN]]
 
 
 def _append_gemm(rows: dict[str, list[Any]], gemm: GemmShape | None) -> None:
@@ -204,10 +212,19 @@ class Analysis:
         table.index.name = column
         return table[["predicted_s", "share", "flops", "bytes", "ops"]]
 
-    def by_module(self, depth: int | None = 1) -> pd.DataFrame:
+    def by_module(self, depth: int | None = 1, path: str = "module") -> pd.DataFrame:
         """Totals per module, cut to the first ``depth`` levels of the module path
-        (None keeps full paths), sorted by predicted time."""
-        modules = self.ops["module"].fillna("")
+        (None keeps full paths), sorted by predicted time.
+
+        path: "module" (default) files each op under the running module's qualified name,
+        its first name when it is shared by two parents; "caller" under the path the call
+        took, so each parent's use of a shared module counts under that parent (see
+        CALLER_COLUMN).
+        """
+        if path not in ("module", CALLER_COLUMN):
+            raise RooflineError(f"by_module: unknown path {path!r}: expected 'module' or 'caller'")
+        column = path if path in self.ops.columns else "module"
+        modules = self.ops[column].fillna("")
         if depth is not None:
             modules = modules.map(lambda name: ".".join(name.split(".")[:depth]) if name else "")
         modules = modules.replace("", "(top)")

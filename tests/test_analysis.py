@@ -168,3 +168,18 @@ def test_analyze_leaves_the_callers_model_as_it_was():
     # The analysis ran a bf16 copy on meta, the LSTM's flattened weights included.
     assert "bf16" in set(analysis.ops["dtype"]) and analysis.total_flops > 0
     model(x)  # and the model still runs for real afterwards
+
+
+def test_by_module_files_a_shared_module_by_owner_or_by_caller():
+    from tests.capture.test_mode import _Shared
+
+    analysis = roofline.analyze(_Shared(), (torch.randn(2, 4),))
+    # Each call of the 4 -> 4 Linear on 2 rows: 2*2*4*4 + 2*4 bias = 72 FLOPs; called 4 times.
+    by_owner = analysis.by_module(None)["flops"]
+    by_caller = analysis.by_module(None, path="caller")["flops"]
+    assert by_owner["shared"] == 4 * 72
+    assert (by_caller["a.proj"], by_caller["b.proj"], by_caller["c.<shared>"], by_caller["shared"]) == (72, 72, 72, 72)
+    assert by_caller.sum() == by_owner.sum()
+    assert analysis.by_module(1, path="caller")["flops"]["a"] == 72 + 2 * 4  # its Linear and relu
+    with pytest.raises(roofline.RooflineError, match="unknown path"):
+        analysis.by_module(path="owner")

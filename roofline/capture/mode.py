@@ -42,6 +42,12 @@ class ModuleStack:
     A context manager: entering installs the hooks, leaving removes them. ``current`` is
     (qualified name, type name) of the innermost module running; outside every module,
     ("", type name of the model).
+
+    A module has one qualified name, its first in ``model.named_modules()`` (its owner's
+    attribute path): a module shared by two parents is named after the first. ``caller``
+    is the path the call took instead, fvcore's "caller" view: each running module by
+    the attribute its caller holds it under (``a.proj`` and ``b.proj`` for one Linear
+    held by blocks a and b), a module its caller does not hold by its name in <>.
     """
 
     def __init__(self, model: torch.nn.Module | None):
@@ -52,18 +58,39 @@ class ModuleStack:
                 # the original is named, so paths do not change when a block is compiled
                 self.names[id(module)] = ".".join(part for part in name.split(".") if part != "_orig_mod")
         self.stack: list[tuple[str, str]] = [("", type(model).__name__ if model is not None else "")]
+        self.callers: list[str] = [""]  # the call path of each frame of ``stack``
+        self._running: list[Any] = [model]  # the module of each frame
         self._handles: list[Any] = []
 
     def _pre(self, module: torch.nn.Module, args: Any) -> None:
         name = self.names.get(id(module))
+        parent = self.stack[-1][0]
         if name is None:  # a module created inside forward, or not part of the model
-            parent = self.stack[-1][0]
-            name = f"{parent}.<{type(module).__name__}>" if parent else f"<{type(module).__name__}>"
+            local = f"<{type(module).__name__}>"
+            name = f"{parent}.{local}" if parent else local
+        else:
+            local = self._local_name(module, name, parent)
+        self.callers.append(f"{self.callers[-1]}.{local}" if self.callers[-1] else local)
+        self._running.append(module)
         self.stack.append((name, type(module).__name__))
+
+    def _local_name(self, module: torch.nn.Module, name: str, parent: str) -> str:
+        """The name of ``module`` within the module calling it: the attribute it is held
+        under, its path below the caller, or (held elsewhere) its own name in <>."""
+        caller = self._running[-1]
+        held = getattr(caller, "_modules", None) or {}
+        attribute = next((key for key, child in held.items() if child is module), None)
+        if attribute is not None:
+            return attribute
+        if not parent:
+            return name
+        return name[len(parent) + 1:] if name.startswith(parent + ".") else f"<{name}>"
 
     def _post(self, module: torch.nn.Module, args: Any, output: Any) -> None:
         if len(self.stack) > 1:
             self.stack.pop()
+            self.callers.pop()
+            self._running.pop()
 
     def __enter__(self) -> "ModuleStack":
         hooks = torch.nn.modules.module
@@ -82,6 +109,11 @@ class ModuleStack:
     def current(self) -> tuple[str, str]:
         """(qualified name, type name) of the innermost module running."""
         return self.stack[-1]
+
+    @property
+    def caller(self) -> str:
+        """The call path of the innermost module running ("" at top level)."""
+        return self.callers[-1]
 
     @property
     def in_module(self) -> bool:
@@ -152,8 +184,11 @@ class CaptureMode(TorchDispatchMode):
         return self._append(f"symbolic.{name}", fn, tuple(args), dict(kwargs), out, python_call)
 
     def _append(self, op: str, func: Any, args: tuple, kwargs: dict, out: Any, python_call: Any = None) -> OpRecord:
-        record = make_record(len(self.records), op, func, self.module_path(), args, kwargs, out,
-                             self.persistent, python_call)
+        module = self.module_path()
+        # the call path where module_path is the module running; else module_path's own name
+        caller = self.modules.caller if module == self.modules.current else module[0]
+        record = make_record(len(self.records), op, func, module, args, kwargs, out,
+                             self.persistent, python_call, caller=caller)
         self.records.append(record)
         self.on_record(record, out)
         return record

@@ -162,6 +162,10 @@ class OpRecord:
     #: they persist across forwards, unlike activations, which the time model uses to
     #: tell weights streamed from main memory from activations still in cache.
     param_bytes: int = 0
+    #: The module's call path (fvcore's "caller" view: a module shared by two parents has
+    #: one ``module`` name, its first, but a caller path through the parent that called
+    #: it); None where capture did not follow calls (then ``module`` is the path).
+    caller: str | None = None
 
     @property
     def packet(self) -> str:
@@ -354,11 +358,13 @@ def make_record(
     out: Any,
     persistent: frozenset[int] = frozenset(),
     python_call: Any = None,
+    caller: str | None = None,
 ) -> OpRecord:
     """The OpRecord of one call that just ran: its args, kwargs and output as metadata.
 
     module: (qualified name, type name) of the module it ran in; persistent: the storages
-    of the model's parameters and buffers (persistent_storages), for param_bytes.
+    of the model's parameters and buffers (persistent_storages), for param_bytes;
+    caller: the module's call path (OpRecord.caller).
     """
     memo: dict[int, TensorInfo] = {}
     inputs: list[TensorInfo] = []
@@ -381,4 +387,5 @@ def make_record(
         func=func,
         python_call=python_call,
         param_bytes=_param_bytes((args, kwargs), persistent) if persistent else 0,
+        caller=caller,
     )

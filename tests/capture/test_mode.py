@@ -298,3 +298,40 @@ def test_composite_ops_under_inference_mode_decompose():
     assert "aten.bmm" in ops and "aten._log_softmax" in ops and "aten.nll_loss_forward" in ops
     assert "aten.einsum" not in ops and "aten.cross_entropy_loss" not in ops
     assert all(isinstance(count(r), type(count(records[ops.index("aten.bmm")]))) for r in records)
+
+
+class _Holder(nn.Module):
+    """Holds ``proj`` as a submodule, or (held=False) calls one it does not hold."""
+
+    def __init__(self, proj, held=True):
+        super().__init__()
+        if held:
+            self.proj = proj
+        else:
+            self._calls = [proj]  # a plain list: not a submodule
+
+    def forward(self, x):
+        proj = self.proj if hasattr(self, "proj") else self._calls[0]
+        return torch.relu(proj(x))
+
+
+class _Shared(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.shared = nn.Linear(4, 4)
+        self.a, self.b = _Holder(self.shared), _Holder(self.shared)
+        self.c = _Holder(self.shared, held=False)
+
+    def forward(self, x):
+        return self.shared(self.c(self.b(self.a(x))))
+
+
+def test_a_shared_module_has_one_name_and_a_call_path_per_caller():
+    with torch.no_grad():
+        records, _ = capture(_Shared(), (torch.randn(2, 4),))
+    addmm = [(r.module, r.caller) for r in records if r.packet == "aten.addmm"]
+    # One Linear, held by the root (its first name, "shared") and by blocks a and b; c
+    # calls it without holding it; the root calls it last.
+    assert addmm == [("shared", "a.proj"), ("shared", "b.proj"), ("shared", "c.<shared>"), ("shared", "shared")]
+    relu = [(r.module, r.caller) for r in records if r.packet == "aten.relu"]
+    assert relu == [("a", "a"), ("b", "b"), ("c", "c")]
