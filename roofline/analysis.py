@@ -27,6 +27,7 @@ from roofline.dtypes import dtype_key, parse_dtype
 from roofline.efficiency import GEMM_COLUMNS
 from roofline.hardware import HardwareSpec, load_hardware
 from roofline.predict import Tf32Policy, predict_frame
+from roofline.count import compulsory_bytes
 from roofline.count.registry import Cost, GemmShape, Unsupported, count
 
 #: Columns of Analysis.ops that do not depend on the hardware spec.
@@ -50,6 +51,11 @@ COUNT_COLUMNS = (
     # The matrix product behind a matmul's or convolution's FLOPs (NaN for other ops):
     # what the efficiency stage tiles.
     *GEMM_COLUMNS,
+)
+
+#: Columns of Analysis.unsupported (see there).
+UNSUPPORTED_COLUMNS = (
+    "op", "count", "predicted_s", "share", "reason", "time_basis", "bytes_estimate", "estimated_s", "estimated_share",
 )
 
 #: Where each op ran, two ways: ``module`` (in COUNT_COLUMNS) is the running module's
@@ -250,14 +256,37 @@ class Analysis:
 
     @property
     def unsupported(self) -> pd.DataFrame:
-        """Ops with no formula: op, count, share of predicted time, reason."""
+        """Ops with no formula, one row per op name (UNSUPPORTED_COLUMNS).
+
+        count; predicted_s and share (of the whole predicted time): with no formula the
+        time model knows no FLOPs or bytes, so these are the fixed per-op overhead only,
+        as time_basis says; reason. Then an estimate from the op's tensors, which capture
+        recorded: bytes_estimate (each distinct input read once, each output written once,
+        summed over its calls; NaN without records), estimated_s (that traffic at DRAM
+        bandwidth plus the overhead: a lower bound for a memory-bound op) and
+        estimated_share (of the total with these estimates in place of the overheads).
+        """
         rows = self.ops[~self.ops["supported"]]
         if rows.empty:
-            return pd.DataFrame(columns=["op", "count", "predicted_s", "share", "reason"])
-        grouped = rows.groupby("op").agg(count=("op", "size"), predicted_s=("predicted_s", "sum"), reason=("reason", "first"))
+            return pd.DataFrame(columns=list(UNSUPPORTED_COLUMNS))
+        rows = rows.assign(bytes_estimate=self._tensor_bytes(rows.index))
+        rows = rows.assign(estimated_s=rows["overhead_s"] + rows["bytes_estimate"] / self.hw.dram.bandwidth)
+        grouped = rows.groupby("op").agg(
+            count=("op", "size"), predicted_s=("predicted_s", "sum"), reason=("reason", "first"),
+            bytes_estimate=("bytes_estimate", "sum"), estimated_s=("estimated_s", "sum"),
+        )
         total = self.predicted_s
         grouped["share"] = grouped["predicted_s"] / total if total else 0.0
-        return grouped.reset_index()[["op", "count", "predicted_s", "share", "reason"]]
+        estimated_total = total - grouped["predicted_s"].sum() + grouped["estimated_s"].sum()
+        grouped["estimated_share"] = grouped["estimated_s"] / estimated_total if estimated_total else 0.0
+        grouped["time_basis"] = "fixed overhead only"
+        return grouped.reset_index()[list(UNSUPPORTED_COLUMNS)]
+
+    def _tensor_bytes(self, index: pd.Index) -> list[float]:
+        """Compulsory bytes of the tensors of the ops at ``index`` (NaN without records)."""
+        if len(self.records) != len(self.ops):
+            return [math.nan] * len(index)
+        return [float(sum(compulsory_bytes(self.records[i]))) for i in index]
 
     def top(self, n: int = 10) -> pd.DataFrame:
         """The ``n`` ops with the largest predicted time."""

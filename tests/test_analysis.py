@@ -96,6 +96,15 @@ def test_unsupported_ops_are_listed_not_zero():
     assert 0 < missing.iloc[0]["share"] < 1
     row = analysis.ops[analysis.ops.op == "aten.linalg_matrix_exp"].iloc[0]
     assert not row.supported and row.flops != row.flops  # NaN, not 0
+    # Its share is the fixed overhead only, and the table says so; the estimate reads its
+    # input, x[:, :4] (16 floats, 64 B), and writes the 4 x 4 result (64 B): 128 B, at the
+    # spec's DRAM bandwidth on top of the overhead.
+    listed = missing.iloc[0]
+    assert listed["time_basis"] == "fixed overhead only"
+    assert listed["predicted_s"] == pytest.approx(row.overhead_s)
+    assert listed["bytes_estimate"] == 128
+    assert listed["estimated_s"] == pytest.approx(row.overhead_s + 128 / analysis.hw.dram.bandwidth)
+    assert listed["share"] <= listed["estimated_share"] < 1
     with pytest.raises(UnsupportedOpError, match="aten.linalg_matrix_exp"):
         roofline.analyze(WithMatrixExp(), (torch.randn(4, 8),), strict=True)
 

@@ -16,6 +16,7 @@ anything later in the pipeline.
 """
 
 from roofline.count import components, formulas  # noqa: F401  (registers every built-in formula)
+from roofline.count.formulas._common import compulsory_bytes
 from roofline.count.registry import Cost, Unsupported, count, register
 
-__all__ = ["Cost", "Unsupported", "count", "register"]
+__all__ = ["Cost", "Unsupported", "compulsory_bytes", "count", "register"]
