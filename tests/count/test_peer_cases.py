@@ -44,7 +44,7 @@ def test_torch_test_op():
     assert flops(lambda: torch.conv1d(T(2, 3, 6), T(6, 3, 4), padding=1), MATMUL_CATEGORIES) == 1_440
     # Three addmm of 4x5 @ 5x6 (240 each) each add their broadcast input to the 4x6
     # output: 24 adds each.
-    three_addmm = lambda: [torch.addmm(bias, T(4, 5), T(5, 6)) for bias in (T(4, 6), T(4, 1), T(6))]  # noqa: E731
+    three_addmm = lambda: [torch.addmm(bias, T(4, 5), T(5, 6)) for bias in (T(4, 6), T(4, 1), T(6))]
     assert flops(three_addmm, MATMUL_CATEGORIES) == 720 + 3 * 24
     # baddbmm adds its 3x4x6 input: 72.
     assert flops(lambda: torch.baddbmm(T(3, 4, 6), T(3, 4, 5), T(3, 5, 6)), MATMUL_CATEGORIES) == 720 + 72
@@ -123,10 +123,12 @@ def test_torch_test_convs():
     for c_in, c_out, groups in [(1, 1, 1), (1, 3, 1), (3, 1, 1), (3, 7, 1), (2, 4, 2), (4, 2, 2)]:
         x = torch.rand(1, c_in, 4, 4, requires_grad=True)
         weight = torch.randn(c_out, c_in // groups, 2, 2, requires_grad=True)
-        forward, backward = _forward_and_backward(lambda: F.conv2d(x, weight, groups=groups).sum().backward())
+        forward, backward = _forward_and_backward(lambda x=x, w=weight, g=groups: F.conv2d(x, w, groups=g).sum().backward())
         assert backward == 2 * forward
         weight_t = torch.randn(c_in, c_out // groups, 2, 2, requires_grad=True)
-        forward, backward = _forward_and_backward(lambda: F.conv_transpose2d(x, weight_t, groups=groups).sum().backward())
+        forward, backward = _forward_and_backward(
+            lambda x=x, w=weight_t, g=groups: F.conv_transpose2d(x, w, groups=g).sum().backward()
+        )
         assert backward == 2 * forward
 
 
@@ -170,9 +172,9 @@ def test_torch_test_pytrees():
             return (torch.mm(x, x),)
 
     mod, mod2 = Mod(), Mod2()
-    run = lambda: mod({"a": torch.randn(10, 10, requires_grad=True).clone()})["a"].sum().backward()  # noqa: E731
+    run = lambda: mod({"a": torch.randn(10, 10, requires_grad=True).clone()})["a"].sum().backward()
     assert flops(run, MATMUL_CATEGORIES, grad=True) == 12_000
-    run2 = lambda: mod2(torch.randn(10, 10, requires_grad=True))[0].sum().backward()  # noqa: E731
+    run2 = lambda: mod2(torch.randn(10, 10, requires_grad=True))[0].sum().backward()
     assert flops(run2, MATMUL_CATEGORIES, grad=True) == 6_000
 
 
@@ -247,7 +249,7 @@ def test_torch_test_scaled_mm():
     a = torch.empty(3 * 16, 5 * 16, device="meta").to(fp8)
     b = torch.empty(7 * 16, 5 * 16, device="meta").to(fp8).t()
     scale = torch.ones((), device="meta")
-    run = lambda: torch._scaled_mm(a, b, scale_a=scale, scale_b=scale, out_dtype=torch.bfloat16)  # noqa: E731
+    run = lambda: torch._scaled_mm(a, b, scale_a=scale, scale_b=scale, out_dtype=torch.bfloat16)
     assert flops(run) == 860_160
 
 
@@ -273,7 +275,8 @@ def test_fvcore_test_matmul_and_broadcast():
     assert flops(lambda: torch.matmul(T(m, n), T(n, p)), MATMUL_CATEGORIES) == 2 * m * n * p
     cases = [((1, m, n), (1, n, p), 1), ((2, 2, m, n), (2, 2, n, p), 4), ((1, m, n), (n, p), 1), ((2, m, n), (n, p), 2)]
     for x_shape, y_shape, products in cases:
-        assert flops(lambda: torch.matmul(T(*x_shape), T(*y_shape)), MATMUL_CATEGORIES) == 2 * products * m * n * p
+        x, y = T(*x_shape), T(*y_shape)
+        assert flops(lambda x=x, y=y: torch.matmul(x, y), MATMUL_CATEGORIES) == 2 * products * m * n * p
 
 
 def test_fvcore_test_bmm():
