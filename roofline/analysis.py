@@ -20,7 +20,7 @@ import torch
 
 from roofline.capture import OpRecord, capture
 from roofline.capture.training import HOST, PHASES
-from roofline.capture.inputs import cast_inputs
+from roofline.capture.inputs import cast_inputs, converted_copy
 from roofline.capture.training import FORWARD
 from roofline.count.categories import CATEGORIES, OTHER
 from roofline.errors import RooflineError, UnsupportedOpError
@@ -28,6 +28,7 @@ from roofline.dtypes import dtype_key, parse_dtype
 from roofline.efficiency import GEMM_COLUMNS
 from roofline.hardware import HardwareSpec, load_hardware
 from roofline.predict import Tf32Policy, predict_frame
+from roofline.count import compulsory_bytes
 from roofline.count.registry import DEVICE_MEMORY, VECTOR, Cost, GemmShape, Unsupported, count
 from roofline.workload import Workload, compute_dtype, count_params
 
@@ -53,6 +54,18 @@ COUNT_COLUMNS = (
     # what the efficiency stage tiles.
     *GEMM_COLUMNS,
 )
+
+#: Columns of Analysis.unsupported (see there).
+UNSUPPORTED_COLUMNS = (
+    "op", "count", "predicted_s", "share", "reason", "time_basis", "bytes_estimate", "estimated_s", "estimated_share",
+)
+
+#: Where each op ran, two ways: ``module`` (in COUNT_COLUMNS) is the running module's
+#: qualified name, its first in model.named_modules(), so a module shared by two parents
+#: is filed under its first name; ``caller`` is the path the call took (fvcore's "caller"
+#: view: a shared Linear is "a.proj" when block a calls it, "b.proj" when b does).
+#: count_frame adds it after COUNT_COLUMNS; a frame built without it uses ``module``.
+CALLER_COLUMN = "caller"
 
 DEFAULT_HW = "h100-sxm"
 
@@ -104,8 +117,9 @@ def count_frame(records: list[OpRecord]) -> pd.DataFrame:
     frame["bytes"] = frame["bytes_read"] + frame["bytes_written"]
     with np.errstate(divide="ignore", invalid="ignore"):
         frame["intensity"] = np.where(frame["bytes"] > 0, frame["flops"] / frame["bytes"], np.nan)
+    frame[CALLER_COLUMN] = [r.caller if r.caller is not None else r.module for r in records]
     frame.index.name = "index"
-    return frame[list(COUNT_COLUMNS)]
+    return frame[[*COUNT_COLUMNS, CALLER_COLUMN]]
 
 
 def _dominant_dtype(counted: pd.DataFrame) -> str:
@@ -287,11 +301,20 @@ class Analysis:
         table.index.name = column
         return table[["predicted_s", "share", "flops", "bytes", "ops"]]
 
-    def by_module(self, depth: int | None = 1) -> pd.DataFrame:
+    def by_module(self, depth: int | None = 1, path: str = "module") -> pd.DataFrame:
         """Totals per module, cut to the first ``depth`` levels of the module path
-        (None keeps full paths), sorted by predicted time."""
+        (None keeps full paths), sorted by predicted time.
+
+        path: "module" (default) files each op under the running module's qualified name,
+        its first name when it is shared by two parents; "caller" under the path the call
+        took, so each parent's use of a shared module counts under that parent (see
+        CALLER_COLUMN).
+        """
+        if path not in ("module", CALLER_COLUMN):
+            raise RooflineError(f"by_module: unknown path {path!r}: expected 'module' or 'caller'")
         ops = self.device_ops
-        modules = ops["module"].fillna("")
+        column = path if path in ops.columns else "module"
+        modules = ops[column].fillna("")
         if depth is not None:
             modules = modules.map(lambda name: ".".join(name.split(".")[:depth]) if name else "")
         modules = modules.replace("", "(top)")
@@ -317,14 +340,37 @@ class Analysis:
 
     @property
     def unsupported(self) -> pd.DataFrame:
-        """Ops with no formula: op, count, share of predicted time, reason."""
+        """Ops with no formula, one row per op name (UNSUPPORTED_COLUMNS).
+
+        count; predicted_s and share (of the whole predicted time): with no formula the
+        time model knows no FLOPs or bytes, so these are the fixed per-op overhead only,
+        as time_basis says; reason. Then an estimate from the op's tensors, which capture
+        recorded: bytes_estimate (each distinct input read once, each output written once,
+        summed over its calls; NaN without records), estimated_s (that traffic at DRAM
+        bandwidth plus the overhead: a lower bound for a memory-bound op) and
+        estimated_share (of the total with these estimates in place of the overheads).
+        """
         rows = self.ops[~self.ops["supported"]]
         if rows.empty:
-            return pd.DataFrame(columns=["op", "count", "predicted_s", "share", "reason"])
-        grouped = rows.groupby("op").agg(count=("op", "size"), predicted_s=("predicted_s", "sum"), reason=("reason", "first"))
+            return pd.DataFrame(columns=list(UNSUPPORTED_COLUMNS))
+        rows = rows.assign(bytes_estimate=self._tensor_bytes(rows.index))
+        rows = rows.assign(estimated_s=rows["overhead_s"] + rows["bytes_estimate"] / self.hw.dram.bandwidth)
+        grouped = rows.groupby("op").agg(
+            count=("op", "size"), predicted_s=("predicted_s", "sum"), reason=("reason", "first"),
+            bytes_estimate=("bytes_estimate", "sum"), estimated_s=("estimated_s", "sum"),
+        )
         total = self.predicted_s
         grouped["share"] = grouped["predicted_s"] / total if total else 0.0
-        return grouped.reset_index()[["op", "count", "predicted_s", "share", "reason"]]
+        estimated_total = total - grouped["predicted_s"].sum() + grouped["estimated_s"].sum()
+        grouped["estimated_share"] = grouped["estimated_s"] / estimated_total if estimated_total else 0.0
+        grouped["time_basis"] = "fixed overhead only"
+        return grouped.reset_index()[list(UNSUPPORTED_COLUMNS)]
+
+    def _tensor_bytes(self, index: pd.Index) -> list[float]:
+        """Compulsory bytes of the tensors of the ops at ``index`` (NaN without records)."""
+        if len(self.records) != len(self.ops):
+            return [math.nan] * len(index)
+        return [float(sum(compulsory_bytes(self.records[i]))) for i in index]
 
     def top(self, n: int = 10) -> pd.DataFrame:
         """The ``n`` device ops with the largest predicted time, one row per op call."""
@@ -473,6 +519,8 @@ def analyze(
     dtype: cast the model's parameters and floating inputs first (e.g. "bf16").
     meta: move model and inputs to the meta device first, so nothing is computed
     (build a model too big for memory under ``torch.device("meta")`` instead).
+    With dtype or meta the model analysed is a converted copy (converted_copy): the
+    caller's model keeps its weights, device and dtype.
     strict: raise UnsupportedOpError if any op has no formula.
     grad: run with autograd enabled (default: inference under torch.no_grad).
     counter: "roofline" (default) or "fvcore", which also counts the model with fvcore's
@@ -495,7 +543,7 @@ def analyze(
     spec = load_hardware(hw)
     torch_dtype = parse_dtype(dtype)
     if isinstance(model, torch.nn.Module) and (torch_dtype is not None or meta):
-        model = model.to(device="meta" if meta else None, dtype=torch_dtype)
+        model = converted_copy(model, "meta" if meta else None, torch_dtype)
     inputs = cast_inputs(inputs, torch_dtype, "meta" if meta else None)
     # A torch.compile'd module is named after its original module (capture warns once).
     label = name or type(getattr(model, "_orig_mod", model)).__name__

@@ -81,21 +81,32 @@ def test_dtype_cast():
     assert gemm.bytes_read == 2 * (4 * 64 + 64 * 64 + 64)
 
 
-class WithFFT(nn.Module):
+class WithMatrixExp(nn.Module):
+    """Runs an op with no formula (the matrix exponential: none yet)."""
+
     def forward(self, x):
-        return torch.fft.rfft(x).abs() + x[..., :5].sum()
+        return torch.linalg.matrix_exp(x[:, :4]) + x[:, :4].sum()
 
 
 def test_unsupported_ops_are_listed_not_zero():
-    analysis = roofline.analyze(WithFFT(), (torch.randn(4, 8),))
+    analysis = roofline.analyze(WithMatrixExp(), (torch.randn(4, 8),))
     missing = analysis.unsupported
-    assert list(missing.op) == ["aten._fft_r2c"]
+    assert list(missing.op) == ["aten.linalg_matrix_exp"]
     assert missing.iloc[0]["count"] == 1
     assert 0 < missing.iloc[0]["share"] < 1
-    row = analysis.ops[analysis.ops.op == "aten._fft_r2c"].iloc[0]
+    row = analysis.ops[analysis.ops.op == "aten.linalg_matrix_exp"].iloc[0]
     assert not row.supported and row.flops != row.flops  # NaN, not 0
-    with pytest.raises(UnsupportedOpError, match="aten._fft_r2c"):
-        roofline.analyze(WithFFT(), (torch.randn(4, 8),), strict=True)
+    # Its share is the fixed overhead only, and the table says so; the estimate reads its
+    # input, x[:, :4] (16 floats, 64 B), and writes the 4 x 4 result (64 B): 128 B, at the
+    # spec's DRAM bandwidth on top of the overhead.
+    listed = missing.iloc[0]
+    assert listed["time_basis"] == "fixed overhead only"
+    assert listed["predicted_s"] == pytest.approx(row.overhead_s)
+    assert listed["bytes_estimate"] == 128
+    assert listed["estimated_s"] == pytest.approx(row.overhead_s + 128 / analysis.hw.dram.bandwidth)
+    assert listed["share"] <= listed["estimated_share"] < 1
+    with pytest.raises(UnsupportedOpError, match="aten.linalg_matrix_exp"):
+        roofline.analyze(WithMatrixExp(), (torch.randn(4, 8),), strict=True)
 
 
 def test_json_document(resnet):
@@ -134,3 +145,50 @@ def test_repredicting_an_analysis_frame_gives_its_own_times():
     other = analysis.with_hw("h100-sxm")
     assert other.resident_bytes == analysis.resident_bytes
     assert other.with_hw(LOCAL_CPU).predicted_s == analysis.predicted_s
+
+
+class _Tied(nn.Module):
+    """Linear, batch norm (buffers, an int64 counter among them), a norm whose weight is
+    the linear's bias (tied), and an LSTM (flattened weights)."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear, self.bn, self.norm = nn.Linear(8, 16), nn.BatchNorm1d(16), nn.LayerNorm(16)
+        self.norm.weight = self.linear.bias
+        self.lstm = nn.LSTM(16, 4, batch_first=True)
+
+    def forward(self, x):  # x: [B, T, 8]
+        h = self.bn(self.linear(x).transpose(1, 2)).transpose(1, 2)  # norm over the 16 channels
+        return self.lstm(self.norm(h))[0]
+
+
+def test_analyze_leaves_the_callers_model_as_it_was():
+    torch.manual_seed(0)
+    model = _Tied().eval()
+    before = {name: t.clone() for name, t in model.state_dict().items()}
+    params = list(model.parameters())
+    x = torch.randn(2, 3, 8)
+    analysis = roofline.analyze(model, (x,), meta=True, dtype="bf16")
+    # The caller's model: same Parameter objects, values, device (cpu) and dtype (fp32).
+    assert list(model.parameters()) == params
+    for name, t in model.state_dict().items():
+        assert t.device.type == "cpu" and t.dtype == before[name].dtype and torch.equal(t, before[name]), name
+    assert model.norm.weight is model.linear.bias
+    # The analysis ran a bf16 copy on meta, the LSTM's flattened weights included.
+    assert "bf16" in set(analysis.ops["dtype"]) and analysis.total_flops > 0
+    model(x)  # and the model still runs for real afterwards
+
+
+def test_by_module_files_a_shared_module_by_owner_or_by_caller():
+    from tests.capture.test_mode import _Shared
+
+    analysis = roofline.analyze(_Shared(), (torch.randn(2, 4),))
+    # Each call of the 4 -> 4 Linear on 2 rows: 2*2*4*4 + 2*4 bias = 72 FLOPs; called 4 times.
+    by_owner = analysis.by_module(None)["flops"]
+    by_caller = analysis.by_module(None, path="caller")["flops"]
+    assert by_owner["shared"] == 4 * 72
+    assert (by_caller["a.proj"], by_caller["b.proj"], by_caller["c.<shared>"], by_caller["shared"]) == (72, 72, 72, 72)
+    assert by_caller.sum() == by_owner.sum()
+    assert analysis.by_module(1, path="caller")["flops"]["a"] == 72 + 2 * 4  # its Linear and relu
+    with pytest.raises(roofline.RooflineError, match="unknown path"):
+        analysis.by_module(path="owner")

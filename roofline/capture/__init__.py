@@ -2,13 +2,13 @@
 path, argument shapes, dtypes and devices; real, fake, meta or symbolic-shape tensors).
 records.py holds the data (TensorInfo, OpRecord), mode.py the dispatch mode that records
 and its public hooks (run_op, on_record, module_path), meta.py the routing that makes
-meta tensors record what a real run records, inputs.py the one path that casts, moves
+captures record what eager runs (fused attention, transformer fast paths, real or meta), inputs.py the one path that casts, moves
 and copies model inputs, training.py the capture of a whole training step. This package
 may import roofline.errors, units, dtypes, _io and torch; never count, hardware, predict
 or any later stage.
 """
 
-from roofline.capture.meta import FusedAttentionOnMeta
+from roofline.capture.meta import EagerPaths, FusedAttentionOnMeta
 from roofline.capture.mode import CaptureMode, ModuleStack, active_capture, call_model, capture, uncompiled
 from roofline.capture.records import (
     OpRecord,
@@ -22,6 +22,7 @@ from roofline.capture.records import (
 
 __all__ = [
     "CaptureMode",
+    "EagerPaths",
     "FusedAttentionOnMeta",
     "ModuleStack",
     "OpRecord",

@@ -6,6 +6,7 @@ model or enters a mode (that is roofline.capture.mode).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,11 +28,19 @@ class TensorInfo:
     stride: tuple[int, ...] | None  # None for sparse layouts
     layout: str  # "strided", "sparse_coo", "sparse_csr", ...
     device: str
-    nnz: int | None = None  # stored values of a sparse tensor
+    nnz: int | None = None  # stored values of a sparse tensor (real elements of a nested one)
+    #: The integers a small index tensor holds, kept only where the work depends on them
+    #: and the tensor has real data (the sequence offsets of variable-length attention:
+    #: see VALUE_ARGUMENTS); None otherwise.
+    values: tuple[int, ...] | None = None
+    #: The shape of each component of a strided nested tensor (layout "nested"); None otherwise.
+    components: tuple[tuple[int, ...], ...] | None = None
 
     @property
     def numel(self) -> int:
-        """Elements of the logical (dense) tensor."""
+        """Elements of the logical (dense) tensor; of a nested tensor, its real elements."""
+        if self.layout == "nested":
+            return self.nnz or 0
         return math.prod(self.shape)
 
     @property
@@ -51,6 +60,8 @@ class TensorInfo:
         A broadcast (stride-0) view of a bias is as small as the bias; a sparse tensor
         holds its nnz values plus their indices.
         """
+        if self.layout == "nested":
+            return (self.nnz or 0) * self.itemsize
         if self.layout != "strided" or self.stride is None:
             nnz = self.nnz or 0
             if self.layout == "sparse_csr":
@@ -93,9 +104,23 @@ def _device_type(t: torch.Tensor) -> str:
     return t.device.type
 
 
+def _nested_info(t: torch.Tensor) -> TensorInfo:
+    """A strided nested tensor (torch.nested without layout=torch.jagged): its components
+    differ in shape, so it has no dense shape. Layout "nested"; shape the bound of its
+    components (the padded shape, n x the largest size of each dim); nnz its real
+    elements, which numel and footprint_bytes report; components each one's shape."""
+    components = tuple(tuple(int(v) for v in row) for row in t._nested_tensor_size().tolist())
+    dims = len(components[0]) if components else 0
+    bound = (len(components), *(max(c[d] for c in components) for d in range(dims)))
+    elements = sum(math.prod(c) for c in components)
+    return TensorInfo(bound, t.dtype, None, "nested", t.device.type, elements, components=components)
+
+
 def tensor_info(t: torch.Tensor) -> TensorInfo:
     """Metadata of a tensor (real, fake or meta) as a TensorInfo."""
     if t.layout is torch.strided:  # layouts are singletons
+        if t.is_nested:
+            return _nested_info(t)
         return TensorInfo(tuple(t.shape), t.dtype, tuple(t.stride()), "strided", _device_type(t))
     layout = str(t.layout).removeprefix("torch.")
     nnz = None
@@ -137,6 +162,10 @@ class OpRecord:
     #: they persist across forwards, unlike activations, which the time model uses to
     #: tell weights streamed from main memory from activations still in cache.
     param_bytes: int = 0
+    #: The module's call path (fvcore's "caller" view: a module shared by two parents has
+    #: one ``module`` name, its first, but a caller path through the parent that called
+    #: it); None where capture did not follow calls (then ``module`` is the path).
+    caller: str | None = None
 
     @property
     def packet(self) -> str:
@@ -277,6 +306,48 @@ def _to_infos(value: Any, memo: dict[int, TensorInfo], found: list[TensorInfo]) 
 
 
 
+#: Schema argument names whose integers capture keeps (TensorInfo.values): the cumulative
+#: sequence offsets of variable-length attention (flash: cum_seq_q/k, memory-efficient:
+#: cu_seqlens_q/k). Without them a batch of packed sequences counts as one long sequence.
+VALUE_ARGUMENTS = frozenset({"cum_seq_q", "cum_seq_k", "cu_seqlens_q", "cu_seqlens_k"})
+_VALUE_POSITIONS: dict[Any, tuple[tuple[int, str], ...]] = {}
+
+
+def _value_positions(func: Any) -> tuple[tuple[int, str], ...]:
+    """(position, name) of the op's VALUE_ARGUMENTS, cached per OpOverload."""
+    positions = _VALUE_POSITIONS.get(func)
+    if positions is None:
+        names = _schema_arg_names(func)
+        positions = _VALUE_POSITIONS[func] = tuple((i, n) for i, n in enumerate(names) if n in VALUE_ARGUMENTS)
+    return positions
+
+
+def _holds_data(t: torch.Tensor) -> bool:
+    """True for a plain tensor with real data (not meta, not a fake or functional
+    tensor, whose values are unknown)."""
+    return type(t) in _PLAIN_TENSOR_TYPES and not t.is_meta
+
+
+def _keep_values(func: Any, args: tuple, kwargs: dict, memo: dict[int, TensorInfo]) -> dict[int, TensorInfo]:
+    """{id of the TensorInfo made for an offsets argument: the same TensorInfo with its
+    values}, for the VALUE_ARGUMENTS of ``func`` that hold real data. Reading them
+    synchronises a GPU once per such op, as torch's FlopCounterMode does."""
+    kept: dict[int, TensorInfo] = {}
+    for position, name in _value_positions(func):
+        t = args[position] if position < len(args) else kwargs.get(name)
+        if isinstance(t, torch.Tensor) and t.dim() == 1 and _holds_data(t) and id(t) in memo:
+            info = memo[id(t)]
+            kept[id(info)] = dataclasses.replace(info, values=tuple(int(v) for v in t.tolist()))
+    return kept
+
+
+def _swap(values: Any, kept: dict[int, TensorInfo]) -> Any:
+    """A top-level tuple or dict of arguments with each kept TensorInfo replaced."""
+    if isinstance(values, dict):
+        return {key: kept.get(id(v), v) for key, v in values.items()}
+    return tuple(kept.get(id(v), v) for v in values)
+
+
 def make_record(
     index: int,
     op: str,
@@ -287,11 +358,13 @@ def make_record(
     out: Any,
     persistent: frozenset[int] = frozenset(),
     python_call: Any = None,
+    caller: str | None = None,
 ) -> OpRecord:
     """The OpRecord of one call that just ran: its args, kwargs and output as metadata.
 
     module: (qualified name, type name) of the module it ran in; persistent: the storages
-    of the model's parameters and buffers (persistent_storages), for param_bytes.
+    of the model's parameters and buffers (persistent_storages), for param_bytes;
+    caller: the module's call path (OpRecord.caller).
     """
     memo: dict[int, TensorInfo] = {}
     inputs: list[TensorInfo] = []
@@ -299,6 +372,9 @@ def make_record(
     kwarg_infos = _to_infos(kwargs, memo, inputs)
     outputs: list[TensorInfo] = []
     _to_infos(out, {}, outputs)  # its own memo: an output that aliases an input is listed again
+    kept = _keep_values(func, args, kwargs, memo) if _value_positions(func) else {}
+    if kept:
+        arg_infos, kwarg_infos, inputs = _swap(arg_infos, kept), _swap(kwarg_infos, kept), list(_swap(inputs, kept))
     return OpRecord(
         index=index,
         op=op,
@@ -311,4 +387,5 @@ def make_record(
         func=func,
         python_call=python_call,
         param_bytes=_param_bytes((args, kwargs), persistent) if persistent else 0,
+        caller=caller,
     )

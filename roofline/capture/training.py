@@ -47,7 +47,7 @@ import pandas as pd
 import torch
 from torch.utils._pytree import tree_flatten
 
-from roofline.capture.meta import FusedAttentionOnMeta
+from roofline.capture.meta import EagerPaths
 from roofline.capture.mode import CaptureMode, call_model
 from roofline.capture.records import OpRecord
 from roofline.errors import RooflineError
@@ -438,7 +438,7 @@ def capture_train_step(
     host_split = any(p.device.type != "cpu" for p in all_params)
     mode = _TrainCapture(root, live, type(opt).__name__ if opt is not None else "none", host_split)
 
-    with torch.enable_grad(), FusedAttentionOnMeta(), live, mode:
+    with torch.enable_grad(), EagerPaths(), live, mode:
         loss, activation_bytes = _run_step(model, inputs, mode, loss_fn or default_loss, opt)
 
     grads = [p.grad for p in params if p.grad is not None]

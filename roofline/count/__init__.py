@@ -7,6 +7,7 @@ hardware (FLOPs, bytes read and written, category, compute unit).
 - formulas/: the built-in formula families, one file per family (imported here, so
   every built-in formula is registered whatever part of roofline.count is imported
   first);
+- components: ops on strided nested tensors, counted one component at a time;
 - python_ops: plain-Python symbolic ops (``symbolic_op``) and the rule engine.
 
 May import: roofline.errors, roofline.units, roofline.dtypes, roofline.capture (for the
@@ -14,7 +15,8 @@ OpRecord and TensorInfo types and active_capture only). Never hardware, predict 
 anything later in the pipeline.
 """
 
-from roofline.count import formulas  # noqa: F401  (registers every built-in formula)
+from roofline.count import components, formulas  # noqa: F401  (registers every built-in formula)
+from roofline.count.formulas._common import compulsory_bytes
 from roofline.count.registry import Cost, Unsupported, count, register
 
-__all__ = ["Cost", "Unsupported", "count", "register"]
+__all__ = ["Cost", "Unsupported", "compulsory_bytes", "count", "register"]

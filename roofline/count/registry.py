@@ -127,6 +127,34 @@ def register_fallback(applies: Callable[[Any], bool]) -> Callable[[Handler], Han
     return decorate
 
 
+#: Handlers that count a strided nested tensor whole: they read only its real elements
+#: (TensorInfo.numel, footprint_bytes), never the shape its components do not share.
+#: Any other handler is applied to each component (roofline.count.components).
+_COUNTS_NESTED: set[Handler] = set()
+
+
+def counts_nested(handler: Handler) -> Handler:
+    """Mark ``handler`` as right for strided nested tensors (see _COUNTS_NESTED)."""
+    _COUNTS_NESTED.add(handler)
+    return handler
+
+
+#: How an op on a strided nested tensor is counted with any other handler: one function
+#: (record, handler) -> Cost | Unsupported, set by roofline.count.components when the
+#: package loads (it uses the formulas' helpers, which this module may not import).
+_COMPONENT_COUNTER: list[Callable[[OpRecord, Handler], "Cost | Unsupported"]] = []
+
+
+def register_component_counter(counter: Callable[[OpRecord, Handler], "Cost | Unsupported"]) -> Callable:
+    """Set the function that counts an op on strided nested tensors component by component."""
+    _COMPONENT_COUNTER[:] = [counter]
+    return counter
+
+
+def _has_nested(record: OpRecord) -> bool:
+    return any(t.layout == "nested" for t in (*record.inputs, *record.outputs))
+
+
 def handler_for(op: str, func: Any = None) -> Handler | None:
     """The handler for an overload name ("aten.mm.default"): its own key, its packet's,
     else the first fallback that applies to ``func`` (its OpOverload); or None."""
@@ -147,6 +175,10 @@ def count(record: OpRecord) -> Cost | Unsupported:
     handler = handler_for(record.op, record.func)
     if handler is None:
         return Unsupported("no formula for this op")
+    if handler not in _COUNTS_NESTED and _has_nested(record):
+        if not _COMPONENT_COUNTER:
+            return Unsupported("strided nested tensor: no per-component counter registered")
+        return _COMPONENT_COUNTER[0](record, handler)
     try:
         return handler(record)
     except Exception as exc:  # a formula bug must not lose the rest of the analysis

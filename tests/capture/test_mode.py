@@ -1,6 +1,8 @@
 """roofline.capture.mode: module paths, grad modes, dict and keyword inputs, meta tensors,
 and CaptureMode's public hooks (run_op, on_record, module_path) used as a subclass would."""
 
+import warnings
+
 import pytest
 import torch
 import torch.nn as nn
@@ -222,3 +224,114 @@ def test_module_stack_on_its_own():
         handle.remove()
     assert seen == [(("head", "Linear"), True)]
     assert stack.current == ("", "Net") and not stack.in_module
+
+
+def test_a_jagged_nested_tensor_records_the_ops_on_its_values():
+    nt = torch.nested.nested_tensor([torch.randn(3, 8), torch.randn(5, 8)], layout=torch.jagged)
+    records, out = capture(torch.relu, (nt,))
+    # The jagged tensor runs relu on its packed [3 + 5, 8] values: that is the op recorded.
+    assert [(r.op, r.inputs[0].shape, r.inputs[0].layout) for r in records] == [("aten.relu.default", (8, 8), "strided")]
+    assert out.is_nested
+
+
+def test_a_strided_nested_tensor_records_its_components():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nt = torch.nested.nested_tensor([torch.randn(3, 8), torch.randn(5, 8)])
+    records, _ = capture(torch.relu, (nt,))
+    info = records[0].inputs[0]
+    # No dense shape: the padded bound, the real elements (3*8 + 5*8) and each component.
+    assert (info.layout, info.shape, info.numel, info.footprint_bytes) == ("nested", (2, 5, 8), 64, 256)
+    assert info.components == ((3, 8), (5, 8))
+
+
+class _Block(nn.Module):
+    """A resnet basic block: two 3x3 conv-bn layers and the identity added back."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)
+        self.conv2, self.bn2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)
+
+    def forward(self, x):
+        y = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(y)) + x)
+
+
+def _resnet_like():
+    """resnet18's layer types at toy size: stem conv-bn-relu-maxpool, two basic blocks,
+    adaptive average pool, flatten, linear."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(3, 2, 1),
+        _Block(8), _Block(8), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10),
+    ).eval()
+
+
+def test_inference_mode_records_what_no_grad_records():
+    import roofline
+
+    model, x = _resnet_like(), torch.randn(2, 3, 32, 32)
+    plain = roofline.analyze(model, (x,), strict=True)
+    with torch.inference_mode():
+        inference = roofline.analyze(model, (x,), strict=True)
+    # Under inference_mode composite ops (conv2d, linear, adaptive_avg_pool2d, einsum,
+    # cross_entropy) reach the mode whole; eager runs their decomposition, so the
+    # capture records that: the same ops, FLOPs and bytes as without it (the adaptive
+    # pool's 2 x 8 x 8 x 8 = 1,024 adds as a mean, not a pool with a divide per window).
+    assert list(inference.ops["op"]) == list(plain.ops["op"])
+    assert (inference.total_flops, inference.total_bytes) == (plain.total_flops, plain.total_bytes)
+    assert "aten.mean" in set(plain.ops["op"]) and "aten.adaptive_avg_pool2d" not in set(inference.ops["op"])
+
+
+def test_composite_ops_under_inference_mode_decompose():
+    a, b = torch.randn(4, 8), torch.randn(8, 5)
+    logits, target = torch.randn(4, 10), torch.randint(0, 10, (4,))
+
+    def run():
+        torch.einsum("ij,jk->ik", a, b)
+        torch.nn.functional.cross_entropy(logits, target)
+
+    with torch.inference_mode():
+        records, _ = capture(run)
+    ops = [r.packet for r in records]
+    assert "aten.bmm" in ops and "aten._log_softmax" in ops and "aten.nll_loss_forward" in ops
+    assert "aten.einsum" not in ops and "aten.cross_entropy_loss" not in ops
+    assert all(isinstance(count(r), type(count(records[ops.index("aten.bmm")]))) for r in records)
+
+
+class _Holder(nn.Module):
+    """Holds ``proj`` as a submodule, or (held=False) calls one it does not hold."""
+
+    def __init__(self, proj, held=True):
+        super().__init__()
+        if held:
+            self.proj = proj
+        else:
+            self._calls = [proj]  # a plain list: not a submodule
+
+    def forward(self, x):
+        proj = self.proj if hasattr(self, "proj") else self._calls[0]
+        return torch.relu(proj(x))
+
+
+class _Shared(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.shared = nn.Linear(4, 4)
+        self.a, self.b = _Holder(self.shared), _Holder(self.shared)
+        self.c = _Holder(self.shared, held=False)
+
+    def forward(self, x):
+        return self.shared(self.c(self.b(self.a(x))))
+
+
+def test_a_shared_module_has_one_name_and_a_call_path_per_caller():
+    with torch.no_grad():
+        records, _ = capture(_Shared(), (torch.randn(2, 4),))
+    addmm = [(r.module, r.caller) for r in records if r.packet == "aten.addmm"]
+    # One Linear, held by the root (its first name, "shared") and by blocks a and b; c
+    # calls it without holding it; the root calls it last.
+    assert addmm == [("shared", "a.proj"), ("shared", "b.proj"), ("shared", "c.<shared>"), ("shared", "shared")]
+    relu = [(r.module, r.caller) for r in records if r.packet == "aten.relu"]
+    assert relu == [("a", "a"), ("b", "b"), ("c", "c")]

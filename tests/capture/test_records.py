@@ -60,3 +60,18 @@ def test_tensor_info_contiguity_and_sizes():
     assert (info.numel, info.itemsize, info.nbytes, info.is_contiguous) == (6, 2, 12, True)
     assert not tensor_info(torch.zeros(2, 3).t()).is_contiguous
     assert tensor_info(torch.zeros(2, 3, device="meta")).device == "meta"
+
+
+def test_sequence_offsets_keep_their_values_when_real():
+    q = torch.empty(12, 2, 8, device="meta")
+    offsets = torch.tensor([0, 5, 12], dtype=torch.int32)
+    func = torch.ops.aten._flash_attention_forward.default
+    for given, expected in ((offsets, (0, 5, 12)), (offsets.to("meta"), None)):
+        out = func(q, q, q, given, given, 7, 7, 0.0, False, False)
+        record = make_record(0, op_name(func), func, ("", ""), (q, q, q, given, given, 7, 7, 0.0, False, False), {}, out)
+        named = record.named_args()
+        # one offsets tensor for queries and keys: one TensorInfo, listed once as an input
+        assert named["cum_seq_q"] is named["cum_seq_k"] and named["cum_seq_q"].values == expected
+        assert named["cum_seq_q"] in record.inputs and len(record.inputs) == 2
+    mm = torch.ops.aten.mm.default
+    assert make_record(0, "aten.mm.default", mm, ("", ""), (offsets[None, :].float(), torch.ones(3, 1)), {}, None).inputs[0].values is None

@@ -92,3 +92,61 @@ def test_fused_kernel_writes_output_and_log_sum_exp():
     # bf16 output plus one fp32 log-sum-exp per query row.
     assert cost.bytes_written == 2 * 3 * 6 * 8 * 2 + 2 * 3 * 6 * 4
     assert attention_bytes(2, 3, 3, 6, 6, 8, itemsize=2, lse_itemsize=4) == (cost.bytes_read, cost.bytes_written)
+
+
+# --------------------------------------------------------------------------- variable length
+# The issue's reproducer: 4 causal sequences of 32, 64, 96 and 128 tokens packed into
+# one [320 tokens, 8 heads, 64] tensor (nested/jagged attention), run on meta tensors:
+# the flash and memory-efficient kernels have meta implementations but no CPU ones.
+VARLEN_LENGTHS = (32, 64, 96, 128)
+VARLEN_OFFSETS = (0, 32, 96, 192, 320)
+
+
+def _varlen_costs(offsets, causal=True):
+    """Costs of flash forward, flash backward, efficient forward, efficient backward."""
+    q = torch.empty(320, 8, 64, device="meta", dtype=torch.float16)
+    q4 = q.unsqueeze(0)
+    flash = torch.ops.aten._flash_attention_forward
+    efficient = torch.ops.aten._efficient_attention_forward
+    mask_type = 1 if causal else 0  # efficient attention's top-left causal mask
+
+    def run():
+        out, lse, rng, unused, _ = flash(q, q, q, offsets, offsets, 128, 128, 0.0, causal, False)
+        torch.ops.aten._flash_attention_backward(out, q, q, q, out, lse, offsets, offsets, 128, 128, 0.0, causal, rng, unused)
+        out4, lse4, seed, offset, *_ = efficient(q4, q4, q4, None, offsets, offsets, 128, 128, 0.0, mask_type, True)
+        torch.ops.aten._efficient_attention_backward(
+            out4, q4, q4, q4, None, out4, offsets, offsets, 128, 128, lse4, 0.0, seed, offset, mask_type, False
+        )
+
+    return [cost for op, cost in costs_of(run) if cost.category == GEMM]
+
+
+def test_varlen_causal_attention_counts_each_sequence_with_real_offsets():
+    offsets = torch.tensor(VARLEN_OFFSETS, dtype=torch.int32)
+    flash_fwd, flash_bwd, eff_fwd, eff_bwd = (c.flops for c in _varlen_costs(offsets))
+    # Kept pairs per sequence L(L+1)/2: 528 + 2080 + 4656 + 8256 = 15,520; each pair costs
+    # 2 FLOPs x 8 heads x (64 + 64) = 2,048: 31,784,960 (one 320-token sequence would be
+    # 320*321/2 = 51,360 pairs, 105,185,280 FLOPs: the old count).
+    assert flash_fwd == eff_fwd == 15_520 * 2_048 == 31_784_960
+    # Backward: the two matmuls recomputed plus four gradient matmuls, 2.5 x.
+    assert flash_bwd == eff_bwd == 31_784_960 * 5 / 2 == 79_462_400
+
+
+def test_varlen_attention_with_fake_offsets_is_a_bound():
+    offsets = torch.empty(5, dtype=torch.int32, device="meta")
+    flash_fwd, flash_bwd, eff_fwd, eff_bwd = (c.flops for c in _varlen_costs(offsets))
+    # Unknown lengths, 320 tokens, none over 128: the worst split is 128 + 128 + 64,
+    # 8,256 + 8,256 + 2,080 = 18,592 kept pairs x 2,048 = 38,076,416 FLOPs: above the
+    # real 31,784,960 and below the single-sequence 105,185,280.
+    assert flash_fwd == eff_fwd == 18_592 * 2_048 == 38_076_416
+    assert flash_bwd == eff_bwd == 38_076_416 * 5 / 2
+
+
+def test_varlen_full_attention_matches_flop_counter_mode():
+    offsets = torch.tensor(VARLEN_OFFSETS, dtype=torch.int32)
+    q = torch.empty(320, 8, 64, device="meta", dtype=torch.float16)
+    with FlopCounterMode(display=False) as counter:
+        torch.ops.aten._flash_attention_forward(q, q, q, offsets, offsets, 128, 128, 0.0, False, False)
+    flash_fwd = _varlen_costs(offsets, causal=False)[0].flops
+    # sum L^2 = 1,024 + 4,096 + 9,216 + 16,384 = 30,720 pairs x 2 x 8 x 128 = 62,914,560.
+    assert flash_fwd == counter.get_total_flops() == 62_914_560

@@ -125,6 +125,12 @@ def written_bytes(record: OpRecord) -> int:
     return sum(t.nbytes if t.layout == "strided" else distinct_bytes(t) for t in record.outputs)
 
 
+def compulsory_bytes(record: OpRecord) -> tuple[int, int]:
+    """(bytes_read, bytes_written) of an op by its tensors alone, whatever it computes:
+    the default traffic of every formula, and an estimate for an op with none."""
+    return read_bytes(record), written_bytes(record)
+
+
 def stored_elements(t: TensorInfo) -> int:
     """Elements a kernel touches: numel for a dense tensor, nnz for a sparse one."""
     if t.layout == "strided":

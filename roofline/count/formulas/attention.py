@@ -7,6 +7,12 @@ FlashAttention papers; the softmax's few FLOPs per score are not included. Causa
 attention counts the work actually done: only the (query, key) pairs the mask keeps.
 Bytes are those of a fused kernel: q, k, v (and a mask) read once, the output (and
 log-sum-exp) written once; the L x S score matrix never reaches memory.
+
+Variable-length calls (nested/jagged tensors: the flash and memory-efficient kernels
+given cumulative sequence offsets) pack B sequences into one token dimension; each
+sequence attends only to itself, so the work is the sum over sequences. Capture keeps
+the offsets when they hold real data; fake or meta offsets give a bound (see
+varlen_lengths).
 """
 
 from __future__ import annotations
@@ -124,8 +130,70 @@ def sdpa_arguments(record: OpRecord, first: int = 0) -> tuple[TensorInfo, Tensor
     return q, k, v, causal
 
 
+#: Kernels whose tensors are [B, L, H, E] (or packed [T, H, E] / [1, T, H, E] with offsets).
+SEQUENCE_FIRST_OPS = (
+    "aten._flash_attention_forward",
+    "aten._efficient_attention_forward",
+    "aten._flash_attention_backward",
+    "aten._efficient_attention_backward",
+)
+
+
+#: (query offsets, key offsets, query max length, key max length) argument names of the
+#: variable-length kernels: flash, then memory-efficient.
+_VARLEN_ARGUMENTS = (
+    ("cum_seq_q", "cum_seq_k", "max_q", "max_k"),
+    ("cu_seqlens_q", "cu_seqlens_k", "max_seqlen_q", "max_seqlen_k"),
+)
+
+
+def _packed_lengths(total: int, max_len: int) -> list[int]:
+    """Lengths of the worst case of sequences holding ``total`` tokens, none longer than
+    ``max_len``: as many full-length sequences as the tokens fill, then the rest. The
+    work of a sequence (L^2, or L(L+1)/2 causal) grows faster than its length, so for
+    a fixed total no split does more."""
+    full, rest = divmod(int(total), int(max_len))
+    return [int(max_len)] * full + ([rest] if rest else [])
+
+
+def varlen_lengths(record: OpRecord, q: TensorInfo, k: TensorInfo) -> list[tuple[int, int]] | None:
+    """(query length, key length) per sequence of a variable-length attention call, or
+    None when the call is a padded batch (no offsets).
+
+    Offsets whose values capture kept give the exact lengths. Otherwise (fake or meta
+    offsets) a bound: self-attention (one offsets tensor for queries and keys) packs the
+    tokens into full-length sequences (_packed_lengths); cross-attention takes every one
+    of the B sequences at its maximum lengths, as torch.utils.flop_counter does.
+    """
+    named = record.named_args()
+    for q_name, k_name, q_max_name, k_max_name in _VARLEN_ARGUMENTS:
+        q_offsets, k_offsets = named.get(q_name), named.get(k_name)
+        if isinstance(q_offsets, TensorInfo) and isinstance(k_offsets, TensorInfo):
+            break
+    else:
+        return None
+    if q_offsets.values is not None and k_offsets.values is not None:
+        q_lengths = [b - a for a, b in zip(q_offsets.values, q_offsets.values[1:])]
+        k_lengths = [b - a for a, b in zip(k_offsets.values, k_offsets.values[1:])]
+        return list(zip(q_lengths, k_lengths))
+    q_max, k_max = named[q_max_name], named[k_max_name]
+    if q_offsets is k_offsets and q_max == k_max:
+        return [(n, n) for n in _packed_lengths(q.shape[-3], q_max)]
+    return [(q_max, k_max)] * (q_offsets.shape[0] - 1)
+
+
+def fused_attention_flops(record: OpRecord, first: int = 0) -> Any:
+    """FLOPs of a fused attention kernel's two matmuls (forward, q at ``first`` = 0;
+    a backward multiplies them by 2.5): per sequence for variable-length calls."""
+    q, k, v, causal = sdpa_arguments(record, first)
+    seq_first = record.packet in SEQUENCE_FIRST_OPS
+    lengths = varlen_lengths(record, q, k) if seq_first else None
+    if lengths is None:
+        return _sdpa_flops(q, k, v, causal, seq_first)
+    heads, head_dim = q.shape[-2], q.shape[-1]  # packed [(1,) tokens, heads, head_dim]
+    return sum(attention_flops(1, heads, q_len, kv_len, head_dim, v.shape[-1], causal) for q_len, kv_len in lengths)
+
+
 @register(*SDPA_OPS)
 def sdpa_cost(record: OpRecord) -> Cost:
-    q, k, v, causal = sdpa_arguments(record)
-    seq_first = record.packet in ("aten._flash_attention_forward", "aten._efficient_attention_forward")
-    return Cost(_sdpa_flops(q, k, v, causal, seq_first), read_bytes(record), written_bytes(record), GEMM, unit=MATRIX)
+    return Cost(fused_attention_flops(record), read_bytes(record), written_bytes(record), GEMM, unit=MATRIX)

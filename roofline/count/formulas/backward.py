@@ -50,7 +50,7 @@ from roofline.count.formulas._common import (
     tensors_in,
     written_bytes,
 )
-from roofline.count.formulas.attention import attention_flops, sdpa_arguments
+from roofline.count.formulas.attention import attention_flops, fused_attention_flops
 from roofline.count.formulas.conv import conv_dims
 from roofline.count.formulas.embedding import embedding_bag_flops, gathered_rows_bytes
 from roofline.count.formulas.pooling import adaptive_pool_flops, pool_flops
@@ -250,14 +250,9 @@ def log_softmax_backward_cost(record: OpRecord) -> Cost:
     "aten._efficient_attention_backward",
 )
 def sdpa_backward_cost(record: OpRecord) -> Cost:
-    q, k, v, causal = sdpa_arguments(record, first=1)
-    if record.packet in ("aten._flash_attention_backward", "aten._efficient_attention_backward"):
-        *batch_dims, q_len, heads, head_dim = q.shape  # [B, L, H, E]
-        kv_len = k.shape[-3]
-    else:
-        *batch_dims, heads, q_len, head_dim = q.shape  # [B, H, L, E]
-        kv_len = k.shape[-2]
-    flops = attention_backward_flops(prod(batch_dims), heads, q_len, kv_len, head_dim, v.shape[-1], causal)
+    """The forward's two matmuls recomputed and differentiated: 2.5 x their FLOPs (per
+    sequence for variable-length calls, as the forward)."""
+    flops = fused_attention_flops(record, first=1) * 5 / 2
     return Cost(flops, read_bytes(record), _outputs_written(record), GEMM, unit=MATRIX)
 
 

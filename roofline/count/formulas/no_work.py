@@ -12,7 +12,7 @@ from typing import Any
 
 from roofline.capture import OpRecord
 from roofline.count.categories import DATA_MOVE, DATA_TRANSFORM, OTHER
-from roofline.count.registry import NO_UNIT, Cost, register, register_fallback
+from roofline.count.registry import counts_nested, NO_UNIT, Cost, register, register_fallback
 
 
 def is_view_op(func: Any) -> bool:
@@ -27,6 +27,7 @@ def is_view_op(func: Any) -> bool:
 
 
 @register_fallback(is_view_op)
+@counts_nested
 def view_cost(record: OpRecord) -> Cost:
     """The cost of a view: nothing."""
     return Cost(0, 0, 0, DATA_TRANSFORM, unit=NO_UNIT)
@@ -52,6 +53,7 @@ register(
 
 
 @register("aten.empty", "aten.empty_like", "aten.new_empty", "aten.empty_strided", "aten.new_empty_strided", "aten.resize_")
+@counts_nested
 def allocation_cost(record: OpRecord) -> Cost:
     """Allocation touches no memory and launches no kernel."""
     return Cost(0, 0, 0, DATA_MOVE, unit=NO_UNIT)
@@ -64,6 +66,7 @@ def allocation_cost(record: OpRecord) -> Cost:
     "profiler._record_function_enter_new",
     "profiler._record_function_exit",
 )
+@counts_nested
 def no_kernel_cost(record: OpRecord) -> Cost:
     """Ops that run no kernel: a dtype worked out on the host (promote_types), the check
     of the info tensor a LAPACK kernel already returned (_linalg_check_errors), the

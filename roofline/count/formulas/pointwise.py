@@ -22,7 +22,7 @@ from roofline.count.formulas._common import (
     written_bytes,
 )
 from roofline.count.formulas.no_work import is_view_op
-from roofline.count.registry import Cost, register, register_fallback
+from roofline.count.registry import counts_nested, Cost, register, register_fallback
 
 #: FLOPs per output element for ops that do more than one operation per element.
 FLOPS_PER_ELEMENT: dict[str, int] = {
@@ -37,6 +37,8 @@ FLOPS_PER_ELEMENT: dict[str, int] = {
     "aten.softplus": 2,
     "aten.elu": 2,
     "aten.leaky_relu": 2,
+    "aten.floor_divide": 2,  # divide, then floor
+    "aten.floor_divide_": 2,
 }
 
 
@@ -93,6 +95,7 @@ def is_pointwise_op(func: Any) -> bool:
 
 
 @register_fallback(is_pointwise_op)
+@counts_nested
 def pointwise_cost(record: OpRecord) -> Cost:
     """Cost of any element-wise op (the registry's fallback for ops tagged pointwise)."""
     per_element = FLOPS_PER_ELEMENT.get(record.packet, 1)
@@ -132,6 +135,8 @@ register(
     "aten.randint",
     "aten.arange",
     "aten.linspace",
+    "aten.floor_divide",
+    "aten.floor_divide_",
 )(pointwise_cost)
 
 
@@ -150,3 +155,16 @@ def random_like_cost(record: OpRecord) -> Cost:
     """A random tensor shaped like its input: one FLOP per element generated, the
     output written; the input gives only its shape and is never read."""
     return Cost(pointwise_flops(out_numel(record)), 0, written_bytes(record), ELEMENTWISE)
+
+
+@register("aten.diff")
+def diff_cost(record: OpRecord) -> Cost:
+    """n-th differences along a dim: pass j subtracts neighbours, leaving one element
+    fewer along the dim each time, so the FLOPs are sum over j = 1..n of the elements of
+    pass j (the output is pass n). prepend/append are read like the input."""
+    n = int(record.arg("n", default=1))
+    out = record.outputs[0]
+    dim = int(record.arg("dim", default=-1)) % max(len(out.shape), 1)
+    length, rows = (out.shape[dim], out.numel // out.shape[dim]) if out.shape and out.shape[dim] else (0, 0)
+    flops = sum((length + n - j) * rows for j in range(1, n + 1))
+    return Cost(flops, read_bytes(record), written_bytes(record), ELEMENTWISE)
