@@ -1,0 +1,96 @@
+"""Show an LlmReport: a terminal table (print_llm), a Markdown table (markdown_table) and
+a figure of TTFT and TPOT against batch size on each spec (plot_llm). They only read
+the report; every number comes from roofline.tools.llm.serving."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from roofline.units import format_seconds, si
+
+__all__ = ["markdown_table", "plot_llm", "print_llm"]
+
+
+def _row_cells(row: Any) -> list[str]:
+    return [
+        row.spec, str(row.tp), str(row.batch), format_seconds(row.ttft_s), format_seconds(row.tpot_s),
+        f"{row.tokens_per_s:,.0f}", f"{row.decode_tokens_per_s:,.0f}", si(row.weights_bytes, "B"),
+        si(row.kv_bytes, "B"), si(row.activation_bytes, "B"),
+        "yes" if row.fits else f"no ({si(row.memory_bytes, 'B')} > {si(row.capacity_bytes, 'B')})",
+        row.prefill_bound, row.decode_bound,
+    ]
+
+
+_LINE_STYLES = ("-", "--", "-.", ":")
+_COLUMNS = ["spec", "tp", "batch", "TTFT", "TPOT", "tok/s", "decode tok/s", "weights", "KV", "activations", "fits",
+            "prefill", "decode"]
+
+
+def print_llm(report: Any, console: Any) -> None:
+    """The report's title, its table (one row per spec and batch), the crossover and the
+    ops no formula covers."""
+    from roofline.report.tables import table
+
+    console.print(f"[bold]{report.title()}[/bold]")
+    console.print(f"{report.source}; {report.decode_method}")
+    rows = [_row_cells(row) for row in report.table.itertuples()]
+    console.print(table("Serving estimate (tok/s: output tokens over the whole request)", _COLUMNS, rows))
+    for row in report.crossover.itertuples():
+        found = (f"batch {row.crossover_batch}" if not pd.isna(row.crossover_batch)
+                 else f"not compute-bound up to batch {row.searched_up_to}")
+        console.print(f"decode turns compute-bound on {row.spec} (tp {row.tp}, context {row.context}): {found}")
+    if report.unsupported:
+        console.print(f"[yellow]ops with no formula (costed as per-op overhead only): {', '.join(report.unsupported)}[/yellow]")
+
+
+def markdown_table(reports: Sequence[Any]) -> str:
+    """One Markdown table of several reports' rows, with model and dtype columns."""
+    header = ["model", "dtype", *_COLUMNS]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for report in reports:
+        for row in report.table.itertuples():
+            cells = [row.model, f"{row.dtype} (w {row.weights}, kv {row.kv})", *_row_cells(row)]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_llm(reports: Sequence[Any], title: str | None = None) -> Any:
+    """A figure: TTFT (left) and TPOT (right) against batch, one line per (model, spec)
+    (a colour per spec, a line style per report), log-log; batches whose weights, KV cache and activations exceed the spec's memory are
+    drawn hollow after a dotted line (the memory limit)."""
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
+    colors: dict[str, str] = {}
+    for index, report in enumerate(reports):
+        style = _LINE_STYLES[index % len(_LINE_STYLES)]
+        for spec, rows in report.table.groupby("spec", sort=False):
+            color = colors.setdefault(spec, f"C{len(colors) % 10}")
+            label = f"{report.model} on {spec}" + (f" (tp {rows['tp'].iloc[0]})" if rows["tp"].iloc[0] > 1 else "")
+            for axis, column in zip(axes, ("ttft_s", "tpot_s")):
+                _draw_series(axis, rows, column, label, color, style)
+    for axis, name in zip(axes, ("time to first token (s)", "time per output token (s)")):
+        axis.set_xscale("log", base=2)
+        axis.set_yscale("log")
+        axis.set_xlabel("batch (sequences)")
+        axis.set_ylabel(name)
+        axis.grid(True, which="both", alpha=0.3)
+    axes[1].legend(fontsize=7, loc="upper left")
+    first = reports[0]
+    figure.suptitle(title or f"{first.dtype}, prompt {first.prompt}, generate {first.generate}; "
+                    "hollow markers: does not fit in memory")
+    return figure
+
+
+def _draw_series(axis: Any, rows: pd.DataFrame, column: str, label: str, color: str, style: str) -> None:
+    """One (model, spec) line: filled markers where it fits, hollow where it does not,
+    and a dotted vertical line at the first batch that does not fit."""
+    fits = rows["fits"].to_numpy(dtype=bool)
+    axis.plot(rows["batch"], rows[column], style, color=color, label=label)
+    axis.plot(rows["batch"][fits], rows[column][fits], "o", color=color)
+    axis.plot(rows["batch"][~fits], rows[column][~fits], "o", mfc="none", color=color)
+    if (~fits).any():
+        axis.axvline(rows["batch"][~fits].iloc[0], color=color, linestyle=":", alpha=0.6)
