@@ -42,8 +42,12 @@ _ATTENTION_OPS = frozenset(SDPA_OPS)
 
 
 def _layer_base() -> type:
-    from transformers.cache_utils import DynamicLayer
-
+    """transformers' DynamicLayer (object without transformers: resolve_llm, which runs
+    first, then says how to install it)."""
+    try:
+        from transformers.cache_utils import DynamicLayer
+    except ImportError:
+        return object
     return DynamicLayer
 
 

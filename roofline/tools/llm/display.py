@@ -39,11 +39,15 @@ def print_llm(report: Any, console: Any) -> None:
     rows = [_row_cells(row) for row in report.table.itertuples()]
     console.print(table("Serving estimate (tok/s: output tokens over the whole request)", _COLUMNS, rows))
     for row in report.crossover.itertuples():
-        found = (f"batch {row.crossover_batch}" if not pd.isna(row.crossover_batch)
-                 else f"not compute-bound up to batch {row.searched_up_to}")
-        console.print(f"decode turns compute-bound on {row.spec} (tp {row.tp}, context {row.context}): {found}")
+        console.print(f"decode on {row.spec} (tp {row.tp}, context {row.context}): weight GEMMs compute-bound from "
+                      f"{_batch(row.crossover_batch, row.searched_up_to)}, the whole step from "
+                      f"{_batch(row.step_crossover_batch, row.searched_up_to)}")
     if report.unsupported:
         console.print(f"[yellow]ops with no formula (costed as per-op overhead only): {', '.join(report.unsupported)}[/yellow]")
+
+
+def _batch(found: Any, searched_up_to: int) -> str:
+    return f"batch {found}" if not pd.isna(found) else f"no batch up to {searched_up_to}"
 
 
 def markdown_table(reports: Sequence[Any]) -> str:

@@ -44,6 +44,9 @@ __all__ = ["DEFAULT_BATCHES", "LlmReport", "StepCache", "decode_contexts", "llm"
 DEFAULT_BATCHES = (1, 8, 64)
 #: The largest batch the crossover search tries, sequences.
 DEFAULT_MAX_BATCH = 4096
+#: Columns of LlmReport.crossover.
+CROSSOVER_COLUMNS = ("model", "spec", "dtype", "tp", "context", "crossover_batch", "step_crossover_batch",
+                     "searched_up_to")
 
 
 @dataclass
@@ -55,8 +58,11 @@ class LlmReport:
     weights_bytes, kv_bytes, activation_bytes, memory_bytes, capacity_bytes, fits,
     prefill_bound, decode_bound, decode_compute_share, allreduce_s (per decode step),
     prefill_flops, decode_flops and decode_bytes (of the middle decode step, per device).
-    crossover: one row per spec: crossover_batch, the smallest batch whose decode step
-    (at the middle context) is compute-bound, <NA> when none up to searched_up_to.
+    crossover: one row per spec, for the decode step at the middle context:
+    crossover_batch, the smallest batch at which its weight GEMMs turn compute-bound (they
+    spend more time compute- than memory-bound), and step_crossover_batch, the smallest
+    at which the whole step does (its element-wise ops and the attention's KV reads grow
+    with the batch too, so it may never); <NA> when none up to searched_up_to.
     unsupported: ops with no formula in the captured steps (costed as overhead only).
     """
 
@@ -177,28 +183,51 @@ def _row(cache: StepCache, hw: HardwareSpec, tp: int, batch: int, request: _Requ
     }
 
 
-def _is_compute_bound(cache: StepCache, hw: HardwareSpec, tp: int, batch: int, context: int, request: _Request) -> bool:
-    serving = Serving(request.weights, request.kv, tp, request.op_overhead_s)
-    return step_time(cache.get(batch, context, 1), cache.model, hw, serving, request.dtype).bound == COMPUTE_BOUND
+def weight_gemms_compute_bound(step: StepTime) -> bool:
+    """True when the GEMMs that read weights spend more time compute-bound than not."""
+    ops = step.analysis.ops
+    weights = ops[(ops["category"] == GEMM) & (ops["param_bytes"].fillna(0) > 0)]
+    compute = weights["bound"] == COMPUTE_BOUND
+    return bool(weights.loc[compute, "predicted_s"].sum() > weights.loc[~compute, "predicted_s"].sum())
 
 
-def find_crossover(cache: StepCache, hw: HardwareSpec, tp: int, request: _Request, max_batch: int) -> int | None:
-    """The smallest batch whose decode step at the middle context is compute-bound:
-    doubling from 1, then bisecting (assumes compute-boundness grows with the batch);
-    None if it is not compute-bound at ``max_batch``."""
+def step_compute_bound(step: StepTime) -> bool:
+    """True when the whole step is compute-bound (its largest term)."""
+    return step.bound == COMPUTE_BOUND
+
+
+def find_crossover(cache: StepCache, hw: HardwareSpec, tp: int, request: _Request, max_batch: int,
+                   test: Callable[[StepTime], bool]) -> int | None:
+    """The smallest batch whose decode step at the middle context passes ``test``
+    (weight_gemms_compute_bound or step_compute_bound): doubling from 1, then bisecting
+    (assumes compute-boundness grows with the batch); None if it fails at ``max_batch``."""
     context = request.contexts[len(request.contexts) // 2]
+    serving = Serving(request.weights, request.kv, tp, request.op_overhead_s)
+
+    def passes(batch: int) -> bool:
+        return test(step_time(cache.get(batch, context, 1), cache.model, hw, serving, request.dtype))
+
     low, high = 0, 1
-    while not _is_compute_bound(cache, hw, tp, high, context, request):
+    while not passes(high):
         if high >= max_batch:
             return None
         low, high = high, min(2 * high, max_batch)
     while high - low > 1:
         middle = (low + high) // 2
-        if _is_compute_bound(cache, hw, tp, middle, context, request):
+        if passes(middle):
             high = middle
         else:
             low = middle
     return high
+
+
+def _crossover_row(cache: StepCache, spec: HardwareSpec, tp: int, request: _Request, max_batch: int) -> dict:
+    """One crossover row: where the weight GEMMs, and where the whole step, turn compute-bound."""
+    return {"model": cache.model.name, "spec": spec.name, "dtype": request.dtype, "tp": tp,
+            "context": request.contexts[len(request.contexts) // 2],
+            "crossover_batch": find_crossover(cache, spec, tp, request, max_batch, weight_gemms_compute_bound),
+            "step_crossover_batch": find_crossover(cache, spec, tp, request, max_batch, step_compute_bound),
+            "searched_up_to": max_batch}
 
 
 def _check_request(model: LlmModel, prompt: int, generate: int, batches: Sequence[int]) -> None:
@@ -270,14 +299,11 @@ def llm(
             devices = tp or spec.devices
             rows += [_row(cache, spec, devices, batch, request) for batch in batches]
             if crossover:
-                found = find_crossover(cache, spec, devices, request, max_batch)
-                crossings.append({"model": model.name, "spec": spec.name, "dtype": key, "tp": devices,
-                                  "context": contexts[len(contexts) // 2], "crossover_batch": found,
-                                  "searched_up_to": max_batch})
+                crossings.append(_crossover_row(cache, spec, devices, request, max_batch))
     method = ("every decode step captured" if len(contexts) == generate - 1
               else f"decode captured at contexts {', '.join(map(str, contexts))}, trapezoid mean")
-    crossover_frame = pd.DataFrame(crossings, columns=["model", "spec", "dtype", "tp", "context", "crossover_batch",
-                                                      "searched_up_to"])
-    crossover_frame["crossover_batch"] = crossover_frame["crossover_batch"].astype("Int64")
+    crossover_frame = pd.DataFrame(crossings, columns=list(CROSSOVER_COLUMNS))
+    for column in ("crossover_batch", "step_crossover_batch"):
+        crossover_frame[column] = crossover_frame[column].astype("Int64")
     return LlmReport(model.name, model.source, key, weights, kv, prompt, generate, method, pd.DataFrame(rows),
                      crossover_frame, _unsupported(cache))
