@@ -239,6 +239,22 @@ def test_cli_llm_bad_values_are_one_line(argv, message, capsys):
     assert message in err and err.count("\n") == 1
 
 
+def test_bad_setups_are_refused_early(tmp_path, tiny):
+    with pytest.raises(RooflineError, match="op overhead"):
+        Serving(op_overhead_s=-1.0)
+    with pytest.raises(RooflineError, match="no interconnect"):
+        step_time(tiny.get(1, 16, 1), tiny.model, H100, Serving(tp=2), "bf16")
+    with pytest.raises(RooflineError, match="do not split over 3"):
+        step_time(tiny.get(1, 16, 1), tiny.model, load_hardware("8xh100-sxm"), Serving(tp=3), "bf16")
+    with pytest.raises(RooflineError, match="captures: they hold llama-tiny"):
+        llm("gpt2", "h100-sxm", prompt=8, generate=2, crossover=False, captures=tiny)
+    fields = dict(model_type="mixtral", architectures=["MixtralForCausalLM"], hidden_size=64, intermediate_size=128,
+                  num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2, vocab_size=100)
+    (tmp_path / "config.json").write_text(json.dumps(fields))
+    with pytest.raises(TargetError, match="bf16 only"):
+        llm(f"hf:{tmp_path / 'config.json'}", "h100-sxm", dtype="fp32", prompt=8, generate=2, crossover=False)
+
+
 def test_targets_without_a_kv_cache_are_refused():
     with pytest.raises(TargetError, match="no KV-cache decode path"):
         resolve_llm("resnet50")

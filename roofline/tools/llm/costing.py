@@ -80,6 +80,8 @@ class Serving:
             raise RooflineError(f"kv {self.kv!r}: expected one of {', '.join(KV_FORMATS)}")
         if self.tp < 1:
             raise RooflineError(f"tp {self.tp}: expected a positive number of devices")
+        if self.op_overhead_s is not None and self.op_overhead_s < 0:
+            raise RooflineError(f"op overhead {self.op_overhead_s} s: expected a time >= 0")
 
 
 def _with_bytes(frame: pd.DataFrame, bytes_read: np.ndarray, bytes_written: np.ndarray) -> pd.DataFrame:
@@ -228,7 +230,10 @@ def step_time(step: Step, model: LlmModel, hw: HardwareSpec, serving: Serving, d
     """Predict one step on ``hw`` under ``serving``; ``dtype_key`` is the compute dtype ("bf16")."""
     spec = hw if serving.op_overhead_s is None else replace(hw, overhead_s=serving.op_overhead_s)
     frame = cost_frame(step, model, spec, serving)
-    analysis = replace(step.analysis, hw=spec, counted=frame)
+    # the weights one device holds, for specs that tell cached weights from streamed ones
+    captured = float(step.analysis.counted["param_bytes"].sum())
+    resident = step.analysis.resident_bytes * (float(frame["param_bytes"].sum()) / captured if captured else 1.0)
+    analysis = replace(step.analysis, hw=spec, counted=frame, resident_bytes=resident)
     ops = analysis.ops
     by_bound = ops.groupby("bound")["predicted_s"].sum()
     vector_rate = spec.peak_flops(dtype_key, "vector") * spec.efficiency.vector

@@ -50,12 +50,15 @@ def _batch(found: Any, searched_up_to: int) -> str:
     return f"batch {found}" if not pd.isna(found) else f"no batch up to {searched_up_to}"
 
 
-def markdown_table(reports: Sequence[Any]) -> str:
-    """One Markdown table of several reports' rows, with model and dtype columns."""
+def markdown_table(reports: Sequence[Any], batches: Sequence[int] | None = None) -> str:
+    """One Markdown table of several reports' rows (those of ``batches``, default all),
+    with model and dtype columns."""
     header = ["model", "dtype", *_COLUMNS]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for report in reports:
         for row in report.table.itertuples():
+            if batches is not None and row.batch not in batches:
+                continue
             cells = [row.model, f"{row.dtype} (w {row.weights}, kv {row.kv})", *_row_cells(row)]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -66,35 +69,48 @@ def plot_llm(reports: Sequence[Any], title: str | None = None) -> Any:
     (a colour per spec, a line style per report), log-log; batches whose weights, KV cache and activations exceed the spec's memory are
     drawn hollow after a dotted line (the memory limit)."""
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
-    figure, axes = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
+    figure, axes = plt.subplots(1, 2, figsize=(14, 4.8), constrained_layout=True)
     colors: dict[str, str] = {}
     for index, report in enumerate(reports):
         style = _LINE_STYLES[index % len(_LINE_STYLES)]
         for spec, rows in report.table.groupby("spec", sort=False):
             color = colors.setdefault(spec, f"C{len(colors) % 10}")
-            label = f"{report.model} on {spec}" + (f" (tp {rows['tp'].iloc[0]})" if rows["tp"].iloc[0] > 1 else "")
+            label = _label(report, spec, int(rows["tp"].iloc[0]))
             for axis, column in zip(axes, ("ttft_s", "tpot_s")):
                 _draw_series(axis, rows, column, label, color, style)
     for axis, name in zip(axes, ("time to first token (s)", "time per output token (s)")):
         axis.set_xscale("log", base=2)
+        batches = sorted({int(b) for report in reports for b in report.table["batch"]})
+        axis.set_xticks(batches, [str(b) for b in batches])
+        axis.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         axis.set_yscale("log")
         axis.set_xlabel("batch (sequences)")
         axis.set_ylabel(name)
         axis.grid(True, which="both", alpha=0.3)
-    axes[1].legend(fontsize=7, loc="upper left")
+    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     first = reports[0]
     figure.suptitle(title or f"{first.dtype}, prompt {first.prompt}, generate {first.generate}; "
                     "hollow markers: does not fit in memory")
     return figure
 
 
+def _label(report: Any, spec: str, tp: int) -> str:
+    """"model [w int4] [kv fp8] on spec [(tp 8)]"."""
+    formats = "".join(f" {name} {value}" for name, value in (("w", report.weights), ("kv", report.kv)) if value)
+    return f"{report.model}{formats} on {spec}" + (f" (tp {tp})" if tp > 1 else "")
+
+
 def _draw_series(axis: Any, rows: pd.DataFrame, column: str, label: str, color: str, style: str) -> None:
     """One (model, spec) line: filled markers where it fits, hollow where it does not,
-    and a dotted vertical line at the first batch that does not fit."""
+    and, where it stops fitting, a dotted vertical line (the memory limit) named by its spec."""
     fits = rows["fits"].to_numpy(dtype=bool)
     axis.plot(rows["batch"], rows[column], style, color=color, label=label)
     axis.plot(rows["batch"][fits], rows[column][fits], "o", color=color)
     axis.plot(rows["batch"][~fits], rows[column][~fits], "o", mfc="none", color=color)
-    if (~fits).any():
-        axis.axvline(rows["batch"][~fits].iloc[0], color=color, linestyle=":", alpha=0.6)
+    if fits.any() and (~fits).any():
+        limit = rows["batch"][~fits].iloc[0]
+        axis.axvline(limit, color=color, linestyle=":", alpha=0.8)
+        axis.annotate(f"{rows['spec'].iloc[0]} memory", (limit, 0.02), xycoords=("data", "axes fraction"),
+                      rotation=90, fontsize=7, color=color, ha="right", va="bottom")

@@ -95,6 +95,10 @@ class LlmModel:
         """The model on meta tensors in ``dtype`` (eval mode, sdpa attention)."""
         from roofline.hf import build_hf
 
+        if self.experts and dtype != torch.bfloat16:
+            raise TargetError(f"{self.name}: its experts run as grouped GEMMs, which PyTorch runs in bf16 only "
+                              f"(give --dtype bf16)")
+
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "config.json"
             path.write_text(self.config.to_json_string(), encoding="utf-8")

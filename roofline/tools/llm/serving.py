@@ -64,6 +64,7 @@ class LlmReport:
     at which the whole step does (its element-wise ops and the attention's KV reads grow
     with the batch too, so it may never); <NA> when none up to searched_up_to.
     unsupported: ops with no formula in the captured steps (costed as overhead only).
+    captures: the captured steps (a StepCache), to pass to another llm() call.
     """
 
     model: str
@@ -77,6 +78,7 @@ class LlmReport:
     table: pd.DataFrame
     crossover: pd.DataFrame
     unsupported: list[str] = field(default_factory=list)
+    captures: "StepCache | None" = field(default=None, repr=False, compare=False)
 
     @property
     def specs(self) -> list[str]:
@@ -230,6 +232,18 @@ def _crossover_row(cache: StepCache, spec: HardwareSpec, tp: int, request: _Requ
             "searched_up_to": max_batch}
 
 
+def _captures(captures: StepCache | None, model: LlmModel, dtype: torch.dtype, hw: HardwareSpec,
+              advance: Callable[..., None]) -> StepCache:
+    """A new StepCache, or the one given when it holds the same model in the same dtype."""
+    if captures is None:
+        return StepCache(model, dtype, hw, advance)
+    built = next(captures.module.parameters()).dtype
+    if captures.model.name != model.name or built != dtype:
+        raise RooflineError(f"captures: they hold {captures.model.name} in {built}, not {model.name} in {dtype}")
+    captures.advance = advance
+    return captures
+
+
 def _check_request(model: LlmModel, prompt: int, generate: int, batches: Sequence[int]) -> None:
     """One-line errors for a request the model cannot serve."""
     for label, value, least in (("prompt", prompt, 1), ("generate", generate, 2)):
@@ -268,6 +282,7 @@ def llm(
     crossover: bool = True,
     max_batch: int = DEFAULT_MAX_BATCH,
     progress: bool = False,
+    captures: StepCache | None = None,
 ) -> LlmReport:
     """Serving estimates of a causal LM (see the module docstring for the conventions).
 
@@ -279,6 +294,8 @@ def llm(
     op_overhead_s: per-op launch overhead, s (None: the spec's, eager PyTorch).
     decode: "trapezoid" (3 decode captures) or "each" (one per output token).
     crossover: search each spec for the batch at which decode turns compute-bound.
+    captures: the StepCache of an earlier report (``report.captures``) of the same target
+    and dtype, whose captured steps are reused (only the serving setup differs).
     """
     from roofline._io import progress as progress_bar
 
@@ -293,7 +310,7 @@ def llm(
     contexts = tuple(decode_contexts(prompt, generate, decode))
     request = _Request(prompt, generate, key, weights, kv, contexts, op_overhead_s)
     with progress_bar(progress, f"llm {model.name}", None) as advance:
-        cache = StepCache(model, torch_dtype, specs[0], advance)
+        cache = _captures(captures, model, torch_dtype, specs[0], advance)
         rows, crossings = [], []
         for spec in specs:
             devices = tp or spec.devices
@@ -306,4 +323,4 @@ def llm(
     for column in ("crossover_batch", "step_crossover_batch"):
         crossover_frame[column] = crossover_frame[column].astype("Int64")
     return LlmReport(model.name, model.source, key, weights, kv, prompt, generate, method, pd.DataFrame(rows),
-                     crossover_frame, _unsupported(cache))
+                     crossover_frame, _unsupported(cache), cache)
