@@ -11,6 +11,7 @@ use 10,960,896 weights: 2 x 10,960,896 FLOPs per token. One token's K and V take
 2 x 4 layers x 2 heads x 32 x 2 bytes (bf16) = 1,024 bytes of cache.
 """
 
+import contextlib
 import json
 
 import pytest
@@ -147,6 +148,27 @@ def test_tensor_split_divides_the_blocks_and_adds_two_allreduces_per_layer(tiny)
     link = spec.interconnect.intra_node
     expected = 2 * 4 * ring_allreduce_s(4 * 256 * 2, 8, link.bandwidth, link.latency)
     assert step_time(step, tiny.model, spec, Serving(tp=8), "bf16").allreduce_s == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("fields", [
+    dict(model_type="qwen2", architectures=["Qwen2ForCausalLM"], hidden_size=64, intermediate_size=160,
+         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, vocab_size=128),
+    dict(model_type="mistral", architectures=["MistralForCausalLM"], hidden_size=64, intermediate_size=160,
+         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1, vocab_size=128),
+    dict(model_type="gpt2", architectures=["GPT2LMHeadModel"], n_embd=64, n_layer=2, n_head=4, vocab_size=128,
+         n_positions=64),
+], ids=lambda fields: fields["model_type"])
+def test_each_architecture_decodes_over_its_own_cache(tmp_path, fields):
+    (tmp_path / "config.json").write_text(json.dumps(fields))
+    target = f"hf:{tmp_path / 'config.json'}"
+    model = resolve_llm(target)
+    row = llm(target, "h100-sxm", prompt=8, generate=4, batches=(3,), crossover=False).table.iloc[0]
+    kv_heads = fields.get("num_key_value_heads", 4)
+    assert row.kv_bytes == 3 * (8 + 4 - 1) * 2 * 2 * kv_heads * 16 * 2  # batch x tokens x K,V x layers x heads x 16 x bf16
+    built = model.build(torch.bfloat16)
+    assert row.weights_bytes == pytest.approx(2 * sum(p.numel() for p in built.parameters()), rel=0.01)
+    with pytest.raises(RooflineError, match="64 positions") if fields["model_type"] == "gpt2" else contextlib.nullcontext():
+        llm(target, "h100-sxm", prompt=60, generate=8, batches=(1,), crossover=False)
 
 
 def test_expected_experts_hit():
