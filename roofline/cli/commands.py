@@ -339,6 +339,34 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- llm
+def cmd_llm(args: argparse.Namespace, console: Console) -> int:
+    """LLM serving estimates per batch and spec (roofline.tools.llm); print, write CSV and plot."""
+    from roofline.tools.llm import llm, plot_llm, print_llm
+    from roofline.units import parse_quantity
+
+    names = [name.strip() for name in args.hw.split(",")]
+    if not all(names):
+        raise RooflineError(f"--hw {args.hw!r}: expected spec names or YAML paths separated by commas")
+    batches = size_list(args.batch, "--batch")
+    _check_plot_path(args.plot)
+    overhead_s = None
+    if args.op_overhead is not None:
+        try:
+            overhead_s = parse_quantity(args.op_overhead, "time", where="--op-overhead")
+        except ValueError as exc:
+            raise RooflineError(str(exc)) from None
+    report = llm(args.target, names, dtype=args.dtype, weights=args.weights, kv=args.kv, prompt=args.prompt,
+                 generate=args.generate, batches=batches, tp=args.tp, op_overhead_s=overhead_s, decode=args.decode,
+                 crossover=not args.no_crossover, progress=True)
+    print_llm(report, console)
+    if args.csv:
+        _write_text(args.csv, report.table.to_csv(index=False), console)
+    if args.plot:
+        _save_figure(plot_llm([report]), args.plot, console)
+    return 0
+
+
 # --------------------------------------------------------------------------- hw and zoo
 def cmd_hw_list(args: argparse.Namespace, console: Console) -> int:
     """List the packaged hardware specs."""

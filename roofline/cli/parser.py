@@ -173,6 +173,25 @@ def _add_plan(commands_: _Subparsers) -> None:
     p.set_defaults(run=commands.cmd_plan)
 
 
+def _add_llm(commands_: _Subparsers) -> None:
+    p = commands_.add_parser("llm", help="LLM serving: TTFT, TPOT, tokens/s and memory per batch, from captured prefill and decode")
+    p.add_argument("target", help="hf:MODEL_ID, hf:path/to/config.json, or the zoo's llama-tiny, llama-7b, llama-70b, gpt2")
+    p.add_argument("--hw", required=True, help="spec names or YAML paths, comma-separated (a multi-device spec splits tensor-parallel)")
+    p.add_argument("--dtype", default="bf16", help="compute dtype (default bf16)")
+    p.add_argument("--weights", default=None, help="stored weight format: int8, int4 or fp8 (default: the dtype)")
+    p.add_argument("--kv", default=None, help="stored KV-cache format: int8 or fp8 (default: the dtype)")
+    p.add_argument("--prompt", type=int, default=512, help="prompt tokens per request (default 512)")
+    p.add_argument("--generate", type=int, default=128, help="output tokens per request (default 128)")
+    p.add_argument("--batch", default="1,8,64", help="batch sizes, comma-separated (default 1,8,64)")
+    p.add_argument("--tp", type=int, default=None, help="tensor-parallel devices (default: all of the spec's)")
+    p.add_argument("--op-overhead", default=None, metavar="TIME", help="per-op launch overhead, e.g. '0 us' for CUDA graphs (default: the spec's)")
+    p.add_argument("--decode", default="trapezoid", help="trapezoid (3 decode captures, default) or each (one per token)")
+    p.add_argument("--no-crossover", action="store_true", help="skip the search for the batch where decode turns compute-bound")
+    p.add_argument("--csv", help="write the table as CSV")
+    p.add_argument("--plot", metavar="FILE", help=f"draw TTFT and TPOT per batch to FILE {_FIGURE_SUFFIXES}")
+    p.set_defaults(run=commands.cmd_llm)
+
+
 def _add_hw(commands_: _Subparsers) -> None:
     hw = commands_.add_parser("hw", help="hardware specs")
     hw_commands = hw.add_subparsers(dest="hw_command", required=True, parser_class=_Parser)
@@ -189,7 +208,7 @@ def _add_zoo(commands_: _Subparsers) -> None:
 
 
 #: Adds each subcommand, in the order ``roofline --help`` lists them.
-SUBCOMMANDS = (_add_analyze, _add_sweep, _add_validate, _add_calibrate, _add_plan, _add_hw, _add_zoo)
+SUBCOMMANDS = (_add_analyze, _add_sweep, _add_validate, _add_calibrate, _add_plan, _add_llm, _add_hw, _add_zoo)
 
 
 def build_parser() -> argparse.ArgumentParser:

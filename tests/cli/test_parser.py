@@ -15,6 +15,7 @@ COMMANDS = {
     ("validate", "gcn", "--hw", "t4"): commands.cmd_validate,
     ("calibrate", "--out", "x.yaml"): commands.cmd_calibrate,
     ("plan", "gpt2", "--hw", "8xh100-sxm", "--global-batch", "8"): commands.cmd_plan,
+    ("llm", "llama-tiny", "--hw", "h100-sxm"): commands.cmd_llm,
     ("hw", "list"): commands.cmd_hw_list,
     ("hw", "show", "t4"): commands.cmd_hw_show,
     ("zoo",): commands.cmd_zoo,
