@@ -349,7 +349,7 @@ def cmd_llm(args: argparse.Namespace, console: Console) -> int:
     if not all(names):
         raise RooflineError(f"--hw {args.hw!r}: expected spec names or YAML paths separated by commas")
     batches = size_list(args.batch, "--batch")
-    _check_plot_path(args.plot)
+    check_outputs([("--csv", args.csv), ("--plot", args.plot)], figures=("--plot",))
     overhead_s = None
     if args.op_overhead is not None:
         try:
@@ -358,12 +358,12 @@ def cmd_llm(args: argparse.Namespace, console: Console) -> int:
             raise RooflineError(str(exc)) from None
     report = llm(args.target, names, dtype=args.dtype, weights=args.weights, kv=args.kv, prompt=args.prompt,
                  generate=args.generate, batches=batches, tp=args.tp, op_overhead_s=overhead_s, decode=args.decode,
-                 crossover=not args.no_crossover, progress=True)
-    print_llm(report, console)
-    if args.csv:
-        _write_text(args.csv, report.table.to_csv(index=False), console)
+                 crossover=not args.no_crossover, progress=interactive())
+    files: list[tuple[str, Any]] = [(args.csv, report.table.to_csv(index=False))] if args.csv else []
     if args.plot:
-        _save_figure(plot_llm([report]), args.plot, console)
+        files.append((args.plot, plot_llm([report])))
+    print_llm(report, console)
+    _write_outputs(files, console)
     return 0
 
 

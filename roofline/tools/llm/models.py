@@ -19,7 +19,6 @@ other target is a one-line error.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
