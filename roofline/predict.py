@@ -304,15 +304,15 @@ def predict_frame(
     peak, compute_efficiency, on_matrix = peak_lookup(ops, hw, tf32 or Tf32Policy())
     traffic = memory_traffic(ops, nbytes, supported, hw, level or default_level(hw), resident_bytes)
     eff = efficiencies(ops, hw, compute_efficiency, traffic.host)
-    kernel = kernel_efficiency(ops, hw, compute=eff.compute, memory=eff.memory, on_tensor_cores=on_matrix,
-                           does_work=supported & ~no_work & ~traffic.host)
+    kernel = kernel_efficiency(ops, hw, compute=eff.compute, on_tensor_cores=on_matrix,
+                               does_work=supported & ~no_work & ~traffic.host)
 
     # The time model: the larger of compute and memory time (no less than the shortest
     # kernel), plus the fixed per-op overhead (dispatch and launch).
     attainable = kernel.compute * peak
     compute_s = flops / attainable
     activation_bytes = nbytes - traffic.weight_bytes
-    memory_s = (activation_bytes / (kernel.memory * traffic.bandwidth)
+    memory_s = (activation_bytes / (eff.memory * traffic.bandwidth)
                 + traffic.weight_bytes / (eff.weights * traffic.weight_bandwidth)
                 + np.where(traffic.host | ~supported, 0.0, fresh_write_s(ops, hw))
                 + np.where(nbytes > 0, kernel.latency_s, 0.0))

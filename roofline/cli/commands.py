@@ -66,6 +66,24 @@ def size_list(text: str | None, flag: str) -> list[int | None] | None:
     return values
 
 
+def spec_names(text: str) -> list[str]:
+    """--hw's comma-separated spec names or YAML paths; one line naming it if one is empty."""
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise RooflineError(f"--hw {text!r}: expected spec names or YAML paths separated by commas")
+    return names
+
+
+def time_option(text: str, flag: str) -> float:
+    """A time option (``flag``, e.g. "50 us") in seconds; one line naming the flag if not one."""
+    from roofline.units import parse_quantity
+
+    try:
+        return parse_quantity(text, "time", where=flag)
+    except ValueError as exc:
+        raise RooflineError(str(exc)) from None
+
+
 def interactive() -> bool:
     """Show progress bars only on a terminal: a bar drawn into a file or a pipe leaves a
     blank line behind, before any error message."""
@@ -197,9 +215,7 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     from roofline.report.text import dtype_note
     from roofline.tools.sweep import sweep, sweep_csv
 
-    names = [name.strip() for name in args.hw.split(",")]
-    if not all(names):
-        raise RooflineError(f"--hw {args.hw!r}: expected spec names or YAML paths separated by commas")
+    names = spec_names(args.hw)
     batches = size_list(args.batch, "--batch")
     seqs = size_list(args.seq, "--seq")
     check_outputs([("--out", args.out), ("--plot", args.plot)], figures=("--plot",))
@@ -304,14 +320,9 @@ MAX_MICROBATCH_OVERHEAD_S = 1.0
 
 def microbatch_overhead(text: str) -> float:
     """--microbatch-overhead in seconds: a time with its unit ("50 us"), up to 1 s."""
-    from roofline.units import parse_quantity
-
     if not any(char.isalpha() for char in text):
         raise RooflineError(f"--microbatch-overhead {text!r}: give a unit, e.g. '50 us' or '0.2 ms'")
-    try:
-        seconds = parse_quantity(text, "time", where="--microbatch-overhead")
-    except ValueError as exc:
-        raise RooflineError(str(exc)) from None
+    seconds = time_option(text, "--microbatch-overhead")
     if not 0 <= seconds <= MAX_MICROBATCH_OVERHEAD_S:
         raise RooflineError(f"--microbatch-overhead {text!r}: expected 0 to 1 s per micro-batch")
     return seconds
@@ -343,19 +354,11 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
 def cmd_llm(args: argparse.Namespace, console: Console) -> int:
     """LLM serving estimates per batch and spec (roofline.tools.llm); print, write CSV and plot."""
     from roofline.tools.llm import llm, plot_llm, print_llm
-    from roofline.units import parse_quantity
 
-    names = [name.strip() for name in args.hw.split(",")]
-    if not all(names):
-        raise RooflineError(f"--hw {args.hw!r}: expected spec names or YAML paths separated by commas")
+    names = spec_names(args.hw)
     batches = size_list(args.batch, "--batch")
     check_outputs([("--csv", args.csv), ("--plot", args.plot)], figures=("--plot",))
-    overhead_s = None
-    if args.op_overhead is not None:
-        try:
-            overhead_s = parse_quantity(args.op_overhead, "time", where="--op-overhead")
-        except ValueError as exc:
-            raise RooflineError(str(exc)) from None
+    overhead_s = None if args.op_overhead is None else time_option(args.op_overhead, "--op-overhead")
     report = llm(args.target, names, dtype=args.dtype, weights=args.weights, kv=args.kv, prompt=args.prompt,
                  generate=args.generate, batches=batches, tp=args.tp, op_overhead_s=overhead_s, decode=args.decode,
                  crossover=not args.no_crossover, progress=interactive())

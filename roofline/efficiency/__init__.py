@@ -28,12 +28,11 @@ GEMM_COLUMNS: tuple[str, ...] = ("gemm_batch", "gemm_m", "gemm_n", "gemm_k")
 
 @dataclass(frozen=True)
 class OpEfficiency:
-    """Per op: ``compute`` and ``memory``, the fractions (0, 1] of the peak FLOP/s and of
-    the bandwidth it attains; ``latency_s``, the start-up its bytes pay (s); ``floor_s``,
-    the least time its kernel takes (s)."""
+    """Per op: ``compute``, the fraction (0, 1] of the peak FLOP/s it attains;
+    ``latency_s``, the start-up its bytes pay (s); ``floor_s``, the least time its kernel
+    takes (s). Memory-bound ops keep the fraction of the bandwidth the spec gives them."""
 
     compute: np.ndarray
-    memory: np.ndarray
     latency_s: np.ndarray
     floor_s: np.ndarray
 
@@ -46,19 +45,19 @@ def gemm_shapes(ops: pd.DataFrame) -> np.ndarray | None:
     return ops[list(GEMM_COLUMNS)].to_numpy(dtype=float)
 
 
-def kernel_efficiency(ops: pd.DataFrame, hw: HardwareSpec, *, compute: np.ndarray, memory: np.ndarray,
-                  on_tensor_cores: np.ndarray, does_work: np.ndarray) -> OpEfficiency:
+def kernel_efficiency(ops: pd.DataFrame, hw: HardwareSpec, *, compute: np.ndarray,
+                      on_tensor_cores: np.ndarray, does_work: np.ndarray) -> OpEfficiency:
     """The attained fractions and floors of every op of ``ops`` on ``hw``.
 
-    compute, memory: the fractions the spec gives each op without a kernel model (its
-    unit's and memory's efficiencies, or a calibrated op's own); on_tensor_cores: the
+    compute: the fraction the spec gives each op without a kernel model (its unit's
+    efficiency, or a calibrated op's own); on_tensor_cores: the
     op's FLOPs run on matrix units (its peak is a matrix peak); does_work: the op moves
     bytes or FLOPs (views and no-work ops get no floor and no start-up).
     """
     n = len(ops)
     model = hw.kernel_model
     if model is None:
-        return OpEfficiency(compute, memory, np.zeros(n), np.zeros(n))
+        return OpEfficiency(compute, np.zeros(n), np.zeros(n))
     shapes = gemm_shapes(ops)
     attained = np.asarray(compute, dtype=float).copy()
     if shapes is not None:
@@ -76,4 +75,4 @@ def kernel_efficiency(ops: pd.DataFrame, hw: HardwareSpec, *, compute: np.ndarra
     attained = attained * model.clock_ratio
     latency = np.where(does_work, model.latency_s, 0.0)
     floor = np.where(does_work, model.min_kernel_s, 0.0)
-    return OpEfficiency(attained, np.asarray(memory, dtype=float), latency, floor)
+    return OpEfficiency(attained, latency, floor)
