@@ -74,10 +74,14 @@ def spec_names(text: str) -> list[str]:
     return names
 
 
-def time_option(text: str, flag: str) -> float:
-    """A time option (``flag``, e.g. "50 us") in seconds; one line naming the flag if not one."""
+def time_option(text: str, flag: str, *, allow_zero: bool = False) -> float:
+    """A time option (``flag``, e.g. "50 us") in seconds; one line naming the flag if not one.
+    allow_zero: "0" (with or without a unit) means no time at all, which parse_quantity,
+    made for spec figures, refuses."""
     from roofline.units import parse_quantity
 
+    if allow_zero and text.split() and text.split()[0] in ("0", "0.0"):
+        return 0.0
     try:
         return parse_quantity(text, "time", where=flag)
     except ValueError as exc:
@@ -358,7 +362,7 @@ def cmd_llm(args: argparse.Namespace, console: Console) -> int:
     names = spec_names(args.hw)
     batches = size_list(args.batch, "--batch")
     check_outputs([("--csv", args.csv), ("--plot", args.plot)], figures=("--plot",))
-    overhead_s = None if args.op_overhead is None else time_option(args.op_overhead, "--op-overhead")
+    overhead_s = None if args.op_overhead is None else time_option(args.op_overhead, "--op-overhead", allow_zero=True)
     report = llm(args.target, names, dtype=args.dtype, weights=args.weights, kv=args.kv, prompt=args.prompt,
                  generate=args.generate, batches=batches, tp=args.tp, op_overhead_s=overhead_s, decode=args.decode,
                  crossover=not args.no_crossover, progress=interactive())

@@ -14,6 +14,7 @@ use 10,960,896 weights: 2 x 10,960,896 FLOPs per token. One token's K and V take
 import contextlib
 import json
 
+import pandas as pd
 import pytest
 import torch
 
@@ -247,6 +248,18 @@ def test_cli_llm_prints_and_writes(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "llama-tiny in bf16" in out and "h100-sxm" in out and "TPOT" in out
     assert csv.read_text().count("\n") == 3
+
+
+def test_cli_llm_op_overhead_zero_is_the_cuda_graph_bound(tmp_path):
+    """docs/llm.md's `--op-overhead 0`: no launch cost per op, so every TPOT is lower than
+    with the spec's 4 us (llama-tiny's decode step runs dozens of ops)."""
+    runs = {}
+    for overhead in ("0", "4 us"):
+        csv = tmp_path / f"llm-{overhead.split()[0]}.csv"
+        assert main(["llm", "llama-tiny", "--hw", "h100-sxm", "--prompt", "8", "--generate", "4", "--batch", "1",
+                     "--no-crossover", "--op-overhead", overhead, "--csv", str(csv)]) == 0
+        runs[overhead] = pd.read_csv(csv)["tpot_s"].iloc[0]
+    assert 0 < runs["0"] < runs["4 us"]
 
 
 @pytest.mark.parametrize("argv, message", [
