@@ -15,9 +15,11 @@ transfer go over the host link instead of device memory. Views do no work and ta
 time. ``bound`` is whichever term is largest: compute, memory or the fixed overhead;
 ops that do no work at all (views, allocations) are bound by "none".
 
-A calibrated spec (``hw.measured``, a roofline.hardware.CalibrationRecord) refines three
+A calibrated spec (``hw.measured``, a roofline.hardware.CalibrationRecord) refines four
 terms: the memory level by working set, the cost of views and of large fresh outputs,
-and each op of its op suite's own efficiency.
+and, for each op of a family its op suite measured, the family's time-vs-size curve
+(roofline.efficiency.cpu: its own dispatch cost in place of the spec's overhead, its
+own efficiency, one thread below ATen's grain).
 
 Everything here works on whole columns at once (numpy), so predicting a captured model
 on another spec is a few vector operations, not a re-capture.
@@ -33,6 +35,7 @@ import pandas as pd
 from roofline.count.categories import CONV
 from roofline.count.registry import HOST_LINK, MATRIX, NO_UNIT, VECTOR
 from roofline.efficiency import kernel_efficiency
+from roofline.efficiency.cpu import CurveTerms, curve_terms
 from roofline.hardware import DRAM, WORKING_SET, HardwareSpec
 
 __all__ = [
@@ -246,15 +249,19 @@ class Efficiencies:
     weights: np.ndarray
 
 
-def efficiencies(ops: pd.DataFrame, hw: HardwareSpec, compute: np.ndarray, host: np.ndarray) -> Efficiencies:
+def efficiencies(ops: pd.DataFrame, hw: HardwareSpec, compute: np.ndarray, host: np.ndarray,
+                 curves: CurveTerms) -> Efficiencies:
     """The spec's efficiencies per op (a host copy runs at the link's full rate), except
     that ops the calibration measured one by one reach their own fraction of the roofline
-    instead of the unit's and memory's defaults."""
-    suite = op_efficiency(hw)
+    instead of the unit's and memory's defaults: their family's curve (ramped by the
+    threads their size uses), or on an older calibration without curves the op suite's
+    median fraction."""
+    suite = {} if hw.measured is not None and hw.measured.op_curves else op_efficiency(hw)
     if suite and "op" in ops:
         own = ops["op"].map(suite).to_numpy(dtype=float)
     else:
         own = np.full(len(ops), np.nan)
+    own = np.where(curves.has, curves.efficiency, own)
     has_own = ~np.isnan(own) & ~host
     return Efficiencies(
         compute=np.where(has_own, own, compute),
@@ -303,7 +310,8 @@ def predict_frame(
     no_work = ops["unit"].to_numpy() == NO_UNIT
     peak, compute_efficiency, on_matrix = peak_lookup(ops, hw, tf32 or Tf32Policy())
     traffic = memory_traffic(ops, nbytes, supported, hw, level or default_level(hw), resident_bytes)
-    eff = efficiencies(ops, hw, compute_efficiency, traffic.host)
+    curves = curve_terms(ops, hw.measured)
+    eff = efficiencies(ops, hw, compute_efficiency, traffic.host, curves)
     kernel = kernel_efficiency(ops, hw, compute=eff.compute, on_tensor_cores=on_matrix,
                                does_work=supported & ~no_work & ~traffic.host)
 
@@ -317,7 +325,7 @@ def predict_frame(
                 + np.where(traffic.host | ~supported, 0.0, fresh_write_s(ops, hw))
                 + np.where(nbytes > 0, kernel.latency_s, 0.0))
     kernel_s = np.maximum(np.maximum(compute_s, memory_s), kernel.floor_s)
-    overhead_s = np.where(no_work, no_work_overhead(hw), hw.overhead_s)
+    overhead_s = np.where(no_work, no_work_overhead(hw), np.where(curves.has, curves.dispatch_s, hw.overhead_s))
     predicted_s = kernel_s + overhead_s
     fixed_s = overhead_s + np.where(kernel.floor_s > np.maximum(compute_s, memory_s), kernel.floor_s, 0.0)
 

@@ -87,7 +87,17 @@ import pandas as pd
 import torch
 
 from roofline._io import progress as progress_bar
-from roofline.calibrate.bench import MIN_SAMPLE_S, REPEATS, MiB, best_cold_time, best_time, cache_flusher
+from roofline.calibrate.bench import (
+    MIN_SAMPLE_S,
+    REPEATS,
+    ROUNDS,
+    MiB,
+    best_cold_time,
+    best_time,
+    cache_flusher,
+    interleaved_rounds,
+    reference_loop_s,
+)
 from roofline.calibrate.fit import (
     caches_from_plateaus,
     find_plateaus,
@@ -109,6 +119,7 @@ from roofline.calibrate.probes import (
     measure_view_overhead,
     sweep_sizes,
 )
+from roofline.calibrate.curves import fit_curves
 from roofline.calibrate.suite import SUITE_ELEMENTS, SUITE_OPS, measure_op_suite, op_suite, suite_ops
 from roofline.errors import HardwareSpecError, RooflineError
 from roofline.hardware import (
@@ -116,14 +127,17 @@ from roofline.hardware import (
     CalibrationRecord,
     CurvePoint,
     Efficiency,
+    FigureSpread,
     FreshWrite,
     GemmRate,
     HardwareSpec,
     LayerFraction,
     LevelFit,
     MemoryLevel,
+    OpCurve,
     OpSeconds,
     Plateau,
+    QuietCheck,
     SuiteRow,
     VectorRate,
     load_hardware,
@@ -204,6 +218,31 @@ class Calibration:
     vector_efficiency: float = 1.0
     memory_efficiency: float = 1.0
     load_average: float | None = None  # 1-minute load average when it started
+    curves: pd.DataFrame = field(default_factory=pd.DataFrame)  # fit_curves: op, dispatch_s, efficiency, spread
+    quiet: tuple[float, float] | None = None  # reference workload (s) before and after
+
+    def stability(self) -> dict[str, float]:
+        """Per figure, how much its rounds differed (slowest over fastest, minus 1; the
+        figure is the fastest's): the overhead, each peak, each level's bandwidth, the
+        matrix efficiency and the op suite (medians over the rows behind each)."""
+        out: dict[str, float] = {}
+        if "spread" not in self.gemm:  # a Calibration put together by hand
+            return out
+        out["overhead"] = float(self.overhead["spread"].median())
+        for label, frame in (("matrix", self.gemm), ("vector", self.vector)):
+            for dtype, rows in frame.groupby("dtype", sort=False):
+                out[f"peak {dtype} {label}"] = float(rows.loc[rows["flops_per_s"].idxmax(), "spread"])
+        streaming = self.curve[self.curve["kernel"] == "add_out"]
+        lower = 0.0
+        for row in self.levels.itertuples():
+            inside = streaming[(streaming["working_set_bytes"] > lower) & (streaming["working_set_bytes"] <= row.capacity)]
+            if not inside.empty:
+                out[f"{row.level} bandwidth"] = float(inside["spread"].median())
+            lower = row.capacity
+        out["matrix efficiency"] = float(self.efficiency["spread"].median())
+        if "spread" in self.suite:
+            out["op suite"] = float(self.suite["spread"].median())
+        return {figure: _sig(spread, 2) for figure, spread in out.items()}
 
     def to_spec(self, name: str | None = None, display_name: str | None = None) -> HardwareSpec:
         """The measured figures as a HardwareSpec: measured ceilings (peaks, bandwidths,
@@ -278,6 +317,10 @@ class Calibration:
             efficiency_suite=tuple(LayerFraction(str(row.shape), _sig(row.fraction))
                                    for row in self.efficiency.itertuples()),
             **self._suite_record(),
+            op_curves=tuple(OpCurve(str(row.op), _sig(row.dispatch_s), _sig(row.efficiency), _sig(row.spread, 2))
+                            for row in self.curves.itertuples()),
+            stability=tuple(FigureSpread(figure, spread) for figure, spread in self.stability().items()),
+            quiet=None if self.quiet is None else QuietCheck(_sig(self.quiet[0]), _sig(self.quiet[1])),
         )
 
     def _suite_record(self) -> dict[str, tuple]:
@@ -351,7 +394,7 @@ def _steps(run: _Run) -> int:
     """Progress-bar steps of a calibration."""
     n_gemm = 5 if run.device == "cuda" else 4
     return (2 + len(sweep_sizes(run.mode, run.device)) + n_gemm + 4 + len(EFFICIENCY_SUITE[run.mode]) + 1
-            + len(SUITE_ELEMENTS[run.device][run.mode]))
+            ) * ROUNDS[run.mode] + ROUNDS[run.mode]
 
 
 def _calibrate(device: str, quick: bool, clock: str, progress: bool) -> Calibration:
@@ -359,6 +402,7 @@ def _calibrate(device: str, quick: bool, clock: str, progress: bool) -> Calibrat
     started_at = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     t0 = time.perf_counter()
     load = load_average()
+    before_s = reference_loop_s(run.timer) if run.device == "cpu" else None
     with progress_bar(progress, "calibrating", _steps(run)) as step, torch.no_grad():
         def advance(label: str | None) -> None:
             step(1, label)
@@ -367,9 +411,13 @@ def _calibrate(device: str, quick: bool, clock: str, progress: bool) -> Calibrat
         # The op suite is predicted on the measured ceilings alone (every efficiency 1).
         ceilings = dataclasses.replace(result.to_spec(), efficiency=Efficiency(1.0, 1.0, 1.0))
         suite = measure_op_suite(run.device, run.timer, run.mode, ceilings, run.repeats, run.min_sample_s,
-                                 lambda: advance("op suite"))
+                                 lambda: advance("op suite"), rounds=ROUNDS[run.mode])
+        after_s = reference_loop_s(run.timer) if before_s is not None else None
 
     result.suite = suite
+    result.curves = fit_curves(suite, torch.get_num_threads() if run.device == "cpu" else 1)
+    result.quiet = None if before_s is None else (before_s, after_s)
+    _quiet_note(result)
     result.memory_efficiency = suite_efficiency(suite, MEMORY_BOUND, 1.0)
     result.vector_efficiency = suite_efficiency(suite, COMPUTE_BOUND, result.memory_efficiency)
     result.load_average = load
@@ -380,28 +428,68 @@ def _calibrate(device: str, quick: bool, clock: str, progress: bool) -> Calibrat
     return result
 
 
+#: The reference workload may differ by this much before and after (fastest of its
+#: samples) on a machine that stayed quiet.
+QUIET_TOLERANCE = 0.15
+
+
+def _quiet_note(result: Calibration) -> None:
+    """A note when the reference workload's before and after times differ by more than
+    QUIET_TOLERANCE, or when a figure's rounds did (the machine's speed changed)."""
+    if result.quiet is not None:
+        before, after = result.quiet
+        if abs(after / before - 1.0) > QUIET_TOLERANCE:
+            result.notes.append(f"machine speed changed while calibrating: the reference workload took "
+                                f"{before * 1e3:.3g} ms before and {after * 1e3:.3g} ms after; rerun on a quiet machine")
+    unstable = [figure for figure, spread in result.stability().items() if spread > 2 * QUIET_TOLERANCE]
+    if unstable:
+        result.notes.append(f"rounds differed by more than {2 * QUIET_TOLERANCE:.0%} on {', '.join(unstable)} "
+                            "(each figure is its fastest round)")
+
+
 def _measure_ceilings(run: _Run, started: str, advance: Callable[[str | None], None]) -> Calibration:
     """Every measurement but the op suite, fitted into a Calibration (efficiencies of the
-    vector and memory roofs still 1: the suite sets them)."""
+    vector and memory roofs still 1: the suite sets them). Each probe runs once per round
+    (interleaved_rounds), each figure the fastest round's, with its spread."""
     device, timer, repeats, min_sample = run.device, run.timer, run.repeats, run.min_sample_s
+    rounds = ROUNDS[run.mode]
     advance("per-op overhead")
-    overhead = measure_overhead(device, timer, repeats, min_sample)
+    first = interleaved_rounds(
+        {"overhead": lambda: measure_overhead(device, timer, repeats, min_sample),
+         "views": lambda: measure_view_overhead(device, timer, repeats, min_sample)},
+        {"overhead": ["op"], "views": ["op"]}, rounds)
+    overhead, views = first["overhead"], first["views"]
     overhead_s = float(overhead["seconds"].median())
-    views = measure_view_overhead(device, timer, repeats, min_sample)
-    advance("bandwidth sweep")
-    curve = measure_bandwidth(device, timer, sweep_sizes(run.mode, run.device), overhead_s, repeats, min_sample,
-                              lambda: advance(None))
-    gemm, matrix_flops, notes = measure_gemm(device, timer, run.mode, repeats, min_sample,
-                                             lambda: advance("GEMM peaks"))
-    vector, vector_flops = measure_vector(device, timer, run.mode, overhead_s, repeats, min_sample,
-                                          lambda: advance("vector peaks"))
+    notes: list[str] = []
     # The suite runs in the dtype models mostly use on the device: fp32 on a CPU, bf16
     # on a GPU's tensor cores (whose efficiency.matrix it then sets).
-    suite_dtype = "fp32" if run.device == "cpu" or "bf16" not in matrix_flops else "bf16"
-    reference = matrix_flops.get(suite_dtype) or max(matrix_flops.values())
-    efficiency = measure_efficiency(device, timer, run.mode, reference, overhead_s, repeats, min_sample,
-                                    lambda: advance("efficiency suite"), dtype=CALIBRATED_DTYPES[suite_dtype],
-                                    last_cache_bytes=_last_cache_bytes(run.device))
+    suite_dtype = "fp32" if run.device == "cpu" else "bf16"
+
+    def gemm_probe() -> pd.DataFrame:
+        frame, _peaks, gemm_notes = measure_gemm(device, timer, run.mode, repeats, min_sample,
+                                                 lambda: advance("GEMM peaks"))
+        notes.extend(note for note in gemm_notes if note not in notes)
+        return frame
+
+    second = interleaved_rounds(
+        {"curve": lambda: measure_bandwidth(device, timer, sweep_sizes(run.mode, run.device), overhead_s, repeats,
+                                            min_sample, lambda: advance(None)),
+         "gemm": gemm_probe,
+         "vector": lambda: measure_vector(device, timer, run.mode, overhead_s, repeats, min_sample,
+                                          lambda: advance("vector peaks"))[0],
+         "efficiency": lambda: measure_efficiency(device, timer, run.mode, 1.0, overhead_s, repeats, min_sample,
+                                                  lambda: advance("efficiency suite"),
+                                                  dtype=CALIBRATED_DTYPES.get(suite_dtype, torch.bfloat16),
+                                                  last_cache_bytes=_last_cache_bytes(run.device))},
+        {"curve": ["working_set_bytes", "kernel"], "gemm": ["dtype", "shape"], "vector": ["dtype", "kernel", "elements"],
+         "efficiency": ["shape"]}, rounds)
+    curve, gemm, vector, efficiency = second["curve"], second["gemm"], second["vector"], second["efficiency"]
+    matrix_flops = {key: float(rows["flops_per_s"].max()) for key, rows in gemm.groupby("dtype", sort=False)}
+    vector_flops = {key: float(rows["flops_per_s"].max()) for key, rows in vector.groupby("dtype", sort=False)}
+    if suite_dtype not in matrix_flops:
+        suite_dtype = max(matrix_flops, key=matrix_flops.get)
+    # measure_efficiency ran against a peak of 1 FLOP/s: its fractions are rates until here.
+    efficiency = efficiency.assign(fraction=efficiency["fraction"] / matrix_flops[suite_dtype])
     host = measure_host_link(device, timer, run.mode, repeats, min_sample)
     advance("host link")
 

@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 
 from roofline.calibrate.bench import best_time
+from roofline.efficiency.cpu import op_elements
 from roofline.hardware import HardwareSpec, SuiteOp
 from roofline.measure import Timer
 from roofline.predict import COMPUTE_BOUND, MEMORY_BOUND, NO_WORK
@@ -23,8 +24,9 @@ from roofline.predict import COMPUTE_BOUND, MEMORY_BOUND, NO_WORK
 __all__ = ["SUITE_ELEMENTS", "SUITE_OPS", "op_suite", "suite_ops", "measure_op_suite"]
 
 #: Elements per tensor of the op suite, per device kind and mode (activation sizes of
-#: small-batch models: the caches on a CPU; large enough to outlast a launch on a GPU).
-SUITE_ELEMENTS = {"cpu": {"full": (2**16, 2**18, 2**20), "quick": (2**18,)},
+#: small-batch models: the caches on a CPU, from one thread's grain to all threads busy;
+#: large enough to outlast a launch on a GPU).
+SUITE_ELEMENTS = {"cpu": {"full": (2**12, 2**14, 2**16, 2**18, 2**20), "quick": (2**12, 2**18)},
                   "cuda": {"full": (2**22, 2**24), "quick": (2**22,)}}
 
 
@@ -88,28 +90,42 @@ def suite_ops(names: Any) -> tuple[SuiteOp, ...]:
 
 
 def measure_op_suite(device: str, timer: Timer, mode: str, spec: HardwareSpec, repeats: int, min_sample_s: float,
-                     advance: Callable[[], None]) -> pd.DataFrame:
+                     advance: Callable[[], None], rounds: int = 1) -> pd.DataFrame:
     """How close common non-GEMM ops come to the roofline of ``spec`` (measured ceilings,
     efficiencies 1): per op and size, the roofline's work time (max of compute and memory,
-    from roofline's own counts) over the measured time less the per-op overheads.
+    from roofline's own counts) over the measured time less the per-op overheads. Each
+    op is timed once per round, the rounds interleaved (roofline.calibrate.bench), its
+    fastest round kept.
 
     Rows: op, elements, bound ("compute" or "memory", the larger roofline term), work_s,
     overhead_s, seconds (best measured), fraction (NaN when the time is within 1.5x the
-    overheads: too little work to tell)."""
+    overheads: too little work to tell), kernel_elements (what its kernel iterates over,
+    roofline.efficiency.cpu.op_elements: what sets the threads it runs on), spread (the
+    slowest round over the fastest, minus 1)."""
     from roofline.analysis import analyze
 
     kind = "cuda" if device == "cuda" else "cpu"
-    rows = []
+    cases = []
     for n in SUITE_ELEMENTS[kind][mode]:
         for name, (fn, args) in op_suite(device, n).items():
             ops = analyze(fn, args, hw=spec, name=name).ops
             ops = ops[ops["bound"] != NO_WORK]
             compute, memory = float(ops["compute_s"].sum()), float(ops["memory_s"].sum())
-            work = float(np.maximum(ops["compute_s"], ops["memory_s"]).sum())
-            overhead = float(ops["overhead_s"].sum())
-            seconds = best_time(lambda: fn(*args), timer, repeats, min_sample_s)
-            fraction = work / (seconds - overhead) if seconds > 1.5 * overhead and work > 0 else math.nan
-            rows.append({"op": name, "elements": n, "bound": COMPUTE_BOUND if compute > memory else MEMORY_BOUND,
-                         "work_s": work, "overhead_s": overhead, "seconds": seconds, "fraction": fraction})
+            cases.append({"op": name, "elements": n, "bound": COMPUTE_BOUND if compute > memory else MEMORY_BOUND,
+                          "work_s": float(np.maximum(ops["compute_s"], ops["memory_s"]).sum()),
+                          "overhead_s": float(ops["overhead_s"].sum()),
+                          "kernel_elements": float(op_elements(ops).max()) if len(ops) else float(n),
+                          "call": (lambda fn=fn, args=args: fn(*args))})
+    samples = [[] for _ in cases]
+    for _ in range(max(rounds, 1)):
+        for case, times in zip(cases, samples):
+            times.append(best_time(case["call"], timer, repeats, min_sample_s))
         advance()
-    return pd.DataFrame(rows, columns=["op", "elements", "bound", "work_s", "overhead_s", "seconds", "fraction"])
+    rows = []
+    for case, times in zip(cases, samples):
+        seconds, work, overhead = min(times), case["work_s"], case["overhead_s"]
+        fraction = work / (seconds - overhead) if seconds > 1.5 * overhead and work > 0 else math.nan
+        rows.append({**{k: v for k, v in case.items() if k != "call"}, "seconds": seconds, "fraction": fraction,
+                     "spread": max(times) / seconds - 1.0})
+    return pd.DataFrame(rows, columns=["op", "elements", "bound", "work_s", "overhead_s", "seconds", "fraction",
+                                       "kernel_elements", "spread"])

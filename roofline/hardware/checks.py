@@ -37,6 +37,7 @@ from roofline.hardware.spec import (
     VECTOR,
     CalibrationRecord,
     CurvePoint,
+    FigureSpread,
     Efficiency,
     FreshWrite,
     GemmRate,
@@ -47,12 +48,15 @@ from roofline.hardware.spec import (
     LevelFit,
     Link,
     MemoryLevel,
+    OpCurve,
     OpSeconds,
     Plateau,
+    QuietCheck,
     SuiteOp,
     SuiteRow,
     VectorRate,
 )
+from roofline.hardware.record_checks import curve_problems
 from roofline.units import KINDS, format_quantity, parse_quantity, show_value
 
 __all__ = ["spec_from_data", "parse_spec", "plausibility_problems", "parse_record", "record_problems"]
@@ -304,6 +308,9 @@ def parse_record(model: RecordModel | None) -> CalibrationRecord | None:
         efficiency_suite=tuple(LayerFraction(*row) for row in model.efficiency_suite),
         op_suite=tuple(SuiteRow(*row) for row in model.op_suite),
         op_suite_ops=tuple(SuiteOp(name, tuple(ops)) for name, ops in model.op_suite_ops.items()),
+        op_curves=tuple(OpCurve(*row) for row in model.op_curves),
+        stability=tuple(FigureSpread(figure, spread) for figure, spread in model.stability.items()),
+        quiet=None if model.quiet is None else QuietCheck(model.quiet.before_s, model.quiet.after_s),
     )
 
 
@@ -545,7 +552,7 @@ def record_problems(record: CalibrationRecord) -> list[str]:
     if record.fresh_write is not None:
         for label in ("min_bytes", "bandwidth"):
             problems += _positive(getattr(record.fresh_write, label), f"{at}.fresh_write.{label}")
-    return problems + _suite_problems(record)
+    return problems + _suite_problems(record) + curve_problems(record)
 
 
 def _suite_problems(record: CalibrationRecord) -> list[str]:

@@ -31,7 +31,17 @@ from roofline._io import write_text_atomic
 from roofline.errors import HardwareSpecError
 from roofline.hardware.checks import spec_from_data
 from roofline.hardware.schema import REQUIRED_KEYS
-from roofline.hardware.spec import CalibrationRecord, FreshWrite, HardwareSpec, KernelModel, LevelFit, OpSeconds, SuiteOp
+from roofline.hardware.spec import (
+    CalibrationRecord,
+    FigureSpread,
+    FreshWrite,
+    HardwareSpec,
+    KernelModel,
+    LevelFit,
+    OpSeconds,
+    QuietCheck,
+    SuiteOp,
+)
 from roofline.units import format_quantity, show_value
 
 __all__ = ["load_hardware", "list_hardware", "spec_caveats", "spec_to_yaml", "write_hardware", "parse_yaml"]
@@ -353,12 +363,14 @@ _Dumper.add_representer(
 def _record_field(value: Any) -> Any:
     """One CalibrationRecord field in its YAML form (schema.RecordModel): per-op samples
     and suite-op mappings as mappings, the other rows as one-line lists."""
-    if isinstance(value, FreshWrite):
+    if isinstance(value, (FreshWrite, QuietCheck)):
         return _FlowDict(dataclasses.asdict(value))
     if not isinstance(value, tuple):
         return value
     if all(isinstance(row, OpSeconds) for row in value):
         return {row.op: row.seconds for row in value}
+    if all(isinstance(row, FigureSpread) for row in value):
+        return {row.figure: row.spread for row in value}
     if all(isinstance(row, SuiteOp) for row in value):
         return {row.name: _FlowList(row.aten_ops) for row in value}
     if all(isinstance(row, LevelFit) for row in value):

@@ -50,6 +50,9 @@ units, rows as lists in the order of the fields of roofline.hardware.spec's row 
       efficiency_suite: [[mm 256x256x256, 0.7257], ...]
       op_suite: [[relu, 65536, memory, 1.068], ...]      # op, elements, bound, fraction
       op_suite_ops: {relu: [aten.relu, aten.relu_], ...} # the aten ops each suite op stands for
+      op_curves: [[add, 4.1e-06, 0.93, 0.08], ...]      # op, dispatch_s, efficiency, spread
+      stability: {peak fp32 matrix: 0.02, ...}           # per figure: slowest round / fastest - 1
+      quiet: {before_s: 0.00044, after_s: 0.00045}       # reference workload before/after
 
 Schema errors become one line each, naming the field path and what was expected.
 """
@@ -145,6 +148,11 @@ class _LevelFitModel(_Strict):
     points: _Int
 
 
+class _QuietModel(_Strict):
+    before_s: _Number
+    after_s: _Number
+
+
 class RecordModel(_Strict):
     """``measured:``: a calibration's record (roofline.hardware.spec.CalibrationRecord)."""
 
@@ -173,6 +181,9 @@ class RecordModel(_Strict):
     efficiency_suite: list[tuple[_Str, _Number]] = Field(default_factory=list)
     op_suite: list[tuple[_Str, _Int, _Str, _Number | None]] = Field(default_factory=list)
     op_suite_ops: dict[_Str, list[_Str]] = Field(default_factory=dict)
+    op_curves: list[tuple[_Str, _Number, _Number, _Number]] = Field(default_factory=list)
+    stability: dict[_Str, _Number] = Field(default_factory=dict)
+    quiet: _QuietModel | None = None
 
 
 class SpecModel(_Strict):

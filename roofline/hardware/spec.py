@@ -186,11 +186,42 @@ class LayerFraction:
 
 
 @dataclass(frozen=True)
+class OpCurve:
+    """One op family's time-vs-size curve (roofline.efficiency.cpu): a call costs
+    ``dispatch_s`` plus its roofline work time over ``efficiency``, on the threads its
+    size can use. Fitted by calibrate on its op-suite microbenchmarks (suite op ``op``,
+    whose aten ops op_suite_ops lists); ``spread``: the fit's largest relative residual."""
+
+    op: str  # suite op name, "add"
+    dispatch_s: float  # s per call, the size-independent part
+    efficiency: float  # fraction of the roofline in (0, 1]
+    spread: float  # largest |measured - curve| / measured over the sizes fitted
+
+
+@dataclass(frozen=True)
+class FigureSpread:
+    """How stable one calibrated figure was: its slowest round over its fastest, minus 1
+    (0.05: the rounds differed by 5%); the figure itself is the fastest round's."""
+
+    figure: str  # "peak fp32 matrix", "dram bandwidth", "overhead", ...
+    spread: float
+
+
+@dataclass(frozen=True)
+class QuietCheck:
+    """A fixed reference workload timed (best of a few samples) before and after the
+    calibration: equal times say the machine ran at one speed throughout."""
+
+    before_s: float
+    after_s: float
+
+
+@dataclass(frozen=True)
 class CalibrationRecord:
     """What a calibration measured and how (the spec's ``measured:`` block).
 
-    Predictions read memory_level, view_overhead_s, fresh_write, op_suite and
-    op_suite_ops; the rest is provenance and the raw figures behind the spec's ceilings.
+    Predictions read memory_level, view_overhead_s, fresh_write, op_curves (or, from an
+    older calibration without curves, op_suite's median fractions) and op_suite_ops; the rest is provenance and the raw figures behind the spec's ceilings.
     Every field has a default, so a hand-made record may give only what it needs. The
     notes a calibration writes live in HardwareSpec.notes.
     """
@@ -220,6 +251,9 @@ class CalibrationRecord:
     efficiency_suite: tuple[LayerFraction, ...] = ()
     op_suite: tuple[SuiteRow, ...] = ()
     op_suite_ops: tuple[SuiteOp, ...] = ()  # every op of op_suite, with its aten ops
+    op_curves: tuple[OpCurve, ...] = ()  # per suite op: dispatch + ramp (roofline.efficiency.cpu)
+    stability: tuple[FigureSpread, ...] = ()  # per figure, the spread of its rounds
+    quiet: QuietCheck | None = None  # reference workload before and after
 
 
 # --------------------------------------------------------------------------- kernel model

@@ -1,0 +1,100 @@
+"""Calibrated CPU ops: per op family, a time-vs-size curve measured by `roofline calibrate`.
+
+An eager PyTorch op on a CPU costs a fixed dispatch (argument parsing, the dispatcher,
+allocating the output) and then its work, streamed at a fraction of the roofline that
+depends on the kernel (an add reaches the bandwidth roof, an exp or a max-pool a few
+percent of it). Work is split over the threads only past a grain: ATen's parallel_for
+gives each thread at least GRAIN_ELEMENTS elements (at::internal::GRAIN_SIZE), so an
+op of fewer elements runs on one thread whatever torch.get_num_threads() says. So
+
+    kernel_s = dispatch_s + work_s x threads / threads_used(elements) / efficiency
+    threads_used(elements) = clip(elements / GRAIN_ELEMENTS, 1, threads)
+
+where work_s is the roofline time on the measured ceilings (all threads, efficiencies 1).
+dispatch_s and efficiency are fitted per family on calibrate's op-suite microbenchmarks
+(roofline.calibrate.curves), never on a model. The attained bandwidth (bytes / kernel_s)
+ramps with size from 0 (all dispatch) to efficiency x roof, with a step at the grain.
+
+Everything works on numpy arrays (a whole model, or a sweep's grid, at once).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from roofline.hardware import CalibrationRecord
+
+__all__ = ["GRAIN_ELEMENTS", "CurveTerms", "curve_terms", "curve_time_s", "op_elements", "threads_used"]
+
+#: ATen's at::internal::GRAIN_SIZE: the fewest elements parallel_for hands one thread.
+GRAIN_ELEMENTS = 32768
+#: Bytes per element by dtype key (unknown dtypes count as 4).
+_ITEM_BYTES = {"fp64": 8, "fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8": 1}
+
+
+def threads_used(elements: np.ndarray, threads: int, grain: int = GRAIN_ELEMENTS) -> np.ndarray:
+    """Threads' worth of speed-up an ATen kernel over ``elements`` gets: elements / grain,
+    at least 1, at most ``threads``.
+
+    ATen splits into ceil(elements / grain) chunks, so 32769 elements run as two halves,
+    faster than 32768 on one thread; this takes the monotone envelope instead (no thread
+    does less than a grain while the size would give it one), so time never falls as an
+    op grows. It equals ATen's split below one grain and past threads x grain."""
+    elements = np.asarray(elements, dtype=float)
+    return np.clip(elements / grain, 1.0, float(max(threads, 1)))
+
+
+def curve_time_s(work_s: np.ndarray, elements: np.ndarray, *, dispatch_s: np.ndarray | float,
+                 efficiency: np.ndarray | float, threads: int, grain: int = GRAIN_ELEMENTS) -> np.ndarray:
+    """Seconds of one op on the curve: ``dispatch_s`` (s) plus its roofline ``work_s`` (s,
+    all threads, efficiency 1) slowed by the threads it cannot use and by ``efficiency``
+    (the fraction of the roofline the family's kernel attains, in (0, 1])."""
+    slowdown = float(max(threads, 1)) / threads_used(elements, threads, grain)
+    return np.asarray(dispatch_s, dtype=float) + np.asarray(work_s, dtype=float) * slowdown / np.asarray(efficiency)
+
+
+def op_elements(ops: pd.DataFrame) -> np.ndarray:
+    """Per op, the elements its kernel iterates over (what parallel_for splits): the
+    larger of its output and half its input, in elements of its dtype. Exact for unary
+    and binary element-wise ops and concatenations; within 2x for reductions."""
+    item = ops["dtype"].map(_ITEM_BYTES).fillna(4.0).to_numpy(dtype=float)
+    written = np.nan_to_num(ops["bytes_written"].to_numpy(dtype=float))
+    read = np.nan_to_num(ops["bytes_read"].to_numpy(dtype=float))
+    return np.maximum(written, read / 2.0) / item
+
+
+@dataclass(frozen=True)
+class CurveTerms:
+    """Per op of a frame: ``has`` (bool, a curve applies), ``dispatch_s`` (s) and
+    ``efficiency`` (the curve's fraction of the roofline, already divided by the thread
+    slowdown at the op's size; NaN where no curve applies)."""
+
+    has: np.ndarray
+    dispatch_s: np.ndarray
+    efficiency: np.ndarray
+
+
+def curve_terms(ops: pd.DataFrame, record: CalibrationRecord | None) -> CurveTerms:
+    """The calibrated curve of every op of ``ops`` whose aten op a curve of ``record``
+    stands for (``record.op_curves``, through ``record.op_suite_ops``); none elsewhere,
+    nor on a record without curves (a datasheet spec, an older calibration)."""
+    n = len(ops)
+    none = CurveTerms(np.zeros(n, dtype=bool), np.zeros(n), np.full(n, np.nan))
+    if record is None or not record.op_curves or "op" not in ops:
+        return none
+    families = {suite_op.name: suite_op.aten_ops for suite_op in record.op_suite_ops}
+    dispatch = {op: c.dispatch_s for c in record.op_curves for op in families.get(c.op, ())}
+    efficiency = {op: c.efficiency for c in record.op_curves for op in families.get(c.op, ())}
+    names = ops["op"].astype(str)
+    own_dispatch = names.map(dispatch).to_numpy(dtype=float)
+    has = ~np.isnan(own_dispatch)
+    if not has.any():
+        return none
+    # Torch's CPU threads split a CPU kernel; a GPU kernel's time does not depend on them.
+    threads = (record.threads or 1) if record.device in (None, "cpu") else 1
+    slowdown = float(threads) / threads_used(op_elements(ops), threads)
+    own_efficiency = names.map(efficiency).to_numpy(dtype=float) / slowdown
+    return CurveTerms(has, np.where(has, own_dispatch, 0.0), own_efficiency)

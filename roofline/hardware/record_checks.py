@@ -1,0 +1,42 @@
+"""Checks of a calibration record's curve fields (op_curves, stability, quiet): values no
+calibration writes, each problem one line naming the field."""
+
+from __future__ import annotations
+
+import math
+
+from roofline.hardware.spec import CalibrationRecord
+from roofline.units import show_value
+
+__all__ = ["curve_problems"]
+
+
+def curve_problems(record: CalibrationRecord) -> list[str]:
+    """Problems of ``record``'s op_curves, stability and quiet fields: a curve with a
+    negative or infinite dispatch, an efficiency outside (0, 1], a family without aten ops
+    in op_suite_ops; a negative spread; non-positive reference times."""
+    problems = []
+    mapped = {suite_op.name for suite_op in record.op_suite_ops}
+    for curve in record.op_curves:
+        at = f"measured.op_curves.{curve.op}"
+        if not (math.isfinite(curve.dispatch_s) and curve.dispatch_s >= 0):
+            problems.append(f"{at}: dispatch_s: expected seconds of at least 0 such as 4e-06, got "
+                            f"{show_value(curve.dispatch_s)}")
+        if not (0 < curve.efficiency <= 1):  # NaN fails too
+            problems.append(f"{at}: efficiency: expected a fraction in (0, 1] such as 0.9, got "
+                            f"{show_value(curve.efficiency)}")
+        if not (curve.spread >= 0):
+            problems.append(f"{at}: spread: expected a number of at least 0, got {show_value(curve.spread)}")
+        if curve.op not in mapped:
+            problems.append(f"{at}: no aten ops for suite op {curve.op!r} in measured.op_suite_ops; expected a "
+                            f"mapping such as {{{curve.op}: [aten.{curve.op}]}} (rerun `roofline calibrate`)")
+    for figure in record.stability:
+        if not (figure.spread >= 0 and math.isfinite(figure.spread)):
+            problems.append(f"measured.stability.{figure.figure}: expected a spread of at least 0 such as 0.03, "
+                            f"got {show_value(figure.spread)}")
+    if record.quiet is not None:
+        for label in ("before_s", "after_s"):
+            value = getattr(record.quiet, label)
+            if not (math.isfinite(value) and value > 0):
+                problems.append(f"measured.quiet.{label}: expected seconds above 0, got {show_value(value)}")
+    return problems

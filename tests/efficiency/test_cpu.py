@@ -1,0 +1,123 @@
+"""roofline.efficiency.cpu: the calibrated CPU curve (dispatch + work ramped by the
+threads an op's size can use). Expected values are worked out by hand in the comments."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from roofline.efficiency.cpu import GRAIN_ELEMENTS, curve_terms, curve_time_s, op_elements, threads_used
+from roofline.hardware import CalibrationRecord, OpCurve, SuiteOp
+
+
+def test_grain_is_atens():
+    # at::internal::GRAIN_SIZE in ATen's Parallel.h
+    assert GRAIN_ELEMENTS == 32768
+
+
+@pytest.mark.parametrize("elements, threads, expected", [
+    (4096, 2, 1),            # 4096 / 32768 = 0.125 -> at least 1
+    (32768, 2, 1),           # exactly one grain
+    (40000, 2, 1.220703125),  # 40000 / 32768 (the envelope of ATen's 2-way split)
+    (65536, 2, 2),           # two grains: both threads
+    (1_000_000, 2, 2),       # 30.5 grains, capped at the 2 threads
+    (100_000, 8, 3.0517578125),  # 100000 / 32768
+    (0, 4, 1),               # at least one thread
+])
+def test_threads_used_by_hand(elements, threads, expected):
+    assert threads_used(np.array([elements]), threads)[0] == pytest.approx(expected)
+
+
+def test_curve_time_by_hand():
+    # dispatch 4 us, work 10 us on all threads, efficiency 0.5:
+    # 1M elements (2 threads): 4 + 10 / 0.5 = 24 us
+    # 16384 elements (1 thread of 2): 4 + 10 * 2 / 0.5 = 44 us
+    times = curve_time_s(np.array([10e-6, 10e-6]), np.array([1_000_000, 16384]), dispatch_s=4e-6, efficiency=0.5,
+                         threads=2)
+    assert times == pytest.approx([24e-6, 44e-6])
+
+
+def test_a_ramped_copy_by_hand():
+    # An fp32 copy of n elements reads and writes 8n bytes at 100 GB/s (roofline), with
+    # dispatch 2 us and efficiency 1 on 2 threads.
+    # n = 1M: work = 8e6 / 1e11 = 80 us -> 82 us, attained 8e6 / 82e-6 = 97.6 GB/s
+    # n = 8192 (one thread): work = 65536 / 1e11 = 0.655 us, x2 = 1.311 us -> 3.311 us,
+    #   attained 65536 / 3.311e-6 = 19.8 GB/s: the bandwidth ramps up with size
+    n = np.array([1_000_000, 8192])
+    seconds = curve_time_s(8.0 * n / 1e11, n, dispatch_s=2e-6, efficiency=1.0, threads=2)
+    assert seconds == pytest.approx([82e-6, 3.31072e-6])
+    assert (8.0 * n / seconds) / 1e9 == pytest.approx([97.56, 19.79], rel=1e-3)
+
+
+@given(st.floats(1e-7, 1e-3), st.floats(1e-3, 1.0), st.integers(1, 16),
+       st.lists(st.integers(1, 10**8), min_size=2, max_size=20))
+def test_time_is_monotone_in_size_and_never_beats_the_roofline(dispatch, efficiency, threads, sizes):
+    sizes = np.sort(np.array(sizes, dtype=float))
+    work = sizes * 4e-12  # roofline time proportional to the size (4 ps per element)
+    seconds = curve_time_s(work, sizes, dispatch_s=dispatch, efficiency=efficiency, threads=threads)
+    assert np.all(np.diff(seconds) >= -1e-18)
+    # efficiency <= 1: never faster than dispatch + the roofline's own work time
+    assert np.all(seconds >= dispatch + work - 1e-18)
+
+
+def test_op_elements_by_hand():
+    ops = pd.DataFrame({
+        "dtype": ["fp32", "bf16", "fp32"],
+        # add of 1000 fp32: reads 8000 B, writes 4000 B -> 1000 elements
+        # relu of 1000 bf16: reads 2000 B, writes 2000 B -> 1000 elements
+        # sum of 1000 fp32 to one: reads 4000 B, writes 4 B -> max(4, 2000) / 4 = 500
+        "bytes_read": [8000.0, 2000.0, 4000.0],
+        "bytes_written": [4000.0, 2000.0, 4.0],
+    })
+    assert op_elements(ops) == pytest.approx([1000, 1000, 500])
+
+
+def _record(**kw):
+    return CalibrationRecord(device="cpu", threads=2, op_suite_ops=(SuiteOp("add", ("aten.add", "aten.sub")),),
+                             op_curves=(OpCurve("add", 3e-6, 0.8, 0.05),), **kw)
+
+
+def test_curve_terms_apply_the_family_ramped_by_threads():
+    ops = pd.DataFrame({"op": ["aten.add", "aten.sub", "aten.mul"], "dtype": ["fp32"] * 3,
+                        "bytes_read": [8e6, 8e3, 8e6], "bytes_written": [4e6, 4e3, 4e6]})
+    terms = curve_terms(ops, _record())
+    assert terms.has.tolist() == [True, True, False]
+    # 1M elements: both threads, 0.8; 1000 elements: one thread of 2, 0.8 / 2 = 0.4
+    assert terms.efficiency[:2] == pytest.approx([0.8, 0.4]) and np.isnan(terms.efficiency[2])
+    assert terms.dispatch_s.tolist() == [3e-6, 3e-6, 0.0]
+
+
+def test_no_curves_without_a_record_or_on_a_gpu_record():
+    ops = pd.DataFrame({"op": ["aten.add"], "dtype": ["fp32"], "bytes_read": [8e3], "bytes_written": [4e3]})
+    assert not curve_terms(ops, None).has.any()
+    assert not curve_terms(ops, CalibrationRecord(threads=2)).has.any()
+    # a GPU kernel's time does not depend on torch's CPU threads: no one-thread slowdown
+    gpu = curve_terms(ops, _record().__class__(**{**_record().__dict__, "device": "cuda"}))
+    assert gpu.efficiency[0] == pytest.approx(0.8)
+
+
+def test_predictions_on_a_calibrated_spec_follow_the_curve():
+    import dataclasses
+    from pathlib import Path
+
+    import torch
+
+    from roofline.analysis import analyze
+    from roofline.hardware import Efficiency, MemoryLevel, load_hardware
+
+    local = load_hardware(Path(__file__).resolve().parents[2] / "hw_specs" / "local-cpu.yaml")
+    record = dataclasses.replace(_record(), memory_level="working_set")
+    spec = dataclasses.replace(local, memory=(MemoryLevel("l2", 100e9, 1e6), MemoryLevel("dram", 10e9, 1e10)),
+                               vector_flops={"fp32": 1e10}, efficiency=Efficiency(0.5, 0.5, 0.5), measured=record)
+    big, small = (torch.ones(2**20), torch.ones(2**20)), (torch.ones(4096), torch.ones(4096))
+    # add of two 2^20 fp32 tensors: 12 MiB = 12582912 B > 1 MB of l2 -> dram at 10 GB/s: 1258.29 us of
+    # work (FLOPs 2^20 / 1e10 = 104.9 us, less), both threads, / 0.8 = 1572.86 us, + 3 us
+    ops = analyze(torch.add, big, hw=spec).ops
+    assert ops["op"].tolist() == ["aten.add"]
+    assert ops["predicted_s"].iloc[0] == pytest.approx(3e-6 + 12582912 / 10e9 / 0.8)
+    assert ops["overhead_s"].iloc[0] == pytest.approx(3e-6)
+    # add of 4096 fp32: 49152 B in l2 at 100 GB/s: 0.49152 us of work, on one thread of
+    # 2 (x2), / 0.8 -> 1.2288 us, + 3 us dispatch = 4.2288 us
+    ops = analyze(torch.add, small, hw=spec).ops
+    assert ops["predicted_s"].iloc[0] == pytest.approx(4.2288e-6)

@@ -1,0 +1,67 @@
+"""The calibration record's curve fields (op_curves, stability, quiet): typed at load,
+round-tripped through write -> load, bad values refused in one line naming the field."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from roofline.errors import HardwareSpecError
+from roofline.hardware import FigureSpread, OpCurve, QuietCheck, SuiteOp, load_hardware, write_hardware
+
+LOCAL_CPU = Path(__file__).resolve().parents[2] / "hw_specs" / "local-cpu.yaml"
+
+
+@pytest.fixture(scope="module")
+def local():
+    return load_hardware(LOCAL_CPU)
+
+
+def test_curve_fields_round_trip(local, tmp_path):
+    record = dataclasses.replace(
+        local.measured,
+        op_suite_ops=(SuiteOp("add", ("aten.add",)), SuiteOp("exp", ("aten.exp",))),
+        op_suite=(),
+        op_curves=(OpCurve("add", 4.1e-06, 0.93, 0.08), OpCurve("exp", 3.5e-06, 0.11, 0.2)),
+        stability=(FigureSpread("peak fp32 matrix", 0.02), FigureSpread("dram bandwidth", 0.04)),
+        quiet=QuietCheck(0.00044, 0.00046),
+    )
+    path = write_hardware(dataclasses.replace(local, measured=record), tmp_path / "c.yaml")
+    text = path.read_text()
+    assert "- [add, 4.1e-06, 0.93, 0.08]" in text and "peak fp32 matrix: 0.02" in text
+    assert "quiet: {before_s: 0.00044, after_s: 0.00046}" in text
+    again = load_hardware(path).measured
+    assert again.op_curves == record.op_curves and again.stability == record.stability
+    assert again.quiet == record.quiet
+
+
+def _write(tmp_path, patch):
+    data = yaml.safe_load(LOCAL_CPU.read_text())
+    data["measured"].update(patch)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+BAD = [
+    ({"op_curves": [["add", 3e-6, 1.5, 0.1]]}, "measured.op_curves.add", "efficiency: expected a fraction in (0, 1]"),
+    ({"op_curves": [["add", -3e-6, 0.5, 0.1]]}, "measured.op_curves.add", "dispatch_s: expected seconds of at least 0"),
+    ({"op_curves": [["add", 3e-6, 0.5, -1]]}, "measured.op_curves.add", "spread: expected a number of at least 0"),
+    ({"op_curves": [["softplus", 3e-6, 0.5, 0.1]]}, "measured.op_curves.softplus", "no aten ops for suite op"),
+    ({"op_curves": [["add", "fast", 0.5, 0.1]]}, "measured.op_curves.0.1", "expected a number"),
+    ({"op_curves": [["add", 3e-6, 0.5]]}, "measured.op_curves.0.3", "missing required field"),
+    ({"stability": {"dram bandwidth": -0.1}}, "measured.stability.dram bandwidth", "at least 0"),
+    ({"quiet": {"before_s": 0.0, "after_s": 1e-3}}, "measured.quiet.before_s", "above 0"),
+    ({"quiet": {"before_s": 1e-3}}, "measured.quiet.after_s", "missing required field"),
+]
+
+
+@pytest.mark.parametrize("patch, field, words", BAD, ids=[f"{f}-{w[:12]}" for _, f, w in BAD])
+def test_bad_curve_fields_are_refused_in_one_line(tmp_path, patch, field, words):
+    path = _write(tmp_path, patch)
+    with pytest.raises(HardwareSpecError) as info:
+        load_hardware(path)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"{path}: ")
+    assert field in message and words in message, message
