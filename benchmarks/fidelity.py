@@ -363,11 +363,13 @@ KNOWN_CAUSES = [
     "at 4-25%, depthwise convolutions (MobileNetV2, through `_slow_conv2d_forward`) well "
     "under 1 GFLOP/s, skinny GEMMs (GCN's N=16, small LUT layers) at a fraction of the "
     "GEMM peak. One efficiency per unit cannot follow op-by-op differences that large, so a "
-    "calibrated spec gives each op of its suite (`measured.op_suite`: relu, gelu, add, mul, "
-    "exp, where, softmax, norms, max-pool, reductions, cat, index_select) its own measured "
-    "fraction (`roofline.predict.op_efficiency`); ops outside the suite (depthwise and grouped "
-    "convolutions, index_add, embedding_bag, small GEMMs) keep their unit's efficiency, and "
-    "the suite's sizes (64K to 1M elements) do not cover the smallest ops.",
+    "calibrated spec gives each family of its op suite (`measured.op_curves`: relu, gelu, add, "
+    "mul, exp, where, softmax, norms, max-pool, reductions, cat, index_select) its own "
+    "time-vs-size curve (`roofline.efficiency.cpu`: a dispatch cost, an efficiency, and one "
+    "thread below ATen's 32768-element grain), fitted on the suite's sizes (4K to 1M "
+    "elements), never on these models; ops outside the suite (depthwise and grouped "
+    "convolutions, index_add, embedding_bag, small GEMMs) keep the spec's per-op overhead "
+    "and their unit's efficiency.",
     "- **Where the bytes come from.** A calibrated spec sends an op's activation traffic to "
     "the smallest memory level that holds the op's own bytes (right for what a previous op "
     "just wrote), and its weight traffic (the bytes of parameters and buffers it reads, "
@@ -383,10 +385,11 @@ KNOWN_CAUSES = [
     "as a forward's layers meet their weights, which closes most of that gap for GEMM and "
     "Conv; layers unlike the suite's shapes (batch-1 GEMVs, grouped convolutions) still "
     "differ.",
-    "- **Small ops.** The per-op overhead is the median of tiny common ops (about 2 us "
-    "here). Reductions, `cat`, embedding bags and index ops on small tensors cost 5-50 us "
-    "in a forward (setup, parallel-for dispatch, allocation), so models made of many small "
-    "ops (DLRM at batch 1, NLM, QuWeiT's LUT layers) come out 45-90% optimistic.",
+    "- **Small ops.** Ops of the suite's families pay their family's fitted dispatch cost; "
+    "the others the median of tiny common ops. Reductions, `cat`, embedding bags and index ops "
+    "outside the suite's shapes cost 5-50 us in a forward (setup, parallel-for dispatch, "
+    "allocation), so models made of many small ops (DLRM at batch 1, NLM, QuWeiT's LUT "
+    "layers) stay optimistic where their ops fall outside the families.",
     "- **Page faults.** Every aten op allocates its output. glibc maps blocks past its mmap "
     "threshold (32 MiB at most) fresh and the kernel faults in every page on first write; "
     "the calibration measures that cost (`measured.fresh_write`) and charges it to outputs "

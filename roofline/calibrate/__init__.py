@@ -10,7 +10,7 @@ The package is the last stage of the pipeline: it runs microbenchmarks (probes.p
 by bench.py on roofline.measure's timers), reads facts about the machine (machine.py),
 fits a spec's figures to them (fit.py) and times the op suite against roofline's own
 predictions (suite.py, through roofline.analysis). It may import any earlier stage
-(errors, units, dtypes, _io, hardware, predict, analysis, measure); nothing imports it
+(errors, units, dtypes, _io, hardware, efficiency, predict, analysis, measure); nothing imports it
 but the CLI. Its result is a Calibration, whose spec carries a typed
 roofline.hardware.CalibrationRecord (``measured:`` in the YAML).
 
@@ -57,17 +57,29 @@ is a pinned host-to-device copy. Sizes that a kernel launch outlasts (an L2-size
 a large GPU) cannot show a bandwidth through eager ops; such a level gets the next outer
 level's figure, as on CPU.
 
-Every timing is the best (minimum) of several repeats: a ceiling is what the machine can
-do, and noise only ever slows a run down. The spec's ``measured`` record keeps the raw
-curve, the GEMM and vector rates, the overhead samples, the date, torch version, thread
-count, mode and load, ``memory_level: working_set`` so predictions on it pick each op's
-memory level by its bytes (roofline.predict.WORKING_SET), and the op suite's fractions
-with the aten ops each suite op stands for (``op_suite_ops``).
+Every timing is the best (minimum) of several samples: a ceiling is what the machine can
+do, and noise only ever slows a run down. Sampling goes on until the two fastest samples
+agree (bench.best_time), and every probe runs once per round (ROUNDS, interleaved:
+bench.interleaved_rounds), each figure its fastest round's, so another process taking a
+core for a while lands on one round of every figure, not on every sample of one. How
+much the rounds differed is kept per figure (``measured.stability``), and a fixed
+reference workload is timed before and after (``measured.quiet``): a calibration whose
+machine changed speed says so in the spec's notes. The spec's ``measured`` record keeps
+the raw curve, the GEMM and vector rates, the overhead samples, the date, torch version,
+thread count, mode and load, ``memory_level: working_set`` so predictions on it pick each
+op's memory level by its bytes (roofline.predict.WORKING_SET), the op suite's points with
+the aten ops each suite op stands for (``op_suite_ops``), and per suite op its time-vs-size
+curve (``op_curves``: dispatch seconds, efficiency, fit spread; roofline.efficiency.cpu),
+fitted on the suite's sizes from 4K to 1M elements (curves.py): predictions on the spec
+charge each op of a family its family's dispatch and its work at the family's efficiency,
+on the threads its size can use.
 
-The package: bench.py (timing loops over measure's timers), machine.py (what the OS says
-of this machine), probes.py (the microbenchmarks), fit.py (plateaus, levels, efficiencies),
-suite.py (the op suite and the aten ops each stands for). May import: errors, units,
-dtypes, _io, hardware, measure (timers), predict and analysis (to score the op suite);
+The package: bench.py (timing loops over measure's timers, interleaved rounds, the
+reference workload), machine.py (what the OS says of this machine), probes.py (the
+microbenchmarks), fit.py (plateaus, levels, efficiencies), suite.py (the op suite and the
+aten ops each stands for), curves.py (each suite op's time-vs-size curve). May import: errors, units,
+dtypes, _io, hardware, efficiency (the CPU curve), measure (timers), predict and analysis (to score
+the op suite);
 never report, tools or cli.
 """
 

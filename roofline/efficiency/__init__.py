@@ -4,7 +4,9 @@ kind and shapes and the device's physical parameters (HardwareSpec.kernel_model)
 
 Physics first: GEMMs and convolutions lose to tile, wave and reduction-depth
 quantization (gemm.py); memory-bound kernels pay a start-up before their bytes stream
-(memory.py); power-limited cards run below their boost clock. A spec without a kernel
+(memory.py); power-limited cards run below their boost clock. On a calibrated spec,
+each op of a family the calibration's op suite measured follows that family's
+time-vs-size curve (cpu.py: dispatch, efficiency, threads by ATen's grain). A spec without a kernel
 model keeps one efficiency per unit and memory (the datasheet roofline), unchanged.
 
 May import: hardware (the spec), count (constants), numpy/pandas. Never analysis or later.
