@@ -111,6 +111,7 @@ from roofline.calibrate.bench import (
     reference_loop_s,
 )
 from roofline.calibrate.fit import (
+    curve_efficiency,
     caches_from_plateaus,
     find_plateaus,
     fit_fresh_write,
@@ -428,11 +429,14 @@ def _calibrate(device: str, quick: bool, clock: str, progress: bool) -> Calibrat
 
     result.suite = suite
     result.curves = fit_curves(suite, torch.get_num_threads() if run.device == "cpu" else 1)
+    # The efficiencies of ops outside the families: the medians of the families' curves.
+    memory = suite_efficiency(suite, MEMORY_BOUND, 1.0)
+    result.memory_efficiency = curve_efficiency(result.curves, suite, MEMORY_BOUND, memory)
+    result.vector_efficiency = curve_efficiency(result.curves, suite, COMPUTE_BOUND,
+                                                suite_efficiency(suite, COMPUTE_BOUND, result.memory_efficiency))
+    result.load_average = load
     result.quiet = None if before_s is None else (before_s, after_s)
     _quiet_note(result)
-    result.memory_efficiency = suite_efficiency(suite, MEMORY_BOUND, 1.0)
-    result.vector_efficiency = suite_efficiency(suite, COMPUTE_BOUND, result.memory_efficiency)
-    result.load_average = load
     if load is not None and load > 0.5 * (os.cpu_count() or 1):
         result.notes.append(f"machine busy while calibrating (1-minute load average {load:.2f} on "
                             f"{os.cpu_count()} CPUs): figures may be low; rerun on a quiet machine")

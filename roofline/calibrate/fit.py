@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["find_plateaus", "fit_levels", "fit_fresh_write", "suite_efficiency", "matrix_efficiency",
+__all__ = ["find_plateaus", "fit_levels", "fit_fresh_write", "suite_efficiency", "curve_efficiency", "matrix_efficiency",
            "caches_from_plateaus"]
 
 #: Efficiencies fitted from a suite are kept within [MIN_EFFICIENCY, 1]: a suite that
@@ -116,6 +116,19 @@ def suite_efficiency(suite: pd.DataFrame, bound: str, fallback: float) -> float:
     if not len(fractions):
         return fallback
     return float(np.clip(np.median(fractions), MIN_EFFICIENCY, 1.0))
+
+
+def curve_efficiency(curves: pd.DataFrame, suite: pd.DataFrame, bound: str, fallback: float) -> float:
+    """The median efficiency of the fitted curves (roofline.calibrate.curves) of the suite
+    ops with that bound at their largest size, within [MIN_EFFICIENCY, 1]; ``fallback``
+    when there is none. Steadier than the median of per-point fractions: a small size's
+    fraction is the difference of two close times, a curve's efficiency a fit over all."""
+    if curves.empty or suite.empty:
+        return fallback
+    largest = suite.sort_values("elements").groupby("op", sort=False).tail(1)
+    ops = set(largest.loc[largest["bound"] == bound, "op"])
+    values = curves.loc[curves["op"].isin(ops), "efficiency"].to_numpy()
+    return float(np.clip(np.median(values), MIN_EFFICIENCY, 1.0)) if len(values) else fallback
 
 
 def matrix_efficiency(layers: pd.DataFrame) -> float:

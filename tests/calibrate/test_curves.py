@@ -45,3 +45,15 @@ def test_fit_curves_one_row_per_op_and_skips_ops_without_work():
     assert curves["op"].tolist() == ["add"]
     # two points, two unknowns: 13 = d + 4/e, 125 = d + 60/e -> 1/e = 112/56 = 2, d = 5 us
     assert curves.loc[0, "dispatch_s"] == pytest.approx(5e-6) and curves.loc[0, "efficiency"] == pytest.approx(0.5)
+
+
+def test_curve_efficiency_is_the_median_of_the_curves_with_that_bound():
+    from roofline.calibrate.fit import curve_efficiency
+
+    # bound read at each op's largest size: add and exp memory-bound, gelu compute-bound
+    suite = pd.DataFrame({"op": ["add", "add", "exp", "gelu"], "elements": [4096, 2**20, 2**20, 2**20],
+                          "bound": ["compute", "memory", "memory", "compute"]})
+    curves = pd.DataFrame({"op": ["add", "exp", "gelu"], "efficiency": [0.9, 0.1, 0.2]})
+    assert curve_efficiency(curves, suite, "memory", 1.0) == pytest.approx(0.5)  # median(0.9, 0.1)
+    assert curve_efficiency(curves, suite, "compute", 1.0) == pytest.approx(0.2)
+    assert curve_efficiency(curves.iloc[:0], suite, "memory", 0.7) == 0.7  # no curves: the fallback

@@ -7,7 +7,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from roofline.efficiency.cpu import GRAIN_ELEMENTS, curve_terms, curve_time_s, op_elements, threads_used
+from roofline.efficiency.cpu import (
+    GRAIN_ELEMENTS,
+    curve_terms,
+    curve_time_s,
+    op_elements,
+    threads_used,
+)
 from roofline.hardware import CalibrationRecord, OpCurve, SuiteOp
 
 

@@ -8,7 +8,14 @@ import pytest
 import yaml
 
 from roofline.errors import HardwareSpecError
-from roofline.hardware import FigureSpread, OpCurve, QuietCheck, SuiteOp, load_hardware, write_hardware
+from roofline.hardware import (
+    FigureSpread,
+    OpCurve,
+    QuietCheck,
+    SuiteOp,
+    load_hardware,
+    write_hardware,
+)
 
 LOCAL_CPU = Path(__file__).resolve().parents[2] / "hw_specs" / "local-cpu.yaml"
 
