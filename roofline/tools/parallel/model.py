@@ -156,6 +156,11 @@ class StepProfile:
     tied_parameter_bytes: float = 0.0
 
     @property
+    def layers(self) -> int:
+        """Layers a pipeline can split the model at (0 when the blocks are unknown)."""
+        return sum(1 for block in self.blocks if block.layer >= 0)
+
+    @property
     def compute_s(self) -> float:
         """Forward plus backward (recompute included) of one micro-batch on one device."""
         return self.forward_s + self.backward_s
@@ -497,7 +502,7 @@ def _played_pipeline(profile: StepProfile, hw: HardwareSpec, config: ParallelCon
     micro-batch on an even stage, forward and backward) spread per layer, p2p_s (s, both
     sends of a micro-batch) split into its forward and backward send."""
     d, t, p = config.data, config.tensor, config.pipeline
-    layers = sum(1 for block in profile.blocks if block.layer >= 0)
+    layers = profile.layers
     per_layer_pass_s = tp_comm_s * p / (2 * layers)  # one layer's all-reduces, one direction
     cost = pipeline_cost(
         profile.blocks, p, config.micro_batches, tensor=t, tp_comm_per_layer_s=per_layer_pass_s, send_s=p2p_s / 2,
