@@ -326,7 +326,7 @@ def microbatch_overhead(text: str) -> float:
     """--microbatch-overhead in seconds: a time with its unit ("50 us"), up to 1 s."""
     if not any(char.isalpha() for char in text):
         raise RooflineError(f"--microbatch-overhead {text!r}: give a unit, e.g. '50 us' or '0.2 ms'")
-    seconds = time_option(text, "--microbatch-overhead")
+    seconds = time_option(text, "--microbatch-overhead", allow_zero=True)
     if not 0 <= seconds <= MAX_MICROBATCH_OVERHEAD_S:
         raise RooflineError(f"--microbatch-overhead {text!r}: expected 0 to 1 s per micro-batch")
     return seconds

@@ -165,8 +165,9 @@ def _add_plan(commands_: _Subparsers) -> None:
     p.add_argument("--global-batch", type=count(1), required=True, help="samples per training step, over all devices")
     p.add_argument("--dtype", default=None, help=_DTYPE_HELP)
     p.add_argument("--optimizer", default="adamw", choices=("adamw", "adam", "sgd", "none"), help="optimizer step to include (default adamw)")
-    p.add_argument("--microbatch-overhead", default="50 us",
-                   help="fixed cost per micro-batch in a pipeline, with its unit (default 50 us; at most 1 s)")
+    p.add_argument("--microbatch-overhead", default="0 us",
+                   help="extra fixed cost per micro-batch in a pipeline, beyond the kernel launches and sends the "
+                        "model counts, with its unit (default 0 us; at most 1 s)")
     p.add_argument("--no-overlap", action="store_true", help="do not overlap the gradient all-reduce with backward")
     _add_build_option(p)
     p.add_argument("--top", type=count(0), default=10, help="how many splits to list")

@@ -223,9 +223,10 @@ def print_plan(result: Any, target: str, hw: Any, global_batch: int, console: Co
     console.print(table("Best micro-batch per split (data x tensor x pipeline)",
                         ["split", "micro-batch", "count", "bubble", "step", "samples/s", "memory"], rows))
     rows = [[name, *[format_seconds(s) for s in (r.stage_compute_s, r.tp_comm_s, r.p2p_s, r.pipeline_s, r.dp_exposed_s,
-                                                 r.optimizer_s)]] for name, r in zip(split, fastest.itertuples())]
-    console.print(table("Where the time goes: per micro-batch and stage, then per step (pipeline, DP, optimizer)",
-                        ["split", "compute", "TP comm", "p2p", "pipeline", "DP exposed", "optimizer"], rows))
+                                                 r.embedding_sync_s, r.optimizer_s)]] for name, r in zip(split, fastest.itertuples())]
+    console.print(table("Where the time goes: per micro-batch on the slowest stage, then per step (pipeline, DP, "
+                        "tied-embedding sync, optimizer)",
+                        ["split", "compute", "TP comm", "p2p", "pipeline", "DP exposed", "emb. sync", "optimizer"], rows))
     skipped = plans[~plans["fits"]]
     if not skipped.empty:
         console.print(f"{len(skipped)} evaluated configuration(s) did not fit in device memory and were skipped")

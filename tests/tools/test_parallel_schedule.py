@@ -3,16 +3,31 @@ worked by hand, the textbook bubble, properties (more micro-batches never grow t
 bubble; the step never shrinks when a stage slows), stages split from a captured model,
 and the schedule inside estimate_step (tied-embedding sync, per-stage optimizer)."""
 
+import itertools
+
 import pytest
 import torch
-import torch.nn as nn
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch import nn
 
 from roofline.errors import RooflineError
 from roofline.hardware import load_hardware
-from roofline.tools.parallel import ParallelConfig, StepProfile, TrainingProfiler, estimate_step, point_to_point_s, ring_allreduce_s
-from roofline.tools.parallel.schedule import BlockCost, pipeline_blocks, play_schedule, split_stages, stage_order
+from roofline.tools.parallel import (
+    ParallelConfig,
+    StepProfile,
+    TrainingProfiler,
+    estimate_step,
+    point_to_point_s,
+    ring_allreduce_s,
+)
+from roofline.tools.parallel.schedule import (
+    BlockCost,
+    pipeline_blocks,
+    play_schedule,
+    split_stages,
+    stage_order,
+)
 
 # ------------------------------------------------------------------ schedules by hand
 
@@ -102,7 +117,7 @@ def test_more_micro_batches_never_grow_the_bubble(forward, send_s, overlap, sche
     backward = [2 * f for f in forward]
     fractions = [play_schedule(forward, backward, m, send_forward_s=send_s, send_backward_s=send_s,
                                overlap_sends=overlap, schedule=schedule).bubble_fraction for m in range(1, 9)]
-    assert all(later <= earlier + 1e-12 for earlier, later in zip(fractions, fractions[1:]))
+    assert all(later <= earlier + 1e-12 for earlier, later in itertools.pairwise(fractions))
 
 
 @settings(max_examples=60, deadline=None)
@@ -138,11 +153,10 @@ def test_split_stages_puts_embedding_first_and_head_last():
 
 
 def profile_with(blocks_, **changes):
-    values = dict(micro_batch=1, forward_s=9e-3, backward_s=18e-3, optimizer_s=4e-3, parameter_bytes=400.0,
-                  buffer_bytes=0.0, gradient_bytes=400.0, optimizer_state_bytes=800.0, activation_bytes=1e3,
-                  boundary_bytes=0.0, tp_allreduce_bytes=0.0, tp_allreduces=0, tensor_parallel=True, blocks=blocks_)
-    values.update(changes)
-    return StepProfile(**values)
+    values = {"micro_batch": 1, "forward_s": 9e-3, "backward_s": 18e-3, "optimizer_s": 4e-3, "parameter_bytes": 400.0,
+              "buffer_bytes": 0.0, "gradient_bytes": 400.0, "optimizer_state_bytes": 800.0, "activation_bytes": 1e3,
+              "boundary_bytes": 0.0, "tp_allreduce_bytes": 0.0, "tp_allreduces": 0, "tensor_parallel": True, "blocks": blocks_}
+    return StepProfile(**{**values, **changes})
 
 
 def test_estimate_step_plays_the_schedule_by_hand():
