@@ -44,6 +44,7 @@ from roofline.errors import RooflineError
 from roofline.hardware import load_hardware
 from roofline.predict import Tf32Policy
 from roofline.tools.parallel import ParallelConfig, TrainingProfiler, estimate_step
+from roofline.tools.parallel.schedule import split_stages
 
 #: GPU folder of the labels -> the packaged multi-device spec of that system.
 SYSTEMS = {"NVIDIA_A100-SXM4-40GB": "4xa100-sxm"}
@@ -126,9 +127,19 @@ def profiler_for(data: Path, model: str, seq: int, spec: str) -> TrainingProfile
                             tf32=Tf32Policy(conv=False, matmul=False))
 
 
-def predictions(data: Path, runs: pd.DataFrame, show: bool) -> pd.DataFrame:
-    """One row per (run, model variant): predicted step and its parts, with the error."""
-    rows, profilers = [], {}
+def stage_rows(run: Any, variant: str, profile: Any, config: ParallelConfig, per_op_s: float) -> list[dict[str, Any]]:
+    """Each pipeline stage at the run's micro-batch: layers, forward and backward (s),
+    kernels launched per micro-batch and their launch time at the spec's per-op cost."""
+    return [{"run": f"{run.model}-{run.seq}-{run.batch} {run.option}", "variant": variant, "stage": k,
+             "micro_batch": config.micro_batch, "layers": stage.layers, "forward_s": stage.forward_s,
+             "backward_s": stage.backward_s, "kernels": stage.kernels, "launch_s": stage.kernels * per_op_s}
+            for k, stage in enumerate(split_stages(profile.blocks, config.pipeline))]
+
+
+def predictions(data: Path, runs: pd.DataFrame, show: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per (run, model variant): predicted step and its parts, with the error;
+    and one row per pipeline stage of the pipelined runs."""
+    rows, stages, profilers = [], [], {}
     for run in runs.itertuples():
         key = (run.model, run.seq, run.spec)
         if key not in profilers:
@@ -148,6 +159,8 @@ def predictions(data: Path, runs: pd.DataFrame, show: bool) -> pd.DataFrame:
                                   microbatch_overhead_s=BEFORE_OVERHEAD_S)
             else:
                 e = estimate_step(profile, hw, cfg)
+                if cfg.pipeline > 1:
+                    stages += stage_rows(run, variant, profile, cfg, hw.overhead_s)
             rows.append({"model": run.model, "seq": run.seq, "batch": run.batch, "option": run.option, "spec": run.spec,
                          "variant": variant, "split": described if cfg == config else f"pipeline {cfg.pipeline}, "
                          f"{cfg.micro_batches} micro-batch(es) of {cfg.micro_batch}",
@@ -157,11 +170,21 @@ def predictions(data: Path, runs: pd.DataFrame, show: bool) -> pd.DataFrame:
                          "slowest_stage": e.slowest_stage if cfg.pipeline > 1 else None})
     table = pd.DataFrame(rows)
     table["error"] = table["predicted_s"] / table["measured_s"] - 1
-    return table
+    return table, pd.DataFrame(stages)
 
 
 def ms(seconds: float) -> str:
     return "" if math.isnan(seconds) else f"{seconds * 1e3:.1f} ms"
+
+
+def stage_markdown(stages: pd.DataFrame) -> str:
+    """The pipeline stages of the pipelined runs, one row each."""
+    lines = ["| run | variant | stage | micro-batch | layers | forward | backward | kernels | launches |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in stages.itertuples():
+        lines.append(f"| {r.run} | {r.variant} | {r.stage} | {r.micro_batch} | {r.layers} | {ms(r.forward_s)} "
+                     f"| {ms(r.backward_s)} | {r.kernels} | {ms(r.launch_s)} |")
+    return "\n".join(lines) + "\n"
 
 
 def markdown(table: pd.DataFrame, elapsed_s: float) -> str:
@@ -209,11 +232,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         check_paths(args.data, args.doc)
-        table = predictions(args.data, find_runs(args.data), show=not args.quiet)
+        table, stages = predictions(args.data, find_runs(args.data), show=not args.quiet)
     except RooflineError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     block = markdown(table, time.perf_counter() - started)
+    if not stages.empty:
+        block += "\nThe pipelines' stages (per micro-batch, on one device; launches: kernels x the spec's per-op cost, " \
+                 "already inside forward and backward):\n\n" + stage_markdown(stages)
     print(block)
     if args.doc is not None:
         rewrite_block(args.doc, block)
