@@ -112,8 +112,13 @@ stage_times = st.lists(st.floats(0.01, 10.0), min_size=1, max_size=6)
 
 
 @settings(max_examples=60, deadline=None)
-@given(stage_times, st.floats(0.0, 1.0), st.booleans(), st.sampled_from(["1f1b", "gpipe"]))
-def test_more_micro_batches_never_grow_the_bubble(forward, send_s, overlap, schedule):
+@given(stage_times, st.floats(0.0, 0.1), st.booleans(), st.sampled_from(["1f1b", "gpipe"]))
+def test_more_micro_batches_never_grow_the_bubble(forward, send_fraction, overlap, schedule):
+    # Sends up to a tenth of the fastest stage's forward (NVLink sends of a boundary take
+    # well under 1% of a stage's time). Not a law for slower links: with sends as long as
+    # a forward, 1F1B's p - s - 1 warm-up forwards cannot cover the round trip and the
+    # step grows unevenly with m.
+    send_s = send_fraction * min(forward)
     backward = [2 * f for f in forward]
     fractions = [play_schedule(forward, backward, m, send_forward_s=send_s, send_backward_s=send_s,
                                overlap_sends=overlap, schedule=schedule).bubble_fraction for m in range(1, 9)]

@@ -444,17 +444,7 @@ def estimate_step(
         bubble_fraction, pipeline_s, embedding_sync_s = played.bubble_fraction, played.pipeline_s, played.embedding_sync_s
         optimizer_share, slowest_stage = played.optimizer_share, played.slowest_stage
 
-    gradient_bytes = profile.gradient_bytes / shards
-    dp_allreduce_s = dp_exposed_s = 0.0
-    if d > 1:
-        link = group_link(hw, d, t)
-        dp_allreduce_s = ring_allreduce_s(gradient_bytes, d, link.bandwidth, link.latency)
-        if overlap:
-            hidden_s = profile.backward_s / shards  # the last micro-batch's backward
-            last_bucket_s = ring_allreduce_s(min(bucket_bytes, gradient_bytes), d, link.bandwidth, link.latency)
-            dp_exposed_s = max(dp_allreduce_s - hidden_s, last_bucket_s)
-        else:
-            dp_exposed_s = dp_allreduce_s
+    dp_allreduce_s, dp_exposed_s = _data_parallel_s(profile, hw, config, overlap, bucket_bytes)
     optimizer_s = profile.optimizer_s * optimizer_share
     step_s = pipeline_s + dp_exposed_s + embedding_sync_s + optimizer_s
 
@@ -480,6 +470,24 @@ def estimate_step(
         embedding_sync_s=embedding_sync_s,
         slowest_stage=slowest_stage,
     )
+
+
+def _data_parallel_s(profile: StepProfile, hw: HardwareSpec, config: ParallelConfig, overlap: bool,
+                     bucket_bytes: float) -> tuple[float, float]:
+    """(the whole gradient all-reduce, the part backward does not hide) in s; 0 without
+    data parallelism. Overlapped, the last micro-batch's backward hides all but the last
+    bucket's all-reduce."""
+    d, shards = config.data, config.tensor * config.pipeline
+    if d <= 1:
+        return 0.0, 0.0
+    gradient_bytes = profile.gradient_bytes / shards
+    link = group_link(hw, d, config.tensor)
+    allreduce_s = ring_allreduce_s(gradient_bytes, d, link.bandwidth, link.latency)
+    if not overlap:
+        return allreduce_s, allreduce_s
+    hidden_s = profile.backward_s / shards  # the last micro-batch's backward
+    last_bucket_s = ring_allreduce_s(min(bucket_bytes, gradient_bytes), d, link.bandwidth, link.latency)
+    return allreduce_s, max(allreduce_s - hidden_s, last_bucket_s)
 
 
 @dataclass(frozen=True)
