@@ -1,0 +1,202 @@
+"""Per-op times read from a torch.profiler (Kineto) Chrome trace of a run anywhere.
+
+    run = read_profile("trace.json", recorded={"aten::addmm", "aten::relu", ...})
+    run.ops        # one row per aten op of the trace, in start order: op, measured_s, ...
+    run.device     # "cuda" when the trace holds device kernels, else "cpu"
+    run.forward_s  # the span the ops cover (device kernels on a GPU, the ops on CPU)
+
+The trace is what ``torch.profiler.profile(...).export_chrome_trace(path)`` writes:
+complete events ("ph": "X") of category "cpu_op" (aten ops, nested: aten::linear holds
+aten::t and aten::addmm), "cuda_runtime"/"cuda_driver" (the launches, on the thread of
+the op that launched them) and "kernel"/"gpu_memcpy"/"gpu_memset" (device work). A
+launch and the device work it started share ``args.correlation``.
+
+Which aten op a kernel belongs to: the outermost op on the launching thread whose name
+is one the analysis records (``recorded``), so composite ops that the capture sees only
+through their parts (aten::linear, aten::layer_norm) are split the same way the
+analysis counts them. Outermost ops with no recorded op inside are kept under their
+own name (the join reports them as ops the analysis does not have). An op's device
+time is the sum of the durations of the device events of every launch inside it; on a
+CPU-only trace it is the op's own duration.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from roofline.errors import RooflineError
+
+__all__ = ["TRACE_COLUMNS", "TraceRun", "read_profile", "trace_op_name", "analysis_op_name"]
+
+#: Columns of TraceRun.ops.
+TRACE_COLUMNS = ("op", "measured_s", "start_us", "host_s", "kernels")
+#: Event categories (lower case; Kineto's, and the capitalised ones of older torch).
+OP_CATEGORIES = {"cpu_op", "operator"}
+LAUNCH_CATEGORIES = {"cuda_runtime", "cuda_driver", "runtime", "driver"}
+DEVICE_CATEGORIES = {"kernel", "gpu_memcpy", "gpu_memset", "memcpy", "memset"}
+
+
+def trace_op_name(op: str) -> str:
+    """The profiler's name of an analysis op: "aten.mm" -> "aten::mm"."""
+    namespace, sep, rest = op.partition(".")
+    return f"{namespace}::{rest}" if sep else op
+
+
+def analysis_op_name(name: str) -> str:
+    """The analysis' name of a profiler op: "aten::mm" -> "aten.mm"."""
+    return name.replace("::", ".", 1)
+
+
+@dataclass
+class TraceRun:
+    """The aten ops of one profiled run and their measured times.
+
+    ops: one row per op in start order (TRACE_COLUMNS): op (analysis naming, "aten.mm"),
+    measured_s (device seconds on a GPU trace, the op's duration on CPU), start_us (trace
+    clock), host_s (the op's duration on its CPU thread), kernels (device events in it).
+    forward_s: seconds from the first op's start to the last one's end (on a GPU trace,
+    from the first device event of the ops to the end of the last).
+    """
+
+    path: str
+    device: str
+    ops: pd.DataFrame = field(repr=False)
+    forward_s: float
+
+
+def _load_events(path: str | Path) -> list[dict[str, Any]]:
+    """The trace's event list; one-line RooflineErrors naming the file otherwise."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RooflineError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise RooflineError(f"{path}: is a directory; give a torch.profiler trace (JSON)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RooflineError(f"{path}: cannot read: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise RooflineError(f"{path}: not a JSON trace: line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    events = document.get("traceEvents") if isinstance(document, dict) else document
+    if not isinstance(events, list):
+        raise RooflineError(f"{path}: expected a Chrome trace (a traceEvents list), as torch.profiler's export_chrome_trace writes")
+    return [e for e in events if isinstance(e, dict) and e.get("ph") == "X" and _has_span(e)]
+
+
+def _has_span(event: dict[str, Any]) -> bool:
+    return isinstance(event.get("ts"), (int, float)) and isinstance(event.get("dur"), (int, float))
+
+
+def _category(event: dict[str, Any]) -> str:
+    return str(event.get("cat", "")).lower()
+
+
+def _correlation(event: dict[str, Any]) -> Any:
+    args = event.get("args")
+    return args.get("correlation") if isinstance(args, dict) else None
+
+
+@dataclass
+class _Open:
+    """An aten op whose span the walk is inside."""
+
+    event: dict[str, Any]
+    end_us: float
+    chosen: bool
+    chosen_inside: bool = False
+
+
+def _outermost(ops: list[dict[str, Any]], recorded: set[str] | None) -> list[dict[str, Any]]:
+    """The ops of one thread the kernels are attributed to (see the module doc): the
+    outermost recorded ones, and outermost ops with no recorded op inside."""
+    picked: list[dict[str, Any]] = []
+    stack: list[_Open] = []
+
+    def close(entry: _Open) -> None:
+        if stack:
+            stack[-1].chosen_inside |= entry.chosen or entry.chosen_inside
+        elif not entry.chosen and not entry.chosen_inside:
+            picked.append(entry.event)
+
+    for event in sorted(ops, key=lambda e: (float(e["ts"]), -float(e["dur"]))):
+        start = float(event["ts"])
+        while stack and stack[-1].end_us <= start:
+            close(stack.pop())
+        inside_chosen = any(entry.chosen for entry in stack)
+        chosen = not inside_chosen and (recorded is None or event["name"] in recorded)
+        if chosen:
+            picked.append(event)
+        stack.append(_Open(event, start + float(event["dur"]), chosen))
+    while stack:
+        close(stack.pop())
+    return sorted(picked, key=lambda e: float(e["ts"]))
+
+
+def _device_time(picked: list[dict[str, Any]], launches: list[dict[str, Any]],
+                 device: dict[Any, list[dict[str, Any]]]) -> list[tuple[float, int, float, float]]:
+    """Per picked op of one thread: (device us, device events, first start, last end)."""
+    launches = sorted(launches, key=lambda e: float(e["ts"]))
+    starts = [float(e["ts"]) for e in launches]
+    out = []
+    for op in picked:
+        lo = bisect.bisect_left(starts, float(op["ts"]))
+        hi = bisect.bisect_right(starts, float(op["ts"]) + float(op["dur"]))
+        work = [k for launch in launches[lo:hi] for k in device.get(_correlation(launch), [])]
+        first = min((float(k["ts"]) for k in work), default=float("nan"))
+        last = max((float(k["ts"]) + float(k["dur"]) for k in work), default=float("nan"))
+        out.append((sum(float(k["dur"]) for k in work), len(work), first, last))
+    return out
+
+
+def read_profile(path: str | Path, recorded: set[str] | None = None) -> TraceRun:
+    """The aten ops of a torch.profiler Chrome trace and their times (see the module doc).
+
+    recorded: profiler names ("aten::addmm") of the ops the analysis records; kernels go
+    to the outermost op so named. None: every outermost aten op. A RooflineError naming
+    the file when it is missing, not JSON, not a trace, or holds no aten op.
+    """
+    events = _load_events(path)
+    by_thread: dict[Any, list[dict[str, Any]]] = {}
+    launches: dict[Any, list[dict[str, Any]]] = {}
+    device: dict[Any, list[dict[str, Any]]] = {}
+    for e in events:
+        category, thread = _category(e), (e.get("pid"), e.get("tid"))
+        if category in OP_CATEGORIES and str(e.get("name", "")).startswith("aten::"):
+            by_thread.setdefault(thread, []).append(e)
+        elif category in LAUNCH_CATEGORIES and _correlation(e) is not None:
+            launches.setdefault(thread, []).append(e)
+        elif category in DEVICE_CATEGORIES and _correlation(e) is not None:
+            device.setdefault(_correlation(e), []).append(e)
+    if not by_thread:
+        raise RooflineError(f"{path}: no aten ops (cpu_op events named aten::...); record the run with "
+                            "torch.profiler.profile(activities=[ProfilerActivity.CPU, ...]) and export_chrome_trace")
+    on_gpu = bool(device)
+    rows = []
+    for thread, ops in by_thread.items():
+        picked = _outermost(ops, recorded)
+        times = _device_time(picked, launches.get(thread, []), device) if on_gpu else [None] * len(picked)
+        for op, timed in zip(picked, times):
+            rows.append(_row(op, timed))
+    frame = pd.DataFrame(rows).sort_values("start_us", kind="stable").reset_index(drop=True)
+    return TraceRun(str(path), "cuda" if on_gpu else "cpu", frame[list(TRACE_COLUMNS)], _span_s(frame, on_gpu))
+
+
+def _row(op: dict[str, Any], timed: tuple[float, int, float, float] | None) -> dict[str, Any]:
+    host_us = float(op["dur"])
+    device_us, kernels, first, last = timed if timed is not None else (host_us, 0, float("nan"), float("nan"))
+    return {"op": analysis_op_name(str(op["name"])), "measured_s": device_us / 1e6, "start_us": float(op["ts"]),
+            "host_s": host_us / 1e6, "kernels": kernels, "first_us": first, "last_us": last}
+
+
+def _span_s(frame: pd.DataFrame, on_gpu: bool) -> float:
+    """Seconds the ops cover: on a GPU trace, their device events; else the ops' spans."""
+    if on_gpu and frame["first_us"].notna().any():
+        return float(frame["last_us"].max() - frame["first_us"].min()) / 1e6
+    ends = frame["start_us"] + frame["host_s"] * 1e6
+    return float(ends.max() - frame["start_us"].min()) / 1e6
