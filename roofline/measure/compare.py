@@ -197,8 +197,8 @@ class Comparison:
             "other_s": self.other_s,
             "other_predicted_s": self.other_predicted_s,
             "other_share": self.other_s / self.forward_s if self.forward_s else math.nan,
-            "analysis_only_ops": int(len(self.analysis_only)),
-            "trace_only_ops": int(len(self.trace_only)),
+            "analysis_only_ops": len(self.analysis_only),
+            "trace_only_ops": len(self.trace_only),
             "profiler_s": self.profiler_s,
             "end_to_end_error": self.end_to_end_error,
             "ops_total_error": self.ops_total_error,
@@ -247,7 +247,7 @@ def _error_row(part: pd.DataFrame) -> dict[str, Any]:
     work = part[part["bound"] != "none"]
     predicted, measured = float(part["predicted_s"].sum()), float(part["measured_s"].sum())
     return {
-        "ops": int(len(part)),
+        "ops": len(part),
         "predicted_s": predicted,
         "measured_s": measured,
         "error": end_to_end_error(predicted, measured),

@@ -29,7 +29,7 @@ from roofline.errors import RooflineError
 from roofline.measure.compare import Comparison, compare_frames
 from roofline.measure.trace import TraceRun, read_profile, trace_op_name
 
-__all__ = ["compare_trace", "join_trace", "predicted_other_s", "MIN_MATCHED"]
+__all__ = ["MIN_MATCHED", "compare_trace", "join_trace", "predicted_other_s"]
 
 #: Below this fraction of the analysis' ops found in the trace, it is not a trace of the model.
 MIN_MATCHED = 0.5

@@ -32,7 +32,7 @@ import pandas as pd
 
 from roofline.errors import RooflineError
 
-__all__ = ["TRACE_COLUMNS", "TraceRun", "read_profile", "trace_op_name", "analysis_op_name"]
+__all__ = ["TRACE_COLUMNS", "TraceRun", "analysis_op_name", "read_profile", "trace_op_name"]
 
 #: Columns of TraceRun.ops.
 TRACE_COLUMNS = ("op", "measured_s", "start_us", "host_s", "kernels")
@@ -60,8 +60,8 @@ class TraceRun:
     ops: one row per op in start order (TRACE_COLUMNS): op (analysis naming, "aten.mm"),
     measured_s (device seconds on a GPU trace, the op's duration on CPU), start_us (trace
     clock), host_s (the op's duration on its CPU thread), kernels (device events in it).
-    forward_s: seconds from the first op's start to the last one's end (on a GPU trace,
-    from the first device event of the ops to the end of the last).
+    forward_s: seconds from the first aten op's start to the last one's end (on a GPU
+    trace, from the first device event launched inside an aten op to the end of the last).
     """
 
     path: str
@@ -181,10 +181,10 @@ def read_profile(path: str | Path, recorded: set[str] | None = None) -> TraceRun
     for thread, ops in by_thread.items():
         picked = _outermost(ops, recorded)
         times = _device_time(picked, launches.get(thread, []), device) if on_gpu else [None] * len(picked)
-        for op, timed in zip(picked, times):
-            rows.append(_row(op, timed))
+        rows.extend(_row(op, timed) for op, timed in zip(picked, times))
     frame = pd.DataFrame(rows).sort_values("start_us", kind="stable").reset_index(drop=True)
-    return TraceRun(str(path), "cuda" if on_gpu else "cpu", frame[list(TRACE_COLUMNS)], _span_s(frame, on_gpu))
+    span_s = _device_span_s(by_thread, launches, device) if on_gpu else _host_span_s(by_thread)
+    return TraceRun(str(path), "cuda" if on_gpu else "cpu", frame[list(TRACE_COLUMNS)], span_s)
 
 
 def _row(op: dict[str, Any], timed: tuple[float, int, float, float] | None) -> dict[str, Any]:
@@ -194,9 +194,37 @@ def _row(op: dict[str, Any], timed: tuple[float, int, float, float] | None) -> d
             "host_s": host_us / 1e6, "kernels": kernels, "first_us": first, "last_us": last}
 
 
-def _span_s(frame: pd.DataFrame, on_gpu: bool) -> float:
-    """Seconds the ops cover: on a GPU trace, their device events; else the ops' spans."""
-    if on_gpu and frame["first_us"].notna().any():
-        return float(frame["last_us"].max() - frame["first_us"].min()) / 1e6
-    ends = frame["start_us"] + frame["host_s"] * 1e6
-    return float(ends.max() - frame["start_us"].min()) / 1e6
+def _host_span_s(by_thread: dict[Any, list[dict[str, Any]]]) -> float:
+    """Seconds from the first aten op's start to the last one's end, composites included."""
+    ops = [e for events in by_thread.values() for e in events]
+    return (max(float(e["ts"]) + float(e["dur"]) for e in ops) - min(float(e["ts"]) for e in ops)) / 1e6
+
+
+def _merged_spans(ops: list[dict[str, Any]]) -> tuple[list[float], list[float]]:
+    """Starts and ends (us) of the disjoint spans the ops of one thread cover."""
+    starts: list[float] = []
+    ends: list[float] = []
+    for e in sorted(ops, key=lambda e: float(e["ts"])):
+        start, end = float(e["ts"]), float(e["ts"]) + float(e["dur"])
+        if ends and start <= ends[-1]:
+            ends[-1] = max(ends[-1], end)
+        else:
+            starts.append(start)
+            ends.append(end)
+    return starts, ends
+
+
+def _device_span_s(by_thread: dict[Any, list[dict[str, Any]]], launches: dict[Any, list[dict[str, Any]]],
+                   device: dict[Any, list[dict[str, Any]]]) -> float:
+    """Seconds from the first device event launched inside an aten op to the end of the
+    last (NaN when the ops launched none)."""
+    work = []
+    for thread, ops in by_thread.items():
+        starts, ends = _merged_spans(ops)
+        for launch in launches.get(thread, []):
+            at = bisect.bisect_right(starts, float(launch["ts"])) - 1
+            if at >= 0 and float(launch["ts"]) <= ends[at]:
+                work.extend(device.get(_correlation(launch), []))
+    if not work:
+        return float("nan")
+    return (max(float(k["ts"]) + float(k["dur"]) for k in work) - min(float(k["ts"]) for k in work)) / 1e6
