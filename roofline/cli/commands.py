@@ -311,6 +311,10 @@ def _validate_profile(args: argparse.Namespace, hw: Any, console: Console) -> in
     analysis = analyze(target.model, target.inputs, hw=hw, dtype=args.dtype, name=target.name,
                        batch=target.batch, seq=target.seq)
     comparison = validate_trace(analysis, args.profile)
+    traced_on = "gpu" if comparison.basis == "kernel" else "cpu"
+    if hw.kind != traced_on:
+        print(f"roofline: warning: {args.profile} is a {traced_on} trace but spec {hw.name!r} is a {hw.kind}: "
+              "the errors compare two different machines", file=sys.stderr)
     return _report_validation(args, analysis, comparison, target, hw, console, f"traced in {args.profile}")
 
 
