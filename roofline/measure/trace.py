@@ -23,6 +23,7 @@ CPU-only trace it is the op's own duration.
 from __future__ import annotations
 
 import bisect
+import gzip
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,12 +75,16 @@ def _load_events(path: str | Path) -> list[dict[str, Any]]:
     """The trace's event list; one-line RooflineErrors naming the file otherwise."""
     path = Path(path)
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        if path.suffix == ".gz":  # torch.profiler.tensorboard_trace_handler writes .json.gz
+            with gzip.open(path, "rt", encoding="utf-8") as handle:
+                document = json.load(handle)
+        else:
+            document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RooflineError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise RooflineError(f"{path}: is a directory; give a torch.profiler trace (JSON)") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, EOFError) as exc:
         raise RooflineError(f"{path}: cannot read: {exc}") from None
     except json.JSONDecodeError as exc:
         raise RooflineError(f"{path}: not a JSON trace: line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
@@ -138,20 +143,52 @@ def _outermost(ops: list[dict[str, Any]], recorded: set[str] | None) -> list[dic
     return sorted(picked, key=lambda e: float(e["ts"]))
 
 
-def _device_time(picked: list[dict[str, Any]], launches: list[dict[str, Any]],
-                 device: dict[Any, list[dict[str, Any]]]) -> list[tuple[float, int, float, float]]:
-    """Per picked op of one thread: (device us, device events, first start, last end)."""
-    launches = sorted(launches, key=lambda e: float(e["ts"]))
-    starts = [float(e["ts"]) for e in launches]
-    out = []
-    for op in picked:
-        lo = bisect.bisect_left(starts, float(op["ts"]))
-        hi = bisect.bisect_right(starts, float(op["ts"]) + float(op["dur"]))
-        work = [k for launch in launches[lo:hi] for k in device.get(_correlation(launch), [])]
-        first = min((float(k["ts"]) for k in work), default=float("nan"))
-        last = max((float(k["ts"]) + float(k["dur"]) for k in work), default=float("nan"))
-        out.append((sum(float(k["dur"]) for k in work), len(work), first, last))
-    return out
+def _external_id(event: dict[str, Any]) -> Any:
+    args = event.get("args")
+    return args.get("External id") if isinstance(args, dict) else None
+
+
+class _Owners:
+    """Which picked op covers a moment of a thread: picked ops of one thread never overlap."""
+
+    def __init__(self, picked: dict[Any, list[tuple[int, dict[str, Any]]]]):
+        self._spans = {thread: ([float(e["ts"]) for _, e in ops], [float(e["ts"]) + float(e["dur"]) for _, e in ops],
+                                [i for i, _ in ops]) for thread, ops in picked.items()}
+
+    def at(self, thread: Any, ts_us: float) -> int | None:
+        """The index of the picked op of ``thread`` running at ``ts_us``, or None."""
+        if thread not in self._spans:
+            return None
+        starts, ends, index = self._spans[thread]
+        at = bisect.bisect_right(starts, ts_us) - 1
+        return index[at] if at >= 0 and ts_us <= ends[at] else None
+
+
+def _attribute(owners: _Owners, ops: dict[Any, list[dict[str, Any]]], launches: dict[Any, list[dict[str, Any]]],
+               device: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    """Device events per picked op: through the launch with the event's correlation id on
+    the op's thread inside its span; failing that (a trace without launch events, or
+    with them on another thread), through the External id of the aten op that launched it."""
+    by_correlation: dict[Any, list[dict[str, Any]]] = {}
+    for k in device:
+        by_correlation.setdefault(_correlation(k), []).append(k)
+    owned: dict[int, list[dict[str, Any]]] = {}
+    taken: set[int] = set()
+    for thread, calls in launches.items():
+        for launch in calls:
+            index = owners.at(thread, float(launch["ts"]))
+            for k in by_correlation.get(_correlation(launch), []) if index is not None else []:
+                if id(k) not in taken:
+                    taken.add(id(k))
+                    owned.setdefault(index, []).append(k)
+    by_external = {_external_id(e): owners.at(thread, float(e["ts"]))
+                   for thread, events in ops.items() for e in events if _external_id(e) is not None}
+    for k in device:
+        index = by_external.get(_external_id(k)) if id(k) not in taken else None
+        if index is not None:
+            taken.add(id(k))
+            owned.setdefault(index, []).append(k)
+    return owned
 
 
 def read_profile(path: str | Path, recorded: set[str] | None = None) -> TraceRun:
@@ -161,43 +198,57 @@ def read_profile(path: str | Path, recorded: set[str] | None = None) -> TraceRun
     to the outermost op so named. None: every outermost aten op. A RooflineError naming
     the file when it is missing, not JSON, not a trace, or holds no aten op.
     """
-    events = _load_events(path)
-    by_thread: dict[Any, list[dict[str, Any]]] = {}
+    ops, launches, device = _classify(_load_events(path))
+    if not ops:
+        raise RooflineError(f"{path}: no aten ops (cpu_op events named aten::...); record the run with "
+                            "torch.profiler.profile(activities=[ProfilerActivity.CPU, ...]) and export_chrome_trace")
+    picked = sorted(((thread, e) for thread, events in ops.items() for e in _outermost(events, recorded)),
+                    key=lambda item: float(item[1]["ts"]))
+    by_thread: dict[Any, list[tuple[int, dict[str, Any]]]] = {}
+    for index, (thread, e) in enumerate(picked):
+        by_thread.setdefault(thread, []).append((index, e))
+    owned = _attribute(_Owners(by_thread), ops, launches, device) if device else {}
+    rows = [_row(e, owned.get(index, []) if device else None) for index, (_, e) in enumerate(picked)]
+    frame = pd.DataFrame(rows)
+    if device:
+        work = [k for events in owned.values() for k in events] + _launched_inside(ops, launches, device)
+        span_s = _span_s(work)
+    else:
+        span_s = _span_s([e for events in ops.values() for e in events])
+    return TraceRun(str(path), "cuda" if device else "cpu", frame[list(TRACE_COLUMNS)], span_s)
+
+
+def _classify(events: list[dict[str, Any]]) -> tuple[dict[Any, list[dict[str, Any]]], dict[Any, list[dict[str, Any]]],
+                                                       list[dict[str, Any]]]:
+    """(aten ops by thread, launches by thread, device events) of a trace's events."""
+    ops: dict[Any, list[dict[str, Any]]] = {}
     launches: dict[Any, list[dict[str, Any]]] = {}
-    device: dict[Any, list[dict[str, Any]]] = {}
+    device: list[dict[str, Any]] = []
     for e in events:
         category, thread = _category(e), (e.get("pid"), e.get("tid"))
         if category in OP_CATEGORIES and str(e.get("name", "")).startswith("aten::"):
-            by_thread.setdefault(thread, []).append(e)
+            ops.setdefault(thread, []).append(e)
         elif category in LAUNCH_CATEGORIES and _correlation(e) is not None:
             launches.setdefault(thread, []).append(e)
-        elif category in DEVICE_CATEGORIES and _correlation(e) is not None:
-            device.setdefault(_correlation(e), []).append(e)
-    if not by_thread:
-        raise RooflineError(f"{path}: no aten ops (cpu_op events named aten::...); record the run with "
-                            "torch.profiler.profile(activities=[ProfilerActivity.CPU, ...]) and export_chrome_trace")
-    on_gpu = bool(device)
-    rows = []
-    for thread, ops in by_thread.items():
-        picked = _outermost(ops, recorded)
-        times = _device_time(picked, launches.get(thread, []), device) if on_gpu else [None] * len(picked)
-        rows.extend(_row(op, timed) for op, timed in zip(picked, times))
-    frame = pd.DataFrame(rows).sort_values("start_us", kind="stable").reset_index(drop=True)
-    span_s = _device_span_s(by_thread, launches, device) if on_gpu else _host_span_s(by_thread)
-    return TraceRun(str(path), "cuda" if on_gpu else "cpu", frame[list(TRACE_COLUMNS)], span_s)
+        elif category in DEVICE_CATEGORIES:
+            device.append(e)
+    return ops, launches, device
 
 
-def _row(op: dict[str, Any], timed: tuple[float, int, float, float] | None) -> dict[str, Any]:
+def _row(op: dict[str, Any], work: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """One TraceRun.ops row: on a GPU trace (``work``: its device events) their summed
+    time, else the op's own duration."""
     host_us = float(op["dur"])
-    device_us, kernels, first, last = timed if timed is not None else (host_us, 0, float("nan"), float("nan"))
+    device_us = host_us if work is None else sum(float(k["dur"]) for k in work)
     return {"op": analysis_op_name(str(op["name"])), "measured_s": device_us / 1e6, "start_us": float(op["ts"]),
-            "host_s": host_us / 1e6, "kernels": kernels, "first_us": first, "last_us": last}
+            "host_s": host_us / 1e6, "kernels": 0 if work is None else len(work)}
 
 
-def _host_span_s(by_thread: dict[Any, list[dict[str, Any]]]) -> float:
-    """Seconds from the first aten op's start to the last one's end, composites included."""
-    ops = [e for events in by_thread.values() for e in events]
-    return (max(float(e["ts"]) + float(e["dur"]) for e in ops) - min(float(e["ts"]) for e in ops)) / 1e6
+def _span_s(events: list[dict[str, Any]]) -> float:
+    """Seconds from the first event's start to the last one's end (NaN for none)."""
+    if not events:
+        return float("nan")
+    return (max(float(e["ts"]) + float(e["dur"]) for e in events) - min(float(e["ts"]) for e in events)) / 1e6
 
 
 def _merged_spans(ops: list[dict[str, Any]]) -> tuple[list[float], list[float]]:
@@ -214,17 +265,18 @@ def _merged_spans(ops: list[dict[str, Any]]) -> tuple[list[float], list[float]]:
     return starts, ends
 
 
-def _device_span_s(by_thread: dict[Any, list[dict[str, Any]]], launches: dict[Any, list[dict[str, Any]]],
-                   device: dict[Any, list[dict[str, Any]]]) -> float:
-    """Seconds from the first device event launched inside an aten op to the end of the
-    last (NaN when the ops launched none)."""
+def _launched_inside(ops: dict[Any, list[dict[str, Any]]], launches: dict[Any, list[dict[str, Any]]],
+                     device: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Device events launched inside any aten op (a composite's own kernels included):
+    with the picked ops' events, they set the forward's span on the device."""
+    by_correlation: dict[Any, list[dict[str, Any]]] = {}
+    for k in device:
+        by_correlation.setdefault(_correlation(k), []).append(k)
     work = []
-    for thread, ops in by_thread.items():
-        starts, ends = _merged_spans(ops)
+    for thread, events in ops.items():
+        starts, ends = _merged_spans(events)
         for launch in launches.get(thread, []):
             at = bisect.bisect_right(starts, float(launch["ts"])) - 1
             if at >= 0 and float(launch["ts"]) <= ends[at]:
-                work.extend(device.get(_correlation(launch), []))
-    if not work:
-        return float("nan")
-    return (max(float(k["ts"]) + float(k["dur"]) for k in work) - min(float(k["ts"]) for k in work)) / 1e6
+                work.extend(by_correlation.get(_correlation(launch), []))
+    return work

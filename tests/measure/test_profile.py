@@ -166,6 +166,29 @@ def test_a_cuda_trace_by_hand(tmp_path):
     assert c.end_to_end_error == pytest.approx((analysis.predicted_s - 77e-6) / 77e-6)
 
 
+def test_kernels_found_by_external_id_without_launch_events(tmp_path):
+    """A trace whose launches are missing: each kernel's External id names the aten op
+    (here the aten::copy_ inside aten::addmm) that launched it; gzip as tensorboard writes."""
+    import gzip
+
+    events = [
+        {**op("aten::addmm", 10, 30), "args": {"External id": 5}},
+        {**op("aten::copy_", 20, 5), "args": {"External id": 6}},
+        {**op("aten::relu", 50, 10), "args": {"External id": 7}},
+        {**kernel(100, 30, None), "args": {"External id": 5}},
+        {**kernel(140, 4, None), "args": {"External id": 6}},
+        {**kernel(150, 6, None), "args": {"External id": 7}},
+    ]
+    path = tmp_path / "trace.json.gz"
+    with gzip.open(path, "wt") as handle:
+        json.dump({"traceEvents": events}, handle)
+    run = read_profile(path, recorded={"aten::addmm", "aten::relu"})
+    # addmm: 30 + 4 us (its copy_'s kernel is its own); relu: 6 us; span 100 to 156 us.
+    assert list(run.ops["op"]) == ["aten.addmm", "aten.relu"]
+    assert run.ops["measured_s"].tolist() == pytest.approx([34e-6, 6e-6])
+    assert run.forward_s == pytest.approx(56e-6)
+
+
 def test_join_sets_aside_what_one_side_lacks():
     names = ["aten.t", "aten.addmm", "aten.relu", "aten.mul"]
     traced = ["aten.zeros", "aten.t", "aten.addmm", "aten.relu", "aten.mul"]
