@@ -91,18 +91,18 @@ def workdir(tmp_path_factory):
     (folder / "path" / "to").mkdir(parents=True)
     (folder / "path" / "to" / "file.py").write_text(FILE_TARGET)
     (folder / "my-cpu.yaml").write_text((REPO / "hw_specs" / "local-cpu.yaml").read_text())
-    _profile_file_target(folder / "trace.json")
+    _profile_file_target(folder / "path" / "to" / "file.py", folder / "trace.json")
     return folder
 
 
-def _profile_file_target(path: Path) -> None:
-    """A CPU torch.profiler trace of one forward of FILE_TARGET's model."""
+def _profile_file_target(target: Path, path: Path) -> None:
+    """A CPU torch.profiler trace of one forward of the file target's model, at ``path``."""
+    import runpy
+
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    scope: dict = {}
-    exec(FILE_TARGET, scope)
-    model, inputs = scope["build"]()
+    model, inputs = runpy.run_path(str(target))["build"]()
     with torch.no_grad(), profile(activities=[ProfilerActivity.CPU]) as prof:
         model(*inputs)
     prof.export_chrome_trace(str(path))
