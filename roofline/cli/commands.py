@@ -315,7 +315,7 @@ def _validate_profile(args: argparse.Namespace, hw: Any, console: Console) -> in
     if hw.kind != traced_on:
         print(f"roofline: warning: {args.profile} is a {traced_on} trace but spec {hw.name!r} is a {hw.kind}: "
               "the errors compare two different machines", file=sys.stderr)
-    return _report_validation(args, analysis, comparison, target, hw, console, f"traced in {args.profile}")
+    return _report_validation(args, analysis, comparison, target, hw, console, f"traced ({Path(args.profile).name})")
 
 
 def _report_validation(args: argparse.Namespace, analysis: Any, comparison: Any, target: Any, hw: Any,
