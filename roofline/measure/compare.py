@@ -26,8 +26,8 @@ device idle between the ops' kernels): measured forward - sum of measured op tim
 prediction is what the time model charges outside the ops compared: on the "kernel"
 basis (a GPU trace: ops compared by kernel_s) the per-op launch and dispatch overhead
 (predicted_s - kernel_s); on the "wall" basis (live runs, CPU traces: ops compared by
-predicted_s, which holds each op's own dispatch as the measured op time does) nothing
-beyond the host-side ops of a training step, which the model does not place between ops.
+predicted_s) 0: the model has no term for time between ops, and its per-op dispatch
+cost is inside each op's predicted_s, where the measurement puts it too.
 """
 
 from __future__ import annotations
@@ -53,14 +53,11 @@ __all__ = [
     "TARGET_TIME_WEIGHTED",
     "OTHER_ROW",
     "UNMATCHED_ROW",
-    "BASES",
 ]
 
 #: by_category's rows for the time between ops and for ops only one side has.
 OTHER_ROW = "Other (between ops)"
 UNMATCHED_ROW = "Unmatched ops"
-#: What each op's prediction is compared on: predicted_s (wall time) or kernel_s.
-BASES = ("wall", "kernel")
 
 #: Fidelity targets: |end-to-end error| and time-weighted per-op error at most these.
 TARGET_END_TO_END = 0.15
