@@ -279,6 +279,8 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     check_outputs([("--csv", args.csv), ("--plot", args.plot)], figures=("--plot",))
     if args.profile is not None:
         return _validate_profile(args, hw, console)
+    if args.meta:
+        raise RooflineError("--meta: only with --profile; a run here needs real tensors")
     from roofline.tools.validate import validate
 
     _set_threads(args.threads)
@@ -305,7 +307,7 @@ def _validate_profile(args: argparse.Namespace, hw: Any, console: Console) -> in
     if args.device is not None:
         raise RooflineError("--device: not with --profile; the trace says where the model ran")
     read_profile(args.profile)  # a missing or malformed trace fails before the model is built
-    target = build(args.target, batch=args.batch, options=parse_options(args.option))
+    target = build(args.target, batch=args.batch, meta=args.meta, options=parse_options(args.option))
     if hasattr(target.model, "eval"):
         target.model.eval()
     analysis = analyze(target.model, target.inputs, hw=hw, dtype=args.dtype, name=target.name,

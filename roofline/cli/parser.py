@@ -139,6 +139,8 @@ def _add_validate(commands_: _Subparsers) -> None:
     p.add_argument("--profile", metavar="TRACE", default=None,
                    help="compare with this torch.profiler Chrome trace (export_chrome_trace) of the model, "
                         "taken on any device, instead of running it here")
+    p.add_argument("--meta", action="store_true",
+                   help="with --profile: build the model on the meta device (it is only analysed, never run here)")
     p.add_argument("--method", choices=("inline", "replay"), default="inline", help="time ops in real forwards (inline) or re-run each in isolation (replay)")
     p.add_argument("--warmup", type=count(0), default=2, help="warm-up forwards (inline) or calls (replay)")
     p.add_argument("--repeats", type=count(1), default=7, help="timed forwards (inline) or batches (replay); the median is kept")

@@ -104,3 +104,23 @@ def test_no_device_with_a_trace(target, tmp_path, capsys, no_build):
     trace.write_text("{}")
     code = main(["validate", str(target), "--hw", "t4", "--profile", str(trace), "--device", "cpu"])
     one_line_error(capsys, code, "--device", "--profile")
+
+
+def test_meta_builds_nothing_real_and_needs_a_trace(target, tmp_path, capsys, monkeypatch):
+    import roofline.analysis
+
+    trace = traced(target, tmp_path / "trace.json")
+    seen = {}
+    real_analyze = roofline.analysis.analyze
+
+    def spy(model, inputs, **kwargs):
+        seen["meta"] = all(p.is_meta for p in model.parameters())
+        return real_analyze(model, inputs, **kwargs)
+
+    monkeypatch.setattr(roofline.analysis, "analyze", spy)
+    code = main(["validate", str(target), "--hw", "epyc-9654", "--profile", str(trace), "--meta"])
+    assert code == 0, capsys.readouterr().err
+    assert seen == {"meta": True}
+    capsys.readouterr()
+    code = main(["validate", str(target), "--hw", "epyc-9654", "--meta"])
+    one_line_error(capsys, code, "--meta", "--profile")
