@@ -129,13 +129,18 @@ def _add_sweep(commands_: _Subparsers) -> None:
 
 
 def _add_validate(commands_: _Subparsers) -> None:
-    p = commands_.add_parser("validate", help="run a model for real and compare measured op times with the predictions")
+    p = commands_.add_parser("validate", help="run a model for real (or read a profiler trace of it) and compare measured op times with the predictions")
     p.add_argument("target", help=_TARGET_HELP)
     p.add_argument("--hw", required=True, help="spec name or YAML path (a calibrated one: `roofline calibrate`)")
     p.add_argument("--batch", type=count(1), default=None, help=_BATCH_HELP)
     p.add_argument("--dtype", default=None, help=_DTYPE_HELP)
     p.add_argument("--device", default=None, type=device, help="run on this device (cpu, cuda, cuda:N); default: where the model is built")
     _add_build_option(p)
+    p.add_argument("--profile", metavar="TRACE", default=None,
+                   help="compare with this torch.profiler Chrome trace (export_chrome_trace) of the model, "
+                        "taken on any device, instead of running it here")
+    p.add_argument("--meta", action="store_true",
+                   help="with --profile: build the model on the meta device (it is only analysed, never run here)")
     p.add_argument("--method", choices=("inline", "replay"), default="inline", help="time ops in real forwards (inline) or re-run each in isolation (replay)")
     p.add_argument("--warmup", type=count(0), default=2, help="warm-up forwards (inline) or calls (replay)")
     p.add_argument("--repeats", type=count(1), default=7, help="timed forwards (inline) or batches (replay); the median is kept")
