@@ -79,6 +79,27 @@ DATASHEET_SMS: dict[str, int] = {
     "NVIDIA_A100-PCIE-40GB": 108, "NVIDIA_A100_80GB_PCIe": 108, "Tesla_V100-PCIE-32GB": 80, "Tesla_T4": 40,
     "Tesla_P100-PCIE-16GB": 56, "Tesla_P4": 20, "NVIDIA_L4": 58,
 }
+#: Resident threads per SM by architecture (CUDA programming guide, "Technical
+#: Specifications per Compute Capability": 2048 for 6.0/7.0/8.0, 1024 for 7.5, 1536 for
+#: 8.6/8.9); Pascal's GP104 (6.1) holds 2048 too.
+THREADS_PER_SM: dict[str, int] = {"Tesla_T4": 1024, "NVIDIA_L4": 1536}
+#: Clocks the power-limited cards hold under a sustained load (MHz), with their source;
+#: other cards are taken to hold their boost clock. The fit below is of the product
+#: gemm_efficiency x sustained / boost, so a sustained clock changes how it is split, not
+#: the predictions of the fitted card; it matters where the efficiency is carried over.
+SUSTAINED_CLOCK_MHZ: dict[str, tuple[float, str]] = {
+    "NVIDIA_L4": (795.0, "the L4 datasheet's base clock (795 MHz; boost 2040 MHz), the clock NVIDIA specifies the card "
+                  "holds within its 72 W board power under full load; no measured under-load clock was found"),
+    "Tesla_T4": (900.0, "about 900 MHz under a sustained MLPerf BERT run at 70 W, "
+                 "github.com/mlcommons/inference_results_v0.5/issues/20 (boost 1590 MHz set with nvidia-smi -ac)"),
+}
+#: GPUs with no train rows at all, the fitted GPU whose GEMM efficiency they take, and why;
+#: their memory efficiency stays the spec's default (nothing to fit it on), and their
+#: sustained clock comes from SUSTAINED_CLOCK_MHZ.
+TRANSFERRED: dict[str, tuple[str, str]] = {
+    "NVIDIA_L4": ("NVIDIA_A100-PCIE-40GB", "cuBLAS runs the same ampere_sgemm kernels on Ada (sm_89) as on A100 "
+                  "(the kernel names in NeuSight's L4 rows)"),
+}
 #: GPUs with no train rows that share a chip (and so its kernels and clocks) with one
 #: that has: they take its fit, with their own bandwidth.
 SAME_CHIP: dict[str, str] = {"NVIDIA_A100_80GB_PCIe": "NVIDIA_A100-PCIE-40GB"}
@@ -153,10 +174,14 @@ def fit_gpu(data: Path, gpu: str, rows: pd.DataFrame, gemm_rows_of: pd.DataFrame
     gemm_sms = sms if gemm_rows_of is None else DATASHEET_SMS[GEMM_FROM[gpu]]
     simt, gemm_rows = fit_gemm(gemms, gemm_sms, gemm_spec.peak_flops("fp32", "vector"), gemm_spec.dram.bandwidth,
                                harness_s + spec.overhead_s)
+    sustained_mhz = SUSTAINED_CLOCK_MHZ.get(gpu, (clock_mhz, ""))[0]
+    # The timings fix efficiency x clock: at a lower clock the kernels are that much more efficient.
+    simt = simt * clock_mhz / sustained_mhz
     return {
         "sms": sms,
         "boost_clock_mhz": clock_mhz,
-        "sustained_clock_mhz": clock_mhz,
+        "sustained_clock_mhz": sustained_mhz,
+        "threads_per_sm": THREADS_PER_SM.get(gpu, 2048),
         "gemm_efficiency": {"simt": round(min(simt, 1.0), 3)},
         "k_overhead": K_OVERHEAD,
         "min_kernel": f"{MIN_KERNEL_S * 1e6:g} us",
@@ -177,11 +202,18 @@ def yaml_block(fit: dict, gpu: str) -> str:
     if gpu in GEMM_FROM:
         source += (f"; gemm_efficiency from {GEMM_FROM[gpu]} (same architecture): this card's train GEMM rows "
                    "ran other cuBLAS kernels than its test rows and model runs")
+    if gpu in SUSTAINED_CLOCK_MHZ:
+        source += f"; sustained clock: {SUSTAINED_CLOCK_MHZ[gpu][1]}"
+        clock_note = "under load (source below); gemm_efficiency is at this clock"
+    else:
+        clock_note = "boost assumed held: not told apart from gemm_efficiency by timings"
+    source += "; threads_per_sm: CUDA programming guide (compute capability table)"
     return (
         "kernel_model:   # physical parameters of the efficiency stage (roofline.efficiency)\n"
         f"  sms: {fit['sms']}\n"
         f"  boost_clock_mhz: {fit['boost_clock_mhz']:g}\n"
-        f"  sustained_clock_mhz: {fit['sustained_clock_mhz']:g}   # not told apart from gemm_efficiency by timings\n"
+        f"  sustained_clock_mhz: {fit['sustained_clock_mhz']:g}   # {clock_note}\n"
+        f"  threads_per_sm: {fit['threads_per_sm']}\n"
         f"  gemm_efficiency: {{simt: {fit['gemm_efficiency']['simt']}}}\n"
         f"  k_overhead: {fit['k_overhead']:g}\n"
         f"  min_kernel: {fit['min_kernel']}\n"
@@ -193,11 +225,35 @@ KERNEL_BLOCK = re.compile(r"^kernel_model:.*?(?=^\S|\Z)", re.S | re.M)
 EFFICIENCY_LINE = re.compile(r"^(efficiency: \{matrix: [0-9.]+, vector: [0-9.]+, memory: )([0-9.]+)(\})", re.M)
 
 
-def update_spec(path: Path, block: str, memory_efficiency: float) -> None:
+def transferred_block(data: Path, gpu: str, donor_fit: dict) -> str:
+    """The kernel_model block of a GPU with no train rows: its own SMs, clocks and
+    threads, the donor's fitted GEMM efficiency (per clock, at the donor's sustained clock)."""
+    donor, why = TRANSFERRED[gpu]
+    clock_mhz = float(device_config(data, gpu)["Freq"])
+    sustained_mhz, clock_source = SUSTAINED_CLOCK_MHZ.get(gpu, (clock_mhz, "boost assumed"))
+    source = (f"sms: datasheet; boost clock: NeuSight device_configs/{gpu}.json; sustained clock: {clock_source}; "
+              f"gemm_efficiency transferred from {donor} (fitted by benchmarks/gpu_fit.py on its train split): {why}; "
+              f"no row of this card was fitted; threads_per_sm: CUDA programming guide (compute capability table)")
+    return (
+        "kernel_model:   # physical parameters of the efficiency stage (roofline.efficiency)\n"
+        f"  sms: {DATASHEET_SMS[gpu]}\n"
+        f"  boost_clock_mhz: {clock_mhz:g}\n"
+        f"  sustained_clock_mhz: {sustained_mhz:g}   # under load (source below)\n"
+        f"  threads_per_sm: {THREADS_PER_SM.get(gpu, 2048)}\n"
+        f"  gemm_efficiency: {{simt: {donor_fit['gemm_efficiency']['simt']}}}\n"
+        f"  k_overhead: {K_OVERHEAD:g}\n"
+        f"  min_kernel: {MIN_KERNEL_S * 1e6:g} us\n"
+        f"  source: \"{source}\"\n"
+    )
+
+
+def update_spec(path: Path, block: str, memory_efficiency: float | None) -> None:
     """Put the kernel_model block into a spec file (replacing an older one) and set its
-    memory efficiency to the fitted one; the rest of the file is left as written."""
+    memory efficiency to the fitted one (None: left as written); the rest of the file
+    is left as written."""
     text = KERNEL_BLOCK.sub("", path.read_text()).rstrip() + "\n"
-    text = EFFICIENCY_LINE.sub(lambda m: f"{m.group(1)}{memory_efficiency}{m.group(3)}", text)
+    if memory_efficiency is not None:
+        text = EFFICIENCY_LINE.sub(lambda m: f"{m.group(1)}{memory_efficiency}{m.group(3)}", text)
     path.write_text(text + block)
 
 
@@ -215,13 +271,20 @@ def main(argv: list[str] | None = None) -> int:
     harness: dict[str, dict] = {}
     rows = load_per_op(data, ["linear", "bmm", "elem"], gpus)
     rows = rows[rows["split"] == "train"]
+    fits: dict[str, dict] = {}
     for gpu in gpus:
         mine = rows[rows["gpu"] == SAME_CHIP.get(gpu, gpu)]
+        if gpu in TRANSFERRED and TRANSFERRED[gpu][0] in fits:
+            block = transferred_block(data, gpu, fits[TRANSFERRED[gpu][0]])
+            print(f"# {gpu} -> hw_specs/{GPU_SPECS[gpu]}.yaml (transferred: no train rows)\n{block}")
+            if args.update:
+                update_spec(ROOT / "hw_specs" / f"{GPU_SPECS[gpu]}.yaml", block, None)
+            continue
         if mine.empty:
             print(f"# {gpu}: no train rows: nothing fitted (its spec keeps the datasheet roofline)")
             continue
         donor = rows[rows["gpu"] == GEMM_FROM[gpu]] if gpu in GEMM_FROM else None
-        fit = fit_gpu(data, gpu, mine, donor)
+        fit = fits[gpu] = fit_gpu(data, gpu, mine, donor)
         block = yaml_block(fit, gpu)
         print(f"# {gpu} -> hw_specs/{GPU_SPECS[gpu]}.yaml (memory efficiency {fit['memory_efficiency']})\n{block}")
         harness[gpu] = fit["harness"]
