@@ -46,31 +46,30 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from gpu_fidelity import DEFAULT_DATA, GPU_SPECS, BenchmarkError, data_root, load_per_op, load_spec  # noqa: E402
+from gpu_fidelity import (
+    DEFAULT_DATA,
+    GPU_SPECS,
+    BenchmarkError,
+    data_root,
+    load_per_op,
+    load_spec,
+)
 
-from roofline.efficiency.gemm import TILE_MENUS, gemm_efficiency  # noqa: E402
+from roofline.calibrate.kernels import (
+    K_OVERHEAD,
+    OPERANDS_BY_OP,
+    fit_floor_s,
+    fit_gemm_efficiency,
+    fit_stream_line,
+)
 
-#: Rows at least this long (s) are compute-bound GEMMs: the tile model's regime.
-LONG_S = 100e-6
-#: A GEMM row is compute-bound when its FLOPs at peak take this many times its bytes' time.
-COMPUTE_MARGIN = 4.0
-#: Shapes whose tile and wave losses leave at least this fraction: "no tile or wave loss".
-WHOLE_TILES = 0.9
-#: Rows moving fewer bytes than this show the floor.
-SMALL_BYTES = 64e3
-#: Element-wise rows above this multiple of the floor fit the streaming line.
-ABOVE_FLOOR = 3.0
-#: K steps of fixed cost per GEMM tile: one value for every GPU (the prologue and epilogue
-#: of a main loop are a few of its iterations), not fitted per device.
-K_OVERHEAD = 16.0
 #: The shortest kernel (s) on every GPU spec: not visible under NeuSight's harness floor.
 MIN_KERNEL_S = 2e-6
 #: Where the harness fit goes (read by gpu_fidelity.py).
 HARNESS_FILE = ROOT / "benchmarks" / "neusight_harness.json"
 #: Bytes per element (fp32) and operands read and written by each element-wise op.
 ITEMSIZE = 4
-OPERANDS = {"add": 3, "mul": 3, "div": 3, "pow": 3, "addu": 2, "mulu": 2, "divu": 2, "powu": 2,
-            "gelu": 2, "relu": 2, "tanh": 2}
+OPERANDS = OPERANDS_BY_OP
 
 
 #: Streaming multiprocessors per GPU, from the vendors' datasheets and whitepapers
@@ -88,17 +87,17 @@ THREADS_PER_SM: dict[str, int] = {"Tesla_T4": 1024, "NVIDIA_L4": 1536}
 #: gemm_efficiency x sustained / boost, so a sustained clock changes how it is split, not
 #: the predictions of the fitted card; it matters where the efficiency is carried over.
 SUSTAINED_CLOCK_MHZ: dict[str, tuple[float, str]] = {
-    "NVIDIA_L4": (795.0, "the L4 datasheet's base clock (795 MHz; boost 2040 MHz), the clock NVIDIA specifies the card "
-                  "holds within its 72 W board power under full load; no measured under-load clock was found"),
-    "Tesla_T4": (900.0, "about 900 MHz under a sustained MLPerf BERT run at 70 W, "
-                 "github.com/mlcommons/inference_results_v0.5/issues/20 (boost 1590 MHz set with nvidia-smi -ac)"),
+    "NVIDIA_L4": (795.0, ("the L4 datasheet's base clock (795 MHz; boost 2040 MHz), the clock NVIDIA specifies the "
+                          "card holds within its 72 W board power under full load; no measured under-load clock was found")),
+    "Tesla_T4": (900.0, ("about 900 MHz under a sustained MLPerf BERT run at 70 W, "
+                         "github.com/mlcommons/inference_results_v0.5/issues/20 (boost 1590 MHz set with nvidia-smi -ac)")),
 }
 #: GPUs with no train rows at all, the fitted GPU whose GEMM efficiency they take, and why;
 #: their memory efficiency stays the spec's default (nothing to fit it on), and their
 #: sustained clock comes from SUSTAINED_CLOCK_MHZ.
 TRANSFERRED: dict[str, tuple[str, str]] = {
-    "NVIDIA_L4": ("NVIDIA_A100-PCIE-40GB", "cuBLAS runs the same ampere_sgemm kernels on Ada (sm_89) as on A100 "
-                  "(the kernel names in NeuSight's L4 rows)"),
+    "NVIDIA_L4": ("NVIDIA_A100-PCIE-40GB", ("cuBLAS runs the same ampere_sgemm kernels on Ada (sm_89) as on A100 "
+                                            "(the kernel names in NeuSight's L4 rows)")),
 }
 #: GPUs with no train rows that share a chip (and so its kernels and clocks) with one
 #: that has: they take its fit, with their own bandwidth.
@@ -118,20 +117,11 @@ def gemm_dims(kind: str, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
 
 def fit_gemm(rows: pd.DataFrame, sms: int, peak: float, bandwidth: float, fixed_s: float) -> tuple[float, int]:
     """The fraction of ``peak`` (FLOP/s) long, compute-bound GEMMs with whole tiles reach,
-    and how many rows it was fitted on. Compute-bound: at that peak the
-    FLOPs take COMPUTE_MARGIN times longer than the bytes at ``bandwidth`` (B/s).
+    and how many rows it was fitted on (roofline.calibrate.kernels.fit_gemm_efficiency).
     fixed_s: the harness cost and launch in every row, taken off before comparing."""
     dims = np.array([gemm_dims(kind, shape) for kind, shape in zip(rows["kind"], rows["shape"])], dtype=float)
-    batch, m, n, k = dims.T
-    shape_fraction = gemm_efficiency(batch, m, n, k, sms=sms, menu=TILE_MENUS["simt"], k_overhead=K_OVERHEAD)
-    ideal_s = 2 * batch * m * n * k / (peak * shape_fraction)
-    bytes_s = ITEMSIZE * batch * (m * k + k * n + m * n) / bandwidth
-    # The figure is defined on shapes the tiles cover with little loss: fitting it there
-    # keeps the tile model's errors on ragged shapes out of it.
-    chosen = ((rows["measured_s"].to_numpy() >= LONG_S) & (ideal_s >= COMPUTE_MARGIN * bytes_s)
-              & (shape_fraction >= WHOLE_TILES))
-    kernel_s = rows["measured_s"].to_numpy()[chosen] - fixed_s
-    return float(np.median(ideal_s[chosen] / kernel_s)), int(chosen.sum())
+    gemm = pd.DataFrame(dims, columns=["batch", "m", "n", "k"]).assign(measured_s=rows["measured_s"].to_numpy())
+    return fit_gemm_efficiency(gemm, sms=sms, peak_flops=peak, bandwidth=bandwidth, fixed_s=fixed_s, itemsize=ITEMSIZE)
 
 
 def elementwise_bytes(rows: pd.DataFrame) -> np.ndarray:
@@ -139,17 +129,18 @@ def elementwise_bytes(rows: pd.DataFrame) -> np.ndarray:
                     dtype=float)
 
 
+def stream_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"bytes": elementwise_bytes(rows), "measured_s": rows["measured_s"].to_numpy()})
+
+
 def fit_memory(rows: pd.DataFrame, bandwidth: float, floor_s: float) -> tuple[float, float]:
     """(efficiency, offset_s) of the line measured = offset + bytes / (efficiency x bw)."""
-    above = rows[rows["measured_s"] >= ABOVE_FLOOR * floor_s]
-    nbytes = elementwise_bytes(above)
-    slope, latency = np.polyfit(nbytes / bandwidth, above["measured_s"].to_numpy(), 1)
-    return float(min(1.0, 1.0 / slope)), float(max(latency, 0.0))
+    efficiency, offset_s, _ = fit_stream_line(stream_frame(rows), bandwidth, floor_s)
+    return efficiency, offset_s
 
 
 def fit_floor(rows: pd.DataFrame) -> float:
-    small = rows[elementwise_bytes(rows) < SMALL_BYTES]
-    return float(np.median(small["measured_s"]))
+    return fit_floor_s(stream_frame(rows))
 
 
 def device_config(data: Path, gpu: str) -> dict:
@@ -221,8 +212,8 @@ def yaml_block(fit: dict, gpu: str) -> str:
     )
 
 
-KERNEL_BLOCK = re.compile(r"^kernel_model:.*?(?=^\S|\Z)", re.S | re.M)
-EFFICIENCY_LINE = re.compile(r"^(efficiency: \{matrix: [0-9.]+, vector: [0-9.]+, memory: )([0-9.]+)(\})", re.M)
+KERNEL_BLOCK = re.compile(r"^kernel_model:.*?(?=^\S|\Z)", re.DOTALL | re.MULTILINE)
+EFFICIENCY_LINE = re.compile(r"^(efficiency: \{matrix: [0-9.]+, vector: [0-9.]+, memory: )([0-9.]+)(\})", re.MULTILINE)
 
 
 def transferred_block(data: Path, gpu: str, donor_fit: dict) -> str:

@@ -19,8 +19,16 @@ import pandas as pd
 
 from roofline.dtypes import KEY_ITEMSIZE
 from roofline.efficiency.gemm import TILE_MENUS, gemm_efficiency
-from roofline.efficiency.reduction import (LAYER_NORM_BLOCK_THREADS, LAYER_NORM_OPS, LAYER_NORM_READS, SOFTMAX_OPS,
-                                           reread_hit_fraction, reread_s, softmax_block_threads, softmax_reads)
+from roofline.efficiency.reduction import (
+    LAYER_NORM_BLOCK_THREADS,
+    LAYER_NORM_OPS,
+    LAYER_NORM_READS,
+    SOFTMAX_OPS,
+    reread_hit_fraction,
+    reread_s,
+    softmax_block_threads,
+    softmax_reads,
+)
 from roofline.hardware import HardwareSpec
 
 __all__ = ["GEMM_COLUMNS", "ROW_COLUMNS", "OpEfficiency", "kernel_efficiency", "row_reread_s"]

@@ -26,8 +26,16 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SOFTMAX_OPS", "LAYER_NORM_OPS", "softmax_reads", "softmax_block_threads", "reread_hit_fraction",
-           "reread_s", "LAYER_NORM_READS", "LAYER_NORM_BLOCK_THREADS"]
+__all__ = [
+    "LAYER_NORM_BLOCK_THREADS",
+    "LAYER_NORM_OPS",
+    "LAYER_NORM_READS",
+    "SOFTMAX_OPS",
+    "reread_hit_fraction",
+    "reread_s",
+    "softmax_block_threads",
+    "softmax_reads",
+]
 
 #: aten ops run by PyTorch's softmax kernels.
 SOFTMAX_OPS: frozenset[str] = frozenset({"aten._softmax", "aten.softmax", "aten._log_softmax", "aten.log_softmax",
