@@ -235,3 +235,68 @@ def fitted_spec(base: HardwareSpec, timings: KernelTimings, *, name: str, sms: i
     efficiency = replace(base.efficiency, memory=round(fit.memory_efficiency, 3))
     return replace(base, name=name, display_name=f"{base.display_name} (kernels fitted)", kernel_model=model,
                    efficiency=efficiency, path=None), fit
+
+
+# --------------------------------------------------------------------------- on this GPU
+
+#: Square fp32 GEMM sizes timed by ``roofline calibrate --device cuda``: compute-bound
+#: and long on any current GPU, whole tiles on most SM counts.
+CUDA_GEMM_SIZES = {"quick": (2048, 4096), "full": (2048, 3072, 4096, 6144, 8192)}
+#: [B, H] of the fp32 adds it times: small ones show the floor, large ones the stream line.
+CUDA_ADD_SHAPES = {"quick": ((1, 256), (1, 1024), (4096, 1024), (8192, 2048)),
+                   "full": ((1, 256), (1, 1024), (2, 1024), (4096, 1024), (8192, 1024), (8192, 2048), (8192, 4096),
+                            (8192, 8192))}
+#: Placeholder clock (MHz) when the SM clock cannot be read (no NVML): boost and sustained
+#: are then equal, and only their ratio (1) is used.
+UNKNOWN_CLOCK_MHZ = 1000.0
+
+
+def measure_cuda_kernels(device: str, timer, mode: str, repeats: int, min_sample_s: float) -> KernelTimings:
+    """Time fp32 GEMMs (TF32 off) and adds on ``device`` back to back (best of
+    ``repeats`` batches, roofline.calibrate.bench.best_time): the timings fit_kernels takes."""
+    import torch
+
+    from roofline.calibrate.bench import best_time
+
+    gemm_rows, add_rows = [], []
+    saved = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False  # the SIMT (CUDA-core) tile class is the one fitted
+    try:
+        for n in CUDA_GEMM_SIZES[mode]:
+            a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+            gemm_rows.append((1, n, n, n, best_time(lambda a=a, b=b: torch.mm(a, b), timer, repeats, min_sample_s)))
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = saved
+    for rows, cols in CUDA_ADD_SHAPES[mode]:
+        x, y = torch.randn(rows, cols, device=device), torch.randn(rows, cols, device=device)
+        add_rows.append((12.0 * rows * cols, best_time(lambda x=x, y=y: torch.add(x, y), timer, repeats, min_sample_s)))
+    return KernelTimings(pd.DataFrame(gemm_rows, columns=["batch", "m", "n", "k", "measured_s"]),
+                         pd.DataFrame(add_rows, columns=["bytes", "measured_s"]))
+
+
+def sm_clock_mhz(device: str) -> float | None:
+    """The SM clock (MHz) the GPU runs at now, from NVML through torch; None when unreadable."""
+    import torch
+
+    try:
+        return float(torch.cuda.clock_rate(torch.device(device)))
+    except Exception:  # noqa: BLE001 (pynvml absent, or a driver without the query)
+        return None
+
+
+def cuda_kernel_model(device: str, spec: HardwareSpec, timings: KernelTimings) -> KernelModel:
+    """The kernel model of the GPU ``device`` fitted on ``timings`` against ``spec`` (its
+    measured ceilings): SMs from the device, the clock read just after the GEMMs ran."""
+    import torch
+
+    props = torch.cuda.get_device_properties(torch.device(device))
+    fit = fit_kernels(timings, spec, sms=int(props.multi_processor_count))
+    clock = sm_clock_mhz(device)
+    note = (f"SM clock {clock:g} MHz read under load" if clock is not None
+            else f"SM clock unreadable: {UNKNOWN_CLOCK_MHZ:g} MHz placeholder")
+    threads = int(getattr(props, "max_threads_per_multi_processor", 2048) or 2048)
+    source = (f"fitted by roofline calibrate on this GPU ({fit.gemm_rows} fp32 GEMMs, {fit.stream_rows} adds); "
+              f"sms: the device; {note}; boost taken equal to it")
+    mhz = clock or UNKNOWN_CLOCK_MHZ
+    return kernel_model_of(fit, sms=int(props.multi_processor_count), boost_clock_hz=mhz * 1e6,
+                           sustained_clock_hz=mhz * 1e6, threads_per_sm=threads, source=source)

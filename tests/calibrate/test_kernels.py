@@ -100,3 +100,13 @@ def test_bad_input_is_one_line_and_exit_2_with_nothing_written(tmp_path, base_sp
     assert main(other_gpu) == 2 and "Other" in capsys.readouterr().err
     bad_dir = [*no_sms[:-1], str(tmp_path / "no" / "dir.yaml")]
     assert main(bad_dir) == 2 and "--out" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+def test_calibrate_on_cuda_fits_a_kernel_model(tmp_path):
+    from roofline.calibrate import calibrate, write_calibrated_spec
+
+    spec = write_calibrated_spec(calibrate("cuda", quick=True), tmp_path / "gpu.yaml")
+    model = spec.kernel_model
+    assert model is not None and model.sms >= 1
+    assert 0 < model.gemm_efficiency["simt"] <= 1 and "calibrate" in model.source
