@@ -589,23 +589,23 @@ BASELINE_TEXT = (
 )
 #: Why the targets not met are not met (what the tables below show; see the targets section).
 WHY_TEXT = (
-    "- bmm: cuBLAS's batched GEMM launches one kernel per GPU whatever the shape (ampere_sgemm_128x128 on "
-    "every A100 row, maxwell_sgemm_128x64 on every P100 row), while the model takes the best tile of the "
-    "menu; a fixed tile helps the A100 and hurts the P100 and T4 on the train split, so neither is used. "
-    "Errors then depend on K (too slow below K=128, too fast above on A100).",
-    "- linear on T4 and P100: the GEMM efficiency fitted on their long train rows predicts their test rows "
-    "(and T4's model runs) too slow (median signed error about 0 / -13% on train, +21% / +12% on test): the "
-    "test shapes ran faster per FLOP than the train rows. A clock that differs between the runs (the T4 is a "
-    "70 W card) would explain it; it was not checked. The P4 takes the P100's efficiency (its own train "
-    "GEMM rows ran other kernels). Fitting on the test rows would hide all of this, so it is not done.",
-    "- softmax on A100 (12-13%): the rows' median signed error is small (-2%); the spread is around the L2 "
-    "working-set estimate (the A100's L2 is two 20 MB halves, which the model treats as one).",
-    "- whole models on T4 and P4 follow their GEMM errors (GEMMs are most of a transformer's time); A100 "
-    "80GB training misses by 10%, most on small-batch runs predicted too fast (GPT2-Large at batch 1, OPT "
-    "and BERT at batch 2), where the backward's many small kernels weigh most (not analysed further).",
-    "- conv (train split only): implicit-GEMM shapes through the same tile model, but cuDNN picks among "
-    "algorithms (FFT, Winograd, implicit GEMM with different tiles) by benchmark, which the model does not "
-    "know: median errors 32-64%.",
+    ("- bmm: cuBLAS's batched GEMM launches one kernel per GPU whatever the shape (ampere_sgemm_128x128 on "
+     "every A100 row, maxwell_sgemm_128x64 on every P100 row), while the model takes the best tile of the "
+     "menu; a fixed tile helps the A100 and hurts the P100 and T4 on the train split, so neither is used. "
+     "Errors then depend on K (too slow below K=128, too fast above on A100)."),
+    ("- linear on T4 and P100: the GEMM efficiency fitted on their long train rows predicts their test rows "
+     "(and T4's model runs) too slow (median signed error about 0 / -13% on train, +21% / +12% on test): the "
+     "test shapes ran faster per FLOP than the train rows. A clock that differs between the runs (the T4 is a "
+     "70 W card) would explain it; it was not checked. The P4 takes the P100's efficiency (its own train "
+     "GEMM rows ran other kernels). Fitting on the test rows would hide all of this, so it is not done."),
+    ("- softmax on A100 (12-13%): the rows' median signed error is small (-2%); the spread is around the L2 "
+     "working-set estimate (the A100's L2 is two 20 MB halves, which the model treats as one)."),
+    ("- whole models on T4 and P4 follow their GEMM errors (GEMMs are most of a transformer's time); A100 "
+     "80GB training misses by 10%, most on small-batch runs predicted too fast (GPT2-Large at batch 1, OPT "
+     "and BERT at batch 2), where the backward's many small kernels weigh most (not analysed further)."),
+    ("- conv (train split only): implicit-GEMM shapes through the same tile model, but cuDNN picks among "
+     "algorithms (FFT, Winograd, implicit GEMM with different tiles) by benchmark, which the model does not "
+     "know: median errors 32-64%."),
 )
 SOURCE_TEXT = (
     "NeuSight's public measurements (Lee et al., \"Forecasting GPU Performance for Deep Learning "
@@ -748,8 +748,9 @@ PER_OP_TARGET, MODEL_TARGET = 0.12, 0.05
 def targets_section(rows: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
     """Per GPU: the op kinds whose test-split median |error| meets PER_OP_TARGET and those
     that miss it, and whether each mode's whole-model mean |error| meets MODEL_TARGET."""
-    out = ["## Targets", "", f"Per op: median \\|error\\| <= {PER_OP_TARGET:.0%} per kind on the test split; whole "
-           f"models: mean \\|error\\| <= {MODEL_TARGET:.0%} per GPU and mode.", ""]
+    scope = (f"Per op: median \\|error\\| <= {PER_OP_TARGET:.0%} per kind on the test split; whole models: mean "
+             f"\\|error\\| <= {MODEL_TARGET:.0%} per GPU and mode.")
+    out = ["## Targets", "", scope, ""]
     test = rows[rows["split"] == "test"] if len(rows) else rows
     table = ordered(error_table(test, ["gpu", "kind"])) if len(test) else pd.DataFrame(columns=["gpu"])
     summary = model_summary(runs) if len(runs) else pd.DataFrame(columns=["gpu"])
