@@ -593,19 +593,21 @@ WHY_TEXT = (
      "every A100 row, maxwell_sgemm_128x64 on every P100 row), while the model takes the best tile of the "
      "menu; a fixed tile helps the A100 and hurts the P100 and T4 on the train split, so neither is used. "
      "Errors then depend on K (too slow below K=128, too fast above on A100)."),
-    ("- linear on T4 and P100: the GEMM efficiency fitted on their long train rows predicts their test rows "
-     "(and T4's model runs) too slow (median signed error about 0 / -13% on train, +21% / +12% on test): the "
-     "test shapes ran faster per FLOP than the train rows. A clock that differs between the runs (the T4 is a "
-     "70 W card) would explain it; it was not checked. The P4 takes the P100's efficiency (its own train "
-     "GEMM rows ran other kernels). Fitting on the test rows would hide all of this, so it is not done."),
-    ("- softmax on A100 (12-13%): the rows' median signed error is small (-2%); the spread is around the L2 "
-     "working-set estimate (the A100's L2 is two 20 MB halves, which the model treats as one)."),
+    ("- linear on T4, P100 and V100: the GEMM efficiency fitted on their long train rows predicts their test "
+     "rows too slow (median signed error -5% to 0% on train, +12% to +21% on test): the test shapes ran faster "
+     "per FLOP than the train rows. A clock that differs between the runs (the T4 is a 70 W card) would "
+     "explain it; it was not checked. The P4 takes the P100's efficiency (its own train GEMM rows ran other "
+     "kernels). Fitting on the test rows would hide all of this, so it is not done."),
+    ("- softmax on A100 and T4 (12-13%): the rows' median signed error is small (-2% to -3%); the spread is "
+     "around the L2 working-set estimate (the A100's L2 is two 20 MB halves, which the model treats as one)."),
     ("- whole models on T4 and P4 follow their GEMM errors (GEMMs are most of a transformer's time); A100 "
      "80GB training misses by 10%, most on small-batch runs predicted too fast (GPT2-Large at batch 1, OPT "
      "and BERT at batch 2), where the backward's many small kernels weigh most (not analysed further)."),
-    ("- conv (train split only): implicit-GEMM shapes through the same tile model, but cuDNN picks among "
-     "algorithms (FFT, Winograd, implicit GEMM with different tiles) by benchmark, which the model does not "
-     "know: median errors 32-64%."),
+    ("- conv (train split only): implicit-GEMM shapes through the same tile model, but cuDNN (benchmark "
+     "mode) picks among algorithms the model does not know: by the kernel names in the rows, about a third "
+     "of V100 and a quarter of T4 convolutions ran Winograd kernels (fewer multiplies than the direct "
+     "product counts), the rest sgemm-based and scudnn implicit-GEMM kernels of other tiles; median errors "
+     "32-64%, the T4's predicted too slow (+59% signed)."),
 )
 SOURCE_TEXT = (
     "NeuSight's public measurements (Lee et al., \"Forecasting GPU Performance for Deep Learning "
