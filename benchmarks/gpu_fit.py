@@ -88,7 +88,8 @@ THREADS_PER_SM: dict[str, int] = {"Tesla_T4": 1024, "NVIDIA_L4": 1536}
 #: the predictions of the fitted card; it matters where the efficiency is carried over.
 SUSTAINED_CLOCK_MHZ: dict[str, tuple[float, str]] = {
     "NVIDIA_L4": (795.0, ("the L4 datasheet's base clock (795 MHz; boost 2040 MHz), the clock NVIDIA specifies the "
-                          "card holds within its 72 W board power under full load; no measured under-load clock was found")),
+                          "card holds within its 72 W board power under full load (figures as listed at "
+                          "pcpartdb.com/gpus/view/nvidia-l4); no measured under-load clock was found")),
     "Tesla_T4": (900.0, ("about 900 MHz under a sustained MLPerf BERT run at 70 W, "
                          "github.com/mlcommons/inference_results_v0.5/issues/20 (boost 1590 MHz set with nvidia-smi -ac)")),
 }
