@@ -353,6 +353,32 @@ def cmd_calibrate(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_fit_kernels(args: argparse.Namespace, console: Console) -> int:
+    """Fit a GPU's kernel model on timing files and write the spec with it."""
+    from roofline.calibrate.kernels import fitted_spec, read_measurement_dir
+    from roofline.hardware import load_hardware, write_hardware
+
+    check_outputs([("--out", args.out)])
+    for flag, mhz in (("--boost-clock", args.boost_clock), ("--sustained-clock", args.sustained_clock)):
+        if mhz is not None and not 100 <= mhz <= 5000:
+            raise RooflineError(f"{flag} {mhz:g}: expected a clock from 100 to 5000 MHz")
+    base = load_hardware(args.hw)
+    if base.kind != "gpu":
+        raise RooflineError(f"--hw {args.hw}: a {base.kind} spec; fit-kernels fits GPU kernels")
+    timings = read_measurement_dir(args.measurements, args.gpu)
+    name = args.name or Path(args.out).stem
+    mhz = {flag: value * 1e6 if value is not None else None
+           for flag, value in (("boost", args.boost_clock), ("sustained", args.sustained_clock))}
+    spec, fit = fitted_spec(base, timings, name=name, sms=args.sms, boost_clock_hz=mhz["boost"],
+                            sustained_clock_hz=mhz["sustained"], where=f"{args.gpu} in {Path(args.measurements).name}/")
+    write_hardware(spec, args.out)
+    console.print(f"{args.gpu}: gemm_efficiency {fit.gemm_efficiency:.3f} ({fit.gemm_rows} GEMM rows), memory efficiency "
+                  f"{fit.memory_efficiency:.3f}, fixed cost per timed kernel {fit.offset_s * 1e6:.1f} us, floor "
+                  f"{fit.floor_s * 1e6:.1f} us ({fit.stream_rows} element-wise rows over the floor)")
+    console.print(f"wrote {args.out} (spec {spec.name!r} from {base.name}; use it with --hw {args.out})")
+    return 0
+
+
 #: The largest fixed cost per micro-batch plan takes: more is a unit mistake (5 for 5 us).
 MAX_MICROBATCH_OVERHEAD_S = 1.0
 

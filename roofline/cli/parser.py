@@ -163,6 +163,19 @@ def _add_calibrate(commands_: _Subparsers) -> None:
     p.set_defaults(run=commands.cmd_calibrate)
 
 
+def _add_fit_kernels(commands_: _Subparsers) -> None:
+    p = commands_.add_parser("fit-kernels", help="fit a GPU spec's kernel model on single-kernel timing files")
+    p.add_argument("--measurements", required=True, help="folder of <op>/<GPU>.csv[.gz] timing files (NeuSight's layout)")
+    p.add_argument("--gpu", required=True, help="the GPU's file stem in that folder (e.g. Tesla_T4)")
+    p.add_argument("--hw", required=True, help="spec (name or YAML path) giving the GPU's peaks and bandwidth")
+    p.add_argument("--out", type=output_path, required=True, help="YAML file to write (the spec with the fitted kernel_model)")
+    p.add_argument("--sms", type=count(1), default=None, help="streaming multiprocessors (default: the spec's kernel_model)")
+    p.add_argument("--boost-clock", type=float, default=None, metavar="MHZ", help="clock the spec's peaks are quoted at")
+    p.add_argument("--sustained-clock", type=float, default=None, metavar="MHZ", help="clock the card holds under load")
+    p.add_argument("--name", default=None, help="spec name (default: the file's stem)")
+    p.set_defaults(run=commands.cmd_fit_kernels)
+
+
 def _add_plan(commands_: _Subparsers) -> None:
     p = commands_.add_parser("plan", help="best data/tensor/pipeline split and micro-batch for training on a multi-device spec")
     p.add_argument("target", help=_TARGET_HELP)
@@ -214,7 +227,7 @@ def _add_zoo(commands_: _Subparsers) -> None:
 
 
 #: Adds each subcommand, in the order ``roofline --help`` lists them.
-SUBCOMMANDS = (_add_analyze, _add_sweep, _add_validate, _add_calibrate, _add_plan, _add_llm, _add_hw, _add_zoo)
+SUBCOMMANDS = (_add_analyze, _add_sweep, _add_validate, _add_calibrate, _add_fit_kernels, _add_plan, _add_llm, _add_hw, _add_zoo)
 
 
 def build_parser() -> argparse.ArgumentParser:

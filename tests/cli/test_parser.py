@@ -14,6 +14,7 @@ COMMANDS = {
     ("sweep", "gcn", "--hw", "t4"): commands.cmd_sweep,
     ("validate", "gcn", "--hw", "t4"): commands.cmd_validate,
     ("calibrate", "--out", "x.yaml"): commands.cmd_calibrate,
+    ("fit-kernels", "--measurements", "d", "--gpu", "g", "--hw", "t4", "--out", "x.yaml"): commands.cmd_fit_kernels,
     ("plan", "gpt2", "--hw", "8xh100-sxm", "--global-batch", "8"): commands.cmd_plan,
     ("llm", "llama-tiny", "--hw", "h100-sxm"): commands.cmd_llm,
     ("hw", "list"): commands.cmd_hw_list,
