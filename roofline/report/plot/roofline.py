@@ -57,6 +57,7 @@ from roofline.report.plot._common import (
     per_item,
     placeable,
     present_categories,
+    short_op,
     si_tick,
 )
 from roofline.report.plot.labels import (
@@ -258,7 +259,10 @@ def _label_groups(frame: pd.DataFrame, top: int, keep: Sequence[str] = ()) -> pd
     )
     rows = []
     for _, members in frame.groupby([key["op"], key["lx"], key["ly"]], sort=False):
-        text = op_label(members["op"].iloc[0], _module_pattern(list(members["module"])), width=40)
+        pattern = _module_pattern(list(members["module"]))
+        # "*.*.* …" names no module: the op and its count say all there is
+        anywhere = set(pattern.replace(".", "").replace("…", "").replace(" ", "")) == {"*"}
+        text = short_op(members["op"].iloc[0]) if anywhere else op_label(members["op"].iloc[0], pattern, width=40)
         if len(members) > 1:
             text += f" x{len(members)}"
         rows.append({"x": members["x"].iloc[0], "y": members["y"].iloc[0], "text": text,
