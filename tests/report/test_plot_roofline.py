@@ -269,3 +269,20 @@ def test_a_group_in_modules_with_nothing_in_common_is_named_by_its_op():
     fig = plot.roofline(Analysis("bn", load_hardware("h100-sxm"), frame), top=1)
     labels = [t.get_text() for t in by_gid(fig.axes[0], plot.OP_LABEL)]
     assert labels == ["native_batch_norm x3"]
+
+
+def _two_op_run(scale, add_flops_factor):
+    rows = [op_row("aten.relu", "a", "Element-wise", 1e6 * scale, 4e6 * scale, 4e6 * scale, "vector"),
+            op_row("aten.add", "b", "Element-wise", 1e6 * scale * add_flops_factor, 4e6 * scale, 4e6 * scale, "vector")]
+    return Analysis(f"x{scale:g}", load_hardware("h100-sxm"), pd.DataFrame(rows)[list(COUNT_COLUMNS)])
+
+
+@pytest.mark.parametrize("add_flops_factor, expected", [
+    (1.0, ["batch 1", "batch 100"]),  # relu and add on the same points: each step named once
+    (100.0, ["batch 1", "batch 1", "batch 100", "batch 100"]),  # add two decades to the right: its own names
+])
+def test_trajectory_names_a_step_once_where_its_points_meet(add_flops_factor, expected):
+    runs = {f"batch {s}": _two_op_run(s, add_flops_factor) for s in (1, 100)}
+    fig = plot.trajectory(runs, by="op", keys=["aten.relu", "aten.add"])
+    assert len(by_gid(fig.axes[0], plot.TRAJECTORY)) == 2
+    assert sorted(t.get_text() for t in by_gid(fig.axes[0], plot.STEP_LABEL)) == expected

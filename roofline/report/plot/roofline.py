@@ -496,6 +496,19 @@ def hierarchical_roofline(
 
 
 # --------------------------------------------------------------------------- trajectory
+def _distinct_steps(ax: Axes, ends: list[tuple[float, float, str, float]], min_px: float = 40.0) -> list[tuple[float, float, str, float]]:
+    """The step labels worth drawing: a step's name once per cluster of its points
+    (the first and last runs of several groups often land together; one "batch 1" says
+    it for all of them). A point within ``min_px`` display pixels of a kept point with
+    the same name is left unlabelled."""
+    kept: list[tuple[float, float, str, float]] = []
+    for end in ends:
+        here = ax.transData.transform(end[:2])
+        if not any(name == end[2] and np.hypot(*(ax.transData.transform((x, y)) - here)) < min_px for x, y, name, _ in kept):
+            kept.append(end)
+    return kept
+
+
 def _group_totals(pairs: list[tuple[str, Any]], by: str) -> list[tuple[str, pd.DataFrame]]:
     """Per analysis, the summed flops, bytes and predicted seconds of its placeable ops per ``by`` value."""
     sums = []
@@ -567,6 +580,6 @@ def trajectory(
     renderer = fig.canvas.get_renderer()
     markers = [marker_box(ax, x, y, 3) for x, y in points]
     ends = [(x, y, str(label), 3.0) for pts in lines.values() for label, x, y in ([pts[0], pts[-1]] if len(pts) > 1 else pts)]
-    for text in _label_panel(panel, renderer, ends, markers, color=MUTED_COLOR):
+    for text in _label_panel(panel, renderer, _distinct_steps(ax, ends), markers, color=MUTED_COLOR):
         text.set_gid(STEP_LABEL)
     return fig
