@@ -496,7 +496,7 @@ def hierarchical_roofline(
 
 
 # --------------------------------------------------------------------------- trajectory
-def _distinct_steps(ax: Axes, ends: list[tuple[float, float, str, float]], min_px: float = 40.0) -> list[tuple[float, float, str, float]]:
+def _distinct_steps(ax: Axes, ends: list[tuple[float, float, str, float]], min_px: float = 25.0) -> list[tuple[float, float, str, float]]:
     """The step labels worth drawing: a step's name once per cluster of its points
     (the first and last runs of several groups often land together; one "batch 1" says
     it for all of them). A point within ``min_px`` display pixels of a kept point with
