@@ -8,7 +8,7 @@ label-point overlaps (op label boxes crossing any op marker, its own included), 
 not wholly inside the axes, mean leader distance (pixels from the labelled point to the
 nearest edge of its label) and the time spent placing op labels.
 
-    python benchmarks/labels.py
+    python benchmarks/labels.py        (needs adjustText: pip install adjustText)
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import argparse
 import importlib
 import itertools
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -180,6 +181,11 @@ def measure_figure(draw: Callable[[], Any], engine: str) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.parse_args(argv)
+    try:
+        import adjustText  # noqa: F401  (the peer measured; not a dependency of the package)
+    except ImportError:
+        print("labels: this benchmark needs adjustText (pip install adjustText)", file=sys.stderr)
+        return 2
     rows = []
     for name, draw in figures().items():
         for engine in ("ours", "adjustText"):
