@@ -8,7 +8,9 @@ does, and as the prediction captures it), then generate - 1 decode steps of one 
 each over transformers' DynamicCache, the real KV cache ``generate`` uses; TPOT is their
 mean. Each configuration is run ``repeats`` times, interleaved with the other batches so
 that a burst of load from other processes hits every configuration alike; the fastest run
-is kept (the least disturbed) and the spread (slowest / fastest - 1) is printed.
+is kept (the least disturbed) and the spread (slowest / fastest - 1) is printed. Threads
+and clock follow the spec's calibration: a spec calibrated with `--threads 1 --clock
+thread` (for a busy machine) is compared with runs on one thread timed by its CPU time.
 
     python benchmarks/llm.py --measure [--spec hw_specs/local-cpu.yaml] [--repeats 7]
 """
@@ -78,32 +80,39 @@ def build_model(fields: dict, seed: int = 0) -> torch.nn.Module:
     return LlamaForCausalLM(config).eval()
 
 
-def run_once(model: torch.nn.Module, batch: int, prompt: int, generate: int) -> tuple[float, float]:
+#: Clocks, as the calibration names them: wall time, or the calling thread's CPU time
+#: (one torch thread on a shared machine: time spent descheduled is not counted).
+CLOCKS = {"wall": time.perf_counter, "thread": time.thread_time}
+
+
+def run_once(model: torch.nn.Module, batch: int, prompt: int, generate: int, clock: str = "wall") -> tuple[float, float]:
     """(prefill s, mean decode step s) of one request: greedy, real KV cache."""
     from transformers import DynamicCache
 
+    now = CLOCKS[clock]
     ids = torch.randint(0, model.config.vocab_size, (batch, prompt))
     cache = DynamicCache(config=model.config)
     with torch.inference_mode():
-        started = time.perf_counter()
+        started = now()
         out = model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
         token = out.logits[:, -1:].argmax(-1)
-        prefilled = time.perf_counter()
+        prefilled = now()
         for _ in range(generate - 1):
             out = model(input_ids=token, past_key_values=cache, use_cache=True, logits_to_keep=1)
             token = out.logits[:, -1:].argmax(-1)
-        done = time.perf_counter()
+        done = now()
     return prefilled - started, (done - prefilled) / (generate - 1)
 
 
-def measure(model: torch.nn.Module, batches: Sequence[int], prompt: int, generate: int, repeats: int) -> list[Timing]:
+def measure(model: torch.nn.Module, batches: Sequence[int], prompt: int, generate: int, repeats: int,
+            clock: str = "wall") -> list[Timing]:
     """Fastest of ``repeats`` interleaved runs per batch (one warm-up run each first)."""
     for batch in batches:
-        run_once(model, batch, prompt, min(generate, 4))
+        run_once(model, batch, prompt, min(generate, 4), clock)
     runs: dict[int, list[tuple[float, float]]] = {b: [] for b in batches}
     for _ in range(repeats):
         for batch in batches:
-            runs[batch].append(run_once(model, batch, prompt, generate))
+            runs[batch].append(run_once(model, batch, prompt, generate, clock))
     timings = []
     for batch, samples in runs.items():
         prefill = [p for p, _ in samples]
@@ -138,12 +147,14 @@ def parameter_count(fields: dict) -> int:
     return fields["num_hidden_layers"] * layer + 2 * fields["vocab_size"] * h + h
 
 
-def markdown(table: pd.DataFrame, spec_name: str, prompt: int, generate: int, threads: int, load: tuple[float, float]) -> str:
+def markdown(table: pd.DataFrame, spec_name: str, prompt: int, generate: int, threads: int, load: tuple[float, float],
+             clock: str = "wall") -> str:
     """The comparison as a Markdown table (ms, errors in %); ``load``: the 1-minute load
-    average before and after the runs (other processes on the cores slow the runs)."""
+    average before and after the runs (other processes on the cores slow wall-clock runs)."""
+    timed = "wall time" if clock == "wall" else "the thread's CPU time"
     title = (f"Small Llama ({parameter_count(SMALL_LLAMA):,} parameters, fp32), prompt {prompt}, generate {generate}, "
-             f"{threads} threads, predicted on {spec_name}; load average {load[0]:.1f} before the runs, "
-             f"{load[1]:.1f} after:")
+             f"{threads} thread{'s' if threads > 1 else ''}, timed by {timed}, predicted on {spec_name}; "
+             f"load average {load[0]:.1f} before the runs, {load[1]:.1f} after:")
     lines = [title, "",
              "| batch | prefill measured (spread) | prefill predicted | error | TPOT measured (spread) | TPOT predicted | error | bounds (prefill / decode) |",
              "|---|---|---|---|---|---|---|---|"]
@@ -153,7 +164,7 @@ def markdown(table: pd.DataFrame, spec_name: str, prompt: int, generate: int, th
             f"| {100 * r.prefill_error:+.0f}% | {1e3 * r.tpot_measured_s:.2f} ms ({100 * r.tpot_spread:.0f}%) "
             f"| {1e3 * r.tpot_predicted_s:.2f} ms | {100 * r.tpot_error:+.0f}% | {r.prefill_bound} / {r.decode_bound} |")
     cores = os.cpu_count() or 1
-    if max(load) > cores:
+    if max(load) > cores and clock == "wall":
         lines += ["", (f"**Not a clean measurement:** the load average ({max(load):.1f}) exceeded the {cores} cores, so other "
                   "processes held the cores the runs needed (a thread of a parallel op waits for the other while it is "
                   "descheduled); the measured times are those of a shared machine, not of this CPU, and the errors "
@@ -167,13 +178,16 @@ def main(spec: str, repeats: int = REPEATS, prompt: int = PROMPT, generate: int 
     from roofline.hardware import load_hardware
 
     hw = load_hardware(spec)
-    threads = int(hw.measured.threads) if hw.measured is not None and hw.measured.threads else torch.get_num_threads()
-    torch.set_num_threads(threads)  # the thread count the spec was calibrated with
+    record = hw.measured
+    # the thread count and clock the spec was calibrated with
+    threads = int(record.threads) if record is not None and record.threads else torch.get_num_threads()
+    clock = record.clock if record is not None and record.clock in CLOCKS else "wall"
+    torch.set_num_threads(threads)
     predicted = predict(SMALL_LLAMA, spec, prompt, generate, batches)
     model = build_model(SMALL_LLAMA)
     before = os.getloadavg()[0]
-    timings = measure(model, batches, prompt, generate, repeats)
+    timings = measure(model, batches, prompt, generate, repeats, clock)
     table = compare(timings, predicted)
-    text = markdown(table, hw.display_name, prompt, generate, threads, (before, os.getloadavg()[0]))
+    text = markdown(table, hw.display_name, prompt, generate, threads, (before, os.getloadavg()[0]), clock)
     print(text)
     return text
