@@ -323,7 +323,8 @@ def predict_frame(
     memory_s = (activation_bytes / (eff.memory * traffic.bandwidth)
                 + traffic.weight_bytes / (eff.weights * traffic.weight_bandwidth)
                 + np.where(traffic.host | ~supported, 0.0, fresh_write_s(ops, hw))
-                + np.where(nbytes > 0, kernel.latency_s, 0.0))
+                + np.where(nbytes > 0, kernel.latency_s, 0.0)
+                + kernel.reread_s)
     kernel_s = np.maximum(np.maximum(compute_s, memory_s), kernel.floor_s)
     overhead_s = np.where(no_work, no_work_overhead(hw), np.where(curves.has, curves.dispatch_s, hw.overhead_s))
     predicted_s = kernel_s + overhead_s

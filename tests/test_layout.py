@@ -19,8 +19,9 @@ ALLOWED: dict[str, set[str]] = {
     # Analysis.compare and Analysis.plot hand the analysis to measure.compare and report.
     "analysis": BASICS | {"capture", "count", "efficiency", "hardware", "predict", "measure", "report", "workload"},
     "measure": BASICS | {"capture", "count"},
-    # calibrate fits the efficiency stage's CPU curves (roofline.efficiency.cpu) to its op suite.
-    "calibrate": BASICS | {"hardware", "efficiency", "measure", "predict", "analysis", "capture", "count"},
+    # calibrate fits the efficiency stage's kernel model (calibrate.kernels) and CPU curves
+    # (roofline.efficiency.cpu).
+    "calibrate": BASICS | {"hardware", "measure", "predict", "analysis", "capture", "count", "efficiency"},
     "report": BASICS | {"count", "predict", "measure", "hardware", "workload"},
     # what was analysed (model, dtype, batch, seq, params): a value every result carries
     "workload": BASICS,

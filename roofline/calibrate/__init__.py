@@ -119,6 +119,7 @@ from roofline.calibrate.fit import (
     matrix_efficiency,
     suite_efficiency,
 )
+from roofline.calibrate.kernels import cuda_kernel_model, measure_cuda_kernels
 from roofline.calibrate.machine import CacheLevel, cpu_caches, cpu_name_and_vendor, load_average, physical_memory
 from roofline.calibrate.probes import (
     CALIBRATED_DTYPES,
@@ -144,6 +145,7 @@ from roofline.hardware import (
     FreshWrite,
     GemmRate,
     HardwareSpec,
+    KernelModel,
     LayerFraction,
     LevelFit,
     MemoryLevel,
@@ -231,6 +233,7 @@ class Calibration:
     vector_efficiency: float = 1.0
     memory_efficiency: float = 1.0
     load_average: float | None = None  # 1-minute load average when it started
+    kernel_model: KernelModel | None = None  # a GPU's, fitted by calibrate.kernels
     curves: pd.DataFrame = field(default_factory=pd.DataFrame)  # fit_curves: op, dispatch_s, efficiency, spread
     quiet: tuple[float, float] | None = None  # reference workload (s) before and after
 
@@ -281,6 +284,7 @@ class Calibration:
                                   memory=self.memory_efficiency),
             measured=self.record(),
             notes="; ".join(self.notes) or None,
+            kernel_model=self.kernel_model,
         )
 
     def _peaks(self, kind: str) -> tuple[dict[str, float], dict[str, float]]:
@@ -426,6 +430,9 @@ def _calibrate(device: str, quick: bool, clock: str, progress: bool) -> Calibrat
         suite = measure_op_suite(run.device, run.timer, run.mode, ceilings, run.repeats, run.min_sample_s,
                                  lambda: advance("op suite"), rounds=ROUNDS[run.mode])
         after_s = reference_loop_s(run.timer) if before_s is not None else None
+        if run.device == "cuda":  # the efficiency stage's kernel model, as fit-kernels fits it
+            timings = measure_cuda_kernels(device, run.timer, run.mode, run.repeats, run.min_sample_s)
+            result.kernel_model = cuda_kernel_model(device, ceilings, timings)
 
     result.suite = suite
     result.curves = fit_curves(suite, torch.get_num_threads() if run.device == "cpu" else 1)

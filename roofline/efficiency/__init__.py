@@ -19,24 +19,40 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from roofline.dtypes import KEY_ITEMSIZE
 from roofline.efficiency.gemm import TILE_MENUS, gemm_efficiency
+from roofline.efficiency.reduction import (
+    LAYER_NORM_BLOCK_THREADS,
+    LAYER_NORM_OPS,
+    LAYER_NORM_READS,
+    SOFTMAX_OPS,
+    reread_hit_fraction,
+    reread_s,
+    softmax_block_threads,
+    softmax_reads,
+)
 from roofline.hardware import HardwareSpec
 
-__all__ = ["GEMM_COLUMNS", "OpEfficiency", "kernel_efficiency"]
+__all__ = ["GEMM_COLUMNS", "ROW_COLUMNS", "OpEfficiency", "kernel_efficiency", "row_reread_s"]
 
 #: Columns of an ops frame holding each op's matrix product (NaN for other ops).
 GEMM_COLUMNS: tuple[str, ...] = ("gemm_batch", "gemm_m", "gemm_n", "gemm_k")
+#: Columns holding the rows a row-wise reduction reduces: how many, and their length.
+ROW_COLUMNS: tuple[str, ...] = ("reduce_rows", "reduce_len")
 
 
 @dataclass(frozen=True)
 class OpEfficiency:
     """Per op: ``compute``, the fraction (0, 1] of the peak FLOP/s it attains;
     ``latency_s``, the start-up its bytes pay (s); ``floor_s``, the least time its kernel
-    takes (s). Memory-bound ops keep the fraction of the bandwidth the spec gives them."""
+    takes (s); ``reread_s``, the time a row-wise reduction spends reading its rows again
+    beyond the compulsory bytes (s, 0 for other ops). Memory-bound ops keep the fraction
+    of the bandwidth the spec gives them."""
 
     compute: np.ndarray
     latency_s: np.ndarray
     floor_s: np.ndarray
+    reread_s: np.ndarray | float = 0.0
 
 
 def gemm_shapes(ops: pd.DataFrame) -> np.ndarray | None:
@@ -77,4 +93,28 @@ def kernel_efficiency(ops: pd.DataFrame, hw: HardwareSpec, *, compute: np.ndarra
     attained = attained * model.clock_ratio
     latency = np.where(does_work, model.latency_s, 0.0)
     floor = np.where(does_work, model.min_kernel_s, 0.0)
-    return OpEfficiency(attained, latency, floor)
+    return OpEfficiency(attained, latency, floor, np.where(does_work, row_reread_s(ops, hw), 0.0))
+
+
+def row_reread_s(ops: pd.DataFrame, hw: HardwareSpec) -> np.ndarray:
+    """Per op, seconds its row-wise reduction kernel (softmax, layer norm) spends reading
+    rows again (roofline.efficiency.reduction); 0 for other ops, for a frame without the
+    row columns and for a spec without a kernel model or an L2."""
+    n = len(ops)
+    model = hw.kernel_model
+    names = [level.name for level in hw.memory]
+    if model is None or "l2" not in names or not all(column in ops for column in ROW_COLUMNS) or "op" not in ops:
+        return np.zeros(n)
+    rows, length = (ops[column].to_numpy(dtype=float) for column in ROW_COLUMNS)
+    op = ops["op"].to_numpy()
+    itemsize = ops["dtype"].map(KEY_ITEMSIZE).fillna(4.0).to_numpy(dtype=float) if "dtype" in ops else np.full(n, 4.0)
+    softmax = np.isin(op, list(SOFTMAX_OPS))
+    reads = np.where(softmax, softmax_reads(length, itemsize), np.where(np.isin(op, list(LAYER_NORM_OPS)),
+                                                                        LAYER_NORM_READS, 1.0))
+    threads = np.where(softmax, softmax_block_threads(length, itemsize), LAYER_NORM_BLOCK_THREADS)
+    row_bytes = length * itemsize
+    l2 = hw.level("l2")
+    hit = reread_hit_fraction(row_bytes, threads, sms=model.sms, threads_per_sm=model.threads_per_sm,
+                              l2_bytes=l2.capacity)
+    extra = reread_s(rows, row_bytes, reads, hit, l2_bw=l2.bandwidth, dram_bw=hw.efficiency.memory * hw.dram.bandwidth)
+    return np.where(np.isfinite(extra), extra, 0.0)
