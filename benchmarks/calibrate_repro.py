@@ -89,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{label} {rows[-1][label] * 1e3:.1f} ms" for label, *_ in CASES), flush=True)
     flags = (" --quick" if args.quick else "") + (f" --threads {args.threads}" if args.threads else "") + (
         f" --clock {args.clock}" if args.clock != "wall" else "")
-    lines = [f"Calibration reproducibility: {args.runs} back-to-back `roofline calibrate{flags}` runs on "
-             f"{datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()} "
+    when = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+    lines = [f"Calibration reproducibility: {args.runs} back-to-back `roofline calibrate{flags}` runs on {when} "
              f"(`python benchmarks/calibrate_repro.py{flags}`).", "",
              "| run | calibrate (s) | load avg | reference before/after (ms) | fp32 GEMM peak | matrix eff. | DRAM | "
              + " | ".join(label for label, *_ in CASES) + " |",

@@ -90,7 +90,7 @@ def best_cold_time(fn: Callable[[], Any], timer: Timer, repeats: int, flush: Cal
 
 #: Rounds of the interleaved measurements (every figure of a round taken once before
 #: the next round starts), per mode.
-ROUNDS = {"full": 3, "quick": 2}
+ROUNDS = {"full": 3, "quick": 1}
 
 
 def interleaved_rounds(probes: dict[str, Callable[[], pd.DataFrame]], keys: dict[str, list[str]],
