@@ -90,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     flags = (" --quick" if args.quick else "") + (f" --threads {args.threads}" if args.threads else "") + (
         f" --clock {args.clock}" if args.clock != "wall" else "")
     when = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
-    lines = [f"Calibration reproducibility: {args.runs} back-to-back `roofline calibrate{flags}` runs on {when} "
-             f"(`python benchmarks/calibrate_repro.py{flags}`).", "",
+    lines = [(f"Calibration reproducibility: {args.runs} back-to-back `roofline calibrate{flags}` runs on {when} "
+              f"(`python benchmarks/calibrate_repro.py{flags}`)."), "",
              "| run | calibrate (s) | load avg | reference before/after (ms) | fp32 GEMM peak | matrix eff. | DRAM | "
              + " | ".join(label for label, *_ in CASES) + " |",
              "|---:|---:|---:|---|---:|---:|---:|" + "---:|" * len(CASES)]
