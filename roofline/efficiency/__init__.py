@@ -20,7 +20,7 @@ import pandas as pd
 from roofline.efficiency.gemm import TILE_MENUS, gemm_efficiency
 from roofline.hardware import HardwareSpec
 
-__all__ = ["GEMM_COLUMNS", "OpEfficiency", "kernel_efficiency"]
+__all__ = ["GEMM_COLUMNS", "OpEfficiency", "gemm_shapes", "kernel_efficiency", "kernel_efficiency_arrays"]
 
 #: Columns of an ops frame holding each op's matrix product (NaN for other ops).
 GEMM_COLUMNS: tuple[str, ...] = ("gemm_batch", "gemm_m", "gemm_n", "gemm_k")
@@ -54,25 +54,34 @@ def kernel_efficiency(ops: pd.DataFrame, hw: HardwareSpec, *, compute: np.ndarra
     op's FLOPs run on matrix units (its peak is a matrix peak); does_work: the op moves
     bytes or FLOPs (views and no-work ops get no floor and no start-up).
     """
-    n = len(ops)
-    model = hw.kernel_model
-    if model is None:
-        return OpEfficiency(compute, np.zeros(n), np.zeros(n))
     shapes = gemm_shapes(ops)
-    attained = np.asarray(compute, dtype=float).copy()
-    if shapes is not None:
-        is_gemm = np.isfinite(shapes).all(axis=1) & does_work
+    return kernel_efficiency_arrays(tuple(shapes.T) if shapes is not None else None, hw, compute=compute,
+                                    on_tensor_cores=on_tensor_cores, does_work=does_work)
+
+
+def kernel_efficiency_arrays(gemm: tuple[np.ndarray, ...] | None, hw: HardwareSpec, *, compute: np.ndarray,
+                             on_tensor_cores: np.ndarray, does_work: np.ndarray) -> OpEfficiency:
+    """kernel_efficiency on arrays of any shape that broadcast (ops, or ops x points of a
+    vectorised sweep): gemm is (batch, m, n, k), NaN for non-GEMM ops, or None."""
+    model = hw.kernel_model
+    shape = np.broadcast_shapes(np.shape(compute), np.shape(does_work), *(np.shape(a) for a in gemm or ()))
+    if model is None:
+        return OpEfficiency(np.broadcast_to(compute, shape), np.zeros(shape), np.zeros(shape))
+    attained = np.broadcast_to(np.asarray(compute, dtype=float), shape)
+    if gemm is not None:
+        is_gemm = np.isfinite(gemm[0]) & np.isfinite(gemm[1]) & np.isfinite(gemm[2]) & np.isfinite(gemm[3]) & does_work
         for tile_class, menu in TILE_MENUS.items():
             chosen = is_gemm & (on_tensor_cores if tile_class == "tensor" else ~on_tensor_cores)
             if not chosen.any():
                 continue
-            batch, m, n_cols, k = shapes[chosen].T
-            shape_fraction = gemm_efficiency(batch, m, n_cols, k, sms=model.sms, menu=menu, k_overhead=model.k_overhead)
+            # NaN shapes (ops that are no GEMM) are left out by ``chosen``.
+            sizes = (np.where(chosen, dim, 1.0) for dim in gemm)
+            shape_fraction = gemm_efficiency(*sizes, sms=model.sms, menu=menu, k_overhead=model.k_overhead)
             # Without a fitted figure for this tile class, the unit's efficiency stands in.
-            ideal = model.gemm_efficiency.get(tile_class, attained[chosen])
-            attained[chosen] = ideal * shape_fraction
+            ideal = model.gemm_efficiency.get(tile_class, attained)
+            attained = np.where(chosen, ideal * shape_fraction, attained)
     # A card held below its boost clock reaches every compute peak in that proportion.
     attained = attained * model.clock_ratio
-    latency = np.where(does_work, model.latency_s, 0.0)
-    floor = np.where(does_work, model.min_kernel_s, 0.0)
+    latency = np.where(does_work, model.latency_s, 0.0) + np.zeros(shape)
+    floor = np.where(does_work, model.min_kernel_s, 0.0) + np.zeros(shape)
     return OpEfficiency(attained, latency, floor)
