@@ -31,7 +31,7 @@ from roofline.capture.mode import capture
 from roofline.capture.records import OpRecord
 from roofline.errors import RooflineError
 
-__all__ = ["SymbolicUnavailable", "SymbolicCapture", "SizeDim", "symbolic_capture"]
+__all__ = ["SizeDim", "SymbolicCapture", "SymbolicUnavailable", "symbolic_capture"]
 
 
 class SymbolicUnavailable(RooflineError):
@@ -99,7 +99,10 @@ class SymbolicCapture:
 def _fake_inputs(mode: Any, inputs: Any, dims: list[SizeDim], symbols: dict[str, Any]) -> Any:
     """The inputs as fake tensors, the dims named in ``dims`` symbolic (one symbol per
     name, shared by every input dimension of that name)."""
-    from torch.fx.experimental.symbolic_shapes import DimDynamic, StatelessSymbolicContext
+    from torch.fx.experimental.symbolic_shapes import (
+        DimDynamic,
+        StatelessSymbolicContext,
+    )
 
     leaves, spec = tree_flatten(inputs)
     faked = []
@@ -202,6 +205,6 @@ class _fake_parameters:
         self.context = _reparametrize_module(self.model, fakes, tie_weights=True)
         self.context.__enter__()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.context is not None:
             self.context.__exit__(*exc)

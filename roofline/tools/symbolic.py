@@ -22,7 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from roofline.capture.symbolic import SizeDim, SymbolicCapture, SymbolicUnavailable, symbolic_capture
+from roofline.capture.symbolic import (
+    SizeDim,
+    SymbolicCapture,
+    SymbolicUnavailable,
+    symbolic_capture,
+)
 from roofline.count.categories import CATEGORIES, OTHER
 from roofline.count.registry import DEVICE_MEMORY, VECTOR, Cost, Unsupported, count
 from roofline.dtypes import dtype_key
@@ -30,7 +35,7 @@ from roofline.efficiency import GEMM_COLUMNS
 from roofline.hardware import HardwareSpec
 from roofline.predict import OpSizes, Tf32Policy, default_level, op_traits, time_terms
 
-__all__ = ["ClosedForms", "GridTotals", "SizeDim", "SymbolicUnavailable", "closed_forms", "FORM_COLUMNS", "TRAIT_COLUMNS"]
+__all__ = ["FORM_COLUMNS", "TRAIT_COLUMNS", "ClosedForms", "GridTotals", "SizeDim", "SymbolicUnavailable", "closed_forms"]
 
 #: Per group, the columns that do not depend on sizes (what op_traits reads).
 TRAIT_COLUMNS = ("op", "category", "unit", "dtype", "traffic", "supported")
