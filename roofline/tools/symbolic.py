@@ -202,7 +202,8 @@ def _cost_row(capture: SymbolicCapture, record: Any, cost: Cost | Unsupported, l
     for column in FORM_COLUMNS:
         unknown = capture.free(row[column])
         if unknown:
-            raise SymbolicUnavailable(f"{label}: {record.op} has data-dependent sizes ({', '.join(map(str, unknown))})")
+            raise SymbolicUnavailable(f"{label}: {record.op} has sizes that are not the symbolic ones "
+                                      f"({', '.join(map(str, unknown))}: data-dependent, or made inside the model)")
     return row
 
 
