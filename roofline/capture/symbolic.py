@@ -173,9 +173,16 @@ def _is_whole_slice(record: OpRecord) -> bool:
     return named.get("start", 0) in (0, None) and named.get("end") in (None, sys.maxsize) and named.get("step", 1) == 1
 
 
+#: Size queries (``x.size(0)``) a tensor with symbolic sizes answers through the
+#: dispatcher; on a plain tensor they are attribute reads, never ops.
+_SIZE_QUERIES = frozenset({"aten.size", "aten.sym_size", "aten.stride", "aten.sym_stride", "aten.numel",
+                           "aten.sym_numel", "aten.sym_storage_offset", "aten.dim"})
+
+
 def _as_eager_records(records: list[OpRecord]) -> list[OpRecord]:
-    """The records eager would have made: no whole-dimension slices, renumbered."""
-    kept = [r for r in records if not _is_whole_slice(r)]
+    """The records eager would have made: no size queries and no whole-dimension slices,
+    renumbered."""
+    kept = [r for r in records if r.packet not in _SIZE_QUERIES and not _is_whole_slice(r)]
     return [r if r.index == i else dataclasses.replace(r, index=i) for i, r in enumerate(kept)]
 
 

@@ -9,8 +9,9 @@ that change but are neither size, cannot be captured once for the grid
 (SymbolicUnavailable). The first capture runs at a point inside the grid with sizes of
 2 or more; its guards say which points its closed forms hold for; the next capture runs
 at the first point left out (batch 1 is one such point for most models), up to
-MAX_REGIONS captures. Points still left are returned as not covered, for the caller to
-capture one by one.
+MAX_REGIONS captures, or until a capture holds at its own point only (a model that
+decides on its sizes, e.g. loops over the batch). Points still left are returned as not
+covered, for the caller to capture one by one.
 
 The closed forms of each region are kept for the rest of the process (REGIONS, keyed by
 the target, its options, dtype and the sizes varied; a file target also by its
@@ -207,6 +208,8 @@ def symbolic_grid(target: str, specs: Sequence[HardwareSpec], batches: Sequence[
         frames.append(_rows(region, specs, np.flatnonzero(covered), shapes))
         uncovered &= ~covered
         regions += 1
+        if covered.sum() == 1:  # the model decided on its sizes: another capture would hold at one point too
+            break
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return SymbolicGrid(frame=frame, covered=~uncovered, regions=regions)
 
