@@ -88,8 +88,7 @@ class ClosedForms:
         n = len(next(iter(points.values())))
         if self._conditions_fn is None:
             return np.ones(n, dtype=bool)
-        with np.errstate(all="ignore"):
-            values = self._conditions_fn(*(np.asarray(points[k], dtype=float) for k in self._names))
+        values = _call(self._conditions_fn, [np.asarray(points[k], dtype=float) for k in self._names])
         inside = np.ones(n, dtype=bool)
         for value in values:
             inside &= np.broadcast_to(np.asarray(value, dtype=bool), (n,))
@@ -98,8 +97,7 @@ class ClosedForms:
     def sizes(self, points: dict[str, np.ndarray]) -> OpSizes:
         """The groups' counts at every point: OpSizes of (groups, points) arrays."""
         n = len(next(iter(points.values())))
-        with np.errstate(all="ignore"):
-            values = self._forms_fn(*(np.asarray(points[k], dtype=float) for k in self._names))
+        values = _call(self._forms_fn, [np.asarray(points[k], dtype=float) for k in self._names])
         groups = len(self.groups)
         table = np.empty((len(FORM_COLUMNS) * groups, n))
         for row, value in enumerate(values):
@@ -142,6 +140,16 @@ def _lambdify(symbols: list[Any], exprs: list[Any]) -> Any:
 
     renamed = [_numpy_ready(sympy.sympify(e)) for e in exprs]
     return sympy.lambdify(symbols, renamed, modules=[_NUMPY_FUNCTIONS, "numpy"], cse=True)
+
+
+def _call(function: Any, arrays: list[np.ndarray]) -> Any:
+    """A lambdified function on arrays; a form numpy cannot evaluate (a function of
+    PyTorch's shape algebra with no numpy version here) is SymbolicUnavailable."""
+    try:
+        with np.errstate(all="ignore"):
+            return function(*arrays)
+    except (NameError, TypeError, ValueError) as exc:
+        raise SymbolicUnavailable(f"a closed form cannot be evaluated with numpy: {type(exc).__name__}: {exc}") from exc
 
 
 def _reduce(function: Any) -> Any:

@@ -120,12 +120,13 @@ def test_cli_sweep_says_which_path_it_took(target, tmp_path, capsys):
 
 
 #: Zoo models at small sizes (meta tensors), one per family of the zoo: llama-7b/70b run
-#: llama-tiny's code, resnext50 resnet50's, nlm/nlm-path/nlm-blocks nlm-sort's; nsdr
-#: (a video model, minutes on fake tensors) was checked the same way by hand.
+#: llama-tiny's code (tested above), resnext50 resnet50's, nlm/nlm-path/nlm-blocks
+#: nlm-sort's, gpt2-decode gpt2's. bert-base and nsdr (the slowest on fake tensors,
+#: 50 s and minutes here) were checked the same way outside the suite: equal within 2e-16
+#: and 2e-4 (before size queries were dropped; nsdr decides on its batch, like nscl).
 ZOO_CASES = {
     "resnet50": {"image_size": 64}, "mobilenetv2": {"image_size": 64}, "vit-b16": {"image_size": 64},
-    "bert-base": {}, "gpt2": {}, "gpt2-decode": {}, "quweit": {}, "nlm-sort": {}, "nscl": {"height": 64, "width": 96},
-    "dlrm": {}, "gcn": {},
+    "gpt2": {}, "quweit": {}, "nlm-sort": {}, "nscl": {"height": 64, "width": 96}, "dlrm": {}, "gcn": {},
 }
 #: Zoo models that the symbolic path cannot capture once for every batch, and why.
 FALLBACKS = {"dlrm": "not the symbolic ones", "gcn": "changes with the sizes"}
@@ -144,5 +145,5 @@ def test_zoo_models_symbolic_rows_equal_concrete_captures(name):
     if name in FALLBACKS:
         assert notes[0].startswith(f"sweep: {name}: one capture per shape (no symbolic capture:")
         assert FALLBACKS[name] in notes[0]
-    else:
+    else:  # nscl loops over its batch: its capture holds at its own batch only, the other is captured alone
         assert notes[0].startswith(f"sweep: {name}: symbolic capture (1 capture(s)")
