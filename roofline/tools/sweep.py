@@ -142,12 +142,12 @@ def sweep(
     device (no data, any size). dtype, strict: as for analyze. progress: show a rich
     progress bar on stderr. method: one of METHODS (see there); "symbolic" still falls
     back to one capture per shape where the model does not allow it. note: called with
-    one line saying which path ran (default: a SweepNote warning).
+    one line saying which path ran and why (default: a SweepNote warning, only when the
+    symbolic path was asked for, or chosen, and did not hold).
 
     Returns a DataFrame with SWEEP_COLUMNS, one row per (batch, seq, spec) in grid order.
     Every spec is loaded before any model is built, so a bad name fails at once.
     """
-
     if isinstance(hw, (str, HardwareSpec)):
         hw = [hw]
     specs = [load_hardware(h) for h in hw]
@@ -160,7 +160,12 @@ def sweep(
     shapes = [(b, s) for b in batches for s in seqs]
     if method not in METHODS:
         raise RooflineError(f"sweep: unknown method {method!r}: expected one of {', '.join(METHODS)}")
-    tell = note or (lambda line: warnings.warn(line, SweepNote, stacklevel=3))
+    def tell(line: str, fallback: bool = False) -> None:
+        if note is not None:
+            note(line)
+        elif fallback:
+            warnings.warn(line, SweepNote, stacklevel=3)
+
     symbolic = None
     if method == "symbolic" or (method == "auto" and len(shapes) >= SYMBOLIC_MIN_SHAPES):
         symbolic = _symbolic(target, specs, batches, seqs, tell, meta=meta, dtype=dtype, options=options, strict=strict)
@@ -172,7 +177,8 @@ def sweep(
     covered = symbolic.covered if symbolic is not None else np.zeros(len(shapes), dtype=bool)
     todo = [(i, shape) for i, shape in enumerate(shapes) if not covered[i]]
     if symbolic is not None and todo:
-        tell(f"sweep: {target}: {len(todo)} shape(s) outside the symbolic captures' guards: one capture each")
+        tell(f"sweep: {target}: {len(todo)} shape(s) outside the symbolic captures' guards: one capture each",
+             fallback=True)
     rows = _captured_rows(target, specs, todo, meta=meta, dtype=dtype, options=options, strict=strict,
                           progress=progress)
     frame = pd.DataFrame(rows, columns=["point", "spec", *SWEEP_COLUMNS])
@@ -185,7 +191,7 @@ def sweep(
     return frame
 
 
-def _symbolic(target: str, specs: list[HardwareSpec], batches: list, seqs: list, tell: Callable[[str], None],
+def _symbolic(target: str, specs: list[HardwareSpec], batches: list, seqs: list, tell: Callable[..., None],
               **kwargs: Any) -> Any:
     """The symbolic path's SymbolicGrid, or None (with a note saying why) when the
     target does not allow it."""
@@ -195,7 +201,7 @@ def _symbolic(target: str, specs: list[HardwareSpec], batches: list, seqs: list,
     try:
         grid = symbolic_grid(target, specs, batches, seqs, **kwargs)
     except SymbolicUnavailable as exc:
-        tell(f"sweep: {target}: one capture per shape (no symbolic capture: {exc})")
+        tell(f"sweep: {target}: one capture per shape (no symbolic capture: {exc})", fallback=True)
         return None
     shapes = len(grid.covered)
     tell(f"sweep: {target}: symbolic capture ({grid.regions} capture(s) for {shapes} shapes x {len(specs)} specs)")
