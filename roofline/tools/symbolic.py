@@ -204,7 +204,7 @@ def _cost_row(capture: SymbolicCapture, record: Any, cost: Cost | Unsupported, l
     gemm_forms = ((capture.expr(v) for v in (gemm.batch, gemm.m, gemm.n, gemm.k)) if gemm is not None
                   else (sympy.nan,) * 4)
     row.update(category=cost.category, unit=cost.unit, traffic=cost.traffic, supported=True,
-               flops=capture.expr(cost.flops), bytes=sympy.expand(bytes_read + written), bytes_written=written,
+               flops=capture.expr(cost.flops), bytes=bytes_read + written, bytes_written=written,
                # a gather reads only some rows of a weight: never more than the op reads
                param_bytes=sympy.Min(record.param_bytes, bytes_read), **dict(zip(GEMM_COLUMNS, gemm_forms)))
     for column in FORM_COLUMNS:
@@ -220,13 +220,15 @@ def closed_forms(model: Any, inputs: Any, dims: list[SizeDim], *, grad: bool = F
     it, and group identical ops (see the module docstring). Raises SymbolicUnavailable
     when that cannot be done (the message says why)."""
     capture = symbolic_capture(model, inputs, dims, grad=grad, label=label)
-    rows = [_cost_row(capture, record, count(record), label) for record in capture.records]
-    frame = pd.DataFrame(rows, columns=[*TRAIT_COLUMNS, *FORM_COLUMNS])
     keys = [*TRAIT_COLUMNS, *FORM_COLUMNS]
-    # group on the forms' text: sympy's nan is never equal to itself
-    frame["_key"] = frame[keys].astype(str).agg("|".join, axis=1)
-    grouped = frame.groupby("_key", sort=False)
-    groups = grouped.first().reset_index(drop=True)[keys]
-    groups["count"] = grouped.size().to_numpy()
+    counts: dict[tuple, int] = {}  # sympy expressions hash and compare by structure (nan included)
+    unsupported = 0
+    for record in capture.records:
+        row = _cost_row(capture, record, count(record), label)
+        key = tuple(row[k] for k in keys)
+        counts[key] = counts.get(key, 0) + 1
+        unsupported += not row["supported"]
+    groups = pd.DataFrame(list(counts), columns=keys)
+    groups["count"] = list(counts.values())
     return ClosedForms(groups=groups, symbols=dict(capture.symbols), conditions=capture.conditions(),
-                       hints=capture.hints, ops=len(rows), unsupported_ops=int((~frame["supported"]).sum()))
+                       hints=capture.hints, ops=len(capture.records), unsupported_ops=unsupported)
