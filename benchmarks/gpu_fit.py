@@ -46,31 +46,30 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from gpu_fidelity import DEFAULT_DATA, GPU_SPECS, BenchmarkError, data_root, load_per_op, load_spec  # noqa: E402
+from gpu_fidelity import (
+    DEFAULT_DATA,
+    GPU_SPECS,
+    BenchmarkError,
+    data_root,
+    load_per_op,
+    load_spec,
+)
 
-from roofline.efficiency.gemm import TILE_MENUS, gemm_efficiency  # noqa: E402
+from roofline.calibrate.kernels import (
+    K_OVERHEAD,
+    OPERANDS_BY_OP,
+    fit_floor_s,
+    fit_gemm_efficiency,
+    fit_stream_line,
+)
 
-#: Rows at least this long (s) are compute-bound GEMMs: the tile model's regime.
-LONG_S = 100e-6
-#: A GEMM row is compute-bound when its FLOPs at peak take this many times its bytes' time.
-COMPUTE_MARGIN = 4.0
-#: Shapes whose tile and wave losses leave at least this fraction: "no tile or wave loss".
-WHOLE_TILES = 0.9
-#: Rows moving fewer bytes than this show the floor.
-SMALL_BYTES = 64e3
-#: Element-wise rows above this multiple of the floor fit the streaming line.
-ABOVE_FLOOR = 3.0
-#: K steps of fixed cost per GEMM tile: one value for every GPU (the prologue and epilogue
-#: of a main loop are a few of its iterations), not fitted per device.
-K_OVERHEAD = 16.0
 #: The shortest kernel (s) on every GPU spec: not visible under NeuSight's harness floor.
 MIN_KERNEL_S = 2e-6
 #: Where the harness fit goes (read by gpu_fidelity.py).
 HARNESS_FILE = ROOT / "benchmarks" / "neusight_harness.json"
 #: Bytes per element (fp32) and operands read and written by each element-wise op.
 ITEMSIZE = 4
-OPERANDS = {"add": 3, "mul": 3, "div": 3, "pow": 3, "addu": 2, "mulu": 2, "divu": 2, "powu": 2,
-            "gelu": 2, "relu": 2, "tanh": 2}
+OPERANDS = OPERANDS_BY_OP
 
 
 #: Streaming multiprocessors per GPU, from the vendors' datasheets and whitepapers
@@ -78,6 +77,28 @@ OPERANDS = {"add": 3, "mul": 3, "div": 3, "pow": 3, "addu": 2, "mulu": 2, "divu"
 DATASHEET_SMS: dict[str, int] = {
     "NVIDIA_A100-PCIE-40GB": 108, "NVIDIA_A100_80GB_PCIe": 108, "Tesla_V100-PCIE-32GB": 80, "Tesla_T4": 40,
     "Tesla_P100-PCIE-16GB": 56, "Tesla_P4": 20, "NVIDIA_L4": 58,
+}
+#: Resident threads per SM by architecture (CUDA programming guide, "Technical
+#: Specifications per Compute Capability": 2048 for 6.0/7.0/8.0, 1024 for 7.5, 1536 for
+#: 8.6/8.9); Pascal's GP104 (6.1) holds 2048 too.
+THREADS_PER_SM: dict[str, int] = {"Tesla_T4": 1024, "NVIDIA_L4": 1536}
+#: Clocks the power-limited cards hold under a sustained load (MHz), with their source;
+#: other cards are taken to hold their boost clock. The fit below is of the product
+#: gemm_efficiency x sustained / boost, so a sustained clock changes how it is split, not
+#: the predictions of the fitted card; it matters where the efficiency is carried over.
+SUSTAINED_CLOCK_MHZ: dict[str, tuple[float, str]] = {
+    "NVIDIA_L4": (795.0, ("the L4 datasheet's base clock (795 MHz; boost 2040 MHz), the clock NVIDIA specifies the "
+                          "card holds within its 72 W board power under full load (figures as listed at "
+                          "pcpartdb.com/gpus/view/nvidia-l4); no measured under-load clock was found")),
+    "Tesla_T4": (900.0, ("about 900 MHz under a sustained MLPerf BERT run at 70 W, "
+                         "github.com/mlcommons/inference_results_v0.5/issues/20 (boost 1590 MHz set with nvidia-smi -ac)")),
+}
+#: GPUs with no train rows at all, the fitted GPU whose GEMM efficiency they take, and why;
+#: their memory efficiency stays the spec's default (nothing to fit it on), and their
+#: sustained clock comes from SUSTAINED_CLOCK_MHZ.
+TRANSFERRED: dict[str, tuple[str, str]] = {
+    "NVIDIA_L4": ("NVIDIA_A100-PCIE-40GB", ("cuBLAS runs the same ampere_sgemm kernels on Ada (sm_89) as on A100 "
+                                            "(the kernel names in NeuSight's L4 rows)")),
 }
 #: GPUs with no train rows that share a chip (and so its kernels and clocks) with one
 #: that has: they take its fit, with their own bandwidth.
@@ -97,20 +118,11 @@ def gemm_dims(kind: str, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
 
 def fit_gemm(rows: pd.DataFrame, sms: int, peak: float, bandwidth: float, fixed_s: float) -> tuple[float, int]:
     """The fraction of ``peak`` (FLOP/s) long, compute-bound GEMMs with whole tiles reach,
-    and how many rows it was fitted on. Compute-bound: at that peak the
-    FLOPs take COMPUTE_MARGIN times longer than the bytes at ``bandwidth`` (B/s).
+    and how many rows it was fitted on (roofline.calibrate.kernels.fit_gemm_efficiency).
     fixed_s: the harness cost and launch in every row, taken off before comparing."""
     dims = np.array([gemm_dims(kind, shape) for kind, shape in zip(rows["kind"], rows["shape"])], dtype=float)
-    batch, m, n, k = dims.T
-    shape_fraction = gemm_efficiency(batch, m, n, k, sms=sms, menu=TILE_MENUS["simt"], k_overhead=K_OVERHEAD)
-    ideal_s = 2 * batch * m * n * k / (peak * shape_fraction)
-    bytes_s = ITEMSIZE * batch * (m * k + k * n + m * n) / bandwidth
-    # The figure is defined on shapes the tiles cover with little loss: fitting it there
-    # keeps the tile model's errors on ragged shapes out of it.
-    chosen = ((rows["measured_s"].to_numpy() >= LONG_S) & (ideal_s >= COMPUTE_MARGIN * bytes_s)
-              & (shape_fraction >= WHOLE_TILES))
-    kernel_s = rows["measured_s"].to_numpy()[chosen] - fixed_s
-    return float(np.median(ideal_s[chosen] / kernel_s)), int(chosen.sum())
+    gemm = pd.DataFrame(dims, columns=["batch", "m", "n", "k"]).assign(measured_s=rows["measured_s"].to_numpy())
+    return fit_gemm_efficiency(gemm, sms=sms, peak_flops=peak, bandwidth=bandwidth, fixed_s=fixed_s, itemsize=ITEMSIZE)
 
 
 def elementwise_bytes(rows: pd.DataFrame) -> np.ndarray:
@@ -118,17 +130,18 @@ def elementwise_bytes(rows: pd.DataFrame) -> np.ndarray:
                     dtype=float)
 
 
+def stream_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"bytes": elementwise_bytes(rows), "measured_s": rows["measured_s"].to_numpy()})
+
+
 def fit_memory(rows: pd.DataFrame, bandwidth: float, floor_s: float) -> tuple[float, float]:
     """(efficiency, offset_s) of the line measured = offset + bytes / (efficiency x bw)."""
-    above = rows[rows["measured_s"] >= ABOVE_FLOOR * floor_s]
-    nbytes = elementwise_bytes(above)
-    slope, latency = np.polyfit(nbytes / bandwidth, above["measured_s"].to_numpy(), 1)
-    return float(min(1.0, 1.0 / slope)), float(max(latency, 0.0))
+    efficiency, offset_s, _ = fit_stream_line(stream_frame(rows), bandwidth, floor_s)
+    return efficiency, offset_s
 
 
 def fit_floor(rows: pd.DataFrame) -> float:
-    small = rows[elementwise_bytes(rows) < SMALL_BYTES]
-    return float(np.median(small["measured_s"]))
+    return fit_floor_s(stream_frame(rows))
 
 
 def device_config(data: Path, gpu: str) -> dict:
@@ -153,10 +166,14 @@ def fit_gpu(data: Path, gpu: str, rows: pd.DataFrame, gemm_rows_of: pd.DataFrame
     gemm_sms = sms if gemm_rows_of is None else DATASHEET_SMS[GEMM_FROM[gpu]]
     simt, gemm_rows = fit_gemm(gemms, gemm_sms, gemm_spec.peak_flops("fp32", "vector"), gemm_spec.dram.bandwidth,
                                harness_s + spec.overhead_s)
+    sustained_mhz = SUSTAINED_CLOCK_MHZ.get(gpu, (clock_mhz, ""))[0]
+    # The timings fix efficiency x clock: at a lower clock the kernels are that much more efficient.
+    simt = simt * clock_mhz / sustained_mhz
     return {
         "sms": sms,
         "boost_clock_mhz": clock_mhz,
-        "sustained_clock_mhz": clock_mhz,
+        "sustained_clock_mhz": sustained_mhz,
+        "threads_per_sm": THREADS_PER_SM.get(gpu, 2048),
         "gemm_efficiency": {"simt": round(min(simt, 1.0), 3)},
         "k_overhead": K_OVERHEAD,
         "min_kernel": f"{MIN_KERNEL_S * 1e6:g} us",
@@ -177,11 +194,18 @@ def yaml_block(fit: dict, gpu: str) -> str:
     if gpu in GEMM_FROM:
         source += (f"; gemm_efficiency from {GEMM_FROM[gpu]} (same architecture): this card's train GEMM rows "
                    "ran other cuBLAS kernels than its test rows and model runs")
+    if gpu in SUSTAINED_CLOCK_MHZ:
+        source += f"; sustained clock: {SUSTAINED_CLOCK_MHZ[gpu][1]}"
+        clock_note = "under load (source below); gemm_efficiency is at this clock"
+    else:
+        clock_note = "boost assumed held: not told apart from gemm_efficiency by timings"
+    source += "; threads_per_sm: CUDA programming guide (compute capability table)"
     return (
         "kernel_model:   # physical parameters of the efficiency stage (roofline.efficiency)\n"
         f"  sms: {fit['sms']}\n"
         f"  boost_clock_mhz: {fit['boost_clock_mhz']:g}\n"
-        f"  sustained_clock_mhz: {fit['sustained_clock_mhz']:g}   # not told apart from gemm_efficiency by timings\n"
+        f"  sustained_clock_mhz: {fit['sustained_clock_mhz']:g}   # {clock_note}\n"
+        f"  threads_per_sm: {fit['threads_per_sm']}\n"
         f"  gemm_efficiency: {{simt: {fit['gemm_efficiency']['simt']}}}\n"
         f"  k_overhead: {fit['k_overhead']:g}\n"
         f"  min_kernel: {fit['min_kernel']}\n"
@@ -189,15 +213,39 @@ def yaml_block(fit: dict, gpu: str) -> str:
     )
 
 
-KERNEL_BLOCK = re.compile(r"^kernel_model:.*?(?=^\S|\Z)", re.S | re.M)
-EFFICIENCY_LINE = re.compile(r"^(efficiency: \{matrix: [0-9.]+, vector: [0-9.]+, memory: )([0-9.]+)(\})", re.M)
+KERNEL_BLOCK = re.compile(r"^kernel_model:.*?(?=^\S|\Z)", re.DOTALL | re.MULTILINE)
+EFFICIENCY_LINE = re.compile(r"^(efficiency: \{matrix: [0-9.]+, vector: [0-9.]+, memory: )([0-9.]+)(\})", re.MULTILINE)
 
 
-def update_spec(path: Path, block: str, memory_efficiency: float) -> None:
+def transferred_block(data: Path, gpu: str, donor_fit: dict) -> str:
+    """The kernel_model block of a GPU with no train rows: its own SMs, clocks and
+    threads, the donor's fitted GEMM efficiency (per clock, at the donor's sustained clock)."""
+    donor, why = TRANSFERRED[gpu]
+    clock_mhz = float(device_config(data, gpu)["Freq"])
+    sustained_mhz, clock_source = SUSTAINED_CLOCK_MHZ.get(gpu, (clock_mhz, "boost assumed"))
+    source = (f"sms: datasheet; boost clock: NeuSight device_configs/{gpu}.json; sustained clock: {clock_source}; "
+              f"gemm_efficiency transferred from {donor} (fitted by benchmarks/gpu_fit.py on its train split): {why}; "
+              f"no row of this card was fitted; threads_per_sm: CUDA programming guide (compute capability table)")
+    return (
+        "kernel_model:   # physical parameters of the efficiency stage (roofline.efficiency)\n"
+        f"  sms: {DATASHEET_SMS[gpu]}\n"
+        f"  boost_clock_mhz: {clock_mhz:g}\n"
+        f"  sustained_clock_mhz: {sustained_mhz:g}   # under load (source below)\n"
+        f"  threads_per_sm: {THREADS_PER_SM.get(gpu, 2048)}\n"
+        f"  gemm_efficiency: {{simt: {donor_fit['gemm_efficiency']['simt']}}}\n"
+        f"  k_overhead: {K_OVERHEAD:g}\n"
+        f"  min_kernel: {MIN_KERNEL_S * 1e6:g} us\n"
+        f"  source: \"{source}\"\n"
+    )
+
+
+def update_spec(path: Path, block: str, memory_efficiency: float | None) -> None:
     """Put the kernel_model block into a spec file (replacing an older one) and set its
-    memory efficiency to the fitted one; the rest of the file is left as written."""
+    memory efficiency to the fitted one (None: left as written); the rest of the file
+    is left as written."""
     text = KERNEL_BLOCK.sub("", path.read_text()).rstrip() + "\n"
-    text = EFFICIENCY_LINE.sub(lambda m: f"{m.group(1)}{memory_efficiency}{m.group(3)}", text)
+    if memory_efficiency is not None:
+        text = EFFICIENCY_LINE.sub(lambda m: f"{m.group(1)}{memory_efficiency}{m.group(3)}", text)
     path.write_text(text + block)
 
 
@@ -215,13 +263,20 @@ def main(argv: list[str] | None = None) -> int:
     harness: dict[str, dict] = {}
     rows = load_per_op(data, ["linear", "bmm", "elem"], gpus)
     rows = rows[rows["split"] == "train"]
+    fits: dict[str, dict] = {}
     for gpu in gpus:
         mine = rows[rows["gpu"] == SAME_CHIP.get(gpu, gpu)]
+        if gpu in TRANSFERRED and TRANSFERRED[gpu][0] in fits:
+            block = transferred_block(data, gpu, fits[TRANSFERRED[gpu][0]])
+            print(f"# {gpu} -> hw_specs/{GPU_SPECS[gpu]}.yaml (transferred: no train rows)\n{block}")
+            if args.update:
+                update_spec(ROOT / "hw_specs" / f"{GPU_SPECS[gpu]}.yaml", block, None)
+            continue
         if mine.empty:
             print(f"# {gpu}: no train rows: nothing fitted (its spec keeps the datasheet roofline)")
             continue
         donor = rows[rows["gpu"] == GEMM_FROM[gpu]] if gpu in GEMM_FROM else None
-        fit = fit_gpu(data, gpu, mine, donor)
+        fit = fits[gpu] = fit_gpu(data, gpu, mine, donor)
         block = yaml_block(fit, gpu)
         print(f"# {gpu} -> hw_specs/{GPU_SPECS[gpu]}.yaml (memory efficiency {fit['memory_efficiency']})\n{block}")
         harness[gpu] = fit["harness"]

@@ -6,8 +6,8 @@ training step on meta tensors (nothing is computed), so rerunning gives the same
 
 Left: predicted step time against micro-batch size for three pipeline depths, each
 pipeline's best size marked (what `roofline plan` picks for that split). Right: the
-8-stage pipeline's step split into compute, bubble and the per-micro-batch costs
-(scheduling overhead and stage-to-stage sends), which trade against each other.
+8-stage pipeline's step split into the slowest stage's compute, the time it waits
+(warm-up, cool-down) and its stage-to-stage sends, which trade against each other.
 
     python benchmarks/parallel_tradeoff.py [--out docs/figures]
 """
@@ -59,14 +59,17 @@ def figure(tables: dict[tuple[int, int, int], pd.DataFrame]) -> plt.Figure:
     d, t, p = SPLITS[-1]
     table = tables[SPLITS[-1]]
     m = table.micro_batches
-    compute = m * table.stage_compute_s + m * table.tp_comm_s
-    bubble = (p - 1) * (table.stage_compute_s + table.tp_comm_s)
-    per_microbatch = (m + p - 1) * (table.overhead_s + table.p2p_s)
-    rest = table.dp_exposed_s + table.optimizer_s
+    # The slowest stage's own work and sends, m times; the rest of the played-out
+    # pipeline is time it waits (warm-up, cool-down, and on faster stages' schedule).
+    compute = m * (table.stage_compute_s + table.tp_comm_s)
+    per_microbatch = m * (table.overhead_s + table.p2p_s)
+    bubble = table.pipeline_s - compute - per_microbatch
+    rest = table.dp_exposed_s + table.embedding_sync_s + table.optimizer_s
     x = [str(b) for b in table.index]
     bottom = 0 * compute
-    for values, label in ((compute, "compute, m slots (per-kernel launch included)"), (bubble, "bubble (p-1 slots)"),
-                          (per_microbatch, "per-micro-batch overhead + sends"), (rest, "all-reduce + optimizer")):
+    for values, label in ((compute, "slowest stage's compute, m micro-batches (launches included)"),
+                          (bubble, "waiting: warm-up, cool-down"),
+                          (per_microbatch, "its sends (+ any fixed overhead)"), (rest, "all-reduces + optimizer")):
         right.bar(x, values * 1e3, bottom=bottom * 1e3, label=label)
         bottom = bottom + values
     right.set_xlabel("micro-batch size (sequences)")

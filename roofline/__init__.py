@@ -18,7 +18,7 @@ from roofline.tools.closed_form import ClosedForm, crossover, formula
 from roofline.count.categories import CATEGORIES
 from roofline.errors import HardwareSpecError, RooflineError, TargetError, UnsupportedOpError
 from roofline.hardware import HardwareSpec, list_hardware, load_hardware
-from roofline.measure import Measurement, measure
+from roofline.measure import Measurement, compare_trace, measure
 from roofline.count.registry import Cost, count, register
 from roofline.count.python_ops import RuleEngine, symbolic_op
 from roofline.count import categories as _categories
@@ -54,6 +54,7 @@ __all__ = [
     "measure",
     "analyze",
     "capture",
+    "compare_trace",
     "count",
     "crossover",
     "formula",

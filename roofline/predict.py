@@ -32,7 +32,13 @@ import pandas as pd
 
 from roofline.count.categories import CONV
 from roofline.count.registry import HOST_LINK, MATRIX, NO_UNIT, VECTOR
-from roofline.efficiency import gemm_shapes, kernel_efficiency_arrays
+from roofline.dtypes import KEY_ITEMSIZE
+from roofline.efficiency import (
+    ROW_COLUMNS,
+    gemm_shapes,
+    kernel_efficiency_arrays,
+    row_reread_arrays,
+)
 from roofline.hardware import DRAM, WORKING_SET, HardwareSpec
 
 __all__ = [
@@ -336,6 +342,8 @@ class OpTraits:
     no_work: np.ndarray
     supported: np.ndarray
     in_place: np.ndarray
+    op: np.ndarray  # the op's name (row-wise reductions reread their rows by kind)
+    itemsize: np.ndarray  # bytes per element of the dtype it computes in
 
 
 @dataclass(frozen=True)
@@ -349,6 +357,7 @@ class OpSizes:
     bytes_written: np.ndarray
     param_bytes: np.ndarray
     gemm: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None
+    rows: tuple[np.ndarray, np.ndarray] | None = None  # a row-wise reduction's rows and length (NaN: none)
 
 
 @dataclass(frozen=True)
@@ -373,7 +382,9 @@ def op_traits(ops: pd.DataFrame, hw: HardwareSpec, tf32: Tf32Policy) -> OpTraits
     host = ops["traffic"].to_numpy() == HOST_LINK
     return OpTraits(peak=peak, efficiency=efficiencies(ops, hw, compute_efficiency, host), on_matrix=on_matrix,
                     host=host, no_work=ops["unit"].to_numpy() == NO_UNIT,
-                    supported=ops["supported"].to_numpy(dtype=bool), in_place=in_place_ops(ops))
+                    supported=ops["supported"].to_numpy(dtype=bool), in_place=in_place_ops(ops),
+                    op=ops["op"].to_numpy() if "op" in ops else np.full(len(ops), ""),
+                    itemsize=ops["dtype"].map(KEY_ITEMSIZE).fillna(4.0).to_numpy(dtype=float))
 
 
 def op_sizes(ops: pd.DataFrame) -> OpSizes:
@@ -385,8 +396,10 @@ def op_sizes(ops: pd.DataFrame) -> OpSizes:
         return np.where(supported, np.nan_to_num(values), 0.0)
 
     shapes = gemm_shapes(ops)
+    rows = (tuple(ops[c].to_numpy(dtype=float) for c in ROW_COLUMNS) if all(c in ops for c in ROW_COLUMNS)
+            else None)
     return OpSizes(flops=column("flops"), bytes=column("bytes"), bytes_written=column("bytes_written"),
-                   param_bytes=column("param_bytes"), gemm=tuple(shapes.T) if shapes is not None else None)
+                   param_bytes=column("param_bytes"), gemm=tuple(shapes.T) if shapes is not None else None, rows=rows)
 
 
 def _per_op(values: np.ndarray, ndim: int) -> np.ndarray:
@@ -407,8 +420,10 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
                                                      traits.efficiency.weights)))
     flops, nbytes = sizes.flops, sizes.bytes
     traffic = memory_traffic(nbytes, sizes.param_bytes, host, hw, level, resident_bytes)
+    reread = (row_reread_arrays(*sizes.rows, _per_op(traits.op, ndim), _per_op(traits.itemsize, ndim), hw)
+              if sizes.rows is not None else 0.0)
     kernel = kernel_efficiency_arrays(sizes.gemm, hw, compute=eff.compute, on_tensor_cores=on_matrix,
-                                      does_work=supported & ~no_work & ~host)
+                                      does_work=supported & ~no_work & ~host, reread_s=reread)
 
     # The time model: the larger of compute and memory time (no less than the shortest
     # kernel), plus the fixed per-op overhead (dispatch and launch).
@@ -418,7 +433,8 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
     memory_s = (activation_bytes / (eff.memory * traffic.bandwidth)
                 + traffic.weight_bytes / (eff.weights * traffic.weight_bandwidth)
                 + np.where(host | ~supported, 0.0, fresh_write_array(sizes.bytes_written, in_place, hw))
-                + np.where(nbytes > 0, kernel.latency_s, 0.0))
+                + np.where(nbytes > 0, kernel.latency_s, 0.0)
+                + kernel.reread_s)
     kernel_s = np.maximum(np.maximum(compute_s, memory_s), kernel.floor_s)
     overhead_s = np.where(no_work, no_work_overhead(hw), hw.overhead_s)
     fixed_s = overhead_s + np.where(kernel.floor_s > np.maximum(compute_s, memory_s), kernel.floor_s, 0.0)

@@ -19,7 +19,8 @@ ALLOWED: dict[str, set[str]] = {
     # Analysis.compare and Analysis.plot hand the analysis to measure.compare and report.
     "analysis": BASICS | {"capture", "count", "efficiency", "hardware", "predict", "measure", "report", "workload"},
     "measure": BASICS | {"capture", "count"},
-    "calibrate": BASICS | {"hardware", "measure", "predict", "analysis", "capture", "count"},
+    # calibrate fits the efficiency stage's kernel model (calibrate.kernels).
+    "calibrate": BASICS | {"hardware", "measure", "predict", "analysis", "capture", "count", "efficiency"},
     "report": BASICS | {"count", "predict", "measure", "hardware", "workload"},
     # what was analysed (model, dtype, batch, seq, params): a value every result carries
     "workload": BASICS,

@@ -84,13 +84,28 @@ def test_the_readme_shows_commands():
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-    """A folder with the README's file target and a spec at my-cpu.yaml (the packaged
-    calibrated one, so validate runs whether or not calibrate ran first)."""
+    """A folder with the README's file target, a spec at my-cpu.yaml (the packaged
+    calibrated one, so validate runs whether or not calibrate ran first) and a
+    torch.profiler trace of the file target at trace.json (for validate --profile)."""
     folder = tmp_path_factory.mktemp("readme")
     (folder / "path" / "to").mkdir(parents=True)
     (folder / "path" / "to" / "file.py").write_text(FILE_TARGET)
     (folder / "my-cpu.yaml").write_text((REPO / "hw_specs" / "local-cpu.yaml").read_text())
+    _profile_file_target(folder / "path" / "to" / "file.py", folder / "trace.json")
     return folder
+
+
+def _profile_file_target(target: Path, path: Path) -> None:
+    """A CPU torch.profiler trace of one forward of the file target's model, at ``path``."""
+    import runpy
+
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    model, inputs = runpy.run_path(str(target))["build"]()
+    with torch.no_grad(), profile(activities=[ProfilerActivity.CPU]) as prof:
+        model(*inputs)
+    prof.export_chrome_trace(str(path))
 
 
 @pytest.mark.slow

@@ -96,6 +96,7 @@ from roofline.calibrate.fit import (
     matrix_efficiency,
     suite_efficiency,
 )
+from roofline.calibrate.kernels import cuda_kernel_model, measure_cuda_kernels
 from roofline.calibrate.machine import CacheLevel, cpu_caches, cpu_name_and_vendor, load_average, physical_memory
 from roofline.calibrate.probes import (
     CALIBRATED_DTYPES,
@@ -119,6 +120,7 @@ from roofline.hardware import (
     FreshWrite,
     GemmRate,
     HardwareSpec,
+    KernelModel,
     LayerFraction,
     LevelFit,
     MemoryLevel,
@@ -204,6 +206,7 @@ class Calibration:
     vector_efficiency: float = 1.0
     memory_efficiency: float = 1.0
     load_average: float | None = None  # 1-minute load average when it started
+    kernel_model: KernelModel | None = None  # a GPU's, fitted by calibrate.kernels
 
     def to_spec(self, name: str | None = None, display_name: str | None = None) -> HardwareSpec:
         """The measured figures as a HardwareSpec: measured ceilings (peaks, bandwidths,
@@ -229,6 +232,7 @@ class Calibration:
                                   memory=self.memory_efficiency),
             measured=self.record(),
             notes="; ".join(self.notes) or None,
+            kernel_model=self.kernel_model,
         )
 
     def _peaks(self, kind: str) -> tuple[dict[str, float], dict[str, float]]:
@@ -368,6 +372,9 @@ def _calibrate(device: str, quick: bool, clock: str, progress: bool) -> Calibrat
         ceilings = dataclasses.replace(result.to_spec(), efficiency=Efficiency(1.0, 1.0, 1.0))
         suite = measure_op_suite(run.device, run.timer, run.mode, ceilings, run.repeats, run.min_sample_s,
                                  lambda: advance("op suite"))
+        if run.device == "cuda":  # the efficiency stage's kernel model, as fit-kernels fits it
+            timings = measure_cuda_kernels(device, run.timer, run.mode, run.repeats, run.min_sample_s)
+            result.kernel_model = cuda_kernel_model(device, ceilings, timings)
 
     result.suite = suite
     result.memory_efficiency = suite_efficiency(suite, MEMORY_BOUND, 1.0)

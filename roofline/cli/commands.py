@@ -271,13 +271,19 @@ def _warn_other_machine(hw: Any, device: str | None) -> None:
 
 
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:
-    """Run a model for real, compare measured op times with the predictions, print and write them."""
+    """Run a model for real (or read a profiler trace of it), compare measured op times
+    with the predictions, print and write them."""
     from roofline.hardware import load_hardware
     from roofline.targets import build
-    from roofline.tools.validate import validate
 
     hw = load_hardware(args.hw)
     check_outputs([("--csv", args.csv), ("--plot", args.plot)], figures=("--plot",))
+    if args.profile is not None:
+        return _validate_profile(args, hw, console)
+    if args.meta:
+        raise RooflineError("--meta: only with --profile; a run here needs real tensors")
+    from roofline.tools.validate import validate
+
     _set_threads(args.threads)
     _warn_other_machine(hw, args.device)
     options = parse_options(args.option)
@@ -289,12 +295,41 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     analysis, _, comparison = validate(target.model, target.inputs, hw=hw, device=args.device, dtype=args.dtype,
                                        name=target.name, method=args.method, warmup=args.warmup, repeats=args.repeats,
                                        clock=args.clock, progress=interactive())
+    return _report_validation(args, analysis, comparison, target, hw, console, "measured here")
+
+
+def _validate_profile(args: argparse.Namespace, hw: Any, console: Console) -> int:
+    """validate --profile: analyse the model and join it with the trace, no run here."""
+    from roofline.analysis import analyze
+    from roofline.measure.trace import read_profile
+    from roofline.targets import build
+    from roofline.tools.validate import validate_trace
+
+    if args.device is not None:
+        raise RooflineError("--device: not with --profile; the trace says where the model ran")
+    read_profile(args.profile)  # a missing or malformed trace fails before the model is built
+    target = build(args.target, batch=args.batch, meta=args.meta, options=parse_options(args.option))
+    if hasattr(target.model, "eval"):
+        target.model.eval()
+    analysis = analyze(target.model, target.inputs, hw=hw, dtype=args.dtype, name=target.name,
+                       batch=target.batch, seq=target.seq)
+    comparison = validate_trace(analysis, args.profile)
+    traced_on = "gpu" if comparison.basis == "kernel" else "cpu"
+    if hw.kind != traced_on:
+        print(f"roofline: warning: {args.profile} is a {traced_on} trace but spec {hw.name!r} is a {hw.kind}: "
+              "the errors compare two different machines", file=sys.stderr)
+    return _report_validation(args, analysis, comparison, target, hw, console, f"traced ({Path(args.profile).name})")
+
+
+def _report_validation(args: argparse.Namespace, analysis: Any, comparison: Any, target: Any, hw: Any,
+                       console: Console, measured: str) -> int:
+    """Print a Comparison and write the CSV and figure validate was asked for."""
     workload = dataclasses.replace(analysis.workload, batch=target.batch, seq=target.seq)
     files: list[tuple[str, Any]] = [(args.csv, ops_csv(comparison.ops, workload, hw))] if args.csv else []
     if args.plot:
         from roofline.report.plot import predicted_vs_measured
 
-        title = f"{workload.describe()}: measured here vs {hw.display_name}"
+        title = f"{workload.describe()}: {measured} vs {hw.display_name}"
         files.append((args.plot, predicted_vs_measured(comparison, title=title)))
     tables.print_comparison(comparison, console, top=args.top, workload=workload)
     _write_outputs(files, console)
@@ -319,6 +354,32 @@ def cmd_calibrate(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_fit_kernels(args: argparse.Namespace, console: Console) -> int:
+    """Fit a GPU's kernel model on timing files and write the spec with it."""
+    from roofline.calibrate.kernels import fitted_spec, read_measurement_dir
+    from roofline.hardware import load_hardware, write_hardware
+
+    check_outputs([("--out", args.out)])
+    for flag, mhz in (("--boost-clock", args.boost_clock), ("--sustained-clock", args.sustained_clock)):
+        if mhz is not None and not 100 <= mhz <= 5000:
+            raise RooflineError(f"{flag} {mhz:g}: expected a clock from 100 to 5000 MHz")
+    base = load_hardware(args.hw)
+    if base.kind != "gpu":
+        raise RooflineError(f"--hw {args.hw}: a {base.kind} spec; fit-kernels fits GPU kernels")
+    timings = read_measurement_dir(args.measurements, args.gpu)
+    name = args.name or Path(args.out).stem
+    mhz = {flag: value * 1e6 if value is not None else None
+           for flag, value in (("boost", args.boost_clock), ("sustained", args.sustained_clock))}
+    spec, fit = fitted_spec(base, timings, name=name, sms=args.sms, boost_clock_hz=mhz["boost"],
+                            sustained_clock_hz=mhz["sustained"], where=f"{args.gpu} in {Path(args.measurements).name}/")
+    write_hardware(spec, args.out)
+    console.print(f"{args.gpu}: gemm_efficiency {fit.gemm_efficiency:.3f} ({fit.gemm_rows} GEMM rows), memory efficiency "
+                  f"{fit.memory_efficiency:.3f}, fixed cost per timed kernel {fit.offset_s * 1e6:.1f} us, floor "
+                  f"{fit.floor_s * 1e6:.1f} us ({fit.stream_rows} element-wise rows over the floor)")
+    console.print(f"wrote {args.out} (spec {spec.name!r} from {base.name}; use it with --hw {args.out})")
+    return 0
+
+
 #: The largest fixed cost per micro-batch plan takes: more is a unit mistake (5 for 5 us).
 MAX_MICROBATCH_OVERHEAD_S = 1.0
 
@@ -327,7 +388,7 @@ def microbatch_overhead(text: str) -> float:
     """--microbatch-overhead in seconds: a time with its unit ("50 us"), up to 1 s."""
     if not any(char.isalpha() for char in text):
         raise RooflineError(f"--microbatch-overhead {text!r}: give a unit, e.g. '50 us' or '0.2 ms'")
-    seconds = time_option(text, "--microbatch-overhead")
+    seconds = time_option(text, "--microbatch-overhead", allow_zero=True)
     if not 0 <= seconds <= MAX_MICROBATCH_OVERHEAD_S:
         raise RooflineError(f"--microbatch-overhead {text!r}: expected 0 to 1 s per micro-batch")
     return seconds

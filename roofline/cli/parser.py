@@ -132,13 +132,18 @@ def _add_sweep(commands_: _Subparsers) -> None:
 
 
 def _add_validate(commands_: _Subparsers) -> None:
-    p = commands_.add_parser("validate", help="run a model for real and compare measured op times with the predictions")
+    p = commands_.add_parser("validate", help="run a model for real (or read a profiler trace of it) and compare measured op times with the predictions")
     p.add_argument("target", help=_TARGET_HELP)
     p.add_argument("--hw", required=True, help="spec name or YAML path (a calibrated one: `roofline calibrate`)")
     p.add_argument("--batch", type=count(1), default=None, help=_BATCH_HELP)
     p.add_argument("--dtype", default=None, help=_DTYPE_HELP)
     p.add_argument("--device", default=None, type=device, help="run on this device (cpu, cuda, cuda:N); default: where the model is built")
     _add_build_option(p)
+    p.add_argument("--profile", metavar="TRACE", default=None,
+                   help="compare with this torch.profiler Chrome trace (export_chrome_trace) of the model, "
+                        "taken on any device, instead of running it here")
+    p.add_argument("--meta", action="store_true",
+                   help="with --profile: build the model on the meta device (it is only analysed, never run here)")
     p.add_argument("--method", choices=("inline", "replay"), default="inline", help="time ops in real forwards (inline) or re-run each in isolation (replay)")
     p.add_argument("--warmup", type=count(0), default=2, help="warm-up forwards (inline) or calls (replay)")
     p.add_argument("--repeats", type=count(1), default=7, help="timed forwards (inline) or batches (replay); the median is kept")
@@ -161,6 +166,19 @@ def _add_calibrate(commands_: _Subparsers) -> None:
     p.set_defaults(run=commands.cmd_calibrate)
 
 
+def _add_fit_kernels(commands_: _Subparsers) -> None:
+    p = commands_.add_parser("fit-kernels", help="fit a GPU spec's kernel model on single-kernel timing files")
+    p.add_argument("--measurements", required=True, help="folder of <op>/<GPU>.csv[.gz] timing files (NeuSight's layout)")
+    p.add_argument("--gpu", required=True, help="the GPU's file stem in that folder (e.g. Tesla_T4)")
+    p.add_argument("--hw", required=True, help="spec (name or YAML path) giving the GPU's peaks and bandwidth")
+    p.add_argument("--out", type=output_path, required=True, help="YAML file to write (the spec with the fitted kernel_model)")
+    p.add_argument("--sms", type=count(1), default=None, help="streaming multiprocessors (default: the spec's kernel_model)")
+    p.add_argument("--boost-clock", type=float, default=None, metavar="MHZ", help="clock the spec's peaks are quoted at")
+    p.add_argument("--sustained-clock", type=float, default=None, metavar="MHZ", help="clock the card holds under load")
+    p.add_argument("--name", default=None, help="spec name (default: the file's stem)")
+    p.set_defaults(run=commands.cmd_fit_kernels)
+
+
 def _add_plan(commands_: _Subparsers) -> None:
     p = commands_.add_parser("plan", help="best data/tensor/pipeline split and micro-batch for training on a multi-device spec")
     p.add_argument("target", help=_TARGET_HELP)
@@ -168,8 +186,9 @@ def _add_plan(commands_: _Subparsers) -> None:
     p.add_argument("--global-batch", type=count(1), required=True, help="samples per training step, over all devices")
     p.add_argument("--dtype", default=None, help=_DTYPE_HELP)
     p.add_argument("--optimizer", default="adamw", choices=("adamw", "adam", "sgd", "none"), help="optimizer step to include (default adamw)")
-    p.add_argument("--microbatch-overhead", default="50 us",
-                   help="fixed cost per micro-batch in a pipeline, with its unit (default 50 us; at most 1 s)")
+    p.add_argument("--microbatch-overhead", default="0 us",
+                   help="extra fixed cost per micro-batch in a pipeline, beyond the kernel launches and sends the "
+                        "model counts, with its unit (default 0 us; at most 1 s)")
     p.add_argument("--no-overlap", action="store_true", help="do not overlap the gradient all-reduce with backward")
     _add_build_option(p)
     p.add_argument("--top", type=count(0), default=10, help="how many splits to list")
@@ -211,7 +230,7 @@ def _add_zoo(commands_: _Subparsers) -> None:
 
 
 #: Adds each subcommand, in the order ``roofline --help`` lists them.
-SUBCOMMANDS = (_add_analyze, _add_sweep, _add_validate, _add_calibrate, _add_plan, _add_llm, _add_hw, _add_zoo)
+SUBCOMMANDS = (_add_analyze, _add_sweep, _add_validate, _add_calibrate, _add_fit_kernels, _add_plan, _add_llm, _add_hw, _add_zoo)
 
 
 def build_parser() -> argparse.ArgumentParser:

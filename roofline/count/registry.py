@@ -49,6 +49,16 @@ class GemmShape:
 
 
 @dataclass(frozen=True, slots=True)
+class RowShape:
+    """The rows a row-wise reduction kernel (softmax over the last dimension, layer norm)
+    runs over: ``rows`` independent rows of ``length`` elements each. The efficiency
+    stage models how often the kernel reads each row (roofline.efficiency.reduction)."""
+
+    rows: float
+    length: float
+
+
+@dataclass(frozen=True, slots=True)
 class Cost:
     """What one op costs, independent of hardware.
 
@@ -60,6 +70,7 @@ class Cost:
     NO_UNIT for ops that do no work.
     traffic: DEVICE_MEMORY or HOST_LINK (host-device transfer).
     gemm: the matrix product behind the FLOPs (matmuls, convolutions), or None.
+    rows: the rows a row-wise reduction kernel reduces (softmax, layer norm), or None.
     """
 
     flops: float
@@ -69,6 +80,7 @@ class Cost:
     unit: str = VECTOR
     traffic: str = DEVICE_MEMORY
     gemm: GemmShape | None = None
+    rows: RowShape | None = None
 
     @property
     def bytes(self) -> float:

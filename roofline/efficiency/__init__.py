@@ -17,24 +17,41 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from roofline.dtypes import KEY_ITEMSIZE
 from roofline.efficiency.gemm import TILE_MENUS, gemm_efficiency
+from roofline.efficiency.reduction import (
+    LAYER_NORM_BLOCK_THREADS,
+    LAYER_NORM_OPS,
+    LAYER_NORM_READS,
+    SOFTMAX_OPS,
+    reread_hit_fraction,
+    reread_s,
+    softmax_block_threads,
+    softmax_reads,
+)
 from roofline.hardware import HardwareSpec
 
-__all__ = ["GEMM_COLUMNS", "OpEfficiency", "gemm_shapes", "kernel_efficiency", "kernel_efficiency_arrays"]
+__all__ = ["GEMM_COLUMNS", "ROW_COLUMNS", "OpEfficiency", "gemm_shapes", "kernel_efficiency", "kernel_efficiency_arrays",
+           "row_reread_arrays", "row_reread_s"]
 
 #: Columns of an ops frame holding each op's matrix product (NaN for other ops).
 GEMM_COLUMNS: tuple[str, ...] = ("gemm_batch", "gemm_m", "gemm_n", "gemm_k")
+#: Columns holding the rows a row-wise reduction reduces: how many, and their length.
+ROW_COLUMNS: tuple[str, ...] = ("reduce_rows", "reduce_len")
 
 
 @dataclass(frozen=True)
 class OpEfficiency:
     """Per op: ``compute``, the fraction (0, 1] of the peak FLOP/s it attains;
     ``latency_s``, the start-up its bytes pay (s); ``floor_s``, the least time its kernel
-    takes (s). Memory-bound ops keep the fraction of the bandwidth the spec gives them."""
+    takes (s); ``reread_s``, the time a row-wise reduction spends reading its rows again
+    beyond the compulsory bytes (s, 0 for other ops). Memory-bound ops keep the fraction
+    of the bandwidth the spec gives them."""
 
     compute: np.ndarray
     latency_s: np.ndarray
     floor_s: np.ndarray
+    reread_s: np.ndarray | float = 0.0
 
 
 def gemm_shapes(ops: pd.DataFrame) -> np.ndarray | None:
@@ -56,13 +73,16 @@ def kernel_efficiency(ops: pd.DataFrame, hw: HardwareSpec, *, compute: np.ndarra
     """
     shapes = gemm_shapes(ops)
     return kernel_efficiency_arrays(tuple(shapes.T) if shapes is not None else None, hw, compute=compute,
-                                    on_tensor_cores=on_tensor_cores, does_work=does_work)
+                                    on_tensor_cores=on_tensor_cores, does_work=does_work,
+                                    reread_s=row_reread_s(ops, hw))
 
 
 def kernel_efficiency_arrays(gemm: tuple[np.ndarray, ...] | None, hw: HardwareSpec, *, compute: np.ndarray,
-                             on_tensor_cores: np.ndarray, does_work: np.ndarray) -> OpEfficiency:
+                             on_tensor_cores: np.ndarray, does_work: np.ndarray,
+                             reread_s: np.ndarray | float = 0.0) -> OpEfficiency:
     """kernel_efficiency on arrays of any shape that broadcast (ops, or ops x points of a
-    vectorised sweep): gemm is (batch, m, n, k), NaN for non-GEMM ops, or None."""
+    vectorised sweep): gemm is (batch, m, n, k), NaN for non-GEMM ops, or None; reread_s
+    the row-wise reductions' extra reads (row_reread_arrays)."""
     model = hw.kernel_model
     shape = np.broadcast_shapes(np.shape(compute), np.shape(does_work), *(np.shape(a) for a in gemm or ()))
     if model is None:
@@ -84,4 +104,37 @@ def kernel_efficiency_arrays(gemm: tuple[np.ndarray, ...] | None, hw: HardwareSp
     attained = attained * model.clock_ratio
     latency = np.where(does_work, model.latency_s, 0.0) + np.zeros(shape)
     floor = np.where(does_work, model.min_kernel_s, 0.0) + np.zeros(shape)
-    return OpEfficiency(attained, latency, floor)
+    return OpEfficiency(attained, latency, floor, np.where(does_work, reread_s, 0.0))
+
+
+def row_reread_s(ops: pd.DataFrame, hw: HardwareSpec) -> np.ndarray:
+    """Per op, seconds its row-wise reduction kernel (softmax, layer norm) spends reading
+    rows again (roofline.efficiency.reduction); 0 for other ops, for a frame without the
+    row columns and for a spec without a kernel model or an L2."""
+    n = len(ops)
+    if not all(column in ops for column in ROW_COLUMNS) or "op" not in ops:
+        return np.zeros(n)
+    rows, length = (ops[column].to_numpy(dtype=float) for column in ROW_COLUMNS)
+    itemsize = ops["dtype"].map(KEY_ITEMSIZE).fillna(4.0).to_numpy(dtype=float) if "dtype" in ops else np.full(n, 4.0)
+    return row_reread_arrays(rows, length, ops["op"].to_numpy(), itemsize, hw)
+
+
+def row_reread_arrays(rows: np.ndarray, length: np.ndarray, op: np.ndarray, itemsize: np.ndarray,
+                      hw: HardwareSpec) -> np.ndarray:
+    """row_reread_s on arrays that broadcast (ops, or ops x points): rows and length of
+    each reduction (NaN for other ops), op names and bytes per element per op."""
+    model = hw.kernel_model
+    names = [level.name for level in hw.memory]
+    if model is None or "l2" not in names:
+        return np.zeros(np.broadcast_shapes(np.shape(rows), np.shape(op)))
+    softmax = np.isin(op, list(SOFTMAX_OPS))
+    reads = np.where(softmax, softmax_reads(length, itemsize), np.where(np.isin(op, list(LAYER_NORM_OPS)),
+                                                                        LAYER_NORM_READS, 1.0))
+    threads = np.where(softmax, softmax_block_threads(length, itemsize), LAYER_NORM_BLOCK_THREADS)
+    row_bytes = length * itemsize
+    l2 = hw.level("l2")
+    hit = reread_hit_fraction(row_bytes, threads, sms=model.sms, threads_per_sm=model.threads_per_sm,
+                              l2_bytes=l2.capacity)
+    with np.errstate(invalid="ignore"):
+        extra = reread_s(rows, row_bytes, reads, hit, l2_bw=l2.bandwidth, dram_bw=hw.efficiency.memory * hw.dram.bandwidth)
+    return np.where(np.isfinite(extra), extra, 0.0)

@@ -270,6 +270,7 @@ def _parse_kernel_model(model: KernelModelSchema | None, read: _Reader) -> Kerne
         latency_s=read.quantity(model.latency, "time", "kernel_model.latency") if model.latency else 0.0,
         min_kernel_s=read.quantity(model.min_kernel, "time", "kernel_model.min_kernel") if model.min_kernel else 0.0,
         source=model.source,
+        threads_per_sm=model.threads_per_sm,
     )
 
 
@@ -336,6 +337,7 @@ _KERNEL_RANGES: dict[str, tuple[float, float, str]] = {
     "k_overhead": (0, 10_000, "K steps from 0 to 10000"),
     "latency": (0, MAX_OVERHEAD, f"a time from 0 to {format_quantity(MAX_OVERHEAD, 'time')}"),
     "min_kernel": (0, MAX_OVERHEAD, f"a time from 0 to {format_quantity(MAX_OVERHEAD, 'time')}"),
+    "threads_per_sm": (32, 4096, "a count of threads from 32 to 4096"),
 }
 
 
@@ -344,7 +346,8 @@ def kernel_model_problems(model: KernelModel) -> list[str]:
     above boost, GEMM efficiencies outside (0, 1]."""
     values = {"sms": model.sms, "boost_clock_mhz": model.boost_clock_hz / 1e6,
               "sustained_clock_mhz": model.sustained_clock_hz / 1e6, "k_overhead": model.k_overhead,
-              "latency": model.latency_s, "min_kernel": model.min_kernel_s}
+              "latency": model.latency_s, "min_kernel": model.min_kernel_s,
+              "threads_per_sm": model.threads_per_sm}
     problems = [
         f"kernel_model.{name}: expected {what}, got {show_value(values[name])}"
         for name, (low, high, what) in _KERNEL_RANGES.items()

@@ -130,6 +130,7 @@ class KernelModelSchema(_Strict):
     k_overhead: _Number = 0.0
     latency: Any = 0.0
     min_kernel: Any = 0.0
+    threads_per_sm: _Int = 2048
     source: _Str
 
 

@@ -243,6 +243,9 @@ class KernelModel:
     k_overhead: K steps of fixed cost per GEMM tile (prologue, epilogue). latency_s: a
     kernel's memory start-up before its bytes stream at the sustained bandwidth.
     min_kernel_s: the shortest a kernel takes, launched back to back.
+    threads_per_sm: resident threads an SM holds at most (2048 on Pascal, Volta, A100
+    and Hopper; 1024 on Turing; 1536 on GA10x and Ada): how many blocks of a row-wise
+    reduction run at once (roofline.efficiency.reduction).
     """
 
     sms: int
@@ -253,6 +256,7 @@ class KernelModel:
     latency_s: float
     min_kernel_s: float
     source: str
+    threads_per_sm: int = 2048
 
     @property
     def clock_ratio(self) -> float:
@@ -261,7 +265,7 @@ class KernelModel:
 
     def __hash__(self) -> int:  # the dict field is unhashable; hash its items
         return hash((self.sms, self.boost_clock_hz, self.sustained_clock_hz, tuple(sorted(self.gemm_efficiency.items())),
-                     self.k_overhead, self.latency_s, self.min_kernel_s))
+                     self.k_overhead, self.latency_s, self.min_kernel_s, self.threads_per_sm))
 
 
 # --------------------------------------------------------------------------- the spec

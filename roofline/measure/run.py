@@ -92,6 +92,13 @@ class Measurement:
         """Sum of the per-op medians (s): the forward's op time without Python in between."""
         return float(self.ops["measured_s"].sum())
 
+    @property
+    def other_s(self) -> float:
+        """Seconds of the forward spent in no op (Other: Python glue, dispatch between ops,
+        garbage collection): the whole forward less the sum of the per-op medians. Negative
+        when the per-op times include more than the forward does (replay, instrumentation)."""
+        return self.forward_s - self.ops_total_s
+
     def summary(self) -> dict[str, Any]:
         """The three totals and how they relate, as plain numbers (seconds)."""
         return {
@@ -103,6 +110,7 @@ class Measurement:
             "threads": self.threads,
             "ops_total_s": self.ops_total_s,
             "forward_s": self.forward_s,
+            "other_s": self.other_s,
             "profiler_s": self.profiler_s,
             "profiler_kind": self.profiler_kind,
             "ops_over_forward": self.ops_total_s / self.forward_s if self.forward_s else math.nan,

@@ -165,18 +165,35 @@ def print_sweep(frame: pd.DataFrame, console: Console) -> None:
 
 
 # --------------------------------------------------------------------------- validate
+def _comparison_header(c: Any, what: str) -> str:
+    """The first line of a validation: what ran where, against which spec, the totals."""
+    where = f"{c.device} ({c.threads} threads)" if c.threads else c.device
+    compared = "kernel time" if c.basis == "kernel" else "wall time"
+    return (f"[bold]{clean(what)}[/bold] on {clean(where)} against spec [bold]{clean(c.hw_name)}[/bold]: "
+            f"{len(c.ops)} aten ops ({compared}); predicted {format_seconds(c.predicted_total_s)}, measured forward "
+            f"{format_seconds(c.forward_s)}, sum of measured ops {format_seconds(c.ops_total_s)}, "
+            f"profiler ({c.profiler_kind}) {format_seconds(c.profiler_s)}")
+
+
+def _unmatched_lines(c: Any) -> list[str]:
+    """One line per side of a trace join that has ops the other lacks (the first few named)."""
+    lines = []
+    for frame, label, column in ((c.analysis_only, "in the analysis, not in the trace", "predicted_s"),
+                                 (c.trace_only, "in the trace, not in the analysis", "measured_s")):
+        if len(frame):
+            names = ", ".join(f"{_op(op)} x{n}" for op, n in frame["op"].value_counts().head(6).items())
+            lines.append(f"{len(frame)} ops {label} ({format_seconds(float(frame[column].sum()))}): {clean(names)}")
+    return lines
+
+
 def print_comparison(comparison: Any, console: Console, top: int = 10, workload: Any = None) -> None:
-    """Totals, error metrics, the per-category error table and the top ops of a
-    Comparison; the header names the ``workload`` (roofline.workload.Workload) if given."""
-    from roofline.measure.compare import TARGET_END_TO_END, TARGET_TIME_WEIGHTED
+    """Totals, error metrics, the per-category error table (with Other, the time between
+    ops) and the top ops of a Comparison; the header names the ``workload``
+    (roofline.workload.Workload) if given."""
+    from roofline.measure.compare import OTHER_ROW, TARGET_END_TO_END, TARGET_TIME_WEIGHTED, UNMATCHED_ROW
 
     c = comparison
-    what = workload.describe() if workload is not None else c.name
-    console.print(
-        f"[bold]{clean(what)}[/bold] on {c.device} ({c.threads} threads) against spec [bold]{clean(c.hw_name)}[/bold]: "
-        f"{len(c.ops)} aten ops; predicted {format_seconds(c.predicted_s)}, measured forward {format_seconds(c.forward_s)}, "
-        f"sum of measured ops {format_seconds(c.ops_total_s)}, profiler ({c.profiler_kind}) {format_seconds(c.profiler_s)}"
-    )
+    console.print(_comparison_header(c, workload.describe() if workload is not None else c.name))
     verdict = "[green]meets[/green]" if c.meets_targets() else "[red]misses[/red]"
     console.print(
         f"end-to-end error {signed_percent(c.end_to_end_error)} (vs the sum of ops {signed_percent(c.ops_total_error)}), "
@@ -184,12 +201,18 @@ def print_comparison(comparison: Any, console: Console, top: int = 10, workload:
         f"{100 * c.median_op_error:.1f}%: {verdict} the targets (|end-to-end| <= {100 * TARGET_END_TO_END:.0f}%, "
         f"time-weighted <= {100 * TARGET_TIME_WEIGHTED:.0f}%)"
     )
+    console.print(f"Other (the forward outside every op): measured {format_seconds(c.other_s)} "
+                  f"({percent(c.other_s / c.forward_s) if c.forward_s else '-'} of it), "
+                  f"predicted {format_seconds(c.other_predicted_s)}")
+    for line in _unmatched_lines(c):
+        console.print(line, style="yellow")
     rows = [
         [name, int(row.ops), format_seconds(row.predicted_s), format_seconds(row.measured_s), percent(row.share),
          signed_percent(row.error), percent(row.time_weighted_error), percent(row.median_op_error)]
-        for name, row in c.by_category().iterrows() if row.ops > 0
+        for name, row in c.by_category().iterrows() if row.ops > 0 or name in (OTHER_ROW, UNMATCHED_ROW)
     ]
-    console.print(table("Predicted vs measured by category (errors: end to end, time-weighted, median op)",
+    console.print(table("Predicted vs measured by category, share of the measured forward (errors: end to end, "
+                        "time-weighted, median op)",
                         ["category", "ops", "predicted", "measured", "share", "error", "weighted", "median"], rows))
     rows = [
         [_op(row.op), _module(row.module), row.bound, format_seconds(row.predicted_s), format_seconds(row.measured_s),
@@ -223,9 +246,10 @@ def print_plan(result: Any, target: str, hw: Any, global_batch: int, console: Co
     console.print(table("Best micro-batch per split (data x tensor x pipeline)",
                         ["split", "micro-batch", "count", "bubble", "step", "samples/s", "memory"], rows))
     rows = [[name, *[format_seconds(s) for s in (r.stage_compute_s, r.tp_comm_s, r.p2p_s, r.pipeline_s, r.dp_exposed_s,
-                                                 r.optimizer_s)]] for name, r in zip(split, fastest.itertuples())]
-    console.print(table("Where the time goes: per micro-batch and stage, then per step (pipeline, DP, optimizer)",
-                        ["split", "compute", "TP comm", "p2p", "pipeline", "DP exposed", "optimizer"], rows))
+                                                 r.embedding_sync_s, r.optimizer_s)]] for name, r in zip(split, fastest.itertuples())]
+    console.print(table("Where the time goes: per micro-batch on the slowest stage, then per step (pipeline, DP, "
+                        "tied-embedding sync, optimizer)",
+                        ["split", "compute", "TP comm", "p2p", "pipeline", "DP exposed", "emb. sync", "optimizer"], rows))
     skipped = plans[~plans["fits"]]
     if not skipped.empty:
         console.print(f"{len(skipped)} evaluated configuration(s) did not fit in device memory and were skipped")

@@ -1,4 +1,5 @@
-"""The analyse + measure + compare pipeline behind ``roofline validate``."""
+"""The analyse + measure + compare pipeline behind ``roofline validate``, and its
+trace form behind ``roofline validate --profile`` (validate_trace)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from roofline.measure.compare import Comparison, compare
 
-__all__ = ["validate"]
+__all__ = ["validate", "validate_trace"]
 
 
 def validate(
@@ -42,3 +43,12 @@ def validate(
     analysis = analyze(model, inputs, hw=hw, name=name)
     measurement = measure(model, inputs, name=analysis.name, progress=progress, **measure_options)
     return analysis, measurement, compare(analysis, measurement)
+
+
+def validate_trace(analysis: Any, path: Any) -> Comparison:
+    """Compare an Analysis with a torch.profiler Chrome trace of the same model taken on
+    any device (roofline.measure.profile.compare_trace): the GPU predictions of a model
+    checked against a trace from a GPU, on a machine without one."""
+    from roofline.measure.profile import compare_trace
+
+    return compare_trace(analysis, path)

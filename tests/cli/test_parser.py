@@ -14,6 +14,7 @@ COMMANDS = {
     ("sweep", "gcn", "--hw", "t4"): commands.cmd_sweep,
     ("validate", "gcn", "--hw", "t4"): commands.cmd_validate,
     ("calibrate", "--out", "x.yaml"): commands.cmd_calibrate,
+    ("fit-kernels", "--measurements", "d", "--gpu", "g", "--hw", "t4", "--out", "x.yaml"): commands.cmd_fit_kernels,
     ("plan", "gpt2", "--hw", "8xh100-sxm", "--global-batch", "8"): commands.cmd_plan,
     ("llm", "llama-tiny", "--hw", "h100-sxm"): commands.cmd_llm,
     ("hw", "list"): commands.cmd_hw_list,
@@ -36,7 +37,7 @@ def test_defaults_and_repeatable_options():
     args = build_parser().parse_args(["analyze", "gcn", "-o", "a=1", "--option", "b=x"])
     assert args.hw == "h100-sxm" and args.top == 10 and args.option == ["a=1", "b=x"]
     args = build_parser().parse_args(["plan", "gpt2", "--hw", "8xh100-sxm", "--global-batch", "8"])
-    assert args.optimizer == "adamw" and args.microbatch_overhead == "50 us" and not args.no_overlap
+    assert args.optimizer == "adamw" and args.microbatch_overhead == "0 us" and not args.no_overlap
 
 
 @pytest.mark.parametrize("argv", [[], ["nope"], ["sweep", "gcn"], ["validate", "gcn", "--method", "x", "--hw", "t4"], ["hw"]])

@@ -30,7 +30,7 @@ HW_DIR = Path(__file__).resolve().parents[2] / "hw_specs"
 EXPECTED_SPECS = {
     "h100-sxm", "h100-pcie", "h200", "a100-sxm", "a100-pcie", "v100", "l4", "l40s",
     "rtx-4090", "t4", "mi300x", "mi250x", "xeon-8480", "epyc-9654", "a100-80gb-pcie", "p100", "p4", "v100-pcie",
-    "8xh100-sxm", "2x8xh100-sxm",  # multi-device systems (issue 7, tests/test_parallel.py)
+    "8xh100-sxm", "2x8xh100-sxm", "4xa100-sxm",  # multi-device systems (tests/tools/test_parallel*.py)
 }
 #: Specs written by `roofline calibrate` (they carry a `measured:` record).
 MEASURED_SPECS = {"local-cpu"}

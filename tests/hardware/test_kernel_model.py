@@ -65,3 +65,44 @@ def test_fitted_specs_say_where_their_figures_come_from():
         model = load_hardware(name).kernel_model
         assert model is not None and "benchmarks/gpu_fit.py" in model.source, name
         assert 0 < model.gemm_efficiency["simt"] <= 1
+
+
+# --------------------------------------------------------------------------- packaged specs
+
+SPEC_DIR = __import__("pathlib").Path(__file__).resolve().parents[2] / "hw_specs"
+#: FP32 lanes per SM by architecture (NVIDIA whitepapers): 64 on Pascal GP100, Volta,
+#: Turing and GA100; 128 on GP104 (P4), Hopper and Ada.
+FP32_LANES = {"p100": 64, "v100": 64, "v100-pcie": 64, "t4": 64, "a100-pcie": 64, "a100-80gb-pcie": 64,
+              "a100-sxm": 64, "p4": 128, "l4": 128, "l40s": 128, "rtx-4090": 128, "h100-sxm": 128,
+              "h100-pcie": 128, "h200": 128, "8xh100-sxm": 128, "2x8xh100-sxm": 128}
+
+
+def nvidia_specs():
+    return sorted(path for path in SPEC_DIR.glob("*.yaml") if "vendor: nvidia" in path.read_text())
+
+
+def test_every_nvidia_spec_has_a_kernel_model_with_provenance():
+    paths = nvidia_specs()
+    assert {path.stem for path in paths} == set(FP32_LANES)
+    for path in paths:
+        model = load_hardware(path).kernel_model
+        assert model is not None, path.name
+        assert "sms" in model.source and ("fitted" in model.source or "transferred" in model.source), path.name
+        assert 0 < model.clock_ratio <= 1 and all(0 < f <= 1 for f in model.gemm_efficiency.values())
+
+
+def test_sms_and_boost_clock_give_the_datasheet_fp32_peak():
+    # peak = SMs x FP32 lanes x 2 (an FMA) x boost clock, e.g. A100: 108 x 64 x 2 x 1.41 GHz
+    # = 19.49 TFLOP/s. Within 7%: the P100 and P4 specs take NeuSight's clock (1380 and
+    # 1113 MHz) over the datasheet's (1303 and 1063 MHz) behind their peaks.
+    for path in nvidia_specs():
+        spec = load_hardware(path)
+        model = spec.kernel_model
+        derived = model.sms * FP32_LANES[path.stem] * 2 * model.boost_clock_hz
+        assert derived == pytest.approx(spec.vector_flops["fp32"], rel=0.07), path.name
+
+
+def test_power_limited_cards_run_below_boost():
+    # L4: datasheet base 795 of boost 2040 MHz; T4: ~900 of 1590 MHz under load.
+    assert load_hardware(SPEC_DIR / "l4.yaml").kernel_model.clock_ratio == pytest.approx(795 / 2040)
+    assert load_hardware(SPEC_DIR / "t4.yaml").kernel_model.clock_ratio == pytest.approx(900 / 1590)

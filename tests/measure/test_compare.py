@@ -13,6 +13,7 @@ from roofline.cli import main
 from roofline.errors import RooflineError
 from roofline.measure import Measurement, measure
 from roofline.measure.compare import (
+    OTHER_ROW,
     Comparison,
     compare_frames,
     end_to_end_error,
@@ -75,7 +76,7 @@ def test_by_category_by_hand():
     gemm = table.loc["GEMM"]
     assert gemm["ops"] == 2
     assert gemm["predicted_s"] == pytest.approx(5 * MS) and gemm["measured_s"] == pytest.approx(4 * MS)
-    assert gemm["share"] == pytest.approx(4 / 7)
+    assert gemm["share"] == pytest.approx(4 / 8)  # of the 8 ms forward, as the seed's breakdown
     assert gemm["error"] == pytest.approx(0.25)
     assert gemm["time_weighted_error"] == pytest.approx(3 / 4)  # (1 + 2) / 4
     assert gemm["median_op_error"] == pytest.approx(0.75)  # median of 0.5 and 1
@@ -85,8 +86,27 @@ def test_by_category_by_hand():
     assert transform["error"] == pytest.approx(-1.0) and transform["time_weighted_error"] == pytest.approx(1.0)
     assert math.isnan(transform["median_op_error"])  # no work op in it
     assert table.loc["Conv", "ops"] == 0 and math.isnan(table.loc["Conv", "error"])
+    # Other, the forward outside every op: 8 - (2 + 2 + 1 + 2) = 1 ms, predicted 0 on the
+    # wall basis; its share 1/8.
+    other = table.loc[OTHER_ROW]
+    assert other["measured_s"] == pytest.approx(1 * MS) and other["predicted_s"] == 0
+    assert other["share"] == pytest.approx(1 / 8) and other["error"] == pytest.approx(-1.0)
+    assert list(table.index[-2:]) == [OTHER_ROW, "Total"]
+    # Total is the whole forward: predicted 7 ms against 8 ms (the end-to-end error, -1/8);
+    # its time-weighted error is over the ops.
     total = table.loc["Total"]
+    assert total["predicted_s"] == pytest.approx(7 * MS) and total["measured_s"] == pytest.approx(8 * MS)
+    assert total["error"] == pytest.approx(-1 / 8)
     assert total["time_weighted_error"] == pytest.approx(4 / 7) and total["share"] == pytest.approx(1.0)
+
+
+def test_predicted_other_moves_the_end_to_end_error():
+    c = synthetic()
+    c.other_predicted_s = 0.5 * MS
+    # predicted forward 7 + 0.5 = 7.5 ms against 8 ms
+    assert c.predicted_total_s == pytest.approx(7.5 * MS)
+    assert c.end_to_end_error == pytest.approx(-0.5 / 8)
+    assert c.by_category().loc[OTHER_ROW, "error"] == pytest.approx((0.5 - 1) / 1)
 
 
 def test_join_refuses_different_ops():

@@ -39,6 +39,25 @@ def test_breakdown_stacks_every_category_per_bar():
     assert_real_image(fig, round(w), round(h))
 
 
+def test_breakdown_shows_the_time_between_ops_of_a_measurement():
+    from roofline.measure.compare import OTHER_ROW, Comparison, compare_frames
+
+    a = toy("a")
+    predicted = pd.DataFrame({"op": ["aten.mm", "aten.add"], "category": ["GEMM", "Element-wise"],
+                              "bound": ["compute", "memory"], "predicted_s": [1e-3, 1e-3]})
+    ops = compare_frames(predicted, pd.DataFrame({"op": ["aten.mm", "aten.add"], "measured_s": [3e-3, 1e-3]}))
+    measured = Comparison("a", "spec", "cpu", ops, forward_s=5e-3)  # 1 ms of the forward in no op
+    fig = plot.breakdown(a, measured=measured)
+    ax = fig.axes[0]
+    labels = [c.get_label() for c in ax.containers]
+    assert labels == [*CATEGORIES, OTHER_ROW]
+    heights = {c.get_label(): [p.get_height() for p in c.patches] for c in ax.containers}
+    # measured: 3 ms GEMM, 1 ms Element-wise, 1 ms between ops of a 5 ms forward
+    assert heights["GEMM"][1] == pytest.approx(60.0) and heights["Element-wise"][1] == pytest.approx(20.0)
+    assert heights[OTHER_ROW] == pytest.approx([0.0, 20.0])  # nothing on the predicted bar
+    assert sum(h[1] for h in heights.values()) == pytest.approx(100.0)
+
+
 def test_breakdown_in_seconds():
     a = toy()
     fig = plot.breakdown(a, normalize=False)

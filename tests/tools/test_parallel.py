@@ -292,7 +292,7 @@ class Synthetic:
                        tp_allreduce_bytes=b * 24e6, tp_allreduces=24)
 
 
-def brute_force(profile_at, hw, global_batch, d, t, p, overhead_s=50e-6):
+def brute_force(profile_at, hw, global_batch, d, t, p, overhead_s=0.0):
     """The fastest fitting micro-batch of one split, trying every divisor."""
     best = None
     for b in divisors(global_batch // d):
@@ -328,12 +328,17 @@ def test_planner_optimum_equals_brute_force_on_a_captured_model():
     hw = load_hardware("8xh100-sxm")
     profiler = TrainingProfiler(build_tiny, hw, optimizer="adamw")
     result = plan(profiler, hw, 32, microbatch_overhead_s=20e-6)
+    layers = profiler(1).layers
+    assert layers == 2  # TinyGPT's two layers: pipelines of 4 and 8 stages are not planned
     for d, t, p in splits(hw, 32):
-        expected = brute_force(profiler, hw, 32, d, t, p, overhead_s=20e-6)
         rows = result.table[(result.table.data == d) & (result.table.tensor == t) & (result.table.pipeline == p) & result.table.fits]
+        if p > layers:
+            assert rows.empty
+            continue
+        expected = brute_force(profiler, hw, 32, d, t, p, overhead_s=20e-6)
         found = rows.sort_values("step_s").iloc[0]
         assert int(found.micro_batch) == expected.config.micro_batch, (d, t, p)
-    assert result.best.step_s == min(brute_force(profiler, hw, 32, *s, overhead_s=20e-6).step_s for s in splits(hw, 32))
+    assert result.best.step_s == min(brute_force(profiler, hw, 32, *s, overhead_s=20e-6).step_s for s in splits(hw, 32) if s[2] <= layers)
     # The profile's memory comes from the captured step, its times from the roofline.
     small = profiler(1)
     assert small.parameter_bytes == 4 * sum(p.numel() for p in build_tiny(1)[0].parameters())

@@ -10,12 +10,14 @@ Norms and softmax are Element-wise in the seed taxonomy, and so are plain reduct
 
 from __future__ import annotations
 
+from dataclasses import replace
+from math import prod
 from typing import Any
 
 from roofline.capture import OpRecord, TensorInfo
 from roofline.count.categories import ELEMENTWISE
 from roofline.count.formulas._common import read_bytes, written_bytes
-from roofline.count.registry import Cost, register
+from roofline.count.registry import Cost, RowShape, register
 
 REDUCTION_FLOPS_PER_ELEMENT: dict[str, int] = {
     "aten.var": 3,
@@ -124,7 +126,29 @@ def reduction_cost(record: OpRecord) -> Cost:
 
 @register("aten._softmax", "aten._log_softmax", "aten.softmax", "aten.log_softmax", "aten._safe_softmax")
 def softmax_cost(record: OpRecord) -> Cost:
-    return _streaming_cost(record, softmax_flops(_first_input_numel(record)))
+    cost = _streaming_cost(record, softmax_flops(_first_input_numel(record)))
+    return replace(cost, rows=softmax_rows(record))
+
+
+def softmax_rows(record: OpRecord) -> RowShape | None:
+    """The rows of a softmax over its last dimension (attention's), or None for another
+    dimension (a strided kernel the row model does not describe)."""
+    x = record.args[0] if record.args and isinstance(record.args[0], TensorInfo) else None
+    dim = record.arg("dim", 1, default=-1)
+    if x is None or not x.shape or not isinstance(dim, int) or dim % len(x.shape) != len(x.shape) - 1:
+        return None
+    length = x.shape[-1]
+    return RowShape(x.numel // length, length) if length > 0 else None
+
+
+def layer_norm_rows(record: OpRecord) -> RowShape | None:
+    """The rows of a layer norm: the input split into rows of prod(normalized_shape)."""
+    x = record.args[0] if record.args and isinstance(record.args[0], TensorInfo) else None
+    normalized = record.arg("normalized_shape", 1, default=None)
+    if x is None or not isinstance(normalized, (list, tuple)) or not normalized:
+        return None
+    length = prod(int(size) for size in normalized)
+    return RowShape(x.numel // length, length) if length > 0 else None
 
 
 @register("aten._native_batch_norm_legit_no_training", "aten.cudnn_batch_norm", "aten.miopen_batch_norm")
@@ -159,7 +183,8 @@ def _batch_norm(record: OpRecord, training: bool) -> Cost:
 
 @register("aten.native_layer_norm", "aten.layer_norm")
 def layer_norm_cost(record: OpRecord) -> Cost:
-    return _streaming_cost(record, norm_flops(_first_input_numel(record), "layer_norm"))
+    cost = _streaming_cost(record, norm_flops(_first_input_numel(record), "layer_norm"))
+    return replace(cost, rows=layer_norm_rows(record))
 
 
 @register("aten.native_group_norm", "aten.group_norm")

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from roofline.count.categories import CATEGORIES
 from roofline.errors import RooflineError
+from roofline.measure.compare import OTHER_ROW
 from roofline.report.plot._common import (
     BAR_COLOR,
     CATEGORY_COLORS,
@@ -35,6 +36,8 @@ from roofline.units import time_scale
 
 #: Hatch of a measured bar (predicted bars are plain).
 MEASURED_HATCH = "//"
+#: Colour of a measured bar's time between ops (Other: Python glue, dispatch between ops).
+BETWEEN_OPS_COLOR = "#d0d0d0"
 #: The two kinds of bar of breakdown.
 PREDICTED, MEASURED = "predicted", "measured"
 _BAR_WIDTH = 0.85
@@ -96,15 +99,23 @@ def _configuration(analysis: Any) -> str:
 
 
 # --------------------------------------------------------------------------- breakdown
-def _breakdown_bars(items: list[Any], measured: list[Any]) -> list[tuple[str, str, pd.Series]]:
-    """(model, PREDICTED or MEASURED, seconds by category) per bar, a model's measured
-    bar right after its predicted one."""
+def _breakdown_bars(items: list[Any], measured: list[Any]) -> list[tuple[str, str, pd.Series, float]]:
+    """(model, PREDICTED or MEASURED, seconds by category, seconds between ops) per bar,
+    a model's measured bar right after its predicted one."""
     bars = []
     for a, m in zip(items, measured):
-        bars.append((a.name, PREDICTED, _predicted_by_category(a)))
+        bars.append((a.name, PREDICTED, _predicted_by_category(a), 0.0))
         if m is not None:
-            bars.append((a.name, MEASURED, _category_seconds(m, f"breakdown: measured for {a.name}", a.ops)))
+            bars.append((a.name, MEASURED, _category_seconds(m, f"breakdown: measured for {a.name}", a.ops),
+                         _between_ops_s(m)))
     return bars
+
+
+def _between_ops_s(measured: Any) -> float:
+    """The measured forward's time in no op (a Measurement's or Comparison's other_s,
+    when positive); 0 for a frame or Series, which hold ops only."""
+    value = getattr(measured, "other_s", None)
+    return float(value) if isinstance(value, float) and np.isfinite(value) and value > 0 else 0.0
 
 
 def _bar_positions(models: Sequence[str]) -> np.ndarray:
@@ -141,24 +152,29 @@ def breakdown(
     measured: for each analysis (a list, or one value for a single analysis) None or its
     measured seconds: a roofline.measure.Measurement, the Comparison of Analysis.compare,
     a frame with category and measured_s columns, or a Series by category. A model with a
-    measurement gets a hatched "measured" bar beside its "predicted" one.
+    measurement gets a hatched "measured" bar beside its "predicted" one; a Measurement or
+    Comparison adds its time between ops (Other (between ops), grey) on top of it.
     normalize: bars show shares (%) of each bar's total; else seconds. The total time is
     written above each bar either way.
     """
     items = check_analyses(analyses, "breakdown")
     bars = _breakdown_bars(items, per_item(measured, items, "breakdown", "measured entries"))
-    totals = np.vstack([s.to_numpy() for _, _, s in bars]).sum(axis=1)
-    values, unit = _scaled(np.vstack([s.to_numpy() for _, _, s in bars]), totals, normalize)
-    positions = _bar_positions([model for model, _, _ in bars])
-    any_measured = any(kind == MEASURED for _, kind, _ in bars)
+    seconds = np.column_stack([np.vstack([s.to_numpy() for _, _, s, _ in bars]), [b for *_, b in bars]])
+    totals = seconds.sum(axis=1)
+    values, unit = _scaled(seconds, totals, normalize)
+    positions = _bar_positions([model for model, _, _, _ in bars])
+    any_measured = any(kind == MEASURED for _, kind, _, _ in bars)
     fig = new_figure(*(figsize or (max(4.0, 1.0 + 0.9 * len(bars)) + 1.8, 4.4)), dpi)
     ax = fig.subplots()
-    _stacked_bars(ax, positions, values, horizontal=False, hatches=[MEASURED_HATCH if kind == MEASURED else None for _, kind, _ in bars],
-                  width=_BAR_WIDTH)
+    _stacked_bars(ax, positions, values[:, :-1], horizontal=False,
+                  hatches=[MEASURED_HATCH if kind == MEASURED else None for _, kind, _, _ in bars], width=_BAR_WIDTH)
+    if values[:, -1].any():  # the measured forward's time in no op, on top (the seed's Other)
+        ax.bar(positions, values[:, -1], bottom=values[:, :-1].sum(axis=1), width=_BAR_WIDTH, color=BETWEEN_OPS_COLOR,
+               label=OTHER_ROW, hatch=MEASURED_HATCH, edgecolor="white", linewidth=0.4)
     for pos, height, total in zip(positions, values.sum(axis=1), totals):
         ax.text(pos, height, fmt_time(total), ha="center", va="bottom", fontsize=FONT - 0.5, gid=TOTAL)
     ax.set_xticks(positions)
-    ax.set_xticklabels([f"{model}\n{kind}" if any_measured else model for model, kind, _ in bars], fontsize=FONT,
+    ax.set_xticklabels([f"{model}\n{kind}" if any_measured else model for model, kind, _, _ in bars], fontsize=FONT,
                        rotation=0 if len(bars) <= 6 else 30)
     ax.set_ylabel("share of time (%)" if normalize else f"time ({unit})", fontsize=FONT + 1)
     ax.set_ylim(0, 108 if normalize else values.sum(axis=1).max() * 1.1 if len(values) else 1)

@@ -22,11 +22,16 @@ without attention pairs its Linear layers (a column-split then a row-split, one
 all-reduce of the second's output). A model with neither (a CNN) has no tensor split.
 
 Pipeline parallel (p stages, m micro-batches of size b, m = global_batch / (d b)). The
-layers are split evenly over the stages. With a GPipe / 1F1B schedule a step takes
-(m + p - 1) micro-batch slots, of which p - 1 are the bubble: bubble fraction
-(p-1)/(m+p-1). Each slot costs the stage's compute for one micro-batch, its share of
-the tensor-parallel all-reduces, the point-to-point send of its boundary activation
-(forward) and gradient (backward), and a fixed per-micro-batch scheduling overhead.
+layers are split evenly over the stages, the embeddings on the first, the head and loss
+on the last (roofline.tools.parallel.schedule): each stage's forward and backward are
+its own ops' roofline times at micro-batch size b, launch costs included, and the 1F1B
+(or GPipe) schedule is played out micro-batch by micro-batch with the point-to-point
+sends of boundary activations and gradients between stages; equal stages give the
+textbook (m + p - 1) slots, a bubble of (p-1)/(m+p-1). With tied input and output
+embeddings (GPT-2), the first and last stage all-reduce that weight's gradient after
+backward; each stage then updates its own parameters, the slowest setting the step.
+A profile without per-layer blocks (a hand-made one) keeps the balanced form: every
+stage compute_s / p, (m + p - 1) equal slots.
 
 The trade-off: smaller micro-batches shrink the bubble but pay the per-micro-batch
 costs more often and run the device at a lower roofline efficiency (small GEMMs are
@@ -47,20 +52,21 @@ a step (roofline.capture.training.HOST) is left out of device time.
 from __future__ import annotations
 
 import dataclasses
-
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import pandas as pd
 
-from roofline.errors import RooflineError
 from roofline.count.formulas.attention import SDPA_OPS
+from roofline.errors import RooflineError
 from roofline.hardware import HardwareSpec, Link, load_hardware
+from roofline.tools.parallel.schedule import BlockCost, pipeline_blocks, pipeline_cost
 
-#: Fixed cost of one micro-batch in a pipeline schedule (s): scheduling, the
-#: point-to-point handshake, the launch gap between a stage's forward and backward.
-#: An assumption (not measured): tens of microseconds, as in Megatron-style schedules.
-DEFAULT_MICROBATCH_OVERHEAD_S = 50e-6
+#: Extra fixed cost of one micro-batch in a pipeline schedule (s), beyond what is modelled:
+#: every op's launch is already in the stage times and each send pays the link latency,
+#: so none by default (`roofline plan --microbatch-overhead` adds one).
+DEFAULT_MICROBATCH_OVERHEAD_S = 0.0
 #: DDP's default gradient bucket (bytes): the last bucket's all-reduce cannot overlap.
 DEFAULT_BUCKET_BYTES = 25e6
 
@@ -128,6 +134,9 @@ class StepProfile:
     Megatron tensor split all-reduces in one forward (as many again in backward), in
     tp_allreduces all-reduces; tensor_parallel False when the model has no such split.
     boundary_bytes: one layer-boundary activation (what a pipeline stage sends on).
+    blocks: the model as a pipeline splits it (before the layers, each layer, after), at
+    this micro-batch size; empty when unknown. tied_parameter_bytes: a weight shared by
+    the first and last layers of the model (tied input/output embeddings).
     """
 
     micro_batch: int
@@ -143,6 +152,13 @@ class StepProfile:
     tp_allreduce_bytes: float
     tp_allreduces: int
     tensor_parallel: bool
+    blocks: tuple[BlockCost, ...] = ()
+    tied_parameter_bytes: float = 0.0
+
+    @property
+    def layers(self) -> int:
+        """Layers a pipeline can split the model at (0 when the blocks are unknown)."""
+        return sum(1 for block in self.blocks if block.layer >= 0)
 
     @property
     def compute_s(self) -> float:
@@ -150,8 +166,13 @@ class StepProfile:
         return self.forward_s + self.backward_s
 
     @classmethod
-    def from_analysis(cls, analysis: Any, micro_batch: int) -> "StepProfile":
-        """Summarise a training analysis (analyze(..., mode="train")) at ``micro_batch``."""
+    def from_analysis(cls, analysis: Any, micro_batch: int, *, module_parameter_bytes: dict[str, float] | None = None,
+                      tied_parameter_bytes: float = 0.0) -> StepProfile:
+        """Summarise a training analysis (analyze(..., mode="train")) at ``micro_batch``.
+
+        module_parameter_bytes: module path -> bytes of its parameters (B), for each
+        pipeline stage's share of the optimizer; tied_parameter_bytes: see the class.
+        """
         from roofline.capture.training import BACKWARD, FORWARD, OPTIMIZER, RECOMPUTE
 
         if analysis.memory is None:
@@ -173,7 +194,25 @@ class StepProfile:
             tp_allreduce_bytes=float(sum(sizes)),
             tp_allreduces=len(sizes),
             tensor_parallel=tensor_parallel,
+            blocks=pipeline_blocks(analysis.ops, module_parameter_bytes),
+            tied_parameter_bytes=float(tied_parameter_bytes),
         )
+
+
+def parameter_layout(model: Any) -> tuple[dict[str, float], float]:
+    """(module path -> bytes of the parameters registered on it, bytes of the parameters
+    registered under more than one module: tied weights, counted once). A tied weight
+    is listed under every module holding it, as each pipeline stage keeps its own copy."""
+    by_module: dict[str, float] = {}
+    names: dict[int, int] = {}
+    sizes: dict[int, float] = {}
+    for name, parameter in model.named_parameters(remove_duplicate=False):
+        module = name.rpartition(".")[0]
+        nbytes = float(parameter.numel() * parameter.element_size())
+        by_module[module] = by_module.get(module, 0.0) + nbytes
+        names[id(parameter)] = names.get(id(parameter), 0) + 1
+        sizes[id(parameter)] = nbytes
+    return by_module, sum(sizes[key] for key, count in names.items() if count > 1)
 
 
 def megatron_allreduces(analysis: Any) -> tuple[list[float], bool, float]:
@@ -242,8 +281,10 @@ class TrainingProfiler:
         loss_fn: Any = None,
         name: str | None = None,
         seq: int | None = None,
+        tf32: Any = None,
     ):
         self.build = build
+        self.tf32 = tf32
         self.hw = load_hardware(hw)
         self.dtype = dtype
         self.optimizer = optimizer
@@ -267,8 +308,12 @@ class TrainingProfiler:
             analysis = analyze(
                 model, inputs, hw=self.hw, dtype=self.dtype, meta=True, mode="train",
                 optimizer=self.optimizer, loss_fn=self.loss_fn, name=self.name, batch=micro_batch, seq=self.seq,
+                tf32=self.tf32,
             )
-            self.profiles[micro_batch] = StepProfile.from_analysis(analysis, micro_batch)
+            by_module, tied = parameter_layout(model)
+            self.profiles[micro_batch] = StepProfile.from_analysis(
+                analysis, micro_batch, module_parameter_bytes=by_module, tied_parameter_bytes=tied
+            )
             self.workload = dataclasses.replace(analysis.workload, batch=None)
         return self.profiles[micro_batch]
 
@@ -317,9 +362,11 @@ class StepEstimate:
     """Predicted time (s) and memory (bytes per device) of one step of a configuration.
 
     Per micro-batch and stage: stage_compute_s, tp_comm_s, p2p_s, overhead_s, summing
-    to microbatch_s. pipeline_s = (m + p - 1) x microbatch_s. dp_allreduce_s is the whole
-    gradient all-reduce, dp_exposed_s the part backward does not hide. step_s =
-    pipeline_s + dp_exposed_s + optimizer_s.
+    to microbatch_s (the slowest stage's, ``slowest_stage``, 0-based). pipeline_s: the
+    schedule played out (balanced profiles: (m + p - 1) x microbatch_s). dp_allreduce_s
+    is the whole gradient all-reduce, dp_exposed_s the part backward does not hide;
+    embedding_sync_s the all-reduce of tied embedding gradients between the first and
+    last stage. step_s = pipeline_s + dp_exposed_s + embedding_sync_s + optimizer_s.
     """
 
     config: ParallelConfig
@@ -337,6 +384,8 @@ class StepEstimate:
     step_s: float
     memory_bytes: float
     fits: bool
+    embedding_sync_s: float = 0.0
+    slowest_stage: int = 0
 
     @property
     def samples_per_s(self) -> float:
@@ -357,13 +406,17 @@ def estimate_step(
     overlap: bool = True,
     microbatch_overhead_s: float = DEFAULT_MICROBATCH_OVERHEAD_S,
     bucket_bytes: float = DEFAULT_BUCKET_BYTES,
+    schedule: str = "1f1b",
+    overlap_p2p: bool = False,
 ) -> StepEstimate:
     """Step time and memory of ``config`` from the device profile at its micro-batch size.
 
-    overlap: the data-parallel all-reduce runs during the last micro-batch's backward.
+    overlap: the data-parallel all-reduce runs during the last micro-batch's backward;
+    schedule: "1f1b" or "gpipe"; overlap_p2p: pipeline sends overlap compute (else a
+    stage is held until its send is through, as with blocking send/receive).
     """
     hw = load_hardware(hw)
-    d, t, p, b = config.data, config.tensor, config.pipeline, config.micro_batch
+    d, t, p = config.data, config.tensor, config.pipeline
     _check_config(hw, config, profile)
     m = config.micro_batches
     shards = t * p
@@ -375,7 +428,7 @@ def estimate_step(
         per_pass = ring_allreduce_s(profile.tp_allreduce_bytes, t, link.bandwidth, 0.0)
         per_pass += profile.tp_allreduces * 2 * (t - 1) * link.latency
         tp_comm_s = 2 * per_pass / p  # forward and backward, this stage's share of the layers
-    p2p_s = 0.0
+    p2p_s = embedding_sync_s = 0.0
     if p > 1:
         link = group_link(hw, p, t * d)
         # One activation forward and one gradient backward per micro-batch; with a tensor
@@ -384,20 +437,16 @@ def estimate_step(
     microbatch_s = stage_compute_s + tp_comm_s + p2p_s + microbatch_overhead_s
     bubble_fraction = (p - 1) / (m + p - 1)
     pipeline_s = (m + p - 1) * microbatch_s
+    optimizer_share, slowest_stage = 1.0 / shards, 0
+    if p > 1 and profile.blocks:
+        played = _played_pipeline(profile, hw, config, tp_comm_s, p2p_s, microbatch_overhead_s, schedule, overlap_p2p)
+        stage_compute_s, tp_comm_s, microbatch_s = played.stage_compute_s, played.tp_comm_s, played.microbatch_s
+        bubble_fraction, pipeline_s, embedding_sync_s = played.bubble_fraction, played.pipeline_s, played.embedding_sync_s
+        optimizer_share, slowest_stage = played.optimizer_share, played.slowest_stage
 
-    gradient_bytes = profile.gradient_bytes / shards
-    dp_allreduce_s = dp_exposed_s = 0.0
-    if d > 1:
-        link = group_link(hw, d, t)
-        dp_allreduce_s = ring_allreduce_s(gradient_bytes, d, link.bandwidth, link.latency)
-        if overlap:
-            hidden_s = profile.backward_s / shards  # the last micro-batch's backward
-            last_bucket_s = ring_allreduce_s(min(bucket_bytes, gradient_bytes), d, link.bandwidth, link.latency)
-            dp_exposed_s = max(dp_allreduce_s - hidden_s, last_bucket_s)
-        else:
-            dp_exposed_s = dp_allreduce_s
-    optimizer_s = profile.optimizer_s / shards
-    step_s = pipeline_s + dp_exposed_s + optimizer_s
+    dp_allreduce_s, dp_exposed_s = _data_parallel_s(profile, hw, config, overlap, bucket_bytes)
+    optimizer_s = profile.optimizer_s * optimizer_share
+    step_s = pipeline_s + dp_exposed_s + embedding_sync_s + optimizer_s
 
     static = profile.parameter_bytes + profile.buffer_bytes + profile.gradient_bytes + profile.optimizer_state_bytes
     in_flight = min(m, p)
@@ -418,6 +467,70 @@ def estimate_step(
         step_s=step_s,
         memory_bytes=memory_bytes,
         fits=memory_bytes <= hw.dram.capacity,
+        embedding_sync_s=embedding_sync_s,
+        slowest_stage=slowest_stage,
+    )
+
+
+def _data_parallel_s(profile: StepProfile, hw: HardwareSpec, config: ParallelConfig, overlap: bool,
+                     bucket_bytes: float) -> tuple[float, float]:
+    """(the whole gradient all-reduce, the part backward does not hide) in s; 0 without
+    data parallelism. Overlapped, the last micro-batch's backward hides all but the last
+    bucket's all-reduce."""
+    d, shards = config.data, config.tensor * config.pipeline
+    if d <= 1:
+        return 0.0, 0.0
+    gradient_bytes = profile.gradient_bytes / shards
+    link = group_link(hw, d, config.tensor)
+    allreduce_s = ring_allreduce_s(gradient_bytes, d, link.bandwidth, link.latency)
+    if not overlap:
+        return allreduce_s, allreduce_s
+    hidden_s = profile.backward_s / shards  # the last micro-batch's backward
+    last_bucket_s = ring_allreduce_s(min(bucket_bytes, gradient_bytes), d, link.bandwidth, link.latency)
+    return allreduce_s, max(allreduce_s - hidden_s, last_bucket_s)
+
+
+@dataclass(frozen=True)
+class _PlayedPipeline:
+    """estimate_step's pipeline terms from a schedule played out (see StepEstimate)."""
+
+    stage_compute_s: float
+    tp_comm_s: float
+    microbatch_s: float
+    bubble_fraction: float
+    pipeline_s: float
+    embedding_sync_s: float
+    optimizer_share: float
+    slowest_stage: int
+
+
+def _played_pipeline(profile: StepProfile, hw: HardwareSpec, config: ParallelConfig, tp_comm_s: float, p2p_s: float,
+                     overhead_s: float, schedule: str, overlap_p2p: bool) -> _PlayedPipeline:
+    """The pipeline of ``config`` played out over the profile's blocks: tp_comm_s (s per
+    micro-batch on an even stage, forward and backward) spread per layer, p2p_s (s, both
+    sends of a micro-batch) split into its forward and backward send."""
+    d, t, p = config.data, config.tensor, config.pipeline
+    layers = profile.layers
+    per_layer_pass_s = tp_comm_s * p / (2 * layers)  # one layer's all-reduces, one direction
+    cost = pipeline_cost(
+        profile.blocks, p, config.micro_batches, tensor=t, tp_comm_per_layer_s=per_layer_pass_s, send_s=p2p_s / 2,
+        overhead_s=overhead_s, overlap_sends=overlap_p2p, schedule=schedule, parameter_bytes=profile.parameter_bytes,
+    )
+    slowest = cost.stages[cost.result.slowest_stage]
+    stage_tp_s = 2 * slowest.layers * per_layer_pass_s
+    sync_s = 0.0
+    if profile.tied_parameter_bytes > 0:  # the first and last stage, (p - 1) t d ranks apart
+        ends = group_link(hw, 2, (p - 1) * t * d)
+        sync_s = ring_allreduce_s(profile.tied_parameter_bytes / t, 2, ends.bandwidth, ends.latency)
+    return _PlayedPipeline(
+        stage_compute_s=slowest.forward_s + slowest.backward_s - overhead_s - stage_tp_s,
+        tp_comm_s=stage_tp_s,
+        microbatch_s=slowest.forward_s + slowest.backward_s + p2p_s,
+        bubble_fraction=cost.result.bubble_fraction,
+        pipeline_s=cost.result.pipeline_s,
+        embedding_sync_s=sync_s,
+        optimizer_share=cost.parameter_share / t,
+        slowest_stage=cost.result.slowest_stage,
     )
 
 

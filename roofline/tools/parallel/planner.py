@@ -128,6 +128,8 @@ def plan(
         first = profile_at(candidates[0])
         if t > 1 and not first.tensor_parallel:
             continue
+        if first.blocks and p > first.layers:  # a stage needs at least one layer
+            continue
 
         def step_s_at(b: int, d: int = d, t: int = t, p: int = p) -> float:
             key = (d, t, p, b)

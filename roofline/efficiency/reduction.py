@@ -1,0 +1,93 @@
+"""Row-wise reduction kernels (softmax over the last dimension, layer norm): how many
+times they read each row, and where the re-reads come from.
+
+PyTorch's CUDA kernels (the ones the measured runs launched, by their names):
+
+- softmax, row of L elements: when L <= 1024 and a row is at most 4 KiB,
+  ``softmax_warp_forward`` keeps a row in one warp's registers: one read, one write.
+  Longer rows run ``cunn_SoftMaxForward``, one block per row, which streams the row
+  three times (its maximum, the sum of exponentials, then the written result): three
+  reads, one write.
+- layer norm: ``vectorized_layer_norm_kernel``, one 128-thread block per row, reads the
+  row twice (Welford statistics, then the normalised output): two reads, one write.
+
+The first read of a row comes from DRAM (the count stage's compulsory bytes). A
+re-read finds the row in L2 when the rows the resident blocks work on, and the outputs
+they write, fit in it: the working set is rows in flight x row bytes x 2, with rows in
+flight = SMs x blocks an SM holds (threads_per_sm / block threads). Beyond L2's
+capacity, the fraction L2 / working set of re-reads hits; the rest go to DRAM. So
+
+    reread_s = rows x row bytes x (reads - 1) x (hit / l2_bw + (1 - hit) / dram_bw)
+
+on top of the compulsory bytes' time. Everything is vectorised over arrays of ops.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "LAYER_NORM_BLOCK_THREADS",
+    "LAYER_NORM_OPS",
+    "LAYER_NORM_READS",
+    "SOFTMAX_OPS",
+    "reread_hit_fraction",
+    "reread_s",
+    "softmax_block_threads",
+    "softmax_reads",
+]
+
+#: aten ops run by PyTorch's softmax kernels.
+SOFTMAX_OPS: frozenset[str] = frozenset({"aten._softmax", "aten.softmax", "aten._log_softmax", "aten.log_softmax",
+                                          "aten._safe_softmax"})
+#: aten ops run by PyTorch's layer-norm forward kernel.
+LAYER_NORM_OPS: frozenset[str] = frozenset({"aten.native_layer_norm", "aten.layer_norm"})
+#: Reads of each row by vectorized_layer_norm_kernel: statistics, then the output.
+LAYER_NORM_READS = 2.0
+#: Threads of one vectorized_layer_norm_kernel block (32 x 4).
+LAYER_NORM_BLOCK_THREADS = 128.0
+#: softmax_warp_forward's limits: at most 1024 elements and 4 KiB per row.
+PERSISTENT_MAX_ELEMENTS = 1024
+PERSISTENT_MAX_BYTES = 4096
+#: Reads of each row by cunn_SoftMaxForward: maximum, sum of exponentials, result.
+BLOCK_SOFTMAX_READS = 3.0
+#: cunn_SoftMaxForward's vector width in bytes (float4 loads).
+VECTOR_BYTES = 16
+MAX_BLOCK_THREADS = 1024
+WARP = 32
+
+
+def softmax_reads(length: np.ndarray, itemsize: np.ndarray | float) -> np.ndarray:
+    """Reads of each row by PyTorch's softmax forward over rows of ``length`` elements of
+    ``itemsize`` bytes: 1 when the row fits one warp's registers, else 3."""
+    length = np.asarray(length, dtype=float)
+    persistent = (length <= PERSISTENT_MAX_ELEMENTS) & (length * itemsize <= PERSISTENT_MAX_BYTES)
+    return np.where(persistent, 1.0, BLOCK_SOFTMAX_READS)
+
+
+def softmax_block_threads(length: np.ndarray, itemsize: np.ndarray | float) -> np.ndarray:
+    """Threads per block of cunn_SoftMaxForward (PyTorch's SoftMax_getBlockSize): the
+    power of two at or above half of min(length / ILP, 1024), at least a warp; ILP is
+    the elements of a 16-byte vector."""
+    ilp = VECTOR_BYTES / np.asarray(itemsize, dtype=float)
+    half = np.minimum(np.floor(np.asarray(length, dtype=float) / ilp), MAX_BLOCK_THREADS) / 2
+    block = 2.0 ** np.ceil(np.log2(np.maximum(half, 1.0)))
+    return np.maximum(block, WARP)
+
+
+def reread_hit_fraction(row_bytes: np.ndarray, block_threads: np.ndarray, *, sms: int, threads_per_sm: int,
+                        l2_bytes: float) -> np.ndarray:
+    """Fraction (0, 1] of a row's re-reads found in L2: L2 capacity over the working set
+    of the rows in flight (each row read and its output written), at most 1."""
+    blocks_per_sm = np.maximum(np.floor(threads_per_sm / np.asarray(block_threads, dtype=float)), 1.0)
+    working_set = sms * blocks_per_sm * np.asarray(row_bytes, dtype=float) * 2
+    return np.minimum(1.0, l2_bytes / np.maximum(working_set, 1.0))
+
+
+def reread_s(rows: np.ndarray, row_bytes: np.ndarray, reads: np.ndarray, hit: np.ndarray, *, l2_bw: float,
+             dram_bw: float) -> np.ndarray:
+    """Seconds of a row-wise kernel's re-reads (beyond the first read): each row read
+    ``reads - 1`` more times, a fraction ``hit`` from L2 at ``l2_bw`` (B/s), the rest
+    from DRAM at ``dram_bw`` (B/s, the bandwidth the kernel attains)."""
+    extra = np.asarray(rows, dtype=float) * np.asarray(row_bytes, dtype=float) * (np.asarray(reads) - 1.0)
+    return extra * (hit / l2_bw + (1.0 - hit) / dram_bw)
