@@ -73,7 +73,7 @@ SPEC_DIR = __import__("pathlib").Path(__file__).resolve().parents[2] / "hw_specs
 #: FP32 lanes per SM by architecture (NVIDIA whitepapers): 64 on Pascal GP100, Volta,
 #: Turing and GA100; 128 on GP104 (P4), Hopper and Ada.
 FP32_LANES = {"p100": 64, "v100": 64, "v100-pcie": 64, "t4": 64, "a100-pcie": 64, "a100-80gb-pcie": 64,
-              "a100-sxm": 64, "p4": 128, "l4": 128, "l40s": 128, "rtx-4090": 128, "h100-sxm": 128,
+              "a100-sxm": 64, "4xa100-sxm": 64, "p4": 128, "l4": 128, "l40s": 128, "rtx-4090": 128, "h100-sxm": 128,
               "h100-pcie": 128, "h200": 128, "8xh100-sxm": 128, "2x8xh100-sxm": 128}
 
 
