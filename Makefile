@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean figures
+.PHONY: demo test install clean figures notebooks
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test: $(STAMP)
 # Regenerate the committed README figures in docs/figures/ (meta tensors: a few seconds).
 figures: $(STAMP)
 	$(PY) benchmarks/figures.py
+
+# Run every notebook in place and store its outputs (a few minutes on 2 cores).
+notebooks: $(STAMP)
+	$(PY) benchmarks/notebooks.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -110,6 +110,9 @@ def test_crowded_labels_never_overlap_each_other_or_the_legend():
     assert not any(b.overlaps(legend) for b in boxes)
     axes_box = ax.get_window_extent(fig.canvas.get_renderer())
     assert all(axes_box.contains(b.x0, b.y0) and axes_box.contains(b.x1, b.y1) for b in boxes)
+    # no label sits on a labelled point (the engine keeps labels off the markers it labels)
+    anchors = [ax.transData.transform(t.xy) for t in ax.texts if t.get_gid() == plot.OP_LABEL]
+    assert not any(b.contains(x, y) for b in boxes for x, y in anchors)
 
 
 def test_roofline_side_by_side_shares_axes():
@@ -255,3 +258,31 @@ def test_labels_never_cut_an_op_name():
     label = op_label("aten._scaled_dot_product_flash_attention", "blocks.*.attn.core", width=40)
     assert label.startswith("_scaled_dot_product_flash_attention b") and label.endswith("…") and len(label) <= 40
     assert op_label("aten.mm", "lm_head") == "mm lm_head"
+
+
+def test_a_group_in_modules_with_nothing_in_common_is_named_by_its_op():
+    # three identical batch norms in modules that share no part of their path: the
+    # pattern would be "*.*.* …", which names nothing; the label is the op and its count
+    rows = [op_row("aten.native_batch_norm", module, "Element-wise", 1e6, 4e6, 4e6, "vector")
+            for module in ("layer1.0.bn1", "layer2.1.bn2", "stem.bn")]
+    frame = pd.DataFrame(rows)[list(COUNT_COLUMNS)]
+    fig = plot.roofline(Analysis("bn", load_hardware("h100-sxm"), frame), top=1)
+    labels = [t.get_text() for t in by_gid(fig.axes[0], plot.OP_LABEL)]
+    assert labels == ["native_batch_norm x3"]
+
+
+def _two_op_run(scale, add_flops_factor):
+    rows = [op_row("aten.relu", "a", "Element-wise", 1e6 * scale, 4e6 * scale, 4e6 * scale, "vector"),
+            op_row("aten.add", "b", "Element-wise", 1e6 * scale * add_flops_factor, 4e6 * scale, 4e6 * scale, "vector")]
+    return Analysis(f"x{scale:g}", load_hardware("h100-sxm"), pd.DataFrame(rows)[list(COUNT_COLUMNS)])
+
+
+@pytest.mark.parametrize("add_flops_factor, expected", [
+    (1.0, ["batch 1", "batch 100"]),  # relu and add on the same points: each step named once
+    (100.0, ["batch 1", "batch 1", "batch 100", "batch 100"]),  # add two decades to the right: its own names
+])
+def test_trajectory_names_a_step_once_where_its_points_meet(add_flops_factor, expected):
+    runs = {f"batch {s}": _two_op_run(s, add_flops_factor) for s in (1, 100)}
+    fig = plot.trajectory(runs, by="op", keys=["aten.relu", "aten.add"])
+    assert len(by_gid(fig.axes[0], plot.TRAJECTORY)) == 2
+    assert sorted(t.get_text() for t in by_gid(fig.axes[0], plot.STEP_LABEL)) == expected

@@ -88,8 +88,11 @@ def _stacked_bars(ax: Axes, positions: np.ndarray, values: np.ndarray, horizonta
 
 
 def _legend_right(ax: Axes) -> None:
-    """The category legend outside the axes, on the right."""
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=FONT - 0.5, frameon=False)
+    """The category legend outside the axes, on the right: the categories some bar has
+    (a category that took no time is no help to read the bars)."""
+    drawn = [c for c in ax.containers if any(p.get_width() * p.get_height() > 0 for p in c.patches)]
+    ax.legend(handles=drawn, labels=[c.get_label() for c in drawn], loc="upper left", bbox_to_anchor=(1.01, 1.0),
+              fontsize=FONT - 0.5, frameon=False)
 
 
 def _configuration(analysis: Any) -> str:

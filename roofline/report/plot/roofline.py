@@ -57,6 +57,7 @@ from roofline.report.plot._common import (
     per_item,
     placeable,
     present_categories,
+    short_op,
     si_tick,
 )
 from roofline.report.plot.labels import (
@@ -258,7 +259,10 @@ def _label_groups(frame: pd.DataFrame, top: int, keep: Sequence[str] = ()) -> pd
     )
     rows = []
     for _, members in frame.groupby([key["op"], key["lx"], key["ly"]], sort=False):
-        text = op_label(members["op"].iloc[0], _module_pattern(list(members["module"])), width=40)
+        pattern = _module_pattern(list(members["module"]))
+        # "*.*.* …" names no module: the op and its count say all there is
+        anywhere = set(pattern.replace(".", "").replace("…", "").replace(" ", "")) == {"*"}
+        text = short_op(members["op"].iloc[0]) if anywhere else op_label(members["op"].iloc[0], pattern, width=40)
         if len(members) > 1:
             text += f" x{len(members)}"
         rows.append({"x": members["x"].iloc[0], "y": members["y"].iloc[0], "text": text,
@@ -492,6 +496,19 @@ def hierarchical_roofline(
 
 
 # --------------------------------------------------------------------------- trajectory
+def _distinct_steps(ax: Axes, ends: list[tuple[float, float, str, float]], min_px: float = 25.0) -> list[tuple[float, float, str, float]]:
+    """The step labels worth drawing: a step's name once per cluster of its points
+    (the first and last runs of several groups often land together; one "batch 1" says
+    it for all of them). A point within ``min_px`` display pixels of a kept point with
+    the same name is left unlabelled."""
+    kept: list[tuple[float, float, str, float]] = []
+    for end in ends:
+        here = ax.transData.transform(end[:2])
+        if not any(name == end[2] and np.hypot(*(ax.transData.transform((x, y)) - here)) < min_px for x, y, name, _ in kept):
+            kept.append(end)
+    return kept
+
+
 def _group_totals(pairs: list[tuple[str, Any]], by: str) -> list[tuple[str, pd.DataFrame]]:
     """Per analysis, the summed flops, bytes and predicted seconds of its placeable ops per ``by`` value."""
     sums = []
@@ -563,6 +580,6 @@ def trajectory(
     renderer = fig.canvas.get_renderer()
     markers = [marker_box(ax, x, y, 3) for x, y in points]
     ends = [(x, y, str(label), 3.0) for pts in lines.values() for label, x, y in ([pts[0], pts[-1]] if len(pts) > 1 else pts)]
-    for text in _label_panel(panel, renderer, ends, markers, color=MUTED_COLOR):
+    for text in _label_panel(panel, renderer, _distinct_steps(ax, ends), markers, color=MUTED_COLOR):
         text.set_gid(STEP_LABEL)
     return fig
