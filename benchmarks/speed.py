@@ -24,6 +24,11 @@ How it measures (why each choice):
   model and runs that one tool once: resource.getrusage's ru_maxrss is a high-water mark
   of the whole process, so sharing a process would blur the tools together.
 - A spec swap is ``Analysis.with_hw`` on each packaged spec, timed after one analyze.
+- ``--sweep`` times the symbolic sweep instead (roofline.tools.symbolic_sweep): Llama-2-7B
+  on meta over batch 1..64 x 50 sequence lengths x 3 specs (9,600 points), cold (its
+  symbolic captures included) and warm (regions kept from the cold run: evaluation
+  only), against one warm analyze of the model; then compares sampled points with a
+  direct analyze each.
 """
 
 from __future__ import annotations
@@ -416,6 +421,69 @@ def machine() -> str:
     )
 
 
+#: The --sweep benchmark: target, specs, batches and sequence lengths (9,600 points).
+SWEEP_TARGET = "llama-7b"
+SWEEP_SPECS = ("h100-sxm", "a100-sxm", "l4")
+SWEEP_BATCHES = tuple(range(1, 65))
+SWEEP_SEQS = tuple(round(64 + i * (4096 - 64) / 49) for i in range(50))
+
+
+def _clock(run: Callable[[], Any]) -> tuple[float, float, Any]:
+    """(wall s, CPU s, result) of one call, after an untimed garbage collection."""
+    gc.collect()
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = run()
+    return time.perf_counter() - wall, time.process_time() - cpu, result
+
+
+def sweep_benchmark(samples: int = 20) -> str:
+    """Time the symbolic sweep of SWEEP_TARGET against one warm analyze, and check
+    ``samples`` points spread over the grid against a direct analyze each. Returns the
+    report (lines of figures)."""
+    import roofline
+    from roofline.targets import build
+    from roofline.tools import symbolic_sweep
+    from roofline.tools.sweep import sweep
+
+    built = build(SWEEP_TARGET, batch=8, meta=True, options={"seq": 2048})
+    for _ in range(2):  # warm: imports, first calls
+        roofline.analyze(built.model, built.inputs, hw=SWEEP_SPECS[0])
+    analyze_runs = [_clock(lambda: roofline.analyze(built.model, built.inputs, hw=SWEEP_SPECS[0]))[:2] for _ in range(3)]
+    analyze_wall = statistics.median(w for w, _ in analyze_runs)
+    analyze_cpu = statistics.median(c for _, c in analyze_runs)
+    notes: list[str] = []
+
+    def run() -> Any:
+        return sweep(SWEEP_TARGET, list(SWEEP_SPECS), SWEEP_BATCHES, SWEEP_SEQS, meta=True, method="symbolic",
+                     note=notes.append)
+
+    symbolic_sweep.REGIONS.clear()
+    cold_wall, cold_cpu, frame = _clock(run)
+    warm_wall, warm_cpu, _ = _clock(run)
+    rows = [int(i) for i in [round(k * (len(frame) - 1) / (samples - 1)) for k in range(samples)]]
+    worst = {"predicted_s": 0.0, "total_flops": 0.0, "total_bytes": 0.0}
+    for i in rows:
+        row = frame.iloc[i]
+        point = build(SWEEP_TARGET, batch=int(row["batch"]), meta=True, options={"seq": int(row["seq"])})
+        direct = roofline.analyze(point.model, point.inputs, hw=row["hw"]).summary()
+        worst = {column: max(value, abs(row[column] / direct[column] - 1)) for column, value in worst.items()}
+    grid = (f"symbolic sweep of {SWEEP_TARGET} on meta: {len(SWEEP_BATCHES)} batches x {len(SWEEP_SEQS)} seqs x "
+            f"{len(SWEEP_SPECS)} specs = {len(frame)} points; {'; '.join(notes)}")
+    cold = (f"cold sweep (symbolic captures and builds included): {cold_wall:.2f} s wall, {cold_cpu:.2f} s CPU "
+            f"= {cold_wall / analyze_wall:.1f}x analyze wall, {cold_cpu / analyze_cpu:.1f}x CPU")
+    warm = (f"warm sweep (regions kept, evaluation only): {warm_wall:.3f} s wall, {warm_cpu:.3f} s CPU "
+            f"= {warm_wall / analyze_wall:.2f}x analyze wall, {warm_cpu / analyze_cpu:.2f}x CPU")
+    deviation = ", ".join(f"{k} {v:.2e}" for k, v in worst.items())
+    return "\n".join([
+        grid,
+        f"one warm analyze (batch 8, seq 2048): {analyze_wall:.3f} s wall, {analyze_cpu:.3f} s CPU",
+        cold,
+        warm,
+        f"{samples} sampled points vs a direct analyze each, max relative deviation: {deviation}",
+        f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}",
+    ])
+
+
 START = "<!-- speed.py table start -->"
 END = "<!-- speed.py table end -->"
 
@@ -446,11 +514,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", type=Path, help="update the generated table in this Markdown file")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1, see above)")
     parser.add_argument("--profile", metavar="TARGET", help="print where analyze's time goes on one model of the table")
+    parser.add_argument("--sweep", action="store_true", help="time the symbolic sweep of Llama-2-7B instead (see above)")
     parser.add_argument("--child-time", help=argparse.SUPPRESS)
     parser.add_argument("--child-rss", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    if args.child_time or args.child_rss or args.profile:
+    if args.child_time or args.child_rss or args.profile or args.sweep:
         import torch
 
         torch.set_num_threads(args.threads)
@@ -460,6 +529,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--profile {args.profile!r}: expected one of {', '.join(m[1] for m in MODELS)}")
         _, target, options, meta = found[0]
         print(profile(target, options, meta))
+        return 0
+    if args.sweep:
+        print(sweep_benchmark())
         return 0
     if args.child_time:
         label, target, options, meta = json.loads(args.child_time)

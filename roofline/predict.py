@@ -34,14 +34,21 @@ import pandas as pd
 
 from roofline.count.categories import CONV
 from roofline.count.registry import HOST_LINK, MATRIX, NO_UNIT, VECTOR
-from roofline.efficiency import kernel_efficiency
-from roofline.efficiency.cpu import CurveTerms, curve_terms
+from roofline.dtypes import KEY_ITEMSIZE
+from roofline.efficiency import (
+    ROW_COLUMNS,
+    gemm_shapes,
+    kernel_efficiency_arrays,
+    row_reread_arrays,
+)
+from roofline.efficiency.cpu import CurveTerms, curve_terms, thread_slowdown
 from roofline.hardware import DRAM, WORKING_SET, HardwareSpec
 
 __all__ = [
     "BOUNDS", "COMPUTE_BOUND", "MEMORY_BOUND", "OVERHEAD_BOUND", "NO_WORK", "PREDICTION_COLUMNS",
     "DEFAULT_LEVEL", "WORKING_SET", "Tf32Policy", "predict_frame", "default_level", "no_work_overhead",
-    "fresh_write_s", "working_set_bandwidth", "resident_bandwidth", "op_efficiency", "compute_dtype",
+    "fresh_write_s", "fresh_write_array", "in_place_ops", "working_set_bandwidth", "resident_bandwidth", "op_efficiency", "compute_dtype",
+    "OpTraits", "OpSizes", "TimeTerms", "op_traits", "op_sizes", "time_terms",
 ]
 
 #: What bounds an op (the ``bound`` column): the largest term of the time model, or
@@ -95,12 +102,26 @@ def fresh_write_s(ops: pd.DataFrame, hw: HardwareSpec) -> np.ndarray:
     that large pays bytes_written / bandwidth on top of its traffic. In-place ops (names
     ending in "_") allocate nothing. Needs the columns op and bytes_written (else 0).
     """
-    fresh = hw.measured.fresh_write if hw.measured is not None else None
-    if fresh is None or "bytes_written" not in ops or "op" not in ops:
+    if "bytes_written" not in ops or "op" not in ops:
         return np.zeros(len(ops))
     written = np.nan_to_num(ops["bytes_written"].to_numpy(dtype=float))
-    in_place = ops["op"].astype(str).str.endswith("_").to_numpy()
-    return np.where((written >= fresh.min_bytes) & ~in_place, written / fresh.bandwidth, 0.0)
+    return fresh_write_array(written, in_place_ops(ops), hw)
+
+
+def in_place_ops(ops: pd.DataFrame) -> np.ndarray:
+    """Per op, True for an in-place op (name ending in "_": it allocates no output)."""
+    if "op" not in ops:
+        return np.zeros(len(ops), dtype=bool)
+    return ops["op"].astype(str).str.endswith("_").to_numpy()
+
+
+def fresh_write_array(bytes_written: np.ndarray, in_place: np.ndarray, hw: HardwareSpec) -> np.ndarray:
+    """fresh_write_s on arrays (any shape that broadcasts): seconds faulting in the fresh
+    pages of outputs of ``bytes_written`` bytes; 0 for in-place ops and uncalibrated specs."""
+    fresh = hw.measured.fresh_write if hw.measured is not None else None
+    if fresh is None:
+        return np.zeros(np.shape(bytes_written))
+    return np.where((bytes_written >= fresh.min_bytes) & ~in_place, bytes_written / fresh.bandwidth, 0.0)
 
 
 def working_set_bandwidth(nbytes: np.ndarray, hw: HardwareSpec) -> np.ndarray:
@@ -219,19 +240,18 @@ class Traffic:
     host: np.ndarray  # bool: bytes cross the host link
 
 
-def memory_traffic(ops: pd.DataFrame, nbytes: np.ndarray, supported: np.ndarray, hw: HardwareSpec, level: str,
+def memory_traffic(nbytes: np.ndarray, param_bytes: np.ndarray, host: np.ndarray, hw: HardwareSpec, level: str,
                    resident_bytes: float) -> Traffic:
-    """The bandwidth each op's bytes see (see predict_frame's ``level``)."""
-    weight_bytes = np.zeros(len(ops))
+    """The bandwidth each op's bytes see (see predict_frame's ``level``). Arrays of any
+    shape that broadcast (ops x sizes in a vectorised sweep); param_bytes: the bytes of
+    the op's weights (0 where unsupported)."""
+    weight_bytes = np.zeros(np.shape(nbytes))
     if level == WORKING_SET:
         memory_bw = working_set_bandwidth(nbytes, hw)
-        if "param_bytes" in ops:
-            params = np.where(supported, np.nan_to_num(ops["param_bytes"].to_numpy(dtype=float)), 0.0)
-            weight_bytes = np.minimum(params, nbytes)
+        weight_bytes = np.minimum(param_bytes, nbytes)
         weight_bw = resident_bandwidth(resident_bytes, hw)
     else:
         memory_bw = weight_bw = hw.level(level).bandwidth
-    host = ops["traffic"].to_numpy() == HOST_LINK
     return Traffic(
         bandwidth=np.where(host, hw.host_link_bw, memory_bw),
         weight_bytes=np.where(host, 0.0, weight_bytes),
@@ -261,7 +281,8 @@ def efficiencies(ops: pd.DataFrame, hw: HardwareSpec, compute: np.ndarray, host:
         own = ops["op"].map(suite).to_numpy(dtype=float)
     else:
         own = np.full(len(ops), np.nan)
-    own = np.where(curves.has, curves.efficiency, own)
+    # The family's efficiency on all threads: time_terms ramps it by the op's size.
+    own = np.where(curves.has, curves.base_efficiency, own)
     has_own = ~np.isnan(own) & ~host
     return Efficiencies(
         compute=np.where(has_own, own, compute),
@@ -304,16 +325,128 @@ def predict_frame(
     Times are in seconds, peaks in FLOP/s, bandwidths in byte/s. Unsupported ops get the
     fixed overhead only (they are listed separately, never treated as free work).
     """
-    supported = ops["supported"].to_numpy(dtype=bool)
-    flops = np.where(supported, np.nan_to_num(ops["flops"].to_numpy(dtype=float)), 0.0)
-    nbytes = np.where(supported, np.nan_to_num(ops["bytes"].to_numpy(dtype=float)), 0.0)
-    no_work = ops["unit"].to_numpy() == NO_UNIT
-    peak, compute_efficiency, on_matrix = peak_lookup(ops, hw, tf32 or Tf32Policy())
-    traffic = memory_traffic(ops, nbytes, supported, hw, level or default_level(hw), resident_bytes)
+    traits = op_traits(ops, hw, tf32 or Tf32Policy())
+    terms = time_terms(op_sizes(ops), traits, hw, level or default_level(hw), resident_bytes)
+    columns = {"peak_flops": traits.peak, "attainable_flops": terms.attainable, "bandwidth": terms.bandwidth,
+               "compute_s": terms.compute_s, "memory_s": terms.memory_s, "kernel_s": terms.kernel_s,
+               "overhead_s": terms.overhead_s, "predicted_s": terms.predicted_s,
+               "bound": bounds(terms.compute_s, terms.memory_s, terms.fixed_s, traits.no_work)}
+    return pd.DataFrame(columns, index=ops.index)
+
+
+# --------------------------------------------------------------------------- on arrays
+
+
+@dataclass(frozen=True)
+class OpTraits:
+    """Per op, what the time model needs that does not depend on its sizes (1-D arrays,
+    one entry per op): peak FLOP/s, the attained fractions of the spec's roofs, and the
+    op's kind. A vectorised sweep computes them once per spec for a whole grid."""
+
+    peak: np.ndarray
+    efficiency: Efficiencies
+    on_matrix: np.ndarray
+    host: np.ndarray
+    no_work: np.ndarray
+    supported: np.ndarray
+    in_place: np.ndarray
+    op: np.ndarray  # the op's name (row-wise reductions reread their rows by kind)
+    itemsize: np.ndarray  # bytes per element of the dtype it computes in
+    curves: CurveTerms  # calibrated CPU families: dispatch_s and efficiency before the thread ramp
+
+
+@dataclass(frozen=True)
+class OpSizes:
+    """Per op, the size-dependent counts: flops (FLOP), bytes and bytes_written (B),
+    param_bytes (B of weights) and the GEMM (batch, m, n, k) or None. Arrays of shape
+    (ops,) or (ops, points): a vectorised sweep evaluates every point at once."""
+
+    flops: np.ndarray
+    bytes: np.ndarray
+    bytes_written: np.ndarray
+    param_bytes: np.ndarray
+    gemm: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None
+    rows: tuple[np.ndarray, np.ndarray] | None = None  # a row-wise reduction's rows and length (NaN: none)
+
+
+@dataclass(frozen=True)
+class TimeTerms:
+    """The time model's terms per op (seconds; FLOP/s; B/s), shaped like OpSizes's arrays.
+    fixed_s: the fixed per-op cost (overhead, and the kernel floor where it wins)."""
+
+    attainable: np.ndarray
+    bandwidth: np.ndarray
+    compute_s: np.ndarray
+    memory_s: np.ndarray
+    kernel_s: np.ndarray
+    overhead_s: np.ndarray
+    predicted_s: np.ndarray
+    fixed_s: np.ndarray
+
+
+def op_traits(ops: pd.DataFrame, hw: HardwareSpec, tf32: Tf32Policy) -> OpTraits:
+    """The size-independent traits of every op of ``ops`` on ``hw`` (columns unit, dtype,
+    category, traffic, supported and, when present, op)."""
+    peak, compute_efficiency, on_matrix = peak_lookup(ops, hw, tf32)
+    host = ops["traffic"].to_numpy() == HOST_LINK
     curves = curve_terms(ops, hw.measured)
-    eff = efficiencies(ops, hw, compute_efficiency, traffic.host, curves)
-    kernel = kernel_efficiency(ops, hw, compute=eff.compute, on_tensor_cores=on_matrix,
-                               does_work=supported & ~no_work & ~traffic.host)
+    return OpTraits(peak=peak, efficiency=efficiencies(ops, hw, compute_efficiency, host, curves), on_matrix=on_matrix,
+                    host=host, no_work=ops["unit"].to_numpy() == NO_UNIT,
+                    supported=ops["supported"].to_numpy(dtype=bool), in_place=in_place_ops(ops),
+                    op=ops["op"].to_numpy() if "op" in ops else np.full(len(ops), ""),
+                    itemsize=ops["dtype"].map(KEY_ITEMSIZE).fillna(4.0).to_numpy(dtype=float), curves=curves)
+
+
+def op_sizes(ops: pd.DataFrame) -> OpSizes:
+    """The size-dependent counts of an ops frame (NaN counts of unsupported ops as 0)."""
+    supported = ops["supported"].to_numpy(dtype=bool)
+
+    def column(name: str) -> np.ndarray:
+        values = ops[name].to_numpy(dtype=float) if name in ops else np.zeros(len(ops))
+        return np.where(supported, np.nan_to_num(values), 0.0)
+
+    shapes = gemm_shapes(ops)
+    rows = (tuple(ops[c].to_numpy(dtype=float) for c in ROW_COLUMNS) if all(c in ops for c in ROW_COLUMNS)
+            else None)
+    return OpSizes(flops=column("flops"), bytes=column("bytes"), bytes_written=column("bytes_written"),
+                   param_bytes=column("param_bytes"), gemm=tuple(shapes.T) if shapes is not None else None, rows=rows)
+
+
+def _per_op(values: np.ndarray, ndim: int) -> np.ndarray:
+    """A per-op trait (ops,) shaped to broadcast against sizes of ``ndim`` dimensions."""
+    values = np.asarray(values)
+    return values.reshape(values.shape + (1,) * (ndim - values.ndim)) if values.ndim else values
+
+
+def _ramped(eff: Efficiencies, traits: OpTraits, sizes: OpSizes, ndim: int) -> Efficiencies:
+    """Efficiencies with calibrated CPU families slowed by the threads their size leaves
+    idle (roofline.efficiency.cpu): the one size-dependent part of an op's efficiency."""
+    has = _per_op(traits.curves.has & ~traits.host, ndim)
+    if not np.any(has):
+        return eff
+    slowdown = thread_slowdown(sizes.bytes - sizes.bytes_written, sizes.bytes_written,
+                               _per_op(traits.itemsize, ndim), traits.curves.threads)
+    return Efficiencies(*(np.where(has, e / slowdown, e) for e in (eff.compute, eff.memory, eff.weights)))
+
+
+def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, resident_bytes: float) -> TimeTerms:
+    """The time model on arrays: every op (rows) at every point (columns, when the sizes
+    have them), with the traits of one spec. The one implementation predict_frame and the
+    vectorised sweep share."""
+    ndim = np.ndim(sizes.flops)
+    peak, on_matrix, host, no_work, supported, in_place = (
+        _per_op(a, ndim) for a in (traits.peak, traits.on_matrix, traits.host, traits.no_work, traits.supported,
+                                    traits.in_place))
+    eff = Efficiencies(*(_per_op(a, ndim) for a in (traits.efficiency.compute, traits.efficiency.memory,
+                                                     traits.efficiency.weights)))
+    flops, nbytes = sizes.flops, sizes.bytes
+    eff = _ramped(eff, traits, sizes, ndim)
+    curve_has, curve_dispatch = _per_op(traits.curves.has, ndim), _per_op(traits.curves.dispatch_s, ndim)
+    traffic = memory_traffic(nbytes, sizes.param_bytes, host, hw, level, resident_bytes)
+    reread = (row_reread_arrays(*sizes.rows, _per_op(traits.op, ndim), _per_op(traits.itemsize, ndim), hw)
+              if sizes.rows is not None else 0.0)
+    kernel = kernel_efficiency_arrays(sizes.gemm, hw, compute=eff.compute, on_tensor_cores=on_matrix,
+                                      does_work=supported & ~no_work & ~host, reread_s=reread)
 
     # The time model: the larger of compute and memory time (no less than the shortest
     # kernel), plus the fixed per-op overhead (dispatch and launch).
@@ -322,15 +455,11 @@ def predict_frame(
     activation_bytes = nbytes - traffic.weight_bytes
     memory_s = (activation_bytes / (eff.memory * traffic.bandwidth)
                 + traffic.weight_bytes / (eff.weights * traffic.weight_bandwidth)
-                + np.where(traffic.host | ~supported, 0.0, fresh_write_s(ops, hw))
+                + np.where(host | ~supported, 0.0, fresh_write_array(sizes.bytes_written, in_place, hw))
                 + np.where(nbytes > 0, kernel.latency_s, 0.0)
                 + kernel.reread_s)
     kernel_s = np.maximum(np.maximum(compute_s, memory_s), kernel.floor_s)
-    overhead_s = np.where(no_work, no_work_overhead(hw), np.where(curves.has, curves.dispatch_s, hw.overhead_s))
-    predicted_s = kernel_s + overhead_s
+    overhead_s = np.where(no_work, no_work_overhead(hw), np.where(curve_has, curve_dispatch, hw.overhead_s))
     fixed_s = overhead_s + np.where(kernel.floor_s > np.maximum(compute_s, memory_s), kernel.floor_s, 0.0)
-
-    columns = {"peak_flops": peak, "attainable_flops": attainable, "bandwidth": traffic.bandwidth,
-               "compute_s": compute_s, "memory_s": memory_s, "kernel_s": kernel_s, "overhead_s": overhead_s,
-               "predicted_s": predicted_s, "bound": bounds(compute_s, memory_s, fixed_s, no_work)}
-    return pd.DataFrame(columns, index=ops.index)
+    return TimeTerms(attainable=attainable, bandwidth=traffic.bandwidth, compute_s=compute_s, memory_s=memory_s, kernel_s=kernel_s, overhead_s=overhead_s,
+                     predicted_s=kernel_s + overhead_s, fixed_s=fixed_s)

@@ -200,7 +200,7 @@ class CaptureMode(TorchDispatchMode):
             # values: let it, and record those (the kernels eager runs, on the real
             # elements) rather than one op on a tensor whose shape is ragged.
             return NotImplemented
-        if self.opaque_depth:  # inside a symbolic_op: recorded as one op by its wrapper
+        if self.opaque_depth or func in _QUERIES:  # inside a symbolic_op: recorded as one op by its wrapper
             return func(*args, **kwargs)
         if runs_decomposed(func, args, kwargs):
             # A composite op reaches the mode whole only where autograd is off (under
@@ -232,6 +232,10 @@ class CaptureMode(TorchDispatchMode):
             _ACTIVE_CAPTURES.remove(self)
             self.modules.__exit__(*exc)
 
+
+#: Ops a fake tensor dispatches to answer a query about itself (``t.device``): no kernel
+#: runs them, and a capture of real tensors never sees them, so they are not recorded.
+_QUERIES = frozenset({torch.ops.prim.device.default})
 
 #: Dispatch key name of each device type's dense tensors (others: the type, capitalised).
 _DEVICE_KEYS = {"cpu": "CPU", "cuda": "CUDA", "meta": "Meta", "xpu": "XPU", "mps": "MPS", "hpu": "HPU", "privateuseone": "PrivateUse1"}

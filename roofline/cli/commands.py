@@ -225,7 +225,8 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     check_outputs([("--out", args.out), ("--plot", args.plot)], figures=("--plot",))
     frame = sweep(
         args.target, names, batches or [None], seqs, meta=args.meta, dtype=args.dtype,
-        options=parse_options(args.option), strict=args.strict, progress=interactive(),
+        options=parse_options(args.option), strict=args.strict, progress=interactive(), method=args.method,
+        note=lambda line: console.print(line, style="dim", markup=False, highlight=False),
     )
     files: list[tuple[str, Any]] = [(args.out, sweep_csv(frame))] if args.out else []
     if args.plot:

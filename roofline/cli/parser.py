@@ -125,6 +125,9 @@ def _add_sweep(commands_: _Subparsers) -> None:
     p.add_argument("--strict", action="store_true", help=_STRICT_HELP)
     p.add_argument("--out", type=output_path, metavar="CSV", help="write the tidy results table (one row per shape and spec)")
     p.add_argument("--plot", type=output_path, metavar="FILE", help=f"draw predicted time and throughput per spec to FILE {_FIGURE_SUFFIXES}")
+    p.add_argument("--method", choices=("auto", "symbolic", "capture"), default="auto",
+                   help="symbolic: capture once with symbolic batch/seq and evaluate the grid at once (falls back where "
+                        "the model does not allow it); capture: one capture per shape; auto (default): symbolic from 16 shapes")
     p.set_defaults(run=commands.cmd_sweep)
 
 

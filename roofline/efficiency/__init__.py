@@ -33,7 +33,8 @@ from roofline.efficiency.reduction import (
 )
 from roofline.hardware import HardwareSpec
 
-__all__ = ["GEMM_COLUMNS", "ROW_COLUMNS", "OpEfficiency", "kernel_efficiency", "row_reread_s"]
+__all__ = ["GEMM_COLUMNS", "ROW_COLUMNS", "OpEfficiency", "gemm_shapes", "kernel_efficiency", "kernel_efficiency_arrays",
+           "row_reread_arrays", "row_reread_s"]
 
 #: Columns of an ops frame holding each op's matrix product (NaN for other ops).
 GEMM_COLUMNS: tuple[str, ...] = ("gemm_batch", "gemm_m", "gemm_n", "gemm_k")
@@ -72,28 +73,40 @@ def kernel_efficiency(ops: pd.DataFrame, hw: HardwareSpec, *, compute: np.ndarra
     op's FLOPs run on matrix units (its peak is a matrix peak); does_work: the op moves
     bytes or FLOPs (views and no-work ops get no floor and no start-up).
     """
-    n = len(ops)
-    model = hw.kernel_model
-    if model is None:
-        return OpEfficiency(compute, np.zeros(n), np.zeros(n))
     shapes = gemm_shapes(ops)
-    attained = np.asarray(compute, dtype=float).copy()
-    if shapes is not None:
-        is_gemm = np.isfinite(shapes).all(axis=1) & does_work
+    return kernel_efficiency_arrays(tuple(shapes.T) if shapes is not None else None, hw, compute=compute,
+                                    on_tensor_cores=on_tensor_cores, does_work=does_work,
+                                    reread_s=row_reread_s(ops, hw))
+
+
+def kernel_efficiency_arrays(gemm: tuple[np.ndarray, ...] | None, hw: HardwareSpec, *, compute: np.ndarray,
+                             on_tensor_cores: np.ndarray, does_work: np.ndarray,
+                             reread_s: np.ndarray | float = 0.0) -> OpEfficiency:
+    """kernel_efficiency on arrays of any shape that broadcast (ops, or ops x points of a
+    vectorised sweep): gemm is (batch, m, n, k), NaN for non-GEMM ops, or None; reread_s
+    the row-wise reductions' extra reads (row_reread_arrays)."""
+    model = hw.kernel_model
+    shape = np.broadcast_shapes(np.shape(compute), np.shape(does_work), *(np.shape(a) for a in gemm or ()))
+    if model is None:
+        return OpEfficiency(np.broadcast_to(compute, shape), np.zeros(shape), np.zeros(shape))
+    attained = np.broadcast_to(np.asarray(compute, dtype=float), shape)
+    if gemm is not None:
+        is_gemm = np.isfinite(gemm[0]) & np.isfinite(gemm[1]) & np.isfinite(gemm[2]) & np.isfinite(gemm[3]) & does_work
         for tile_class, menu in TILE_MENUS.items():
             chosen = is_gemm & (on_tensor_cores if tile_class == "tensor" else ~on_tensor_cores)
             if not chosen.any():
                 continue
-            batch, m, n_cols, k = shapes[chosen].T
-            shape_fraction = gemm_efficiency(batch, m, n_cols, k, sms=model.sms, menu=menu, k_overhead=model.k_overhead)
+            # NaN shapes (ops that are no GEMM) are left out by ``chosen``.
+            sizes = (np.where(chosen, dim, 1.0) for dim in gemm)
+            shape_fraction = gemm_efficiency(*sizes, sms=model.sms, menu=menu, k_overhead=model.k_overhead)
             # Without a fitted figure for this tile class, the unit's efficiency stands in.
-            ideal = model.gemm_efficiency.get(tile_class, attained[chosen])
-            attained[chosen] = ideal * shape_fraction
+            ideal = model.gemm_efficiency.get(tile_class, attained)
+            attained = np.where(chosen, ideal * shape_fraction, attained)
     # A card held below its boost clock reaches every compute peak in that proportion.
     attained = attained * model.clock_ratio
-    latency = np.where(does_work, model.latency_s, 0.0)
-    floor = np.where(does_work, model.min_kernel_s, 0.0)
-    return OpEfficiency(attained, latency, floor, np.where(does_work, row_reread_s(ops, hw), 0.0))
+    latency = np.where(does_work, model.latency_s, 0.0) + np.zeros(shape)
+    floor = np.where(does_work, model.min_kernel_s, 0.0) + np.zeros(shape)
+    return OpEfficiency(attained, latency, floor, np.where(does_work, reread_s, 0.0))
 
 
 def row_reread_s(ops: pd.DataFrame, hw: HardwareSpec) -> np.ndarray:
@@ -101,13 +114,21 @@ def row_reread_s(ops: pd.DataFrame, hw: HardwareSpec) -> np.ndarray:
     rows again (roofline.efficiency.reduction); 0 for other ops, for a frame without the
     row columns and for a spec without a kernel model or an L2."""
     n = len(ops)
-    model = hw.kernel_model
-    names = [level.name for level in hw.memory]
-    if model is None or "l2" not in names or not all(column in ops for column in ROW_COLUMNS) or "op" not in ops:
+    if not all(column in ops for column in ROW_COLUMNS) or "op" not in ops:
         return np.zeros(n)
     rows, length = (ops[column].to_numpy(dtype=float) for column in ROW_COLUMNS)
-    op = ops["op"].to_numpy()
     itemsize = ops["dtype"].map(KEY_ITEMSIZE).fillna(4.0).to_numpy(dtype=float) if "dtype" in ops else np.full(n, 4.0)
+    return row_reread_arrays(rows, length, ops["op"].to_numpy(), itemsize, hw)
+
+
+def row_reread_arrays(rows: np.ndarray, length: np.ndarray, op: np.ndarray, itemsize: np.ndarray,
+                      hw: HardwareSpec) -> np.ndarray:
+    """row_reread_s on arrays that broadcast (ops, or ops x points): rows and length of
+    each reduction (NaN for other ops), op names and bytes per element per op."""
+    model = hw.kernel_model
+    names = [level.name for level in hw.memory]
+    if model is None or "l2" not in names:
+        return np.zeros(np.broadcast_shapes(np.shape(rows), np.shape(op)))
     softmax = np.isin(op, list(SOFTMAX_OPS))
     reads = np.where(softmax, softmax_reads(length, itemsize), np.where(np.isin(op, list(LAYER_NORM_OPS)),
                                                                         LAYER_NORM_READS, 1.0))
@@ -116,5 +137,6 @@ def row_reread_s(ops: pd.DataFrame, hw: HardwareSpec) -> np.ndarray:
     l2 = hw.level("l2")
     hit = reread_hit_fraction(row_bytes, threads, sms=model.sms, threads_per_sm=model.threads_per_sm,
                               l2_bytes=l2.capacity)
-    extra = reread_s(rows, row_bytes, reads, hit, l2_bw=l2.bandwidth, dram_bw=hw.efficiency.memory * hw.dram.bandwidth)
+    with np.errstate(invalid="ignore"):
+        extra = reread_s(rows, row_bytes, reads, hit, l2_bw=l2.bandwidth, dram_bw=hw.efficiency.memory * hw.dram.bandwidth)
     return np.where(np.isfinite(extra), extra, 0.0)

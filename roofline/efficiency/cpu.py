@@ -25,14 +25,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from roofline.dtypes import KEY_ITEMSIZE
 from roofline.hardware import CalibrationRecord
 
-__all__ = ["GRAIN_ELEMENTS", "CurveTerms", "curve_terms", "curve_time_s", "op_elements", "threads_used"]
+__all__ = ["GRAIN_ELEMENTS", "CurveTerms", "curve_terms", "curve_time_s", "elements_of", "op_elements", "thread_slowdown", "threads_used"]
 
 #: ATen's at::internal::GRAIN_SIZE: the fewest elements parallel_for hands one thread.
 GRAIN_ELEMENTS = 32768
-#: Bytes per element by dtype key (unknown dtypes count as 4).
-_ITEM_BYTES = {"fp64": 8, "fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8": 1}
 
 
 def threads_used(elements: np.ndarray, threads: int, grain: int = GRAIN_ELEMENTS) -> np.ndarray:
@@ -56,25 +55,41 @@ def curve_time_s(work_s: np.ndarray, elements: np.ndarray, *, dispatch_s: np.nda
     return np.asarray(dispatch_s, dtype=float) + np.asarray(work_s, dtype=float) * slowdown / np.asarray(efficiency)
 
 
-def op_elements(ops: pd.DataFrame) -> np.ndarray:
-    """Per op, the elements its kernel iterates over (what parallel_for splits): the
-    larger of its output and half its input, in elements of its dtype. Exact for unary
+def elements_of(bytes_read: np.ndarray, bytes_written: np.ndarray, item_bytes: np.ndarray) -> np.ndarray:
+    """The elements a kernel iterates over (what parallel_for splits): the larger of its
+    output and half its input (bytes), in elements of ``item_bytes`` each. Exact for unary
     and binary element-wise ops and concatenations; within 2x for reductions."""
-    item = ops["dtype"].map(_ITEM_BYTES).fillna(4.0).to_numpy(dtype=float)
-    written = np.nan_to_num(ops["bytes_written"].to_numpy(dtype=float))
-    read = np.nan_to_num(ops["bytes_read"].to_numpy(dtype=float))
-    return np.maximum(written, read / 2.0) / item
+    return np.maximum(np.asarray(bytes_written, dtype=float), np.asarray(bytes_read, dtype=float) / 2.0) / item_bytes
+
+
+def thread_slowdown(bytes_read: np.ndarray, bytes_written: np.ndarray, item_bytes: np.ndarray,
+                    threads: int) -> np.ndarray:
+    """How much slower than on all ``threads`` an op of these bytes runs (>= 1): the
+    threads it cannot use below the grain. Arrays of any shape (ops x points in a sweep)."""
+    used = threads_used(elements_of(bytes_read, bytes_written, item_bytes), threads)
+    return float(max(threads, 1)) / used
+
+
+def op_elements(ops: pd.DataFrame) -> np.ndarray:
+    """Per op of a frame (columns dtype, bytes_read, bytes_written), elements_of its bytes."""
+    item = ops["dtype"].map(KEY_ITEMSIZE).fillna(4.0).to_numpy(dtype=float)
+    return elements_of(np.nan_to_num(ops["bytes_read"].to_numpy(dtype=float)),
+                       np.nan_to_num(ops["bytes_written"].to_numpy(dtype=float)), item)
 
 
 @dataclass(frozen=True)
 class CurveTerms:
-    """Per op of a frame: ``has`` (bool, a curve applies), ``dispatch_s`` (s) and
-    ``efficiency`` (the curve's fraction of the roofline, already divided by the thread
-    slowdown at the op's size; NaN where no curve applies)."""
+    """Per op of a frame: ``has`` (bool, a curve applies), ``dispatch_s`` (s),
+    ``base_efficiency`` (the family's fraction of the roofline on all threads; NaN where
+    no curve applies), ``efficiency`` (base_efficiency divided by the thread slowdown at
+    the frame's sizes) and ``threads`` (the threads the slowdown is counted against; 1 on
+    a GPU record). A sweep re-ramps base_efficiency at each point with thread_slowdown."""
 
     has: np.ndarray
     dispatch_s: np.ndarray
     efficiency: np.ndarray
+    base_efficiency: np.ndarray
+    threads: int = 1
 
 
 def curve_terms(ops: pd.DataFrame, record: CalibrationRecord | None) -> CurveTerms:
@@ -82,7 +97,7 @@ def curve_terms(ops: pd.DataFrame, record: CalibrationRecord | None) -> CurveTer
     stands for (``record.op_curves``, through ``record.op_suite_ops``); none elsewhere,
     nor on a record without curves (a datasheet spec, an older calibration)."""
     n = len(ops)
-    none = CurveTerms(np.zeros(n, dtype=bool), np.zeros(n), np.full(n, np.nan))
+    none = CurveTerms(np.zeros(n, dtype=bool), np.zeros(n), np.full(n, np.nan), np.full(n, np.nan))
     if record is None or not record.op_curves or "op" not in ops:
         return none
     families = {suite_op.name: suite_op.aten_ops for suite_op in record.op_suite_ops}
@@ -96,5 +111,5 @@ def curve_terms(ops: pd.DataFrame, record: CalibrationRecord | None) -> CurveTer
     # Torch's CPU threads split a CPU kernel; a GPU kernel's time does not depend on them.
     threads = (record.threads or 1) if record.device in (None, "cpu") else 1
     slowdown = float(threads) / threads_used(op_elements(ops), threads)
-    own_efficiency = names.map(efficiency).to_numpy(dtype=float) / slowdown
-    return CurveTerms(has, np.where(has, own_dispatch, 0.0), own_efficiency)
+    base = names.map(efficiency).to_numpy(dtype=float)
+    return CurveTerms(has, np.where(has, own_dispatch, 0.0), base / slowdown, base, threads)

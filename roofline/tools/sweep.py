@@ -1,9 +1,15 @@
 """Sweeps: one model over a grid of shapes (batch, seq) and hardware specs.
 
-Each shape is built and captured once; every spec is then a re-prediction of the same
-counted ops (Analysis.with_hw), which takes milliseconds. The result is one tidy
-DataFrame, one row per (shape, spec), that writes straight to CSV;
-roofline.report.plot.plot_sweep draws predicted time against batch size, one line per spec.
+Two paths give the same rows. The symbolic one (roofline.tools.symbolic_sweep) captures
+the model once with symbolic batch and seq, so every op's FLOPs and bytes are closed
+forms in them, and evaluates the whole grid on every spec with vectorised numpy; a
+sweep takes it when the grid has SYMBOLIC_MIN_SHAPES shapes or more and the model
+allows it. Otherwise (data-dependent shapes, a model that fails on fake tensors, a
+small grid) each shape is built and captured once, and every spec is a re-prediction of
+the same counted ops (Analysis.with_hw). A one-line note says which path ran and why.
+The result is one tidy DataFrame, one row per (shape, spec), that writes straight to
+CSV; roofline.report.plot.plot_sweep draws predicted time against batch size, one line
+per spec.
 """
 
 from __future__ import annotations
@@ -11,9 +17,12 @@ from __future__ import annotations
 import inspect
 import math
 import re
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from roofline._io import progress as progress_bar
@@ -98,6 +107,18 @@ def _check_sizes(values: Sequence[int | None], what: str) -> list[int | None]:
     return values
 
 
+#: Sweep methods: "auto" (symbolic when the grid is large enough and the model allows
+#: it), "symbolic" (symbolic wherever the model allows it) and "capture" (one capture per shape).
+METHODS = ("auto", "symbolic", "capture")
+#: Shapes from which "auto" takes the symbolic path: one symbolic capture costs about as
+#: much as ten to twenty plain ones (docs/performance.md).
+SYMBOLIC_MIN_SHAPES = 16
+
+
+class SweepNote(UserWarning):
+    """Which path a sweep took (a warning when no ``note`` callback is given)."""
+
+
 def sweep(
     target: str,
     hw: Sequence[str | HardwareSpec],
@@ -109,6 +130,8 @@ def sweep(
     options: dict[str, Any] | None = None,
     strict: bool = False,
     progress: bool = False,
+    method: str = "auto",
+    note: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """Predict ``target`` (a zoo name or path/to/file.py[:function]) on every spec in
     ``hw`` at every (batch, seq) in the grid.
@@ -117,13 +140,14 @@ def sweep(
     spec from the stored ops. batch/seq: build options (None: the build function's
     default; seq needs a build function with a ``seq`` option). meta: build on the meta
     device (no data, any size). dtype, strict: as for analyze. progress: show a rich
-    progress bar on stderr.
+    progress bar on stderr. method: one of METHODS (see there); "symbolic" still falls
+    back to one capture per shape where the model does not allow it. note: called with
+    one line saying which path ran and why (default: a SweepNote warning, only when the
+    symbolic path was asked for, or chosen, and did not hold).
 
     Returns a DataFrame with SWEEP_COLUMNS, one row per (batch, seq, spec) in grid order.
     Every spec is loaded before any model is built, so a bad name fails at once.
     """
-    from roofline.targets import build
-
     if isinstance(hw, (str, HardwareSpec)):
         hw = [hw]
     specs = [load_hardware(h) for h in hw]
@@ -134,10 +158,65 @@ def sweep(
     if any(s is not None for s in seqs):
         _check_seq_option(target)
     shapes = [(b, s) for b in batches for s in seqs]
+    if method not in METHODS:
+        raise RooflineError(f"sweep: unknown method {method!r}: expected one of {', '.join(METHODS)}")
+    def tell(line: str, fallback: bool = False) -> None:
+        if note is not None:
+            note(line)
+        elif fallback:
+            warnings.warn(line, SweepNote, stacklevel=3)
+
+    symbolic = None
+    if method == "symbolic" or (method == "auto" and len(shapes) >= SYMBOLIC_MIN_SHAPES):
+        symbolic = _symbolic(target, specs, batches, seqs, tell, meta=meta, dtype=dtype, options=options, strict=strict)
+    elif method == "auto":
+        tell(f"sweep: {target}: one capture per shape ({len(shapes)} shapes, fewer than {SYMBOLIC_MIN_SHAPES}: "
+             "a symbolic capture would not pay off)")
+    else:
+        tell(f"sweep: {target}: one capture per shape (method capture)")
+    covered = symbolic.covered if symbolic is not None else np.zeros(len(shapes), dtype=bool)
+    todo = [(i, shape) for i, shape in enumerate(shapes) if not covered[i]]
+    if symbolic is not None and todo:
+        tell(f"sweep: {target}: {len(todo)} shape(s) outside the symbolic captures' guards: one capture each",
+             fallback=True)
+    rows = _captured_rows(target, specs, todo, meta=meta, dtype=dtype, options=options, strict=strict,
+                          progress=progress)
+    frame = pd.DataFrame(rows, columns=["point", "spec", *SWEEP_COLUMNS])
+    if symbolic is not None and len(symbolic.frame):
+        renamed = symbolic.frame.rename(columns={f"category:{c}": category_column(c) for c in CATEGORIES})
+        frame = pd.concat([renamed, frame] if len(frame) else [renamed], ignore_index=True)
+    frame = frame.sort_values(["point", "spec"], kind="stable")[list(SWEEP_COLUMNS)].reset_index(drop=True)
+    frame["batch"] = frame["batch"].astype("Int64")
+    frame["seq"] = frame["seq"].astype("Int64")
+    return frame
+
+
+def _symbolic(target: str, specs: list[HardwareSpec], batches: list, seqs: list, tell: Callable[..., None],
+              **kwargs: Any) -> Any:
+    """The symbolic path's SymbolicGrid, or None (with a note saying why) when the
+    target does not allow it."""
+    from roofline.capture.symbolic import SymbolicUnavailable
+    from roofline.tools.symbolic_sweep import symbolic_grid
+
+    try:
+        grid = symbolic_grid(target, specs, batches, seqs, **kwargs)
+    except SymbolicUnavailable as exc:
+        tell(f"sweep: {target}: one capture per shape (no symbolic capture: {exc})", fallback=True)
+        return None
+    shapes = len(grid.covered)
+    tell(f"sweep: {target}: symbolic capture ({grid.regions} capture(s) for {shapes} shapes x {len(specs)} specs)")
+    return grid
+
+
+def _captured_rows(target: str, specs: list[HardwareSpec], todo: list[tuple[int, tuple[Any, Any]]], *, meta: bool,
+                   dtype: str | None, options: dict[str, Any] | None, strict: bool, progress: bool) -> list[dict[str, Any]]:
+    """Sweep rows (with their point and spec indices) of the shapes ``todo``, each built
+    and captured once, then predicted on every spec."""
+    from roofline.targets import build
 
     rows: list[dict[str, Any]] = []
-    with progress_bar(progress, "sweep", len(shapes) * len(specs)) as advance:
-        for b, s in shapes:
+    with progress_bar(progress, "sweep", len(todo) * len(specs)) as advance:
+        for point, (b, s) in todo:
             build_options = dict(options or {})
             if s is not None:
                 build_options["seq"] = s
@@ -147,14 +226,12 @@ def sweep(
             first = analyze(built.model, built.inputs, hw=specs[0], dtype=dtype, name=built.name, strict=strict,
                             batch=built.batch, seq=built.seq)
             del built  # only the counted ops are needed from here on
-            for spec in specs:
+            for index, spec in enumerate(specs):
                 analysis = first if spec is specs[0] else first.with_hw(spec)
-                rows.append(sweep_row(analysis, analysis.name, analysis.workload.batch, analysis.workload.seq))
+                row = sweep_row(analysis, analysis.name, analysis.workload.batch, analysis.workload.seq)
+                rows.append({"point": point, "spec": index, **row})
                 advance(1, f"predicting {target} {label} on {spec.name}")
-    frame = pd.DataFrame(rows, columns=list(SWEEP_COLUMNS))
-    frame["batch"] = frame["batch"].astype("Int64")
-    frame["seq"] = frame["seq"].astype("Int64")
-    return frame
+    return rows
 
 
 def sweep_csv(frame: pd.DataFrame) -> str:

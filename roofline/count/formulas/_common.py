@@ -6,6 +6,8 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+import torch
+
 from roofline.capture import OpRecord, TensorInfo
 
 
@@ -14,12 +16,19 @@ def is_symbolic(*values: Any) -> bool:
     return any(hasattr(v, "free_symbols") for v in values)
 
 
+#: PyTorch's symbolic numbers (a capture with symbolic sizes counts on them).
+_SYM_NUMBERS = (torch.SymInt, torch.SymFloat)
+
+
 def smin(a: Any, b: Any) -> Any:
-    """min() that also works on sympy expressions."""
+    """min() that also works on sympy expressions, and on PyTorch's symbolic sizes
+    without deciding which is smaller (no guard: the capture's closed form keeps the Min)."""
     if is_symbolic(a, b):
         import sympy
 
         return sympy.Min(a, b)
+    if isinstance(a, _SYM_NUMBERS) or isinstance(b, _SYM_NUMBERS):
+        return torch.sym_min(a, b)
     return min(a, b)
 
 

@@ -56,7 +56,7 @@ def gathered_rows_bytes(weight: TensorInfo, lookups: int) -> int:
     """Bytes of ``lookups`` rows gathered from the table ``weight``: each distinct row
     read once, so at most the whole table."""
     dim = weight.shape[-1] if len(weight.shape) > 1 else 1
-    return min(lookups * dim * weight.itemsize, distinct_bytes(weight))
+    return smin(lookups * dim * weight.itemsize, distinct_bytes(weight))
 
 
 @register("aten.embedding")
