@@ -82,7 +82,7 @@ class CurveTerms:
     """Per op of a frame: ``has`` (bool, a curve applies), ``dispatch_s`` (s),
     ``base_efficiency`` (the family's fraction of the roofline on all threads; NaN where
     no curve applies), ``efficiency`` (base_efficiency divided by the thread slowdown at
-    the frame's sizes) and ``threads`` (the threads the slowdown is counted against; 1 on
+    the frame's sizes, when it has bytes columns) and ``threads`` (the threads the slowdown is counted against; 1 on
     a GPU record). A sweep re-ramps base_efficiency at each point with thread_slowdown."""
 
     has: np.ndarray
@@ -110,6 +110,8 @@ def curve_terms(ops: pd.DataFrame, record: CalibrationRecord | None) -> CurveTer
         return none
     # Torch's CPU threads split a CPU kernel; a GPU kernel's time does not depend on them.
     threads = (record.threads or 1) if record.device in (None, "cpu") else 1
-    slowdown = float(threads) / threads_used(op_elements(ops), threads)
     base = names.map(efficiency).to_numpy(dtype=float)
+    # A frame of traits alone (a sweep's, sizes to come) has no bytes to ramp by yet.
+    sized = {"bytes_read", "bytes_written"} <= set(ops.columns)
+    slowdown = float(threads) / threads_used(op_elements(ops), threads) if sized else 1.0
     return CurveTerms(has, np.where(has, own_dispatch, 0.0), base / slowdown, base, threads)

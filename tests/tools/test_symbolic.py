@@ -17,7 +17,21 @@ from roofline.tools.symbolic import SizeDim, closed_forms
 DIMS = [SizeDim(0, 0, "batch"), SizeDim(0, 1, "seq")]
 # a100-pcie has a kernel model (GEMM tiles and waves, kernel floors); local-cpu is a
 # calibrated CPU (memory level by working set, per-op efficiencies, view overheads)
-SPECS = ["h100-sxm", "a100-pcie", "local-cpu"]
+# local-cpu+curves adds per-family CPU curves (a dispatch cost, and an efficiency ramped
+# by the threads each op's size can use: the one size-dependent efficiency)
+SPECS = ["h100-sxm", "a100-pcie", "local-cpu", "local-cpu+curves"]
+
+
+def _spec(name):
+    if name != "local-cpu+curves":
+        return load_hardware(name)
+    import dataclasses
+
+    from roofline.hardware.spec import OpCurve
+
+    spec = load_hardware("local-cpu")
+    curves = (OpCurve("add", 4e-6, 0.6, 0.0), OpCurve("mul", 3e-6, 0.5, 0.0), OpCurve("softmax", 6e-6, 0.2, 0.0))
+    return dataclasses.replace(spec, measured=dataclasses.replace(spec.measured, op_curves=curves))
 POINTS = [(2, 9), (5, 33)]
 
 
@@ -70,7 +84,7 @@ def test_each_op_equals_the_concrete_capture(tiny_forms, batch, seq):
 @pytest.mark.parametrize("hw", SPECS)
 def test_totals_equal_a_direct_analysis_on_every_kind_of_spec(tiny_forms, hw):
     forms, resident = tiny_forms
-    spec = load_hardware(hw)
+    spec = _spec(hw)
     points = {"batch": np.array([float(b) for b, _ in POINTS]), "seq": np.array([float(s) for _, s in POINTS])}
     totals = forms.evaluate(points, spec, tf32=Tf32Policy.from_torch(), resident_bytes=resident)
     for i, (batch, seq) in enumerate(POINTS):
