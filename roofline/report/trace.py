@@ -95,6 +95,7 @@ def _op_args(row: Any) -> dict[str, Any]:
         "bound": row.bound,
         "unit": row.unit,
         "predicted_us": _number(row.predicted_s * 1e6),
+        "kernel_us": _number(row.kernel_s * 1e6),
         "compute_us": _number(row.compute_s * 1e6),
         "memory_us": _number(row.memory_s * 1e6),
         "overhead_us": _number(row.overhead_s * 1e6),
