@@ -54,23 +54,6 @@ TARGET = textwrap.dedent(
 )
 
 
-@pytest.fixture()
-def target(tmp_path):
-    path = tmp_path / "mymodel.py"
-    path.write_text(TARGET)
-    return path
-
-
-@pytest.fixture()
-def no_build(monkeypatch):
-    """Building any model fails the test: the command must stop before it."""
-    import roofline.targets
-
-    def refuse(*args, **kwargs):
-        pytest.fail("the model was built before the arguments were checked")
-
-    monkeypatch.setattr(roofline.targets, "build", refuse)
-    monkeypatch.setattr(roofline.targets, "build_target", refuse)
 
 
 def one_line_error(capsys, code, *fragments):

@@ -13,11 +13,11 @@ import textwrap
 
 import pytest
 import torch
-import torch.nn as nn
+from torch import nn
 
 from roofline import analyze
-from roofline.count import registry
 from roofline.cli import main
+from roofline.count import registry
 from roofline.errors import UnsupportedOpError
 
 TARGET = textwrap.dedent(

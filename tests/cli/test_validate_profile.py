@@ -13,24 +13,7 @@ from torch.profiler import ProfilerActivity, profile
 from roofline.cli import main
 from roofline.measure.compare import OTHER_ROW
 
-from .test_cli_bad_input import TARGET, one_line_error
-
-
-@pytest.fixture()
-def target(tmp_path):
-    path = tmp_path / "mymodel.py"
-    path.write_text(TARGET)
-    return path
-
-
-@pytest.fixture()
-def no_build(monkeypatch):
-    import roofline.targets
-
-    def refuse(*args, **kwargs):
-        pytest.fail("the model was built before the trace was checked")
-
-    monkeypatch.setattr(roofline.targets, "build", refuse)
+from .test_cli_bad_input import one_line_error
 
 
 def traced(target, path, name="build", **options):

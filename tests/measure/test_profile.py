@@ -18,18 +18,7 @@ from roofline.measure.profile import join_trace
 from roofline.measure.trace import read_profile
 
 from .conftest import HW
-
-
-class SmallNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 8, 3, padding=1)
-        self.bn = nn.BatchNorm2d(8)
-        self.fc = nn.Linear(8 * 8 * 8, 10)
-
-    def forward(self, x):
-        h = torch.relu_(self.bn(self.conv(x)))
-        return self.fc(h.flatten(1)).softmax(-1)
+from .test_compare import SmallNet
 
 
 def cpu_trace(model, x, path, forwards=1):
