@@ -29,12 +29,21 @@ _sys.modules.setdefault("roofline.categories", _categories)
 
 
 def __getattr__(name: str):
-    # ``from roofline import plot`` (the figures) without importing matplotlib on
-    # ``import roofline``: loaded on first use.
+    # ``from roofline import plot`` (the figures), ``roofline.sweep`` and ``roofline.llm``
+    # without importing matplotlib, sympy or the LLM tools on ``import roofline``: loaded
+    # on first use.
     if name == "plot":
         from roofline.report import plot
 
         return plot
+    if name == "sweep":
+        from roofline.tools.sweep import sweep
+
+        return sweep
+    if name == "llm":
+        from roofline.tools.llm import llm
+
+        return llm
     raise AttributeError(f"module 'roofline' has no attribute {name!r}")
 
 __all__ = [
@@ -59,7 +68,9 @@ __all__ = [
     "crossover",
     "formula",
     "list_hardware",
+    "llm",
     "load_hardware",
     "register",
+    "sweep",
     "symbolic_op",
 ]
