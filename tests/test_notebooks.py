@@ -8,11 +8,12 @@ that it still executes, within a time limit, to the same kind of result.
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+
+from .benchmarks import load_benchmark
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -26,11 +27,7 @@ NEEDS = {"04_validation": ["roofline.measure", "roofline.calibrate", "roofline.m
 
 def _runner():
     """benchmarks/notebooks.py, imported by path (benchmarks/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("notebooks_runner", ROOT / "benchmarks" / "notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("notebooks")
 
 
 def _code(book):

@@ -3,21 +3,19 @@ the published-error parser, the plain roofline and the command line, on small fa
 (the shared measurements are not needed). No timings are asserted."""
 
 import gzip
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from . import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def gf():
-    spec = importlib.util.spec_from_file_location("gpu_fidelity", ROOT / "benchmarks" / "gpu_fidelity.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("gpu_fidelity")
 
 
 def working_ops(analysis):

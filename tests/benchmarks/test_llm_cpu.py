@@ -3,12 +3,12 @@ tiny Llama config and the calibrated CPU spec, its parameter count against the b
 model's, the error arithmetic, one short timed request, and the docs section it rewrites.
 No timing is asserted beyond being positive."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from . import load_benchmark
 
 pytest.importorskip("transformers")
 
@@ -21,17 +21,9 @@ TINY = {
 }
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def cpu():
-    return _load("llm_cpu")
+    return load_benchmark("llm_cpu")
 
 
 def test_prediction_runs_on_a_tiny_config(cpu):
@@ -83,7 +75,7 @@ def test_one_request_is_timed(cpu, clock):
 
 
 def test_the_measured_section_of_the_page_is_found(tmp_path):
-    llm = _load("llm")
+    llm = load_benchmark("llm")
     page = tmp_path / "llm.md"
     page.write_text(f"before\n{llm.MEASURED_START}\nold\n{llm.MEASURED_END}\nafter\n", encoding="utf-8")
     assert llm.measured_section(page.read_text()) == f"{llm.MEASURED_START}\nold\n{llm.MEASURED_END}"

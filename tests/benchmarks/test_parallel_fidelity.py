@@ -2,7 +2,6 @@
 of 4), its one-line errors before any work, and a whole run on small fake data (a
 four-layer GPT-2 config; the shared measurements are not needed). No timings asserted."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,15 +9,14 @@ import pytest
 
 from roofline.errors import RooflineError
 
+from . import load_benchmark
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def pf():
-    spec = importlib.util.spec_from_file_location("parallel_fidelity", ROOT / "benchmarks" / "parallel_fidelity.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("parallel_fidelity")
 
 
 def test_options_name_the_split(pf):

@@ -6,7 +6,6 @@ Expected figures are read off hw_specs/local-cpu.yaml by eye, not through the lo
 """
 
 import dataclasses
-from pathlib import Path
 
 import pytest
 import yaml
@@ -27,12 +26,7 @@ from roofline.hardware import (
 )
 from roofline.predict import COMPUTE_BOUND, MEMORY_BOUND
 
-LOCAL_CPU = Path(__file__).resolve().parents[2] / "hw_specs" / "local-cpu.yaml"
-
-
-@pytest.fixture(scope="module")
-def local():
-    return load_hardware(LOCAL_CPU)
+from .conftest import LOCAL_CPU
 
 
 def test_local_cpu_record_is_typed(local):

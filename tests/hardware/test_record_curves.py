@@ -2,7 +2,6 @@
 round-tripped through write -> load, bad values refused in one line naming the field."""
 
 import dataclasses
-from pathlib import Path
 
 import pytest
 import yaml
@@ -17,12 +16,7 @@ from roofline.hardware import (
     write_hardware,
 )
 
-LOCAL_CPU = Path(__file__).resolve().parents[2] / "hw_specs" / "local-cpu.yaml"
-
-
-@pytest.fixture(scope="module")
-def local():
-    return load_hardware(LOCAL_CPU)
+from .conftest import LOCAL_CPU
 
 
 def test_curve_fields_round_trip(local, tmp_path):
