@@ -81,13 +81,12 @@ def op_elements(ops: pd.DataFrame) -> np.ndarray:
 class CurveTerms:
     """Per op of a frame: ``has`` (bool, a curve applies), ``dispatch_s`` (s),
     ``base_efficiency`` (the family's fraction of the roofline on all threads; NaN where
-    no curve applies), ``efficiency`` (base_efficiency divided by the thread slowdown at
-    the frame's sizes, when it has bytes columns) and ``threads`` (the threads the slowdown is counted against; 1 on
-    a GPU record). A sweep re-ramps base_efficiency at each point with thread_slowdown."""
+    no curve applies) and ``threads`` (the threads its speed-up is counted against; 1 on a
+    GPU record). The time model divides base_efficiency by thread_slowdown at each op's
+    size (predict.time_terms), so one set of terms serves every size of a sweep."""
 
     has: np.ndarray
     dispatch_s: np.ndarray
-    efficiency: np.ndarray
     base_efficiency: np.ndarray
     threads: int = 1
 
@@ -97,7 +96,7 @@ def curve_terms(ops: pd.DataFrame, record: CalibrationRecord | None) -> CurveTer
     stands for (``record.op_curves``, through ``record.op_suite_ops``); none elsewhere,
     nor on a record without curves (a datasheet spec, an older calibration)."""
     n = len(ops)
-    none = CurveTerms(np.zeros(n, dtype=bool), np.zeros(n), np.full(n, np.nan), np.full(n, np.nan))
+    none = CurveTerms(np.zeros(n, dtype=bool), np.zeros(n), np.full(n, np.nan))
     if record is None or not record.op_curves or "op" not in ops:
         return none
     families = {suite_op.name: suite_op.aten_ops for suite_op in record.op_suite_ops}
@@ -110,8 +109,4 @@ def curve_terms(ops: pd.DataFrame, record: CalibrationRecord | None) -> CurveTer
         return none
     # Torch's CPU threads split a CPU kernel; a GPU kernel's time does not depend on them.
     threads = (record.threads or 1) if record.device in (None, "cpu") else 1
-    base = names.map(efficiency).to_numpy(dtype=float)
-    # A frame of traits alone (a sweep's, sizes to come) has no bytes to ramp by yet.
-    sized = {"bytes_read", "bytes_written"} <= set(ops.columns)
-    slowdown = float(threads) / threads_used(op_elements(ops), threads) if sized else 1.0
-    return CurveTerms(has, np.where(has, own_dispatch, 0.0), base / slowdown, base, threads)
+    return CurveTerms(has, np.where(has, own_dispatch, 0.0), names.map(efficiency).to_numpy(dtype=float), threads)

@@ -12,6 +12,7 @@ from roofline.efficiency.cpu import (
     curve_terms,
     curve_time_s,
     op_elements,
+    thread_slowdown,
     threads_used,
 )
 from roofline.hardware import CalibrationRecord, OpCurve, SuiteOp
@@ -84,13 +85,18 @@ def _record(**kw):
                              op_curves=(OpCurve("add", 3e-6, 0.8, 0.05),), **kw)
 
 
+def _slowdown(ops, threads):
+    return thread_slowdown(ops["bytes_read"].to_numpy(), ops["bytes_written"].to_numpy(), 4.0, threads)
+
+
 def test_curve_terms_apply_the_family_ramped_by_threads():
     ops = pd.DataFrame({"op": ["aten.add", "aten.sub", "aten.mul"], "dtype": ["fp32"] * 3,
                         "bytes_read": [8e6, 8e3, 8e6], "bytes_written": [4e6, 4e3, 4e6]})
     terms = curve_terms(ops, _record())
     assert terms.has.tolist() == [True, True, False]
     # 1M elements: both threads, 0.8; 1000 elements: one thread of 2, 0.8 / 2 = 0.4
-    assert terms.efficiency[:2] == pytest.approx([0.8, 0.4]) and np.isnan(terms.efficiency[2])
+    ramped = terms.base_efficiency / _slowdown(ops, terms.threads)
+    assert ramped[:2] == pytest.approx([0.8, 0.4]) and np.isnan(ramped[2])
     assert terms.dispatch_s.tolist() == [3e-6, 3e-6, 0.0]
 
 
@@ -100,7 +106,7 @@ def test_no_curves_without_a_record_or_on_a_gpu_record():
     assert not curve_terms(ops, CalibrationRecord(threads=2)).has.any()
     # a GPU kernel's time does not depend on torch's CPU threads: no one-thread slowdown
     gpu = curve_terms(ops, _record().__class__(**{**_record().__dict__, "device": "cuda"}))
-    assert gpu.efficiency[0] == pytest.approx(0.8)
+    assert (gpu.base_efficiency / _slowdown(ops, gpu.threads))[0] == pytest.approx(0.8)
 
 
 def test_predictions_on_a_calibrated_spec_follow_the_curve():
