@@ -29,6 +29,7 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from roofline.capture.mode import capture
 from roofline.capture.records import OpRecord
+from roofline.capture.replay import ModuleReplay
 from roofline.errors import RooflineError
 
 __all__ = ["SizeDim", "SymbolicCapture", "SymbolicUnavailable", "symbolic_capture"]
@@ -128,12 +129,14 @@ def _fake_inputs(mode: Any, inputs: Any, dims: list[SizeDim], symbols: dict[str,
 
 
 def symbolic_capture(model: Any, inputs: Any, dims: list[SizeDim], *, grad: bool = False,
-                     label: str = "model") -> SymbolicCapture:
+                     label: str = "model", replay: bool = True) -> SymbolicCapture:
     """Capture ``model(*inputs)`` once with the input dimensions ``dims`` symbolic.
 
     inputs: real or meta example inputs (their sizes are the hints: none of the marked
     ones may be 0 or 1, which PyTorch specialises). Every other dimension, and every
-    parameter and buffer, keeps its size. Raises SymbolicUnavailable (one line naming
+    parameter and buffer, keeps its size. replay: record a repeated layer once and copy
+    its records for the others (roofline.capture.replay; calls under no_grad only).
+    Raises SymbolicUnavailable (one line naming
     ``label``) when the model fails on fake tensors or its shapes depend on data.
     """
     from torch._subclasses.fake_tensor import FakeTensorMode
@@ -141,11 +144,14 @@ def symbolic_capture(model: Any, inputs: Any, dims: list[SizeDim], *, grad: bool
 
     env = ShapeEnv(duck_shape=False, specialize_zero_one=False)
     mode = FakeTensorMode(shape_env=env, allow_non_fake_inputs=False)
+    # Replayed layers leave each op to run about once: the dispatch cache's keys and
+    # entries would cost more than they save (half of a capture's time).
+    mode.cache_enabled = False
     symbols: dict[str, Any] = {}
     root = model if isinstance(model, torch.nn.Module) else None
     try:
         fake_inputs = _fake_inputs(mode, inputs, dims, symbols)
-        with torch.set_grad_enabled(grad), _fake_parameters(root, mode), mode:
+        with torch.set_grad_enabled(grad), _fake_parameters(root, mode), mode, ModuleReplay(root if replay else None):
             records, _ = capture(model, fake_inputs)
     except Exception as exc:
         first_line = (str(exc).strip().splitlines() or [""])[0][:200]
@@ -208,9 +214,26 @@ class _fake_parameters:
         from torch.nn.utils.stateless import _reparametrize_module
 
         tensors = {**dict(self.model.named_parameters()), **dict(self.model.named_buffers())}
-        fakes = {name: self.mode.from_tensor(t, static_shapes=True) for name, t in tensors.items()}
+        owners: dict[int, int] = {}  # storage -> tensors stored there
+        for t in {id(t): t for t in tensors.values()}.values():
+            key = t.untyped_storage()._cdata
+            owners[key] = owners.get(key, 0) + 1
+        made: dict[int, Any] = {}  # id of a tensor -> its fake (a tied weight is one tensor)
+        fakes = {name: made.get(id(t)) or made.setdefault(id(t), self._fake(t, owners)) for name, t in tensors.items()}
         self.context = _reparametrize_module(self.model, fakes, tie_weights=True)
         self.context.__enter__()
+
+    def _fake(self, t: torch.Tensor, owners: dict[int, int]) -> Any:
+        """A fake of ``t``: a new fake tensor of its shape, stride and dtype when it alone
+        fills its storage (the common case, a tenth of from_tensor's cost), else through
+        from_tensor, which keeps the sharing."""
+        if (t.layout is torch.strided and not t.is_quantized and t.storage_offset() == 0
+                and owners[t.untyped_storage()._cdata] == 1 and t.untyped_storage().nbytes() == t.numel() * t.element_size()
+                and type(t) in (torch.Tensor, torch.nn.Parameter)):
+            with self.mode:
+                fake = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=t.device)
+            return fake.requires_grad_(t.requires_grad)
+        return self.mode.from_tensor(t, static_shapes=True)
 
     def __exit__(self, *exc: object) -> None:
         if self.context is not None:

@@ -110,9 +110,11 @@ def _check_sizes(values: Sequence[int | None], what: str) -> list[int | None]:
 #: Sweep methods: "auto" (symbolic when the grid is large enough and the model allows
 #: it), "symbolic" (symbolic wherever the model allows it) and "capture" (one capture per shape).
 METHODS = ("auto", "symbolic", "capture")
-#: Shapes from which "auto" takes the symbolic path: one symbolic capture costs about as
-#: much as ten to twenty plain ones (docs/performance.md).
-SYMBOLIC_MIN_SHAPES = 16
+#: Shapes from which "auto" takes the symbolic path: with repeated layers recorded once,
+#: a symbolic capture costs about as much as one or two plain ones, and a grid needs
+#: two (batch 1 is a region of its own); from 4 shapes the symbolic path is faster on
+#: the zoo's transformers (docs/performance.md).
+SYMBOLIC_MIN_SHAPES = 4
 
 
 class SweepNote(UserWarning):

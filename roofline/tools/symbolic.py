@@ -226,8 +226,12 @@ def closed_forms(model: Any, inputs: Any, dims: list[SizeDim], *, grad: bool = F
     keys = [*TRAIT_COLUMNS, *FORM_COLUMNS]
     counts: dict[tuple, int] = {}  # sympy expressions hash and compare by structure (nan included)
     unsupported = 0
+    rows: dict[tuple, dict[str, Any]] = {}  # a replayed layer's records share their original's objects
     for record in capture.records:
-        row = _cost_row(capture, record, count(record), label)
+        same = (record.op, id(record.args), id(record.kwargs), id(record.inputs), id(record.outputs))
+        row = rows.get(same)
+        if row is None:
+            row = rows[same] = _cost_row(capture, record, count(record), label)
         key = tuple(row[k] for k in keys)
         counts[key] = counts.get(key, 0) + 1
         unsupported += not row["supported"]

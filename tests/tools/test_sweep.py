@@ -41,7 +41,8 @@ def mlp_target(tmp_path):
 
 @pytest.fixture(scope="module")
 def llama_grid():
-    """llama-tiny on meta over 2 batches x 2 seqs x 3 specs, and how many captures ran."""
+    """llama-tiny on meta over 2 batches x 2 seqs x 3 specs, one capture per shape, and how
+    many captures ran."""
     calls = []
     real_capture = analysis_module.capture
 
@@ -51,7 +52,7 @@ def llama_grid():
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(analysis_module, "capture", counting_capture)
-        frame = sweep("llama-tiny", SPECS, batch=[1, 3], seq=[16, 32], meta=True)
+        frame = sweep("llama-tiny", SPECS, batch=[1, 3], seq=[16, 32], meta=True, method="capture")
     return frame, len(calls)
 
 
