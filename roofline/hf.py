@@ -275,19 +275,44 @@ def _called_from(module_names: tuple[str, ...]) -> bool:
     return False
 
 
+def _fake_is_eager(is_tracing: Any) -> Any:
+    """transformers' is_tracing, answering False for a fake tensor when nothing else
+    traces: a symbolic capture (roofline.capture.symbolic) runs the model on fake
+    tensors to record what eager runs, and eager skips the causal mask of unpadded
+    inputs where a trace would build it."""
+    from torch._subclasses.fake_tensor import is_fake
+
+    def eager_is_tracing(tensor: Any = None) -> bool:
+        if tensor is not None and is_fake(tensor) and not is_tracing(None):
+            return False
+        return is_tracing(tensor)
+
+    return eager_is_tracing
+
+
 def _install_mask_answers(model: torch.nn.Module) -> None:
     """Run every forward of ``model`` under _TrivialMaskAnswers (through its own hooks,
     so the model stays a plain transformers model with its own module names)."""
     modes: list[_TrivialMaskAnswers] = []
+    saved: list[tuple[Any, Any]] = []
 
     def enter(module: Any, args: Any, kwargs: Any) -> None:
         mode = _TrivialMaskAnswers()
         mode.__enter__()
         modes.append(mode)
+        masking = sys.modules.get("transformers.masking_utils")
+        original = getattr(masking, "is_tracing", None)
+        saved.append((masking, original))
+        if original is not None:
+            masking.is_tracing = _fake_is_eager(original)
 
     def leave(module: Any, args: Any, kwargs: Any, output: Any) -> None:
         if modes:
             modes.pop().__exit__(None, None, None)
+        if saved:
+            masking, original = saved.pop()
+            if original is not None:
+                masking.is_tracing = original
 
     model.register_forward_pre_hook(enter, with_kwargs=True)
     model.register_forward_hook(leave, with_kwargs=True, always_call=True)

@@ -151,7 +151,8 @@ def symbolic_capture(model: Any, inputs: Any, dims: list[SizeDim], *, grad: bool
     root = model if isinstance(model, torch.nn.Module) else None
     try:
         fake_inputs = _fake_inputs(mode, inputs, dims, symbols)
-        with torch.set_grad_enabled(grad), _fake_parameters(root, mode), mode, ModuleReplay(root if replay else None):
+        with (torch.set_grad_enabled(grad), _fake_parameters(root, mode), mode, ModuleReplay(root if replay else None),
+              _eager_whole_indexing()):
             records, _ = capture(model, fake_inputs)
     except Exception as exc:
         first_line = (str(exc).strip().splitlines() or [""])[0][:200]
@@ -177,6 +178,42 @@ def _is_whole_slice(record: OpRecord) -> bool:
         return False
     named = record.named_args()
     return named.get("start", 0) in (0, None) and named.get("end") in (None, sys.maxsize) and named.get("step", 1) == 1
+
+
+def _is_whole_index(index: Any) -> bool:
+    """An index made of whole slices and Ellipsis only (``x[:, 0:]``, ``x[...]``)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(part is Ellipsis or (isinstance(part, slice) and part.start in (0, None) and part.stop in (None, sys.maxsize)
+                                    and part.step in (1, None)) for part in parts)
+
+
+class _eager_whole_indexing:
+    """While active, an index of whole slices returns an alias, as in eager.
+
+    Eager indexing skips a whole slice, and when the result is the tensor itself returns
+    ``aten.alias`` of it (one recorded op). With a symbolic size the slice is dispatched,
+    and dropped from the records (_as_eager_records), so the alias eager makes is made
+    here, after the indexing, where its records were whole slices only."""
+
+    def __enter__(self) -> None:
+        from roofline.capture.mode import active_capture
+
+        original = torch.Tensor.__getitem__
+
+        def getitem(tensor: torch.Tensor, index: Any) -> Any:
+            found = active_capture()
+            start = len(found.records) if found is not None else 0
+            out = original(tensor, index)
+            if found is not None and isinstance(out, torch.Tensor) and _is_whole_index(index):
+                made = found.records[start:]
+                if made and all(_is_whole_slice(r) for r in made):
+                    out = torch.ops.aten.alias.default(out)
+            return out
+
+        torch.Tensor.__getitem__ = getitem
+
+    def __exit__(self, *exc: object) -> None:
+        del torch.Tensor.__getitem__  # torch.Tensor inherits it from TensorBase: back to that
 
 
 #: Size queries (``x.size(0)``) a tensor with symbolic sizes answers through the

@@ -5,6 +5,7 @@ import pytest
 import sympy
 import torch
 
+from roofline.capture import capture
 from roofline.capture.symbolic import SizeDim, SymbolicUnavailable, symbolic_capture
 
 IN, OUT = 32, 48
@@ -78,3 +79,17 @@ def test_a_model_that_reads_values_is_refused():
 
     with torch.no_grad(), pytest.raises(SymbolicUnavailable, match="cannot run on fake tensors"):
         symbolic_capture(Model(), (torch.randn(3, 5),), DIMS)
+
+
+def test_a_whole_slice_index_records_the_alias_eager_records():
+    class Keep(torch.nn.Module):
+        def forward(self, x):
+            return x[:, 0:, :] * 2  # eager: aten.alias of x (the index takes everything), then mul
+
+    x = torch.empty(2, 5, 3, device="meta")
+    with torch.no_grad():
+        eager = [r.op for r in capture(Keep(), (x,))[0]]
+        symbolic = [r.op for r in symbolic_capture(Keep(), (x,), [SizeDim(0, 0, "batch"), SizeDim(0, 1, "seq")]).records]
+    assert eager == ["aten.alias.default", "aten.mul.Tensor"]
+    assert symbolic == eager
+    assert "__getitem__" not in vars(torch.Tensor)  # put back

@@ -153,3 +153,31 @@ def test_zoo_models_symbolic_rows_equal_concrete_captures(name):
         assert FALLBACKS[name] in notes[0]
     else:  # nscl loops over its batch: its capture holds at its own batch only, the other is captured alone
         assert notes[0].startswith(f"sweep: {name}: symbolic capture (1 capture(s)")
+
+
+#: Hugging Face configs (tiny, 3 layers, so that layers are replayed) of the families
+#: `roofline llm` names: each swept symbolically equals one capture per shape.
+HF_CONFIGS = {
+    "llama": {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 64,
+              "intermediate_size": 128, "num_hidden_layers": 3, "num_attention_heads": 4, "num_key_value_heads": 2,
+              "vocab_size": 128},
+    "gpt2": {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "n_embd": 64, "n_layer": 3, "n_head": 4,
+             "vocab_size": 128, "n_positions": 64},
+    "qwen2": {"model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"], "hidden_size": 64, "intermediate_size": 160,
+              "num_hidden_layers": 3, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 128},
+}
+
+
+@pytest.mark.parametrize("family", sorted(HF_CONFIGS))
+def test_hugging_face_targets_take_the_symbolic_path(family, tmp_path):
+    pytest.importorskip("transformers")
+    import json
+
+    (tmp_path / "config.json").write_text(json.dumps(HF_CONFIGS[family]))
+    name = f"hf:{tmp_path / 'config.json'}"
+    notes = []
+    grid = {"batch": [1, 2, 3], "seq": [8, 12]}
+    symbolic = sweep(name, ["h100-sxm", "t4"], **grid, meta=True, method="auto", note=notes.append)
+    captured = sweep(name, ["h100-sxm", "t4"], **grid, meta=True, method="capture", note=lambda line: None)
+    assert notes[0].startswith(f"sweep: {name}: symbolic capture (")
+    _same_rows(symbolic, captured)
