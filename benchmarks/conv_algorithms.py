@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from gpu_fidelity import (  # noqa: E402
+from gpu_fidelity import (
     DEFAULT_DATA,
     GPU_SPECS,
     SHAPE_COLUMNS,
@@ -45,14 +45,14 @@ from gpu_fidelity import (  # noqa: E402
     timed_by_harness,
 )
 
-from roofline.efficiency import WINOGRAD_COLUMNS  # noqa: E402
-from roofline.efficiency.conv import (  # noqa: E402
+from roofline.efficiency import WINOGRAD_COLUMNS
+from roofline.efficiency.conv import (
     FUSED_GEMM_FRACTION,
     TRANSFORM_ELEMENTS_PER_SM_CYCLE,
     winograd_fused_s,
     winograd_nonfused_s,
 )
-from roofline.predict import predict_frame  # noqa: E402
+from roofline.predict import predict_frame
 
 CHUNK = 1000
 HOLD_OUT_EVERY = 5
