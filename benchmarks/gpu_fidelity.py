@@ -602,7 +602,7 @@ WHY_TEXT = (
      "around the L2 working-set estimate (the A100's L2 is two 20 MB halves, which the model treats as one)."),
     ("- whole models on T4 and P4 follow their GEMM errors (GEMMs are most of a transformer's time)."),
     ("- A100 80GB training (10%; inference was not measured on that card): split by the labels' fw_latency "
-     "and bwall_latency, the backward is predicted within 11% on all 8 runs; the miss is the forward of 5 "
+     "and bwall_latency (benchmarks/train_phases.py), the backward is predicted within 11% on all 8 runs; the miss is the forward of 5 "
      "runs (GPT2-Large batch 1, GPT3-2.7B, OPT batch 2, BERT batch 2 and 8), predicted 29-37% too fast, "
      "whose measured backward/forward ratio is 1.06-1.39 where the other 3 A100 runs and the same models on "
      "V100 and L4 measure 1.7-2.1 (the backward's twice-the-GEMM-FLOPs). So neither the skinny "
