@@ -4,8 +4,8 @@ kind and shapes and the device's physical parameters (HardwareSpec.kernel_model)
 
 Physics first: GEMMs and convolutions lose to tile, wave and reduction-depth
 quantization (gemm.py); a convolution takes the fastest of cuDNN's algorithms for its
-shape (conv.py: implicit GEMM or Winograd); memory-bound kernels pay a start-up before their bytes stream
-(memory.py); power-limited cards run below their boost clock. On a calibrated spec,
+shape (conv.py: implicit GEMM or Winograd); memory-bound kernels pay a start-up before
+their bytes stream (memory.py); power-limited cards run below their boost clock. On a calibrated spec,
 each op of a family the calibration's op suite measured follows that family's
 time-vs-size curve (cpu.py: dispatch, efficiency, threads by ATen's grain). A spec without a kernel
 model keeps one efficiency per unit and memory (the datasheet roofline), unchanged.
