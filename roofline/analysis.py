@@ -25,11 +25,11 @@ from roofline.capture.training import FORWARD
 from roofline.count.categories import CATEGORIES, OTHER
 from roofline.errors import RooflineError, UnsupportedOpError
 from roofline.dtypes import dtype_key, parse_dtype
-from roofline.efficiency import GEMM_COLUMNS, ROW_COLUMNS
+from roofline.efficiency import GEMM_COLUMNS, ROW_COLUMNS, WINOGRAD_COLUMNS
 from roofline.hardware import HardwareSpec, load_hardware
 from roofline.predict import Tf32Policy, predict_frame
 from roofline.count import compulsory_bytes
-from roofline.count.registry import DEVICE_MEMORY, VECTOR, Cost, GemmShape, RowShape, Unsupported, count
+from roofline.count.registry import DEVICE_MEMORY, VECTOR, Cost, GemmShape, RowShape, Unsupported, WinogradShape, count
 from roofline.workload import Workload, compute_dtype, count_params
 
 #: Columns of Analysis.ops that do not depend on the hardware spec.
@@ -55,6 +55,8 @@ COUNT_COLUMNS = (
     *GEMM_COLUMNS,
     # The rows a row-wise reduction (softmax, layer norm) reduces (NaN for other ops).
     *ROW_COLUMNS,
+    # Images and output size of a convolution Winograd can run (NaN for other ops).
+    *WINOGRAD_COLUMNS,
 )
 
 #: Columns of Analysis.unsupported (see there).
@@ -105,6 +107,7 @@ def count_frame(records: list[OpRecord]) -> pd.DataFrame:
             rows["reason"].append("")
             _append_gemm(rows, cost.gemm)
             _append_rows(rows, cost.rows)
+            _append_winograd(rows, cost.winograd)
         else:
             rows["category"].append(OTHER)
             rows["flops"].append(math.nan)
@@ -117,6 +120,7 @@ def count_frame(records: list[OpRecord]) -> pd.DataFrame:
             rows["reason"].append(cost.reason if isinstance(cost, Unsupported) else "unknown")
             _append_gemm(rows, None)
             _append_rows(rows, None)
+            _append_winograd(rows, None)
     frame = pd.DataFrame({k: v for k, v in rows.items() if k not in ("bytes", "intensity")})
     frame["bytes"] = frame["bytes_read"] + frame["bytes_written"]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -151,6 +155,12 @@ def _json_safe(value: Any) -> Any:
 def _append_gemm(rows: dict[str, list[Any]], gemm: GemmShape | None) -> None:
     values = (gemm.batch, gemm.m, gemm.n, gemm.k) if gemm is not None else (math.nan,) * 4
     for column, value in zip(GEMM_COLUMNS, values):
+        rows[column].append(float(value))
+
+
+def _append_winograd(rows: dict[str, list[Any]], shape: WinogradShape | None) -> None:
+    values = (shape.n, shape.p, shape.q) if shape is not None else (math.nan,) * 3
+    for column, value in zip(WINOGRAD_COLUMNS, values):
         rows[column].append(float(value))
 
 

@@ -37,9 +37,11 @@ from roofline.count.registry import HOST_LINK, MATRIX, NO_UNIT, VECTOR
 from roofline.dtypes import KEY_ITEMSIZE
 from roofline.efficiency import (
     ROW_COLUMNS,
+    WINOGRAD_COLUMNS,
     gemm_shapes,
     kernel_efficiency_arrays,
     row_reread_arrays,
+    winograd_arrays,
 )
 from roofline.efficiency.cpu import CurveTerms, curve_terms, thread_slowdown
 from roofline.hardware import DRAM, WORKING_SET, HardwareSpec
@@ -367,6 +369,7 @@ class OpSizes:
     param_bytes: np.ndarray
     gemm: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None
     rows: tuple[np.ndarray, np.ndarray] | None = None  # a row-wise reduction's rows and length (NaN: none)
+    winograd: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # a 3x3 conv's n, p, q (NaN: none)
 
 
 @dataclass(frozen=True)
@@ -408,8 +411,11 @@ def op_sizes(ops: pd.DataFrame) -> OpSizes:
     shapes = gemm_shapes(ops)
     rows = (tuple(ops[c].to_numpy(dtype=float) for c in ROW_COLUMNS) if all(c in ops for c in ROW_COLUMNS)
             else None)
+    winograd = (tuple(ops[c].to_numpy(dtype=float) for c in WINOGRAD_COLUMNS)
+                if all(c in ops for c in WINOGRAD_COLUMNS) else None)
     return OpSizes(flops=column("flops"), bytes=column("bytes"), bytes_written=column("bytes_written"),
-                   param_bytes=column("param_bytes"), gemm=tuple(shapes.T) if shapes is not None else None, rows=rows)
+                   param_bytes=column("param_bytes"), gemm=tuple(shapes.T) if shapes is not None else None, rows=rows,
+                   winograd=winograd)
 
 
 def _per_op(values: np.ndarray, ndim: int) -> np.ndarray:
@@ -452,6 +458,13 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
     # kernel), plus the fixed per-op overhead (dispatch and launch).
     attainable = kernel.compute * peak
     compute_s = flops / attainable
+    # cuDNN's benchmark mode runs a convolution's fastest algorithm: Winograd where it beats
+    # the implicit GEMM (roofline.efficiency.conv); its attained rate counts the direct FLOPs.
+    winograd_s = winograd_arrays(sizes.winograd, sizes.gemm, hw, peak_flops=peak, on_tensor_cores=on_matrix,
+                                 itemsize=_per_op(traits.itemsize, ndim))
+    winograd_wins = (winograd_s < compute_s) & supported & ~no_work
+    compute_s = np.where(winograd_wins, winograd_s, compute_s)
+    attainable = np.where(winograd_wins, flops / np.where(winograd_wins, winograd_s, 1.0), attainable)
     activation_bytes = nbytes - traffic.weight_bytes
     memory_s = (activation_bytes / (eff.memory * traffic.bandwidth)
                 + traffic.weight_bytes / (eff.weights * traffic.weight_bandwidth)

@@ -59,6 +59,18 @@ class RowShape:
 
 
 @dataclass(frozen=True, slots=True)
+class WinogradShape:
+    """A 2-D convolution Winograd can run (3x3 kernel, stride 1, no dilation, one group,
+    not transposed): ``n`` images of ``p`` x ``q`` output pixels. With the channels of
+    its GemmShape (c = k / 9, k = n) the efficiency stage times cuDNN's Winograd
+    algorithms against the implicit GEMM (roofline.efficiency.conv)."""
+
+    n: float
+    p: float
+    q: float
+
+
+@dataclass(frozen=True, slots=True)
 class Cost:
     """What one op costs, independent of hardware.
 
@@ -71,6 +83,7 @@ class Cost:
     traffic: DEVICE_MEMORY or HOST_LINK (host-device transfer).
     gemm: the matrix product behind the FLOPs (matmuls, convolutions), or None.
     rows: the rows a row-wise reduction kernel reduces (softmax, layer norm), or None.
+    winograd: for a convolution Winograd can run, its images and output size, or None.
     """
 
     flops: float
@@ -81,6 +94,7 @@ class Cost:
     traffic: str = DEVICE_MEMORY
     gemm: GemmShape | None = None
     rows: RowShape | None = None
+    winograd: WinogradShape | None = None
 
     @property
     def bytes(self) -> float:

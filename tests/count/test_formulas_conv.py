@@ -109,3 +109,30 @@ def test_im2col_variant_equals_an_explicit_lowering():
     read, written = conv_bytes(1, 3, 4, (3, 3), (6, 6), (6, 6), im2col=True)
     assert sum(c.bytes_read for c in costs) == read
     assert sum(c.bytes_written for c in costs) == written
+
+
+def test_winograd_shape_of_a_3x3_stride_1_conv():
+    # 3x3, stride 1, padding 1 on 14 x 10: the output keeps 14 x 10 (14 + 2 - 3 + 1 = 14).
+    cost = only_cost(torch.nn.Conv2d(8, 16, 3, padding=1, bias=False), torch.randn(2, 8, 14, 10))
+    assert (cost.winograd.n, cost.winograd.p, cost.winograd.q) == (2, 14, 10)
+    # No padding: 14 - 3 + 1 = 12 by 10 - 3 + 1 = 8.
+    cost = only_cost(torch.nn.Conv2d(8, 16, 3, bias=False), torch.randn(2, 8, 14, 10))
+    assert (cost.winograd.p, cost.winograd.q) == (12, 8)
+
+
+@pytest.mark.parametrize("conv", [
+    torch.nn.Conv2d(8, 16, 3, stride=2, padding=1),  # strided: no Winograd
+    torch.nn.Conv2d(8, 16, 3, dilation=2, padding=2),  # dilated
+    torch.nn.Conv2d(8, 16, 3, groups=2, padding=1),  # grouped
+    torch.nn.Conv2d(8, 16, 1),  # 1x1: a plain GEMM
+    torch.nn.Conv2d(8, 16, (3, 1), padding=(1, 0)),  # not 3x3
+    torch.nn.ConvTranspose2d(8, 16, 3, padding=1),  # transposed
+])
+def test_no_winograd_shape_where_winograd_does_not_apply(conv):
+    in_channels = conv.in_channels
+    assert only_cost(conv, torch.randn(1, in_channels, 12, 12)).winograd is None
+
+
+def test_no_winograd_shape_for_1d_and_3d_convs():
+    assert only_cost(torch.nn.Conv1d(4, 4, 3, padding=1), torch.randn(1, 4, 16)).winograd is None
+    assert only_cost(torch.nn.Conv3d(4, 4, 3, padding=1), torch.randn(1, 4, 6, 6, 6)).winograd is None

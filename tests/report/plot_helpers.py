@@ -38,6 +38,7 @@ def op_row(op, module, category, flops, bytes_read, bytes_written, unit, dtype="
         # no matrix product behind these rows: the efficiency stage uses its defaults
         "gemm_batch": math.nan, "gemm_m": math.nan, "gemm_n": math.nan, "gemm_k": math.nan,
         "reduce_rows": math.nan, "reduce_len": math.nan,
+        "winograd_n": math.nan, "winograd_p": math.nan, "winograd_q": math.nan,
     }
 
 

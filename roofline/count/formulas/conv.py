@@ -28,7 +28,14 @@ from roofline.count.formulas._common import (
     read_bytes,
     written_bytes,
 )
-from roofline.count.registry import MATRIX, VECTOR, Cost, GemmShape, register
+from roofline.count.registry import (
+    MATRIX,
+    VECTOR,
+    Cost,
+    GemmShape,
+    WinogradShape,
+    register,
+)
 
 
 def conv_flops(
@@ -176,7 +183,27 @@ def convolution_cost(record: OpRecord) -> Cost:
     # channels to feed matrix units: cuDNN, MIOpen and oneDNN run it on vector units.
     depthwise = weight.shape[1] == 1 and groups > 1 and not transposed
     gemm = None if depthwise else implicit_gemm(x, weight, record.outputs[0], groups, transposed)
-    return Cost(flops, read_bytes(record), written_bytes(record), CONV, unit=VECTOR if depthwise else MATRIX, gemm=gemm)
+    winograd = winograd_shape(record, x, weight, record.outputs[0], groups, transposed)
+    return Cost(flops, read_bytes(record), written_bytes(record), CONV, unit=VECTOR if depthwise else MATRIX, gemm=gemm,
+                winograd=winograd)
+
+
+def _all_ones(value: Any) -> bool:
+    """True for a stride or dilation argument of 1 in every dimension (an int or a list)."""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return all(v == 1 for v in values)
+
+
+def winograd_shape(record: OpRecord, x: TensorInfo, weight: TensorInfo, out: TensorInfo, groups: int,
+                   transposed: bool) -> WinogradShape | None:
+    """The images and output size of a forward 2-D convolution Winograd can run (3x3
+    kernel, stride 1, dilation 1, one group), else None."""
+    if transposed or groups != 1 or tuple(weight.shape[2:]) != (3, 3) or "depthwise" in record.op:
+        return None
+    if not (_all_ones(record.arg("stride", default=1)) and _all_ones(record.arg("dilation", default=1))):
+        return None
+    n, _, _, _, out_spatial = conv_dims(x, weight, out)
+    return WinogradShape(n, out_spatial[0], out_spatial[1])
 
 
 def implicit_gemm(x: TensorInfo, weight: TensorInfo, out: TensorInfo, groups: int, transposed: bool) -> GemmShape:
