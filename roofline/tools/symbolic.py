@@ -31,7 +31,7 @@ from roofline.capture.symbolic import (
 from roofline.count.categories import CATEGORIES, OTHER
 from roofline.count.registry import DEVICE_MEMORY, VECTOR, Cost, Unsupported, count
 from roofline.dtypes import dtype_key
-from roofline.efficiency import GEMM_COLUMNS, ROW_COLUMNS
+from roofline.efficiency import GEMM_COLUMNS, ROW_COLUMNS, WINOGRAD_COLUMNS
 from roofline.hardware import HardwareSpec
 from roofline.predict import OpSizes, Tf32Policy, default_level, op_traits, time_terms
 
@@ -40,7 +40,7 @@ __all__ = ["FORM_COLUMNS", "TRAIT_COLUMNS", "ClosedForms", "GridTotals", "SizeDi
 #: Per group, the columns that do not depend on sizes (what op_traits reads).
 TRAIT_COLUMNS = ("op", "category", "unit", "dtype", "traffic", "supported")
 #: Per group, the size-dependent counts kept as closed forms (FLOP; bytes; GEMM dims).
-FORM_COLUMNS = ("flops", "bytes", "bytes_written", "param_bytes", *GEMM_COLUMNS, *ROW_COLUMNS)
+FORM_COLUMNS = ("flops", "bytes", "bytes_written", "param_bytes", *GEMM_COLUMNS, *ROW_COLUMNS, *WINOGRAD_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,9 @@ class ClosedForms:
                                           for c in ("flops", "bytes", "bytes_written", "param_bytes"))
         gemm = tuple(per_column[c] for c in GEMM_COLUMNS)
         rows = tuple(per_column[c] for c in ROW_COLUMNS)
-        return OpSizes(flops=flops, bytes=nbytes, bytes_written=written, param_bytes=params, gemm=gemm, rows=rows)
+        winograd = tuple(per_column[c] for c in WINOGRAD_COLUMNS)
+        return OpSizes(flops=flops, bytes=nbytes, bytes_written=written, param_bytes=params, gemm=gemm, rows=rows,
+                       winograd=winograd)
 
     def evaluate(self, points: dict[str, np.ndarray], hw: HardwareSpec, *, tf32: Tf32Policy,
                  resident_bytes: float, sizes: OpSizes | None = None) -> GridTotals:
@@ -198,18 +200,21 @@ def _cost_row(capture: SymbolicCapture, record: Any, cost: Cost | Unsupported, l
             raise SymbolicUnavailable(f"{label}: the formula of {record.op} cannot take symbolic sizes ({reason})")
         zero, nan = sympy.Integer(0), sympy.nan
         row.update(category=OTHER, unit=VECTOR, traffic=DEVICE_MEMORY, supported=False, flops=zero, bytes=zero,
-                   bytes_written=zero, param_bytes=zero, **dict.fromkeys((*GEMM_COLUMNS, *ROW_COLUMNS), nan))
+                   bytes_written=zero, param_bytes=zero, **dict.fromkeys((*GEMM_COLUMNS, *ROW_COLUMNS, *WINOGRAD_COLUMNS), nan))
         return row
     bytes_read, written = capture.expr(cost.bytes_read), capture.expr(cost.bytes_written)
     gemm = cost.gemm
     gemm_forms = ((capture.expr(v) for v in (gemm.batch, gemm.m, gemm.n, gemm.k)) if gemm is not None
                   else (sympy.nan,) * 4)
     row_forms = (capture.expr(cost.rows.rows), capture.expr(cost.rows.length)) if cost.rows is not None else (sympy.nan,) * 2
+    winograd = cost.winograd
+    winograd_forms = (tuple(capture.expr(v) for v in (winograd.n, winograd.p, winograd.q)) if winograd is not None
+                      else (sympy.nan,) * 3)
     row.update(category=cost.category, unit=cost.unit, traffic=cost.traffic, supported=True,
                flops=capture.expr(cost.flops), bytes=bytes_read + written, bytes_written=written,
                # a gather reads only some rows of a weight: never more than the op reads
                param_bytes=sympy.Min(record.param_bytes, bytes_read), **dict(zip(GEMM_COLUMNS, gemm_forms)),
-               **dict(zip(ROW_COLUMNS, row_forms)))
+               **dict(zip(ROW_COLUMNS, row_forms)), **dict(zip(WINOGRAD_COLUMNS, winograd_forms)))
     for column in FORM_COLUMNS:
         unknown = capture.free(row[column])
         if unknown:

@@ -181,3 +181,15 @@ def test_hugging_face_targets_take_the_symbolic_path(family, tmp_path):
     captured = sweep(name, ["h100-sxm", "t4"], **grid, meta=True, method="capture", note=lambda line: None)
     assert notes[0].startswith(f"sweep: {name}: symbolic capture (")
     _same_rows(symbolic, captured)
+
+
+def test_winograd_convolutions_are_swept_as_analyze_predicts_them():
+    """fp32 3x3 convs on a V100 (no TF32) may run cuDNN's Winograd (roofline.efficiency.conv):
+    the symbolic rows carry each conv's Winograd shape as analyze's do."""
+    options = {"image_size": 64}
+    built = build("resnet50", batch=2, meta=True, options=options)
+    direct = analyze(built.model, built.inputs, hw="v100-pcie")
+    assert direct.ops["winograd_n"].notna().sum() > 0  # the model has convs Winograd can run
+    symbolic = sweep("resnet50", ["v100-pcie"], batch=[2, 3], meta=True, options=options, method="symbolic")
+    captured = sweep("resnet50", ["v100-pcie"], batch=[2, 3], meta=True, options=options, method="capture")
+    _same_rows(symbolic, captured)
