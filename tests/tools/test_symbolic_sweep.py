@@ -186,10 +186,19 @@ def test_hugging_face_targets_take_the_symbolic_path(family, tmp_path):
 def test_winograd_convolutions_are_swept_as_analyze_predicts_them():
     """fp32 3x3 convs on a V100 (no TF32) may run cuDNN's Winograd (roofline.efficiency.conv):
     the symbolic rows carry each conv's Winograd shape as analyze's do."""
-    options = {"image_size": 64}
-    built = build("resnet50", batch=2, meta=True, options=options)
-    direct = analyze(built.model, built.inputs, hw="v100-pcie")
-    assert direct.ops["winograd_n"].notna().sum() > 0  # the model has convs Winograd can run
-    symbolic = sweep("resnet50", ["v100-pcie"], batch=[2, 3], meta=True, options=options, method="symbolic")
-    captured = sweep("resnet50", ["v100-pcie"], batch=[2, 3], meta=True, options=options, method="capture")
+    import numpy as np
+
+    from roofline.efficiency import WINOGRAD_COLUMNS
+    from roofline.hardware import load_hardware
+    from roofline.predict import Tf32Policy, predict_frame
+
+    options, batches = {"image_size": 224}, [4, 8]
+    built = build("resnet50", batch=batches[0], meta=True, options=options)
+    ops = analyze(built.model, built.inputs, hw="v100-pcie").ops.copy()
+    v100, tf32 = load_hardware("v100-pcie"), Tf32Policy.from_torch()
+    with_winograd = predict_frame(ops, v100, tf32=tf32)["predicted_s"].sum()
+    ops[list(WINOGRAD_COLUMNS)] = np.nan
+    assert predict_frame(ops, v100, tf32=tf32)["predicted_s"].sum() > 1.02 * with_winograd  # Winograd is engaged
+    symbolic = sweep("resnet50", ["v100-pcie"], batch=batches, meta=True, options=options, method="symbolic")
+    captured = sweep("resnet50", ["v100-pcie"], batch=batches, meta=True, options=options, method="capture")
     _same_rows(symbolic, captured)
