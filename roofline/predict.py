@@ -43,7 +43,7 @@ from roofline.efficiency import (
     row_reread_arrays,
     winograd_arrays,
 )
-from roofline.efficiency.cpu import CurveTerms, curve_terms, thread_slowdown
+from roofline.efficiency.cpu import CurveTerms, curve_terms, few_row_gemm_s, thread_slowdown
 from roofline.hardware import DRAM, WORKING_SET, HardwareSpec
 
 __all__ = [
@@ -471,6 +471,10 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
                 + np.where(host | ~supported, 0.0, fresh_write_array(sizes.bytes_written, in_place, hw))
                 + np.where(nbytes > 0, kernel.latency_s, 0.0)
                 + kernel.reread_s)
+    if sizes.gemm is not None:  # a calibrated CPU's few-row GEMMs stream their cold weights at the rate measured
+        weights_cold = level == WORKING_SET and traffic.weight_bandwidth <= hw.dram.bandwidth
+        memory_s = np.maximum(memory_s, few_row_gemm_s(sizes.gemm[1], flops, traffic.weight_bytes,
+                                                       _per_op(traits.itemsize, ndim), hw.measured, weights_cold))
     kernel_s = np.maximum(np.maximum(compute_s, memory_s), kernel.floor_s)
     overhead_s = np.where(no_work, no_work_overhead(hw), np.where(curve_has, curve_dispatch, hw.overhead_s))
     fixed_s = overhead_s + np.where(kernel.floor_s > np.maximum(compute_s, memory_s), kernel.floor_s, 0.0)

@@ -175,3 +175,42 @@ def test_local_cpu_predictions_by_hand():
     assert mm.memory_s == pytest.approx(1e6 / (memory_efficiency * l3_bw) + 2e6 / (memory_efficiency * dram_bw),
                                         rel=1e-12)
     assert mm.bound == "compute"
+
+
+def test_a_few_row_linear_on_cold_weights_takes_the_rate_calibrate_measured():
+    """A calibrated CPU's record says a 2-row linear layer on a cold fp32 weight runs at
+    8 GFLOP/s (roofline.efficiency.cpu.few_row_gemm_s): a 2-row Linear(4096, 4096) of a
+    model whose weights do not fit the caches takes its FLOPs at that rate."""
+    import torch
+
+    from roofline.analysis import analyze
+    from roofline.hardware import CalibrationRecord, Efficiency, HardwareSpec, MemoryLevel, RowsRate
+
+    def spec(rows):
+        record = CalibrationRecord(device="cpu", threads=1, memory_level="working_set", gemm_rows=rows)
+        return HardwareSpec(
+            name="toy", display_name="toy", kind="cpu", vendor="x", source="test",
+            matrix_flops={"fp32": 1e12}, vector_flops={"fp32": 1e12},
+            memory=(MemoryLevel("l2", 100e9, 1e6), MemoryLevel("l3", 50e9, 32e6), MemoryLevel("dram", 10e9, 1e10)),
+            host_link_bw=10e9, peer_link_bw=None, overhead_s=0.0, efficiency=Efficiency(1.0, 1.0, 1.0),
+            measured=record)
+
+    model = torch.nn.Linear(4096, 4096, bias=False, device="meta")
+    x = torch.empty(2, 4096, device="meta")
+    table = (RowsRate(1, 8e9), RowsRate(4, 8e9))
+    with torch.no_grad():
+        plain = analyze(model, (x,), hw=spec(()))
+        rows = analyze(model, (x,), hw=spec(table))
+    mm = rows.ops[rows.ops["op"] == "aten.mm"].iloc[0]
+    # 2 x 2 x 4096 x 4096 = 67.11 MFLOP at 8 GFLOP/s = 8.389 ms; without the table the
+    # 64 MiB weight streams from DRAM (the 64 MiB model outgrows the 32 MB l3) at 10 GB/s:
+    # 6.711 ms, plus the activations
+    assert mm["predicted_s"] == pytest.approx(2 * 2 * 4096**2 / 8e9)
+    plain_mm = plain.ops[plain.ops["op"] == "aten.mm"].iloc[0]
+    assert plain_mm["predicted_s"] == pytest.approx(4096**2 * 4 / 10e9, rel=0.01)
+    # 512 rows are past the table: the ordinary model
+    wide = torch.empty(512, 4096, device="meta")
+    with torch.no_grad():
+        a = analyze(model, (wide,), hw=spec(table)).ops["predicted_s"].sum()
+        b = analyze(model, (wide,), hw=spec(())).ops["predicted_s"].sum()
+    assert a == b

@@ -127,6 +127,7 @@ from roofline.calibrate.probes import (
     measure_bandwidth,
     measure_efficiency,
     measure_gemm,
+    measure_gemm_rows,
     measure_host_link,
     measure_overhead,
     measure_vector,
@@ -153,6 +154,7 @@ from roofline.hardware import (
     OpSeconds,
     Plateau,
     QuietCheck,
+    RowsRate,
     SuiteRow,
     VectorRate,
     load_hardware,
@@ -236,6 +238,7 @@ class Calibration:
     kernel_model: KernelModel | None = None  # a GPU's, fitted by calibrate.kernels
     curves: pd.DataFrame = field(default_factory=pd.DataFrame)  # fit_curves: op, dispatch_s, efficiency, spread
     quiet: tuple[float, float] | None = None  # reference workload (s) before and after
+    gemm_rows: pd.DataFrame = field(default_factory=pd.DataFrame)  # measure_gemm_rows (CPU)
 
     def stability(self) -> dict[str, float]:
         """Per figure, how much its rounds differed (slowest over fastest, minus 1; the
@@ -256,6 +259,8 @@ class Calibration:
                 out[f"{row.level} bandwidth"] = float(inside["spread"].median())
             lower = row.capacity
         out["matrix efficiency"] = float(self.efficiency["spread"].median())
+        if "spread" in self.gemm_rows:
+            out["few-row GEMMs"] = float(self.gemm_rows["spread"].median())
         if "spread" in self.suite:
             out["op suite"] = float(self.suite["spread"].median())
         return {figure: _sig(spread, 2) for figure, spread in out.items()}
@@ -329,6 +334,7 @@ class Calibration:
                          for row in self.levels.itertuples()),
             gemm_flops=tuple(GemmRate(str(row.dtype), str(row.shape), _sig(row.flops_per_s))
                              for row in self.gemm.itertuples()),
+            gemm_rows=tuple(RowsRate(int(row.rows), _sig(row.flops_per_s)) for row in self.gemm_rows.itertuples()),
             vector_flops=tuple(VectorRate(str(row.dtype), str(row.kernel), int(row.elements), _sig(row.flops_per_s))
                                for row in self.vector.itertuples()),
             efficiency_suite=tuple(LayerFraction(str(row.shape), _sig(row.fraction))
@@ -409,7 +415,7 @@ def _plan(device: str, quick: bool, clock: str) -> _Run:
 
 def _steps(run: _Run) -> int:
     """Progress-bar steps of a calibration."""
-    n_gemm = 5 if run.device == "cuda" else 4
+    n_gemm = 5 if run.device == "cuda" else 4 + 1  # on a CPU, the few-row GEMMs too
     return (2 + len(sweep_sizes(run.mode, run.device)) + n_gemm + 4 + len(EFFICIENCY_SUITE[run.mode]) + 1
             ) * ROUNDS[run.mode] + ROUNDS[run.mode]
 
@@ -500,12 +506,14 @@ def _measure_ceilings(run: _Run, started: str, advance: Callable[[str | None], N
          "gemm": gemm_probe,
          "vector": lambda: measure_vector(device, timer, run.mode, overhead_s, repeats, min_sample,
                                           lambda: advance("vector peaks"))[0],
+         **({"rows": lambda: measure_gemm_rows(device, timer, run.mode, repeats, lambda: advance("few-row GEMMs"),
+                                               last_cache_bytes=_last_cache_bytes("cpu"))} if run.device == "cpu" else {}),
          "efficiency": lambda: measure_efficiency(device, timer, run.mode, 1.0, overhead_s, repeats, min_sample,
                                                   lambda: advance("efficiency suite"),
                                                   dtype=CALIBRATED_DTYPES.get(suite_dtype, torch.bfloat16),
                                                   last_cache_bytes=_last_cache_bytes(run.device))},
         {"curve": ["working_set_bytes", "kernel"], "gemm": ["dtype", "shape"], "vector": ["dtype", "kernel", "elements"],
-         "efficiency": ["shape"]}, rounds)
+         "rows": ["rows"], "efficiency": ["shape"]}, rounds)
     curve, gemm, vector, efficiency = second["curve"], second["gemm"], second["vector"], second["efficiency"]
     matrix_flops = {key: float(rows["flops_per_s"].max()) for key, rows in gemm.groupby("dtype", sort=False)}
     vector_flops = {key: float(rows["flops_per_s"].max()) for key, rows in vector.groupby("dtype", sort=False)}
@@ -531,7 +539,8 @@ def _measure_ceilings(run: _Run, started: str, advance: Callable[[str | None], N
         overhead=overhead, curve=curve, plateaus=plateaus, levels=levels, gemm=gemm,
         matrix_flops=matrix_flops, vector=vector, vector_flops=vector_flops, efficiency=efficiency,
         matrix_efficiency=matrix_efficiency(efficiency), host_link_bw=host, notes=notes, views=views,
-        view_overhead_s=float(views["seconds"].median()), fresh_write=fit_fresh_write(curve))
+        view_overhead_s=float(views["seconds"].median()), fresh_write=fit_fresh_write(curve),
+        gemm_rows=second.get("rows", pd.DataFrame()))
 
 
 def _last_cache_bytes(kind: str) -> float:

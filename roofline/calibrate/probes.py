@@ -18,7 +18,7 @@ from roofline.dtypes import USER_DTYPES
 from roofline.measure import Timer
 
 __all__ = ["measure_overhead", "measure_view_overhead", "sweep_sizes", "measure_bandwidth", "measure_gemm",
-           "measure_vector", "measure_efficiency", "measure_host_link", "EFFICIENCY_SUITE", "CALIBRATED_DTYPES"]
+           "measure_vector", "measure_efficiency", "measure_gemm_rows", "GEMM_ROWS", "measure_host_link", "EFFICIENCY_SUITE", "CALIBRATED_DTYPES"]
 
 #: (first, last) working-set exponents of two (bytes) and points per octave, per device
 #: and mode: past four times the last cache (32 MiB L3 here; up to 50 MB+ of L2 on a GPU).
@@ -180,6 +180,29 @@ def measure_gemm(device: str, timer: Timer, mode: str, repeats: int, min_sample_
             peaks[key] = max(measured)
         advance()
     return pd.DataFrame(rows, columns=["dtype", "shape", "seconds", "flops_per_s"]), peaks, notes
+
+
+#: Rows of the few-row linear layers measure_gemm_rows times (an LLM decode step's batch),
+#: on a weight of GEMM_ROWS_WEIGHT x GEMM_ROWS_WEIGHT fp32 (64 MiB: larger than most caches).
+GEMM_ROWS = {"full": (1, 2, 4, 8, 16, 32, 64), "quick": (1, 4)}
+GEMM_ROWS_WEIGHT = 4096
+
+
+def measure_gemm_rows(device: str, timer: Timer, mode: str, repeats: int, advance: Callable[[], None],
+                      last_cache_bytes: float = 32 * MiB) -> pd.DataFrame:
+    """FLOP/s of ``F.linear`` on a few rows (GEMM_ROWS) with a cold fp32 weight, each call
+    after the caches were flushed, as a decode step meets its weights: rows rows,
+    seconds, flops_per_s. CPU only (a GPU's kernel model describes its GEMMs)."""
+    weight = torch.randn(GEMM_ROWS_WEIGHT, GEMM_ROWS_WEIGHT, device=device)
+    flush = cache_flusher(device, last_cache_bytes)
+    out = []
+    for rows in GEMM_ROWS[mode]:
+        x = torch.randn(rows, GEMM_ROWS_WEIGHT, device=device)
+        with torch.no_grad():
+            seconds = best_cold_time(lambda x=x: torch.nn.functional.linear(x, weight), timer, repeats, flush)
+        out.append({"rows": rows, "seconds": seconds, "flops_per_s": 2.0 * rows * weight.numel() / seconds})
+    advance()
+    return pd.DataFrame(out, columns=["rows", "seconds", "flops_per_s"])
 
 
 class _tf32:

@@ -28,7 +28,8 @@ import pandas as pd
 from roofline.dtypes import KEY_ITEMSIZE
 from roofline.hardware import CalibrationRecord
 
-__all__ = ["GRAIN_ELEMENTS", "CurveTerms", "curve_terms", "curve_time_s", "elements_of", "op_elements", "thread_slowdown", "threads_used"]
+__all__ = ["GRAIN_ELEMENTS", "CurveTerms", "curve_terms", "curve_time_s", "elements_of", "few_row_gemm_s", "op_elements",
+           "thread_slowdown", "threads_used"]
 
 #: ATen's at::internal::GRAIN_SIZE: the fewest elements parallel_for hands one thread.
 GRAIN_ELEMENTS = 32768
@@ -110,3 +111,28 @@ def curve_terms(ops: pd.DataFrame, record: CalibrationRecord | None) -> CurveTer
     # Torch's CPU threads split a CPU kernel; a GPU kernel's time does not depend on them.
     threads = (record.threads or 1) if record.device in (None, "cpu") else 1
     return CurveTerms(has, np.where(has, own_dispatch, 0.0), names.map(efficiency).to_numpy(dtype=float), threads)
+
+
+def few_row_gemm_s(rows: np.ndarray, flops: np.ndarray, weight_bytes: np.ndarray, item_bytes: np.ndarray,
+                   record: CalibrationRecord | None, weights_cold: bool) -> np.ndarray:
+    """The least seconds a GEMM of few ``rows`` (its M) with a weight operand takes on a
+    calibrated CPU: ``flops`` (FLOP) at the rate calibrate measured for linear layers of
+    that many rows on a cold fp32 weight (``record.gemm_rows``), interpolated in log2 of
+    the rows. 0 where it does not apply: no such table, weights that stay in cache
+    (``weights_cold`` False), ops without weight bytes, other dtypes than fp32 (4-byte
+    items), or more rows than the table holds (the GEMM efficiency describes those).
+
+    A CPU runs a one-row product as a matrix-vector kernel near the bandwidth, a few rows
+    about once per row over the weights, and a packed GEMM from about eight rows whose
+    rate ramps with the rows: one efficiency per spec cannot follow that."""
+    table = record.gemm_rows if record is not None else ()
+    rows = np.asarray(rows, dtype=float)
+    if not table or not weights_cold:
+        return np.zeros(np.shape(rows))
+    measured_rows = np.log2([float(r.rows) for r in table])
+    rates = np.array([r.flops_per_s for r in table])
+    safe_rows = np.where(np.isfinite(rows) & (rows >= 1), rows, 1.0)
+    rate = np.interp(np.log2(safe_rows), measured_rows, rates)
+    applies = (np.isfinite(rows) & (rows >= 1) & (rows <= max(r.rows for r in table))
+               & (np.asarray(weight_bytes) > 0) & (np.asarray(item_bytes) == 4))
+    return np.where(applies, np.asarray(flops, dtype=float) / rate, 0.0)

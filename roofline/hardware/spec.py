@@ -168,6 +168,18 @@ class GemmRate:
 
 
 @dataclass(frozen=True)
+class RowsRate:
+    """The rate of a linear layer of few rows on a weight larger than the caches (an LLM
+    decode step's GEMMs): ``rows`` rows (the GEMM's M) at ``flops_per_s``, fp32, the
+    weights read cold. On a CPU the kernel changes with the rows (a matrix-vector kernel
+    at one row, the weights streamed about once per row at a few, a packed GEMM from
+    about eight), so one GEMM efficiency cannot describe it (roofline.efficiency.cpu)."""
+
+    rows: int
+    flops_per_s: float
+
+
+@dataclass(frozen=True)
 class VectorRate:
     """The rate of one vector kernel on cache-resident data."""
 
@@ -247,6 +259,7 @@ class CalibrationRecord:
     plateaus: tuple[Plateau, ...] = ()
     levels: tuple[LevelFit, ...] = ()
     gemm_flops: tuple[GemmRate, ...] = ()
+    gemm_rows: tuple[RowsRate, ...] = ()  # few-row linear layers on cold weights (fp32)
     vector_flops: tuple[VectorRate, ...] = ()
     efficiency_suite: tuple[LayerFraction, ...] = ()
     op_suite: tuple[SuiteRow, ...] = ()

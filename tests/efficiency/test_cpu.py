@@ -133,3 +133,50 @@ def test_predictions_on_a_calibrated_spec_follow_the_curve():
     # 2 (x2), / 0.8 -> 1.2288 us, + 3 us dispatch = 4.2288 us
     ops = analyze(torch.add, small, hw=spec).ops
     assert ops["predicted_s"].iloc[0] == pytest.approx(4.2288e-6)
+
+
+# ------------------------------------------------------------------ few-row GEMMs
+
+def _rows_record(*pairs):
+    from roofline.hardware import RowsRate
+
+    return CalibrationRecord(device="cpu", threads=1, gemm_rows=tuple(RowsRate(r, f) for r, f in pairs))
+
+
+def test_few_row_gemm_time_by_hand():
+    from roofline.efficiency.cpu import few_row_gemm_s
+
+    record = _rows_record((1, 8e9), (4, 8e9), (16, 32e9))
+    flops = np.array([2 * 1 * 4096 * 4096, 2 * 2 * 4096 * 4096, 2 * 8 * 4096 * 4096, 2 * 64 * 4096 * 4096])
+    rows = np.array([1, 2, 8, 64])
+    weight = np.full(4, 4096 * 4096 * 4.0)
+    seconds = few_row_gemm_s(rows, flops, weight, np.full(4, 4.0), record, weights_cold=True)
+    # 1 row: 33.55 MFLOP at 8 GFLOP/s = 4.194 ms; 2 rows: log2(2) = 1 lies between log2(1) = 0
+    # and log2(4) = 2, both 8 GFLOP/s: 67.11 MFLOP / 8e9 = 8.389 ms; 8 rows: log2 8 = 3, halfway
+    # from 2 (8 GFLOP/s) to 4 (32): 20 GFLOP/s, 268.4 MFLOP / 20e9 = 13.42 ms; 64 rows: past
+    # the table (16): no floor
+    assert seconds == pytest.approx([33554432 / 8e9, 67108864 / 8e9, 268435456 / 20e9, 0.0])
+
+
+def test_few_row_gemm_applies_only_to_cold_fp32_weights():
+    from roofline.efficiency.cpu import few_row_gemm_s
+
+    record = _rows_record((1, 8e9), (4, 8e9))
+    flops, rows = np.array([1e6, 1e6, 1e6]), np.array([2, 2, np.nan])
+    weight, items = np.array([1e6, 0.0, 1e6]), np.array([4.0, 4.0, 4.0])
+    # a weight, no weight (activation x activation), not a GEMM (NaN rows)
+    assert few_row_gemm_s(rows, flops, weight, items, record, True).tolist() == [1e6 / 8e9, 0.0, 0.0]
+    assert few_row_gemm_s(rows, flops, weight, items, record, False).tolist() == [0.0, 0.0, 0.0]  # cached weights
+    assert few_row_gemm_s(rows, flops, weight, np.array([2.0, 2.0, 2.0]), record, True).tolist() == [0.0] * 3  # bf16
+    assert few_row_gemm_s(rows, flops, weight, items, CalibrationRecord(), True).tolist() == [0.0] * 3  # no table
+
+
+@given(st.floats(1, 16), st.floats(1e3, 1e12))
+def test_few_row_gemm_rate_stays_within_the_measured_rates(rows, flops):
+    from roofline.efficiency.cpu import few_row_gemm_s
+
+    # the time is not monotone in the rows (a CPU switches kernels: 8 rows can run faster
+    # than 4), but the rate it implies never leaves the range of the rates measured
+    record = _rows_record((1, 8e9), (4, 7e9), (16, 30e9))
+    seconds = few_row_gemm_s(np.array([rows]), np.array([flops]), np.ones(1), np.full(1, 4.0), record, True)[0]
+    assert 7e9 * (1 - 1e-9) <= flops / seconds <= 30e9 * (1 + 1e-9)
