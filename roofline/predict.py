@@ -435,6 +435,11 @@ def _ramped(eff: Efficiencies, traits: OpTraits, sizes: OpSizes, ndim: int) -> E
     return Efficiencies(*(np.where(has, e / slowdown, e) for e in (eff.compute, eff.memory, eff.weights)))
 
 
+#: Ops whose few-row rate a calibration measures (a linear layer's product; convolutions
+#: run other kernels).
+_ROW_RATE_OPS = ("aten.mm", "aten.addmm", "aten.linear", "aten.matmul", "aten.bmm", "aten.baddbmm")
+
+
 def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, resident_bytes: float) -> TimeTerms:
     """The time model on arrays: every op (rows) at every point (columns, when the sizes
     have them), with the traits of one spec. The one implementation predict_frame and the
@@ -473,7 +478,8 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
                 + kernel.reread_s)
     if sizes.gemm is not None:  # a calibrated CPU's few-row GEMMs stream their cold weights at the rate measured
         weights_cold = level == WORKING_SET and traffic.weight_bandwidth <= hw.dram.bandwidth
-        memory_s = np.maximum(memory_s, few_row_gemm_s(sizes.gemm[1], flops, traffic.weight_bytes,
+        matmul_weight = _per_op(np.isin(traits.op, _ROW_RATE_OPS), ndim) * traffic.weight_bytes
+        memory_s = np.maximum(memory_s, few_row_gemm_s(sizes.gemm[1], flops, matmul_weight,
                                                        _per_op(traits.itemsize, ndim), hw.measured, weights_cold))
     kernel_s = np.maximum(np.maximum(compute_s, memory_s), kernel.floor_s)
     overhead_s = np.where(no_work, no_work_overhead(hw), np.where(curve_has, curve_dispatch, hw.overhead_s))
