@@ -281,8 +281,9 @@ def write_report(path: Path, results: list[dict[str, Any]], skipped: list[tuple[
         "",
         "```",
         f"roofline calibrate --out {args.hw}" + (" --device cuda" if args.device == "cuda" else "") + flags,
-        "python benchmarks/fidelity.py" + (f" --device cuda --hw {args.hw} --out {args.out}" if args.device == "cuda" else "")
-        + flags,
+        "python benchmarks/fidelity.py" + (" --device cuda" if args.device == "cuda" else "")
+        + (f" --hw {args.hw}" if args.hw != DEFAULT_SPEC[args.device] else "")
+        + (f" --out {args.out}" if args.out != DEFAULT_OUT[args.device] else "") + flags,
         f"roofline validate resnet50 --hw {args.hw} --batch 1{flags} --plot resnet50-fidelity.png   # one model, with its table",
         "```",
         "",
