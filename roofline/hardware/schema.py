@@ -129,11 +129,12 @@ class KernelModelSchema(_Strict):
     sms: _Int
     boost_clock_mhz: _Number
     sustained_clock_mhz: _Number
-    gemm_efficiency: dict[Literal["simt", "tensor"], _Fraction]
+    gemm_efficiency: dict[Literal["simt", "tensor", "batched"], _Fraction]
     k_overhead: _Number = 0.0
     latency: Any = 0.0
     min_kernel: Any = 0.0
     threads_per_sm: _Int = 2048
+    batched_tile: tuple[_Int, _Int] | None = None
     source: _Str
 
 
