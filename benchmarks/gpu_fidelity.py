@@ -576,11 +576,12 @@ def model_summary(runs: pd.DataFrame) -> pd.DataFrame:
 # The report's prose: what the data is and how it is predicted (the numbers come from the run).
 BASELINE_TEXT = (
     "**With the efficiency stage.** Every spec has a `kernel_model`. GEMMs go through tile and wave "
-    "quantization over the architecture's tile menu; memory-bound kernels pay a start-up before their bytes "
+    "quantization over the architecture's tile menu (batched GEMMs on Ampere, Ada and Pascal over the one "
+    "tile cuBLAS runs there); memory-bound kernels pay a start-up before their bytes "
     "stream, and no kernel is shorter than a minimum time; softmax and layer norm read their rows as "
     "PyTorch's kernels do (softmax rows over 1024 elements three times, layer-norm rows twice), the re-reads "
     "served by L2 when the rows in flight fit (roofline.efficiency.reduction, no fitted constant). The few "
-    "free parameters (GEMM efficiency, memory efficiency) were fitted by `benchmarks/gpu_fit.py` on the "
+    "free parameters (GEMM efficiencies, memory efficiency) were fitted by `benchmarks/gpu_fit.py` on the "
     "train split only, so the test split and every whole model below are held out. L4 has no train rows: "
     "its kernel model is physics (58 SMs, the datasheet's 795 MHz base clock as the clock it holds under "
     "its 72 W cap, boost 2040 MHz) with the GEMM efficiency of the A100 (cuBLAS runs the same ampere_sgemm "
@@ -589,18 +590,32 @@ BASELINE_TEXT = (
 )
 #: Why the targets not met are not met (what the tables below show; see the targets section).
 WHY_TEXT = (
-    ("- bmm: cuBLAS's batched GEMM launches one kernel per GPU whatever the shape (ampere_sgemm_128x128 on "
-     "every A100 row, maxwell_sgemm_128x64 on every P100 row), while the model takes the best tile of the "
-     "menu; a fixed tile helps the A100 and hurts the P100 and T4 on the train split, so neither is used. "
-     "Errors then depend on K (too slow below K=128, too fast above on A100)."),
-    ("- linear on T4, P100 and V100: the GEMM efficiency fitted on their long train rows predicts their test "
-     "rows too slow (median signed error -5% to 0% on train, +12% to +21% on test): the test shapes ran faster "
-     "per FLOP than the train rows. A clock that differs between the runs (the T4 is a 70 W card) would "
-     "explain it; it was not checked. The P4 takes the P100's efficiency (its own train GEMM rows ran other "
-     "kernels). Fitting on the test rows would hide all of this, so it is not done."),
+    ("- bmm, fixed: cuBLAS's batched SGEMM runs one tile per architecture whatever the shape "
+     "(ampere_sgemm_128x128 on 16588 of the A100's 16661 train rows and on every A100 80GB and L4 test row; "
+     "maxwell_sgemm_128x64 on 17720 of the P100's and 17713 of the P4's train rows; the batch on grid z, no "
+     "split-K). On that tile, one CTA per SM, a train-row fit of time per tile = a + b x K gives on the A100 "
+     "b = 191 ns per K step (a 128x128 step is 256 clocks at 64 FMA/clock: 181 ns at 1410 MHz, 95%) and "
+     "a = 2.95 us = 15 K steps, the model's k_overhead of 16. The spec now says the tile (batched_tile) and "
+     "the efficiency cuBLAS reaches on it (gemm_efficiency.batched, fitted on train bmm rows: A100 0.915, "
+     "P100 0.924, P4 0.645), where the model took the best tile of a menu at the linear rows' efficiency."),
+    ("- bmm, still missed: L4 (too fast, about -25%): its rows are erratic for one kernel (a 12 x 256 x 512 x "
+     "512 product predicted +46%, the 4x larger 12 x 256 x 1024 x 1024 one -30%), as from a clock that moves "
+     "under its 72 W cap; it has no train rows to fit anything on. T4 (too slow, +13%) and P4 (72 rows): "
+     "Turing's cuBLAS picks among four tiles by shape (volta_sgemm 128x64, 64x64, 128x32, 32x128), which the "
+     "menu does not reproduce; not modelled."),
+    ("- linear on T4, P100, P4 and V100 (too slow on test, +12% to +21% signed): a clock difference between "
+     "the two measurement runs, not kernel choice or shape. Compared kernel by kernel in the same regime "
+     "(over 4 waves, 256 to 4096 K steps per CTA), time per CTA per K step on the test rows is 0.84x the "
+     "train rows' on the T4 (volta_sgemm_128x128), 0.80-0.91x on the P100 (maxwell_sgemm 64x64, 32x128) and "
+     "0.86-0.95x on the V100, but 1.01-1.10x on the A100: the same kernels on the same shapes ran faster in "
+     "the test run. Within the T4's train rows the clock also falls with load (128x128: 277 ns per step up "
+     "to 4 waves, 360-390 ns beyond), a 70 W card throttling. Nothing in a shape predicts which run a kernel "
+     "belongs to; fitting on the test rows would hide it, so it is not done. The P4's test rows ran "
+     "sgemm_128x128x8 kernels its train rows never did (it takes the P100's linear efficiency)."),
     ("- softmax on A100 and T4 (12-13%): the rows' median signed error is small (-2% to -3%); the spread is "
      "around the L2 working-set estimate (the A100's L2 is two 20 MB halves, which the model treats as one)."),
-    ("- whole models on T4 and P4 follow their GEMM errors (GEMMs are most of a transformer's time); A100 "
+    ("- whole models on T4 and P4 follow their GEMM errors (GEMMs are most of a transformer's time: the T4's "
+     "linear rows predicted too slow, the P4's BERT too fast); A100 "
      "80GB training misses by 10%, most on small-batch runs predicted too fast (GPT2-Large at batch 1, OPT "
      "and BERT at batch 2), where the backward's many small kernels weigh most (not analysed further)."),
     ("- conv (train split only): implicit-GEMM shapes through the same tile model, but cuDNN (benchmark "
