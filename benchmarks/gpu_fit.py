@@ -109,16 +109,17 @@ SAME_CHIP: dict[str, str] = {"NVIDIA_A100_80GB_PCIe": "NVIDIA_A100-PCIE-40GB"}
 #: maxwell_sgemm kernels at a median 1.3 TFLOP/s; its test rows and model runs ran
 #: sgemm_128x128x8 at 4.3 TFLOP/s (another library or clock state): Pascal's P100 stands in.
 GEMM_FROM: dict[str, str] = {"Tesla_P4": "Tesla_P100-PCIE-16GB"}
-#: The one tile (tm rows x tn columns of the output) cuBLAS's batched SGEMM runs on an
-#: architecture whatever the shape, read from the kernel names and grids of the train
-#: bmm rows: ampere_sgemm_128x128_nn on 16588 of the A100's 16661 (grid x = N/128,
-#: y = M/128, z = batch), maxwell_sgemm_128x64_nn on 17720 of the P100's 17792 and 17713
-#: of the P4's 17776 (x = N/128, y = M/64). The A100 80GB and the L4 (no train rows) run
-#: the A100's kernels (same cuBLAS, sm_80 kernels on sm_89). Volta and Turing pick among
-#: four tiles by shape: no fixed tile, they keep the menu.
-BATCHED_TILE: dict[str, tuple[int, int]] = {
-    "NVIDIA_A100-PCIE-40GB": (128, 128), "NVIDIA_A100_80GB_PCIe": (128, 128), "NVIDIA_L4": (128, 128),
-    "Tesla_P100-PCIE-16GB": (64, 128), "Tesla_P4": (64, 128),
+#: The tiles (tm rows x tn columns of the output) cuBLAS's batched SGEMM picks among on an
+#: architecture, read from the kernel names and grids of the train bmm rows:
+#: ampere_sgemm_128x128_nn on 16588 of the A100's 16661 whatever the shape (grid x =
+#: N/128, y = M/128, z = batch), maxwell_sgemm_128x64_nn on 17720 of the P100's 17792 and
+#: 17713 of the P4's 17776 (x = N/128, y = M/64); the A100 80GB and the L4 (no train rows)
+#: run the A100's kernels (same cuBLAS, sm_80 kernels on sm_89). The T4 ran
+#: volta_sgemm_64x64 (7753 rows) and 128x64 (7226; x = N/128, y = M/64) on most rows,
+#: 128x32 on 2489. The V100 keeps the menu (its rows ran 32x128 as often as 64x64).
+BATCHED_TILES: dict[str, tuple[tuple[int, int], ...]] = {
+    "NVIDIA_A100-PCIE-40GB": ((128, 128),), "NVIDIA_A100_80GB_PCIe": ((128, 128),), "NVIDIA_L4": ((128, 128),),
+    "Tesla_P100-PCIE-16GB": ((64, 128),), "Tesla_P4": ((64, 128),), "Tesla_T4": ((64, 64), (64, 128)),
 }
 
 
@@ -129,17 +130,17 @@ def gemm_dims(kind: str, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
 
 
 def fit_gemm(rows: pd.DataFrame, sms: int, peak: float, bandwidth: float, fixed_s: float,
-             tile: tuple[int, int] | None = None) -> tuple[float, int]:
+             tiles: tuple[tuple[int, int], ...] = ()) -> tuple[float, int]:
     """The fraction of ``peak`` (FLOP/s) long, compute-bound GEMMs with whole tiles reach,
     and how many rows it was fitted on (roofline.calibrate.kernels.fit_gemm_efficiency).
     fixed_s: the harness cost and launch in every row, taken off before comparing;
-    tile: the one (tm, tn) tile the rows ran, one per SM, no split-K (batched GEMMs),
-    or None for the SIMT menu."""
+    tiles: the (tm, tn) tiles the rows ran, one per SM, no split-K (batched GEMMs), or
+    none for the SIMT menu."""
     dims = np.array([gemm_dims(kind, shape) for kind, shape in zip(rows["kind"], rows["shape"])], dtype=float)
     gemm = pd.DataFrame(dims, columns=["batch", "m", "n", "k"]).assign(measured_s=rows["measured_s"].to_numpy())
-    menu = None if tile is None else (Tile(tile[0], tile[1], 1),)
+    menu = tuple(Tile(tm, tn, 1) for tm, tn in tiles) or None
     return fit_gemm_efficiency(gemm, sms=sms, peak_flops=peak, bandwidth=bandwidth, fixed_s=fixed_s, itemsize=ITEMSIZE,
-                               menu=menu, split_k=tile is None)
+                               menu=menu, split_k=not tiles)
 
 
 def elementwise_bytes(rows: pd.DataFrame) -> np.ndarray:
@@ -173,9 +174,9 @@ def fit_gpu(data: Path, gpu: str, rows: pd.DataFrame, gemm_rows_of: pd.DataFrame
     config = device_config(data, gpu)
     sms, clock_mhz = DATASHEET_SMS[gpu], float(config["Freq"])
     gemm_source = rows if gemm_rows_of is None else gemm_rows_of
-    tile = BATCHED_TILE.get(gpu)
+    tiles = BATCHED_TILES.get(gpu, ())
     # With a batched tile, bmm rows fit their own efficiency and the menu's is of linear rows.
-    gemms = gemm_source[gemm_source["kind"].isin(["linear"] if tile else ["linear", "bmm"])]
+    gemms = gemm_source[gemm_source["kind"].isin(["linear"] if tiles else ["linear", "bmm"])]
     elem = rows[rows["kind"] == "elem"]
     floor_s = fit_floor(elem)
     memory_efficiency, offset_s = fit_memory(elem, spec.dram.bandwidth, floor_s)
@@ -190,9 +191,9 @@ def fit_gpu(data: Path, gpu: str, rows: pd.DataFrame, gemm_rows_of: pd.DataFrame
     simt = simt * clock_mhz / sustained_mhz
     efficiency = {"simt": round(min(simt, 1.0), 3)}
     batched_rows = 0
-    if tile:
+    if tiles:
         batched, batched_rows = fit_gemm(rows[rows["kind"] == "bmm"], sms, spec.peak_flops("fp32", "vector"),
-                                         spec.dram.bandwidth, harness_s + spec.overhead_s, tile)
+                                         spec.dram.bandwidth, harness_s + spec.overhead_s, tiles)
         efficiency["batched"] = round(min(batched * clock_mhz / sustained_mhz, 1.0), 3)
     return {
         "sms": sms,
@@ -200,7 +201,7 @@ def fit_gpu(data: Path, gpu: str, rows: pd.DataFrame, gemm_rows_of: pd.DataFrame
         "sustained_clock_mhz": sustained_mhz,
         "threads_per_sm": THREADS_PER_SM.get(gpu, 2048),
         "gemm_efficiency": efficiency,
-        "batched_tile": tile,
+        "batched_tiles": tiles,
         "k_overhead": K_OVERHEAD,
         "min_kernel": f"{MIN_KERNEL_S * 1e6:g} us",
         "memory_efficiency": round(memory_efficiency, 3),
@@ -209,18 +210,19 @@ def fit_gpu(data: Path, gpu: str, rows: pd.DataFrame, gemm_rows_of: pd.DataFrame
     }
 
 
-def gemm_lines(efficiency: dict[str, float], tile: tuple[int, int] | None) -> str:
-    """The gemm_efficiency line of a kernel_model block, and batched_tile where there is one."""
-    classes = ", ".join(f"{name}: {value}" for name, value in efficiency.items() if tile or name != "batched")
+def gemm_lines(efficiency: dict[str, float], tiles: tuple[tuple[int, int], ...]) -> str:
+    """The gemm_efficiency line of a kernel_model block, and batched_tiles where there are any."""
+    classes = ", ".join(f"{name}: {value}" for name, value in efficiency.items() if tiles or name != "batched")
     lines = f"  gemm_efficiency: {{{classes}}}\n"
-    return lines + (f"  batched_tile: [{tile[0]}, {tile[1]}]   # tm x tn of cuBLAS's batched SGEMM (bmm)\n" if tile else "")
+    listed = ", ".join(f"[{tm}, {tn}]" for tm, tn in tiles)
+    return lines + (f"  batched_tiles: [{listed}]   # tm x tn of cuBLAS's batched SGEMM (bmm)\n" if tiles else "")
 
 
 def yaml_block(fit: dict, gpu: str) -> str:
     """The kernel_model block as it goes into a spec file, with its provenance."""
     source = (f"sms: datasheet; boost clock: NeuSight device_configs/{gpu}.json; gemm_efficiency and the "
               f"memory efficiency fitted on NeuSight's per-op train split ({fit['rows']['gemm']} long GEMM rows, "
-              + (f"{fit['rows']['batched']} long bmm rows for the batched class on its one tile, " if fit["batched_tile"] else "") +
+              + (f"{fit['rows']['batched']} long bmm rows for the batched class on its tiles, " if fit["batched_tiles"] else "") +
               f"{fit['rows']['elementwise']} element-wise rows) by benchmarks/gpu_fit.py; k_overhead "
               f"{K_OVERHEAD:g} and min_kernel for every GPU (hw_reference.md)")
     if gpu in SAME_CHIP:
@@ -240,7 +242,7 @@ def yaml_block(fit: dict, gpu: str) -> str:
         f"  boost_clock_mhz: {fit['boost_clock_mhz']:g}\n"
         f"  sustained_clock_mhz: {fit['sustained_clock_mhz']:g}   # {clock_note}\n"
         f"  threads_per_sm: {fit['threads_per_sm']}\n"
-        + gemm_lines(fit["gemm_efficiency"], fit["batched_tile"]) +
+        + gemm_lines(fit["gemm_efficiency"], fit["batched_tiles"]) +
         f"  k_overhead: {fit['k_overhead']:g}\n"
         f"  min_kernel: {fit['min_kernel']}\n"
         f"  source: \"{source}\"\n"
@@ -266,7 +268,7 @@ def transferred_block(data: Path, gpu: str, donor_fit: dict) -> str:
         f"  boost_clock_mhz: {clock_mhz:g}\n"
         f"  sustained_clock_mhz: {sustained_mhz:g}   # under load (source below)\n"
         f"  threads_per_sm: {THREADS_PER_SM.get(gpu, 2048)}\n"
-        + gemm_lines(donor_fit["gemm_efficiency"], BATCHED_TILE.get(gpu)) +
+        + gemm_lines(donor_fit["gemm_efficiency"], BATCHED_TILES.get(gpu, ())) +
         f"  k_overhead: {K_OVERHEAD:g}\n"
         f"  min_kernel: {MIN_KERNEL_S * 1e6:g} us\n"
         f"  source: \"{source}\"\n"

@@ -101,7 +101,7 @@ def kernel_efficiency_arrays(gemm: tuple[np.ndarray, ...] | None, hw: HardwareSp
             shape_fraction = gemm_efficiency(*sizes, sms=model.sms, menu=menu, k_overhead=model.k_overhead)
             # Without a fitted figure for this tile class, the unit's efficiency stands in.
             ideal = model.gemm_efficiency.get(tile_class, attained)
-            if tile_class == "simt" and model.batched_tile is not None:
+            if tile_class == "simt" and model.batched_tiles:
                 shape_fraction, ideal = _batched(sizes, model, shape_fraction, ideal)
             attained = np.where(chosen, ideal * shape_fraction, attained)
     # A card held below its boost clock reaches every compute peak in that proportion.
@@ -114,12 +114,11 @@ def kernel_efficiency_arrays(gemm: tuple[np.ndarray, ...] | None, hw: HardwareSp
 def _batched(sizes: tuple[np.ndarray, ...], model: KernelModel, shape_fraction: np.ndarray,
              ideal: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
     """Shape fraction and whole-tile efficiency of fp32 GEMMs where the batched ones
-    (batch > 1) run the architecture's one batched tile (model.batched_tile, one per SM
-    at a time, the batch on the grid's third axis: no split-K) at the batched class's
-    efficiency; single GEMMs keep ``shape_fraction`` and ``ideal`` from the menu."""
-    tm, tn = model.batched_tile
-    fixed = gemm_efficiency(*sizes, sms=model.sms, menu=(Tile(tm, tn, 1),), k_overhead=model.k_overhead,
-                            split_k=False)
+    (batch > 1) run the best of the architecture's batched tiles (model.batched_tiles, one
+    per SM at a time, the batch on the grid's third axis: no split-K) at the batched
+    class's efficiency; single GEMMs keep ``shape_fraction`` and ``ideal`` from the menu."""
+    menu = tuple(Tile(tm, tn, 1) for tm, tn in model.batched_tiles)
+    fixed = gemm_efficiency(*sizes, sms=model.sms, menu=menu, k_overhead=model.k_overhead, split_k=False)
     batched = sizes[0] > 1
     batched_ideal = model.gemm_efficiency.get("batched", ideal)
     return np.where(batched, fixed, shape_fraction), np.where(batched, batched_ideal, ideal)

@@ -275,7 +275,7 @@ def _parse_kernel_model(model: KernelModelSchema | None, read: _Reader) -> Kerne
         min_kernel_s=read.quantity(model.min_kernel, "time", "kernel_model.min_kernel") if model.min_kernel else 0.0,
         source=model.source,
         threads_per_sm=model.threads_per_sm,
-        batched_tile=tuple(model.batched_tile) if model.batched_tile is not None else None,
+        batched_tiles=tuple(tuple(tile) for tile in model.batched_tiles),
     )
 
 
@@ -364,8 +364,9 @@ def kernel_model_problems(model: KernelModel) -> list[str]:
     ]
     if model.sustained_clock_hz > model.boost_clock_hz:
         problems.append("kernel_model.sustained_clock_mhz: expected at most boost_clock_mhz (a card does not hold more than its boost clock)")
-    if model.batched_tile is not None and not all(1 <= side <= 1024 for side in model.batched_tile):
-        problems.append(f"kernel_model.batched_tile: expected two tile sides from 1 to 1024, got {list(model.batched_tile)}")
+    for tile in model.batched_tiles:
+        if not all(1 <= side <= 1024 for side in tile):
+            problems.append(f"kernel_model.batched_tiles: expected tile sides from 1 to 1024, got {list(tile)}")
     for unit_class, fraction in model.gemm_efficiency.items():
         if not 0 < fraction <= 1:
             problems.append(f"kernel_model.gemm_efficiency.{unit_class}: expected a fraction in (0, 1], got {show_value(fraction)}")

@@ -134,7 +134,7 @@ class KernelModelSchema(_Strict):
     latency: Any = 0.0
     min_kernel: Any = 0.0
     threads_per_sm: _Int = 2048
-    batched_tile: tuple[_Int, _Int] | None = None
+    batched_tiles: list[tuple[_Int, _Int]] = []
     source: _Str
 
 
