@@ -364,9 +364,6 @@ def kernel_model_problems(model: KernelModel) -> list[str]:
     ]
     if model.sustained_clock_hz > model.boost_clock_hz:
         problems.append("kernel_model.sustained_clock_mhz: expected at most boost_clock_mhz (a card does not hold more than its boost clock)")
-    for tile in model.batched_tiles:
-        if not all(1 <= side <= 1024 for side in tile):
-            problems.append(f"kernel_model.batched_tiles: expected tile sides from 1 to 1024, got {list(tile)}")
     for unit_class, fraction in model.gemm_efficiency.items():
         if not 0 < fraction <= 1:
             problems.append(f"kernel_model.gemm_efficiency.{unit_class}: expected a fraction in (0, 1], got {show_value(fraction)}")

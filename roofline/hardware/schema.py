@@ -123,6 +123,10 @@ class InterconnectModel(_Strict):
     inter_node: LinkModel | None = None
 
 
+#: One side of a GEMM tile, in output rows or columns.
+_TileSide = Annotated[int, Field(strict=True, ge=1, le=1024)]
+
+
 class KernelModelSchema(_Strict):
     """``kernel_model:``: a GPU's physical parameters for the efficiency stage."""
 
@@ -134,7 +138,7 @@ class KernelModelSchema(_Strict):
     latency: Any = 0.0
     min_kernel: Any = 0.0
     threads_per_sm: _Int = 2048
-    batched_tiles: list[tuple[_Int, _Int]] = []
+    batched_tiles: list[tuple[_TileSide, _TileSide]] = []
     source: _Str
 
 
