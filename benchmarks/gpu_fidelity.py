@@ -590,19 +590,22 @@ BASELINE_TEXT = (
 )
 #: Why the targets not met are not met (what the tables below show; see the targets section).
 WHY_TEXT = (
-    ("- bmm, fixed: cuBLAS's batched SGEMM runs one tile per architecture whatever the shape "
+    ("- bmm, what changed: cuBLAS's batched SGEMM runs one tile per architecture whatever the shape "
      "(ampere_sgemm_128x128 on 16588 of the A100's 16661 train rows and on every A100 80GB and L4 test row; "
      "maxwell_sgemm_128x64 on 17720 of the P100's and 17713 of the P4's train rows; the batch on grid z, no "
-     "split-K). On that tile, one CTA per SM, a train-row fit of time per tile = a + b x K gives on the A100 "
-     "b = 191 ns per K step (a 128x128 step is 256 clocks at 64 FMA/clock: 181 ns at 1410 MHz, 95%) and "
-     "a = 2.95 us = 15 K steps, the model's k_overhead of 16. The spec now says the tile (batched_tile) and "
-     "the efficiency cuBLAS reaches on it (gemm_efficiency.batched, fitted on train bmm rows: A100 0.915, "
-     "P100 0.924, P4 0.645), where the model took the best tile of a menu at the linear rows' efficiency."),
+     "split-K), two on Turing (volta_sgemm 64x64 and 128x64 on 15k of the T4's 17.7k train rows). On that "
+     "tile, one CTA per SM, a train-row fit of time per tile = a + b x K gives on the A100 b = 191 ns per K "
+     "step (a 128x128 step is 256 clocks at 64 FMA/clock: 181 ns at 1410 MHz, 95%) and a = 2.95 us = 15 K "
+     "steps, the model's k_overhead of 16. The spec now names the tiles (kernel_model.batched_tiles) and the "
+     "efficiency cuBLAS reaches on them (gemm_efficiency.batched, fitted on train bmm rows: A100 0.915, "
+     "P100 0.924, P4 0.645, T4 0.771), where the model took the best tile of the general menu at the linear "
+     "rows' efficiency. The V100 keeps the menu (its rows ran 32x128 as often as 64x64)."),
     ("- bmm, still missed: L4 (too fast, about -25%): its rows are erratic for one kernel (a 12 x 256 x 512 x "
      "512 product predicted +46%, the 4x larger 12 x 256 x 1024 x 1024 one -30%), as from a clock that moves "
-     "under its 72 W cap; it has no train rows to fit anything on. T4 (too slow, +13%) and P4 (72 rows): "
-     "Turing's cuBLAS picks among four tiles by shape (volta_sgemm 128x64, 64x64, 128x32, 32x128), which the "
-     "menu does not reproduce; not modelled."),
+     "under its 72 W cap; it has no train rows to fit anything on. T4 (too slow on K <= 128, +16% to +20%, "
+     "right above K = 256): the per-tile fixed cost does not fit its small-K rows. P4 (72 rows): the same "
+     "maxwell_sgemm_128x64 kernel took 113 ns per K step on its test rows and 86 ns on its train rows, a clock "
+     "difference between the runs."),
     ("- linear on T4, P100, P4 and V100 (too slow on test, +12% to +21% signed): a clock difference between "
      "the two measurement runs, not kernel choice or shape. Compared kernel by kernel in the same regime "
      "(over 4 waves, 256 to 4096 K steps per CTA), time per CTA per K step on the test rows is 0.84x the "
