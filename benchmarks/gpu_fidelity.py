@@ -617,10 +617,15 @@ WHY_TEXT = (
      "sgemm_128x128x8 kernels its train rows never did (it takes the P100's linear efficiency)."),
     ("- softmax on A100 and T4 (12-13%): the rows' median signed error is small (-2% to -3%); the spread is "
      "around the L2 working-set estimate (the A100's L2 is two 20 MB halves, which the model treats as one)."),
-    ("- whole models on T4 and P4 follow their GEMM errors (GEMMs are most of a transformer's time: the T4's "
-     "linear rows predicted too slow, the P4's BERT too fast); A100 "
-     "80GB training misses by 10%, most on small-batch runs predicted too fast (GPT2-Large at batch 1, OPT "
-     "and BERT at batch 2), where the backward's many small kernels weigh most (not analysed further)."),
+    ("- whole models on T4, P100 and P4 follow their linear layers (most of a transformer's time): the T4's "
+     "and the P100's predicted too slow (+10% to +35%), as their linear test rows are, from the same clock "
+     "difference between the train run and the others; the P100's moved from 9.7% to 12.3% when its linear "
+     "efficiency stopped being pooled with its bmm rows' (0.671 on both, now 0.654 linear and 0.924 bmm). "
+     "The P4's BERT runs are predicted too fast (-27%, -38%) while its linear test rows are predicted too "
+     "slow (+21%): its model runs held a lower clock than its single-kernel runs (a 75 W card); no figure "
+     "of the card says by how much."),
+    ("- A100 80GB training misses by 8%, most on small-batch runs predicted too fast (GPT2-Large at batch 1, "
+     "OPT at batch 2), where the backward's many small kernels weigh most (not analysed further)."),
     ("- conv (train split only): implicit-GEMM shapes through the same tile model, but cuDNN (benchmark "
      "mode) picks among algorithms the model does not know: by the kernel names in the rows, about a third "
      "of V100 and a quarter of T4 convolutions ran Winograd kernels (fewer multiplies than the direct "
