@@ -611,8 +611,10 @@ WHY_TEXT = (
      "(over 4 waves, 256 to 4096 K steps per CTA), time per CTA per K step on the test rows is 0.84x the "
      "train rows' on the T4 (volta_sgemm_128x128), 0.80-0.91x on the P100 (maxwell_sgemm 64x64, 32x128) and "
      "0.86-0.95x on the V100, but 1.01-1.10x on the A100: the same kernels on the same shapes ran faster in "
-     "the test run. Within the T4's train rows the clock also falls with load (128x128: 277 ns per step up "
-     "to 4 waves, 360-390 ns beyond), a 70 W card throttling. Nothing in a shape predicts which run a kernel "
+     "the test run. The test rows are not the shorter ones: their median is 12 to 49 ms a kernel against 1 "
+     "to 6 ms on train (larger shapes, K 4096 against 2048), so a card throttling on long kernels would "
+     "make them slower, not faster. Within the T4's train rows the clock does fall with load (128x128: "
+     "277 ns per step up to 4 waves, 360-390 ns beyond). Nothing in a shape predicts which run a kernel "
      "belongs to; fitting on the test rows would hide it, so it is not done. The P4's test rows ran "
      "sgemm_128x128x8 kernels its train rows never did (it takes the P100's linear efficiency)."),
     ("- softmax on A100 and T4 (12-13%): the rows' median signed error is small (-2% to -3%); the spread is "
