@@ -593,13 +593,14 @@ WHY_TEXT = (
     ("- bmm, what changed: cuBLAS's batched SGEMM runs one tile per architecture whatever the shape "
      "(ampere_sgemm_128x128 on 16588 of the A100's 16661 train rows and on every A100 80GB and L4 test row; "
      "maxwell_sgemm_128x64 on 17720 of the P100's and 17713 of the P4's train rows; the batch on grid z, no "
-     "split-K), two on Turing (volta_sgemm 64x64 and 128x64 on 15k of the T4's 17.7k train rows). On that "
+     "split-K), two on Turing (volta_sgemm 64x64 and 128x64 on 15k of the T4's 17.7k train rows), three on "
+     "Volta (64x64, 32x128, 128x32 on 17643 of the V100's 17694). On that "
      "tile, one CTA per SM, a train-row fit of time per tile = a + b x K gives on the A100 b = 191 ns per K "
      "step (a 128x128 step is 256 clocks at 64 FMA/clock: 181 ns at 1410 MHz, 95%) and a = 2.95 us = 15 K "
      "steps, the model's k_overhead of 16. The spec now names the tiles (kernel_model.batched_tiles) and the "
      "efficiency cuBLAS reaches on them (gemm_efficiency.batched, fitted on train bmm rows: A100 0.915, "
-     "P100 0.924, P4 0.645, T4 0.771), where the model took the best tile of the general menu at the linear "
-     "rows' efficiency. The V100 keeps the menu (its rows ran 32x128 as often as 64x64)."),
+     "P100 0.924, P4 0.645, T4 0.771, V100 0.84), where the model took the best tile of the general menu at "
+     "the linear rows' efficiency; the linear rows now fit the menu's efficiency alone."),
     ("- bmm, still missed: L4 (too fast, about -25%): its rows are erratic for one kernel (a 12 x 256 x 512 x "
      "512 product predicted +46%, the 4x larger 12 x 256 x 1024 x 1024 one -30%), as from a clock that moves "
      "under its 72 W cap; it has no train rows to fit anything on. T4 (too slow on K <= 128, +16% to +20%, "

@@ -116,10 +116,12 @@ GEMM_FROM: dict[str, str] = {"Tesla_P4": "Tesla_P100-PCIE-16GB"}
 #: 17713 of the P4's 17776 (x = N/128, y = M/64); the A100 80GB and the L4 (no train rows)
 #: run the A100's kernels (same cuBLAS, sm_80 kernels on sm_89). The T4 ran
 #: volta_sgemm_64x64 (7753 rows) and 128x64 (7226; x = N/128, y = M/64) on most rows,
-#: 128x32 on 2489. The V100 keeps the menu (its rows ran 32x128 as often as 64x64).
+#: 128x32 on 2489. The V100 ran volta_sgemm 64x64, 32x128 and 128x32 on 17643 of its
+#: 17694 (x = N/64, N/32, N/128; y = M/64, M/128, M/32).
 BATCHED_TILES: dict[str, tuple[tuple[int, int], ...]] = {
     "NVIDIA_A100-PCIE-40GB": ((128, 128),), "NVIDIA_A100_80GB_PCIe": ((128, 128),), "NVIDIA_L4": ((128, 128),),
     "Tesla_P100-PCIE-16GB": ((64, 128),), "Tesla_P4": ((64, 128),), "Tesla_T4": ((64, 64), (64, 128)),
+    "Tesla_V100-PCIE-32GB": ((64, 64), (128, 32), (32, 128)),
 }
 
 
