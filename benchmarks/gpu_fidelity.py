@@ -597,7 +597,8 @@ WHY_TEXT = (
      "Volta (64x64, 32x128, 128x32 on 17643 of the V100's 17694). On that "
      "tile, one CTA per SM, a train-row fit of time per tile = a + b x K gives on the A100 b = 191 ns per K "
      "step (a 128x128 step is 256 clocks at 64 FMA/clock: 181 ns at 1410 MHz, 95%) and a = 2.95 us = 15 K "
-     "steps, the model's k_overhead of 16. The spec now names the tiles (kernel_model.batched_tiles) and the "
+     "steps, the model's k_overhead of 16 (the same fit puts the V100's smaller tiles 2 to 4 to an SM, "
+     "the A100's, P100's and T4's one). The spec now names the tiles (kernel_model.batched_tiles) and the "
      "efficiency cuBLAS reaches on them (gemm_efficiency.batched, fitted on train bmm rows: A100 0.915, "
      "P100 0.924, P4 0.645, T4 0.771, V100 0.84), where the model took the best tile of the general menu at "
      "the linear rows' efficiency; the linear rows now fit the menu's efficiency alone."),

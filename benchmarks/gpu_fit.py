@@ -118,10 +118,15 @@ GEMM_FROM: dict[str, str] = {"Tesla_P4": "Tesla_P100-PCIE-16GB"}
 #: volta_sgemm_64x64 (7753 rows) and 128x64 (7226; x = N/128, y = M/64) on most rows,
 #: 128x32 on 2489. The V100 ran volta_sgemm 64x64, 32x128 and 128x32 on 17643 of its
 #: 17694 (x = N/64, N/32, N/128; y = M/64, M/128, M/32).
-BATCHED_TILES: dict[str, tuple[tuple[int, int], ...]] = {
-    "NVIDIA_A100-PCIE-40GB": ((128, 128),), "NVIDIA_A100_80GB_PCIe": ((128, 128),), "NVIDIA_L4": ((128, 128),),
-    "Tesla_P100-PCIE-16GB": ((64, 128),), "Tesla_P4": ((64, 128),), "Tesla_T4": ((64, 64), (64, 128)),
-    "Tesla_V100-PCIE-32GB": ((64, 64), (128, 32), (32, 128)),
+#: Tiles resident per SM: the count that best fits each kernel's train rows as waves of
+#: SMs x per_sm tiles, time per tile = a + b x K (median |error| of the fit at 1 / 2 / 4
+#: per SM): A100 128x128 3.4% / 18% / 41% (a = 2.95 us, b = 191 ns: one per SM); P100
+#: 128x64 5.1% / 7.6% / 24%; T4 128x64 21% / 22% / 24%, 64x64 20% / 22% / 21%; V100
+#: 64x64 17% / 14% / 12%, 32x128 12% / 11% / 11% (at 3: 10.8%), 128x32 26% at 1, 11% at 2 and up.
+BATCHED_TILES: dict[str, tuple[tuple[int, int, int], ...]] = {
+    "NVIDIA_A100-PCIE-40GB": ((128, 128, 1),), "NVIDIA_A100_80GB_PCIe": ((128, 128, 1),),
+    "NVIDIA_L4": ((128, 128, 1),), "Tesla_P100-PCIE-16GB": ((64, 128, 1),), "Tesla_P4": ((64, 128, 1),),
+    "Tesla_T4": ((64, 64, 1), (64, 128, 1)), "Tesla_V100-PCIE-32GB": ((64, 64, 4), (128, 32, 3), (32, 128, 2)),
 }
 
 
@@ -132,15 +137,15 @@ def gemm_dims(kind: str, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
 
 
 def fit_gemm(rows: pd.DataFrame, sms: int, peak: float, bandwidth: float, fixed_s: float,
-             tiles: tuple[tuple[int, int], ...] = ()) -> tuple[float, int]:
+             tiles: tuple[tuple[int, int, int], ...] = ()) -> tuple[float, int]:
     """The fraction of ``peak`` (FLOP/s) long, compute-bound GEMMs with whole tiles reach,
     and how many rows it was fitted on (roofline.calibrate.kernels.fit_gemm_efficiency).
     fixed_s: the harness cost and launch in every row, taken off before comparing;
-    tiles: the (tm, tn) tiles the rows ran, one per SM, no split-K (batched GEMMs), or
+    tiles: the (tm, tn, per SM) tiles the rows ran, no split-K (batched GEMMs), or
     none for the SIMT menu."""
     dims = np.array([gemm_dims(kind, shape) for kind, shape in zip(rows["kind"], rows["shape"])], dtype=float)
     gemm = pd.DataFrame(dims, columns=["batch", "m", "n", "k"]).assign(measured_s=rows["measured_s"].to_numpy())
-    menu = tuple(Tile(tm, tn, 1) for tm, tn in tiles) or None
+    menu = tuple(Tile(*tile) for tile in tiles) or None
     return fit_gemm_efficiency(gemm, sms=sms, peak_flops=peak, bandwidth=bandwidth, fixed_s=fixed_s, itemsize=ITEMSIZE,
                                menu=menu, split_k=not tiles)
 
@@ -212,12 +217,12 @@ def fit_gpu(data: Path, gpu: str, rows: pd.DataFrame, gemm_rows_of: pd.DataFrame
     }
 
 
-def gemm_lines(efficiency: dict[str, float], tiles: tuple[tuple[int, int], ...]) -> str:
+def gemm_lines(efficiency: dict[str, float], tiles: tuple[tuple[int, int, int], ...]) -> str:
     """The gemm_efficiency line of a kernel_model block, and batched_tiles where there are any."""
     classes = ", ".join(f"{name}: {value}" for name, value in efficiency.items() if tiles or name != "batched")
     lines = f"  gemm_efficiency: {{{classes}}}\n"
-    listed = ", ".join(f"[{tm}, {tn}]" for tm, tn in tiles)
-    return lines + (f"  batched_tiles: [{listed}]   # tm x tn of cuBLAS's batched SGEMM (bmm)\n" if tiles else "")
+    listed = ", ".join(f"[{tm}, {tn}, {per_sm}]" for tm, tn, per_sm in tiles)
+    return lines + (f"  batched_tiles: [{listed}]   # tm x tn x per SM of cuBLAS's batched SGEMM (bmm)\n" if tiles else "")
 
 
 def yaml_block(fit: dict, gpu: str) -> str:

@@ -114,10 +114,10 @@ def kernel_efficiency_arrays(gemm: tuple[np.ndarray, ...] | None, hw: HardwareSp
 def _batched(sizes: tuple[np.ndarray, ...], model: KernelModel, shape_fraction: np.ndarray,
              ideal: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
     """Shape fraction and whole-tile efficiency of fp32 GEMMs where the batched ones
-    (batch > 1) run the best of the architecture's batched tiles (model.batched_tiles, one
-    per SM at a time, the batch on the grid's third axis: no split-K) at the batched
-    class's efficiency; single GEMMs keep ``shape_fraction`` and ``ideal`` from the menu."""
-    menu = tuple(Tile(tm, tn, 1) for tm, tn in model.batched_tiles)
+    (batch > 1) run the best of the architecture's batched tiles (model.batched_tiles, the
+    batch on the grid's third axis: no split-K) at the batched class's efficiency; single
+    GEMMs keep ``shape_fraction`` and ``ideal`` from the menu."""
+    menu = tuple(Tile(*tile) for tile in model.batched_tiles)
     fixed = gemm_efficiency(*sizes, sms=model.sms, menu=menu, k_overhead=model.k_overhead, split_k=False)
     batched = sizes[0] > 1
     batched_ideal = model.gemm_efficiency.get("batched", ideal)

@@ -123,7 +123,7 @@ class InterconnectModel(_Strict):
     inter_node: LinkModel | None = None
 
 
-#: One side of a GEMM tile, in output rows or columns.
+#: One side of a GEMM tile, in output rows or columns, or how many tiles an SM holds.
 _TileSide = Annotated[int, Field(strict=True, ge=1, le=1024)]
 
 
@@ -138,7 +138,7 @@ class KernelModelSchema(_Strict):
     latency: Any = 0.0
     min_kernel: Any = 0.0
     threads_per_sm: _Int = 2048
-    batched_tiles: list[tuple[_TileSide, _TileSide]] = []
+    batched_tiles: list[tuple[_TileSide, _TileSide, _TileSide]] = []
     source: _Str
 
 

@@ -281,10 +281,10 @@ class KernelModel:
     threads_per_sm: resident threads an SM holds at most (2048 on Pascal, Volta, A100
     and Hopper; 1024 on Turing; 1536 on GA10x and Ada): how many blocks of a row-wise
     reduction run at once (roofline.efficiency.reduction).
-    batched_tiles: the (tm, tn) tiles cuBLAS's batched fp32 GEMM (bmm) picks among on this
-    architecture (tm output rows by tn output columns, one tile per SM at a time, the
-    batch on the grid, no split-K): one on Ampere and Pascal, whatever the shape; empty
-    where it picks as for a single GEMM. Their fraction of the peak on whole tiles is
+    batched_tiles: the (tm, tn, per_sm) tiles cuBLAS's batched fp32 GEMM (bmm) picks among
+    on this architecture (tm output rows by tn output columns, per_sm of them resident on
+    an SM at once, the batch on the grid, no split-K): one on Ampere and Pascal, whatever
+    the shape; empty where it picks as for a single GEMM. Their fraction of the peak on whole tiles is
     gemm_efficiency["batched"] (else "simt").
     """
 
@@ -297,7 +297,7 @@ class KernelModel:
     min_kernel_s: float
     source: str
     threads_per_sm: int = 2048
-    batched_tiles: tuple[tuple[int, int], ...] = ()
+    batched_tiles: tuple[tuple[int, int, int], ...] = ()
 
     @property
     def clock_ratio(self) -> float:

@@ -28,6 +28,6 @@ def test_the_batched_fit_recovers_the_efficiency_the_rows_were_built_with(tmp_pa
     from gpu_fidelity import read_rows  # loading gpu_fit put benchmarks/ on the path
 
     rows = read_rows(path, "bmm", "train")
-    efficiency, used = fit_module.fit_gemm(rows, SMS, PEAK, BANDWIDTH, FIXED_S, tiles=((128, 128),))
+    efficiency, used = fit_module.fit_gemm(rows, SMS, PEAK, BANDWIDTH, FIXED_S, tiles=((128, 128, 1),))
     assert used == 4
     assert efficiency == pytest.approx(EFFICIENCY, rel=1e-9)

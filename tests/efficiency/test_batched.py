@@ -19,7 +19,7 @@ TF32_OFF = Tf32Policy(conv=False, matmul=False)
 #: batched ones on cuBLAS's one 128x128 tile at 0.9, 16 K steps of fixed cost per tile.
 MODEL = KernelModel(sms=108, boost_clock_hz=1410e6, sustained_clock_hz=1410e6,
                     gemm_efficiency={"simt": 0.8, "batched": 0.9}, k_overhead=16.0, latency_s=0.0,
-                    min_kernel_s=0.0, source="test", batched_tiles=((128, 128),))
+                    min_kernel_s=0.0, source="test", batched_tiles=((128, 128, 1),))
 
 
 def spec_with(model):
@@ -62,8 +62,20 @@ def test_the_best_of_several_batched_tiles_is_taken():
     # A Turing-like pair, 64x64 and 64x128 (one per SM each): 40 SMs, 40 products of
     # 64 x 64 outputs, K = 112. On 64x64: 40 tiles, one wave, 112 / (112 + 16) = 0.875.
     # On 64x128: half of each tile wasted: 0.4375. The better one stands: 0.875 x 0.9.
-    turing = dataclasses.replace(MODEL, sms=40, batched_tiles=((64, 64), (64, 128)))
+    turing = dataclasses.replace(MODEL, sms=40, batched_tiles=((64, 64, 1), (64, 128, 1)))
     assert fraction(turing, 40, 64, 64, 112) == pytest.approx(0.875 * 0.9, rel=1e-12)
+
+
+def test_tiles_resident_together_quantize_waves_coarser():
+    # 80 SMs, 400 products of 64 x 64 outputs, K = 48, one 64x64 tile each. One per SM:
+    # 400 / 80 = 5 full waves of 64 x 64 x (48 + 16) steps: useful 48 of 64 = 0.75.
+    # Four per SM (each running at a quarter of the SM): 320 slots, so 2 waves, the
+    # second 80 of 320 full; spent 2 x 4 x 64 x 64 x 64 = 2097152 per SM, useful
+    # 400 x 64 x 64 x 48 / 80 = 983040: 0.46875.
+    one = dataclasses.replace(MODEL, sms=80, batched_tiles=((64, 64, 1),))
+    four = dataclasses.replace(MODEL, sms=80, batched_tiles=((64, 64, 4),))
+    assert fraction(one, 400, 64, 64, 48) == pytest.approx(0.75 * 0.9, rel=1e-12)
+    assert fraction(four, 400, 64, 64, 48) == pytest.approx(0.46875 * 0.9, rel=1e-12)
 
 
 def test_bmm_through_prediction():
@@ -78,7 +90,9 @@ def test_bmm_through_prediction():
 
 @settings(max_examples=150, deadline=None)
 @given(batch=st.integers(2, 512), m=st.integers(1, 4096), n=st.integers(1, 4096), k=st.integers(1, 4096),
-       tiles=st.sampled_from([((128, 128),), ((64, 128),), ((64, 64), (64, 128))]), sms=st.sampled_from([20, 40, 108]))
+       tiles=st.sampled_from([((128, 128, 1),), ((64, 128, 1),), ((64, 64, 1), (64, 128, 1)),
+                              ((64, 64, 4), (128, 32, 3), (32, 128, 2))]),
+       sms=st.sampled_from([20, 40, 80, 108]))
 def test_batched_efficiency_is_a_fraction_and_time_grows_with_size(batch, m, n, k, tiles, sms):
     model = dataclasses.replace(MODEL, sms=sms, batched_tiles=tiles)
 
