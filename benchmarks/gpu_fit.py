@@ -13,7 +13,9 @@ NeuSight's per-op measurements (../shared/gpu-measurements, read in place):
   a less efficient kernel, so the fit is their product, and sustained_clock_mhz is left
   at boost): the median, over linear and bmm rows long enough to be compute-bound
   (measured >= LONG_S), of the time the shape model predicts at efficiency 1 over the time
-  measured;
+  measured; on a GPU with batched tiles (BATCHED_TILES: the few tiles its cuBLAS's
+  batched SGEMM runs, read from the train rows' kernel names), over its linear rows only;
+- gemm_efficiency.batched: the same median over its bmm rows, on those tiles (no split-K);
 - the memory efficiency: the slope of a straight line through the element-wise rows
   above the floor, measured = offset + bytes / (efficiency x bandwidth).
 
