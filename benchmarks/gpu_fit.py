@@ -13,7 +13,9 @@ NeuSight's per-op measurements (../shared/gpu-measurements, read in place):
   a less efficient kernel, so the fit is their product, and sustained_clock_mhz is left
   at boost): the median, over linear and bmm rows long enough to be compute-bound
   (measured >= LONG_S), of the time the shape model predicts at efficiency 1 over the time
-  measured;
+  measured; on a GPU with batched tiles (BATCHED_TILES: the few tiles its cuBLAS's
+  batched SGEMM runs, read from the train rows' kernel names), over its linear rows only;
+- gemm_efficiency.batched: the same median over its bmm rows, on those tiles (no split-K);
 - the memory efficiency: the slope of a straight line through the element-wise rows
   above the floor, measured = offset + bytes / (efficiency x bandwidth).
 
@@ -62,6 +64,7 @@ from roofline.calibrate.kernels import (
     fit_gemm_efficiency,
     fit_stream_line,
 )
+from roofline.efficiency.gemm import Tile
 
 #: The shortest kernel (s) on every GPU spec: not visible under NeuSight's harness floor.
 MIN_KERNEL_S = 2e-6
@@ -108,6 +111,25 @@ SAME_CHIP: dict[str, str] = {"NVIDIA_A100_80GB_PCIe": "NVIDIA_A100-PCIE-40GB"}
 #: maxwell_sgemm kernels at a median 1.3 TFLOP/s; its test rows and model runs ran
 #: sgemm_128x128x8 at 4.3 TFLOP/s (another library or clock state): Pascal's P100 stands in.
 GEMM_FROM: dict[str, str] = {"Tesla_P4": "Tesla_P100-PCIE-16GB"}
+#: The tiles (tm rows x tn columns of the output) cuBLAS's batched SGEMM picks among on an
+#: architecture, read from the kernel names and grids of the train bmm rows:
+#: ampere_sgemm_128x128_nn on 16588 of the A100's 16661 whatever the shape (grid x =
+#: N/128, y = M/128, z = batch), maxwell_sgemm_128x64_nn on 17720 of the P100's 17792 and
+#: 17713 of the P4's 17776 (x = N/128, y = M/64); the A100 80GB and the L4 (no train rows)
+#: run the A100's kernels (same cuBLAS, sm_80 kernels on sm_89). The T4 ran
+#: volta_sgemm_64x64 (7753 rows) and 128x64 (7226; x = N/128, y = M/64) on most rows,
+#: 128x32 on 2489. The V100 ran volta_sgemm 64x64, 32x128 and 128x32 on 17643 of its
+#: 17694 (x = N/64, N/32, N/128; y = M/64, M/128, M/32).
+#: Tiles resident per SM: the count that best fits each kernel's train rows as waves of
+#: SMs x per_sm tiles, time per tile = a + b x K (median |error| of the fit at 1 / 2 / 4
+#: per SM): A100 128x128 3.4% / 18% / 41% (a = 2.95 us, b = 191 ns: one per SM); P100
+#: 128x64 5.1% / 7.6% / 24%; T4 128x64 21% / 22% / 24%, 64x64 20% / 22% / 21%; V100
+#: 64x64 17% / 14% / 12%, 32x128 12% / 11% / 11% (at 3: 10.8%), 128x32 26% at 1, 11% at 2 and up.
+BATCHED_TILES: dict[str, tuple[tuple[int, int, int], ...]] = {
+    "NVIDIA_A100-PCIE-40GB": ((128, 128, 1),), "NVIDIA_A100_80GB_PCIe": ((128, 128, 1),),
+    "NVIDIA_L4": ((128, 128, 1),), "Tesla_P100-PCIE-16GB": ((64, 128, 1),), "Tesla_P4": ((64, 128, 1),),
+    "Tesla_T4": ((64, 64, 1), (64, 128, 1)), "Tesla_V100-PCIE-32GB": ((64, 64, 4), (128, 32, 3), (32, 128, 2)),
+}
 
 
 def gemm_dims(kind: str, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
@@ -116,13 +138,18 @@ def gemm_dims(kind: str, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     return (1, b * m, k, n) if kind == "linear" else (b, m, k, n)
 
 
-def fit_gemm(rows: pd.DataFrame, sms: int, peak: float, bandwidth: float, fixed_s: float) -> tuple[float, int]:
+def fit_gemm(rows: pd.DataFrame, sms: int, peak: float, bandwidth: float, fixed_s: float,
+             tiles: tuple[tuple[int, int, int], ...] = ()) -> tuple[float, int]:
     """The fraction of ``peak`` (FLOP/s) long, compute-bound GEMMs with whole tiles reach,
     and how many rows it was fitted on (roofline.calibrate.kernels.fit_gemm_efficiency).
-    fixed_s: the harness cost and launch in every row, taken off before comparing."""
+    fixed_s: the harness cost and launch in every row, taken off before comparing;
+    tiles: the (tm, tn, per SM) tiles the rows ran, no split-K (batched GEMMs), or
+    none for the SIMT menu."""
     dims = np.array([gemm_dims(kind, shape) for kind, shape in zip(rows["kind"], rows["shape"])], dtype=float)
     gemm = pd.DataFrame(dims, columns=["batch", "m", "n", "k"]).assign(measured_s=rows["measured_s"].to_numpy())
-    return fit_gemm_efficiency(gemm, sms=sms, peak_flops=peak, bandwidth=bandwidth, fixed_s=fixed_s, itemsize=ITEMSIZE)
+    menu = tuple(Tile(*tile) for tile in tiles) or None
+    return fit_gemm_efficiency(gemm, sms=sms, peak_flops=peak, bandwidth=bandwidth, fixed_s=fixed_s, itemsize=ITEMSIZE,
+                               menu=menu, split_k=not tiles)
 
 
 def elementwise_bytes(rows: pd.DataFrame) -> np.ndarray:
@@ -156,7 +183,9 @@ def fit_gpu(data: Path, gpu: str, rows: pd.DataFrame, gemm_rows_of: pd.DataFrame
     config = device_config(data, gpu)
     sms, clock_mhz = DATASHEET_SMS[gpu], float(config["Freq"])
     gemm_source = rows if gemm_rows_of is None else gemm_rows_of
-    gemms = gemm_source[gemm_source["kind"].isin(["linear", "bmm"])]
+    tiles = BATCHED_TILES.get(gpu, ())
+    # With a batched tile, bmm rows fit their own efficiency and the menu's is of linear rows.
+    gemms = gemm_source[gemm_source["kind"].isin(["linear"] if tiles else ["linear", "bmm"])]
     elem = rows[rows["kind"] == "elem"]
     floor_s = fit_floor(elem)
     memory_efficiency, offset_s = fit_memory(elem, spec.dram.bandwidth, floor_s)
@@ -169,30 +198,46 @@ def fit_gpu(data: Path, gpu: str, rows: pd.DataFrame, gemm_rows_of: pd.DataFrame
     sustained_mhz = SUSTAINED_CLOCK_MHZ.get(gpu, (clock_mhz, ""))[0]
     # The timings fix efficiency x clock: at a lower clock the kernels are that much more efficient.
     simt = simt * clock_mhz / sustained_mhz
+    efficiency = {"simt": round(min(simt, 1.0), 3)}
+    batched_rows = 0
+    if tiles:
+        batched, batched_rows = fit_gemm(rows[rows["kind"] == "bmm"], sms, spec.peak_flops("fp32", "vector"),
+                                         spec.dram.bandwidth, harness_s + spec.overhead_s, tiles)
+        efficiency["batched"] = round(min(batched * clock_mhz / sustained_mhz, 1.0), 3)
     return {
         "sms": sms,
         "boost_clock_mhz": clock_mhz,
         "sustained_clock_mhz": sustained_mhz,
         "threads_per_sm": THREADS_PER_SM.get(gpu, 2048),
-        "gemm_efficiency": {"simt": round(min(simt, 1.0), 3)},
+        "gemm_efficiency": efficiency,
+        "batched_tiles": tiles,
         "k_overhead": K_OVERHEAD,
         "min_kernel": f"{MIN_KERNEL_S * 1e6:g} us",
         "memory_efficiency": round(memory_efficiency, 3),
         "harness": {"offset_s": round(harness_s, 8), "floor_s": round(floor_s, 8)},
-        "rows": {"gemm": gemm_rows, "elementwise": len(elem)},
+        "rows": {"gemm": gemm_rows, "batched": batched_rows, "elementwise": len(elem)},
     }
+
+
+def gemm_lines(efficiency: dict[str, float], tiles: tuple[tuple[int, int, int], ...]) -> str:
+    """The gemm_efficiency line of a kernel_model block, and batched_tiles where there are any."""
+    classes = ", ".join(f"{name}: {value}" for name, value in efficiency.items() if tiles or name != "batched")
+    lines = f"  gemm_efficiency: {{{classes}}}\n"
+    listed = ", ".join(f"[{tm}, {tn}, {per_sm}]" for tm, tn, per_sm in tiles)
+    return lines + (f"  batched_tiles: [{listed}]   # tm x tn x per SM of cuBLAS's batched SGEMM (bmm)\n" if tiles else "")
 
 
 def yaml_block(fit: dict, gpu: str) -> str:
     """The kernel_model block as it goes into a spec file, with its provenance."""
     source = (f"sms: datasheet; boost clock: NeuSight device_configs/{gpu}.json; gemm_efficiency and the "
               f"memory efficiency fitted on NeuSight's per-op train split ({fit['rows']['gemm']} long GEMM rows, "
+              + (f"{fit['rows']['batched']} long bmm rows for the batched class on its tiles, " if fit["batched_tiles"] else "") +
               f"{fit['rows']['elementwise']} element-wise rows) by benchmarks/gpu_fit.py; k_overhead "
               f"{K_OVERHEAD:g} and min_kernel for every GPU (hw_reference.md)")
     if gpu in SAME_CHIP:
         source += f" (on {SAME_CHIP[gpu]}, the same chip: this card has no train rows)"
     if gpu in GEMM_FROM:
-        source += (f"; gemm_efficiency from {GEMM_FROM[gpu]} (same architecture): this card's train GEMM rows "
+        source += (f"; gemm_efficiency.simt from {GEMM_FROM[gpu]} (same architecture): this card's train linear rows "
                    "ran other cuBLAS kernels than its test rows and model runs")
     if gpu in SUSTAINED_CLOCK_MHZ:
         source += f"; sustained clock: {SUSTAINED_CLOCK_MHZ[gpu][1]}"
@@ -206,7 +251,7 @@ def yaml_block(fit: dict, gpu: str) -> str:
         f"  boost_clock_mhz: {fit['boost_clock_mhz']:g}\n"
         f"  sustained_clock_mhz: {fit['sustained_clock_mhz']:g}   # {clock_note}\n"
         f"  threads_per_sm: {fit['threads_per_sm']}\n"
-        f"  gemm_efficiency: {{simt: {fit['gemm_efficiency']['simt']}}}\n"
+        + gemm_lines(fit["gemm_efficiency"], fit["batched_tiles"]) +
         f"  k_overhead: {fit['k_overhead']:g}\n"
         f"  min_kernel: {fit['min_kernel']}\n"
         f"  source: \"{source}\"\n"
@@ -232,7 +277,7 @@ def transferred_block(data: Path, gpu: str, donor_fit: dict) -> str:
         f"  boost_clock_mhz: {clock_mhz:g}\n"
         f"  sustained_clock_mhz: {sustained_mhz:g}   # under load (source below)\n"
         f"  threads_per_sm: {THREADS_PER_SM.get(gpu, 2048)}\n"
-        f"  gemm_efficiency: {{simt: {donor_fit['gemm_efficiency']['simt']}}}\n"
+        + gemm_lines(donor_fit["gemm_efficiency"], BATCHED_TILES.get(gpu, ())) +
         f"  k_overhead: {K_OVERHEAD:g}\n"
         f"  min_kernel: {MIN_KERNEL_S * 1e6:g} us\n"
         f"  source: \"{source}\"\n"

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from roofline.efficiency.gemm import TILE_MENUS, gemm_efficiency
+from roofline.efficiency.gemm import TILE_MENUS, Tile, gemm_efficiency
 from roofline.errors import RooflineError
 from roofline.hardware import HardwareSpec, KernelModel
 
@@ -98,12 +98,16 @@ def fit_stream_line(stream: pd.DataFrame, bandwidth: float, floor_s: float) -> t
 
 
 def fit_gemm_efficiency(gemm: pd.DataFrame, *, sms: int, peak_flops: float, bandwidth: float, fixed_s: float,
-                        itemsize: int = 4) -> tuple[float, int]:
+                        itemsize: int = 4, menu: tuple[Tile, ...] | None = None,
+                        split_k: bool = True) -> tuple[float, int]:
     """(efficiency, rows): the fraction of ``peak_flops`` (FLOP/s) long, compute-bound
     GEMMs with whole tiles reach after ``fixed_s`` (s) is taken off each; compute-bound:
-    at that peak their FLOPs take COMPUTE_MARGIN times their bytes' time at ``bandwidth``."""
+    at that peak their FLOPs take COMPUTE_MARGIN times their bytes' time at ``bandwidth``.
+    menu and split_k: the tiles the GEMMs run (default the SIMT menu) and whether a
+    product short of tiles splits its K (roofline.efficiency.gemm.gemm_efficiency)."""
     batch, m, n, k = (gemm[column].to_numpy(dtype=float) for column in ("batch", "m", "n", "k"))
-    shape_fraction = gemm_efficiency(batch, m, n, k, sms=sms, menu=TILE_MENUS["simt"], k_overhead=K_OVERHEAD)
+    shape_fraction = gemm_efficiency(batch, m, n, k, sms=sms, menu=menu or TILE_MENUS["simt"], k_overhead=K_OVERHEAD,
+                                     split_k=split_k)
     ideal_s = 2 * batch * m * n * k / (peak_flops * shape_fraction)
     bytes_s = itemsize * batch * (m * k + k * n + m * n) / bandwidth
     measured = gemm["measured_s"].to_numpy(dtype=float)

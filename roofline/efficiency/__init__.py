@@ -22,7 +22,7 @@ import pandas as pd
 
 from roofline.dtypes import KEY_ITEMSIZE
 from roofline.efficiency.conv import winograd_s
-from roofline.efficiency.gemm import TILE_MENUS, gemm_efficiency
+from roofline.efficiency.gemm import TILE_MENUS, Tile, gemm_efficiency
 from roofline.efficiency.reduction import (
     LAYER_NORM_BLOCK_THREADS,
     LAYER_NORM_OPS,
@@ -33,7 +33,7 @@ from roofline.efficiency.reduction import (
     softmax_block_threads,
     softmax_reads,
 )
-from roofline.hardware import HardwareSpec
+from roofline.hardware import HardwareSpec, KernelModel
 
 __all__ = ["GEMM_COLUMNS", "ROW_COLUMNS", "WINOGRAD_COLUMNS", "OpEfficiency", "gemm_shapes", "kernel_efficiency", "kernel_efficiency_arrays",
            "row_reread_arrays", "row_reread_s", "winograd_arrays"]
@@ -102,16 +102,31 @@ def kernel_efficiency_arrays(gemm: tuple[np.ndarray, ...] | None, hw: HardwareSp
             if not chosen.any():
                 continue
             # NaN shapes (ops that are no GEMM) are left out by ``chosen``.
-            sizes = (np.where(chosen, dim, 1.0) for dim in gemm)
+            sizes = tuple(np.where(chosen, dim, 1.0) for dim in gemm)
             shape_fraction = gemm_efficiency(*sizes, sms=model.sms, menu=menu, k_overhead=model.k_overhead)
             # Without a fitted figure for this tile class, the unit's efficiency stands in.
             ideal = model.gemm_efficiency.get(tile_class, attained)
+            if tile_class == "simt" and model.batched_tiles:
+                shape_fraction, ideal = _batched(sizes, model, shape_fraction, ideal)
             attained = np.where(chosen, ideal * shape_fraction, attained)
     # A card held below its boost clock reaches every compute peak in that proportion.
     attained = attained * model.clock_ratio
     latency = np.where(does_work, model.latency_s, 0.0) + np.zeros(shape)
     floor = np.where(does_work, model.min_kernel_s, 0.0) + np.zeros(shape)
     return OpEfficiency(attained, latency, floor, np.where(does_work, reread_s, 0.0))
+
+
+def _batched(sizes: tuple[np.ndarray, ...], model: KernelModel, shape_fraction: np.ndarray,
+             ideal: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    """Shape fraction and whole-tile efficiency of fp32 GEMMs where the batched ones
+    (batch > 1) run the best of the architecture's batched tiles (model.batched_tiles, the
+    batch on the grid's third axis: no split-K) at the batched class's efficiency; single
+    GEMMs keep ``shape_fraction`` and ``ideal`` from the menu."""
+    menu = tuple(Tile(*tile) for tile in model.batched_tiles)
+    fixed = gemm_efficiency(*sizes, sms=model.sms, menu=menu, k_overhead=model.k_overhead, split_k=False)
+    batched = sizes[0] > 1
+    batched_ideal = model.gemm_efficiency.get("batched", ideal)
+    return np.where(batched, fixed, shape_fraction), np.where(batched, batched_ideal, ideal)
 
 
 def row_reread_s(ops: pd.DataFrame, hw: HardwareSpec) -> np.ndarray:

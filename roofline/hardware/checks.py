@@ -276,6 +276,7 @@ def _parse_kernel_model(model: KernelModelSchema | None, read: _Reader) -> Kerne
         min_kernel_s=read.quantity(model.min_kernel, "time", "kernel_model.min_kernel") if model.min_kernel else 0.0,
         source=model.source,
         threads_per_sm=model.threads_per_sm,
+        batched_tiles=tuple(tuple(tile) for tile in model.batched_tiles),
     )
 
 

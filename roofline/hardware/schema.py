@@ -124,17 +124,22 @@ class InterconnectModel(_Strict):
     inter_node: LinkModel | None = None
 
 
+#: One side of a GEMM tile, in output rows or columns, or how many tiles an SM holds.
+_TileSide = Annotated[int, Field(strict=True, ge=1, le=1024)]
+
+
 class KernelModelSchema(_Strict):
     """``kernel_model:``: a GPU's physical parameters for the efficiency stage."""
 
     sms: _Int
     boost_clock_mhz: _Number
     sustained_clock_mhz: _Number
-    gemm_efficiency: dict[Literal["simt", "tensor"], _Fraction]
+    gemm_efficiency: dict[Literal["simt", "tensor", "batched"], _Fraction]
     k_overhead: _Number = 0.0
     latency: Any = 0.0
     min_kernel: Any = 0.0
     threads_per_sm: _Int = 2048
+    batched_tiles: list[tuple[_TileSide, _TileSide, _TileSide]] = []
     source: _Str
 
 

@@ -272,8 +272,9 @@ class CalibrationRecord:
 # --------------------------------------------------------------------------- kernel model
 
 #: GEMM tile-menu classes (roofline.efficiency.gemm.TILE_MENUS): fp32 on CUDA cores, and
-#: the tensor-core dtypes.
-GEMM_CLASSES: tuple[str, ...] = ("simt", "tensor")
+#: the tensor-core dtypes; "batched" is fp32 batched GEMM (bmm) on CUDA cores, on its
+#: architecture's few tiles (KernelModel.batched_tiles).
+GEMM_CLASSES: tuple[str, ...] = ("simt", "tensor", "batched")
 
 
 @dataclass(frozen=True)
@@ -293,6 +294,11 @@ class KernelModel:
     threads_per_sm: resident threads an SM holds at most (2048 on Pascal, Volta, A100
     and Hopper; 1024 on Turing; 1536 on GA10x and Ada): how many blocks of a row-wise
     reduction run at once (roofline.efficiency.reduction).
+    batched_tiles: the (tm, tn, per_sm) tiles cuBLAS's batched fp32 GEMM (bmm) picks among
+    on this architecture (tm output rows by tn output columns, per_sm of them resident on
+    an SM at once, the batch on the grid, no split-K): one on Ampere and Pascal, whatever
+    the shape; empty where it picks as for a single GEMM. Their fraction of the peak on whole tiles is
+    gemm_efficiency["batched"] (else "simt").
     """
 
     sms: int
@@ -304,6 +310,7 @@ class KernelModel:
     min_kernel_s: float
     source: str
     threads_per_sm: int = 2048
+    batched_tiles: tuple[tuple[int, int, int], ...] = ()
 
     @property
     def clock_ratio(self) -> float:
@@ -312,7 +319,7 @@ class KernelModel:
 
     def __hash__(self) -> int:  # the dict field is unhashable; hash its items
         return hash((self.sms, self.boost_clock_hz, self.sustained_clock_hz, tuple(sorted(self.gemm_efficiency.items())),
-                     self.k_overhead, self.latency_s, self.min_kernel_s, self.threads_per_sm))
+                     self.k_overhead, self.latency_s, self.min_kernel_s, self.threads_per_sm, self.batched_tiles))
 
 
 # --------------------------------------------------------------------------- the spec

@@ -50,6 +50,8 @@ def test_round_trips_through_write_and_load(tmp_path):
         ("latency: 12 us", "latency: fast"),
         ("sms: 40", "sms: 0"),
         ("gemm_efficiency: {simt: 0.6, tensor: 0.7}", "gemm_efficiency: {vector: 0.5}"),
+        ("k_overhead: 16", "k_overhead: 16\n  batched_tiles: [[128, 0, 1]]"),
+        ("k_overhead: 16", "k_overhead: 16\n  batched_tiles: [[128, 128]]"),
     ],
 )
 def test_bad_values_are_one_line_naming_the_field(tmp_path, change, message):
@@ -58,6 +60,18 @@ def test_bad_values_are_one_line_naming_the_field(tmp_path, change, message):
     with pytest.raises(HardwareSpecError, match=r"gpu\.yaml: .*kernel_model\.") as info:
         load_hardware(path)
     assert "\n" not in str(info.value)
+
+
+def test_batched_tiles_are_parsed_and_written_back(tmp_path):
+    # Pascal's one batched SGEMM tile: 64 output rows by 128 columns (maxwell_sgemm_128x64_nn),
+    # one resident per SM.
+    path = tmp_path / "gpu.yaml"
+    text = BLOCK.replace("gemm_efficiency: {simt: 0.6, tensor: 0.7}", "gemm_efficiency: {simt: 0.6, batched: 0.9}")
+    path.write_text(spec_text(text.replace("k_overhead: 16", "k_overhead: 16\n  batched_tiles: [[64, 128, 1]]")))
+    model = load_hardware(path).kernel_model
+    assert model.batched_tiles == ((64, 128, 1),) and model.gemm_efficiency == {"simt": 0.6, "batched": 0.9}
+    again = load_hardware(write_hardware(load_hardware(path), tmp_path / "again.yaml")).kernel_model
+    assert again == model
 
 
 def test_fitted_specs_say_where_their_figures_come_from():
