@@ -479,7 +479,7 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
     if sizes.gemm is not None:  # a calibrated CPU's few-row GEMMs stream their cold weights at the rate measured
         weights_cold = level == WORKING_SET and traffic.weight_bandwidth <= hw.dram.bandwidth
         matmul_weight = _per_op(np.isin(traits.op, _ROW_RATE_OPS), ndim) * traffic.weight_bytes
-        memory_s = np.maximum(memory_s, few_row_gemm_s(sizes.gemm[1], flops, matmul_weight,
+        memory_s = np.maximum(memory_s, few_row_gemm_s(sizes.gemm[1], sizes.gemm[3], flops, matmul_weight,
                                                        _per_op(traits.itemsize, ndim), hw.measured, weights_cold))
     kernel_s = np.maximum(np.maximum(compute_s, memory_s), kernel.floor_s)
     overhead_s = np.where(no_work, no_work_overhead(hw), np.where(curve_has, curve_dispatch, hw.overhead_s))

@@ -197,7 +197,7 @@ def test_a_few_row_linear_on_cold_weights_takes_the_rate_calibrate_measured():
 
     model = torch.nn.Linear(4096, 4096, bias=False, device="meta")
     x = torch.empty(2, 4096, device="meta")
-    table = (RowsRate(1, 8e9), RowsRate(4, 8e9))
+    table = (RowsRate(1, 4096, 8e9), RowsRate(4, 4096, 8e9))
     with torch.no_grad():
         plain = analyze(model, (x,), hw=spec(()))
         rows = analyze(model, (x,), hw=spec(table))

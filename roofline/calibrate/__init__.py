@@ -334,7 +334,8 @@ class Calibration:
                          for row in self.levels.itertuples()),
             gemm_flops=tuple(GemmRate(str(row.dtype), str(row.shape), _sig(row.flops_per_s))
                              for row in self.gemm.itertuples()),
-            gemm_rows=tuple(RowsRate(int(row.rows), _sig(row.flops_per_s)) for row in self.gemm_rows.itertuples()),
+            gemm_rows=tuple(RowsRate(int(row.rows), int(row.depth), _sig(row.flops_per_s))
+                            for row in self.gemm_rows.sort_values(["depth", "rows"]).itertuples()),
             vector_flops=tuple(VectorRate(str(row.dtype), str(row.kernel), int(row.elements), _sig(row.flops_per_s))
                                for row in self.vector.itertuples()),
             efficiency_suite=tuple(LayerFraction(str(row.shape), _sig(row.fraction))
@@ -513,7 +514,7 @@ def _measure_ceilings(run: _Run, started: str, advance: Callable[[str | None], N
                                                   dtype=CALIBRATED_DTYPES.get(suite_dtype, torch.bfloat16),
                                                   last_cache_bytes=_last_cache_bytes(run.device))},
         {"curve": ["working_set_bytes", "kernel"], "gemm": ["dtype", "shape"], "vector": ["dtype", "kernel", "elements"],
-         "rows": ["rows"], "efficiency": ["shape"]}, rounds)
+         "rows": ["rows", "depth"], "efficiency": ["shape"]}, rounds)
     curve, gemm, vector, efficiency = second["curve"], second["gemm"], second["vector"], second["efficiency"]
     matrix_flops = {key: float(rows["flops_per_s"].max()) for key, rows in gemm.groupby("dtype", sort=False)}
     vector_flops = {key: float(rows["flops_per_s"].max()) for key, rows in vector.groupby("dtype", sort=False)}

@@ -183,26 +183,31 @@ def measure_gemm(device: str, timer: Timer, mode: str, repeats: int, min_sample_
 
 
 #: Rows of the few-row linear layers measure_gemm_rows times (an LLM decode step's batch),
-#: on a weight of GEMM_ROWS_WEIGHT x GEMM_ROWS_WEIGHT fp32 (64 MiB: larger than most caches).
+#: on weights of (out, in) = GEMM_ROWS_WEIGHTS fp32, 64 MiB each (larger than most caches):
+#: a short reduction (512) and a long one (4096).
 GEMM_ROWS = {"full": (1, 2, 4, 8, 16, 32, 64), "quick": (1, 4)}
-GEMM_ROWS_WEIGHT = 4096
+GEMM_ROWS_WEIGHTS = ((32768, 512), (4096, 4096))
 
 
 def measure_gemm_rows(device: str, timer: Timer, mode: str, repeats: int, advance: Callable[[], None],
                       last_cache_bytes: float = 32 * MiB) -> pd.DataFrame:
-    """FLOP/s of ``F.linear`` on a few rows (GEMM_ROWS) with a cold fp32 weight, each call
-    after the caches were flushed, as a decode step meets its weights: rows rows,
-    seconds, flops_per_s. CPU only (a GPU's kernel model describes its GEMMs)."""
-    weight = torch.randn(GEMM_ROWS_WEIGHT, GEMM_ROWS_WEIGHT, device=device)
+    """FLOP/s of ``F.linear`` on a few rows (GEMM_ROWS) with cold fp32 weights
+    (GEMM_ROWS_WEIGHTS), each call after the caches were flushed, as a decode step meets
+    its weights: rows rows, depth (the weight's in_features), seconds, flops_per_s. CPU
+    only (a GPU's kernel model describes its GEMMs)."""
     flush = cache_flusher(device, last_cache_bytes)
     out = []
-    for rows in GEMM_ROWS[mode]:
-        x = torch.randn(rows, GEMM_ROWS_WEIGHT, device=device)
-        with torch.no_grad():
-            seconds = best_cold_time(lambda x=x: torch.nn.functional.linear(x, weight), timer, repeats, flush)
-        out.append({"rows": rows, "seconds": seconds, "flops_per_s": 2.0 * rows * weight.numel() / seconds})
+    for out_features, depth in GEMM_ROWS_WEIGHTS:
+        weight = torch.randn(out_features, depth, device=device)
+        for rows in GEMM_ROWS[mode]:
+            x = torch.randn(rows, depth, device=device)
+            with torch.no_grad():
+                seconds = best_cold_time(lambda x=x, w=weight: torch.nn.functional.linear(x, w), timer, repeats, flush)
+            out.append({"rows": rows, "depth": depth, "seconds": seconds,
+                        "flops_per_s": 2.0 * rows * weight.numel() / seconds})
+        del weight
     advance()
-    return pd.DataFrame(out, columns=["rows", "seconds", "flops_per_s"])
+    return pd.DataFrame(out, columns=["rows", "depth", "seconds", "flops_per_s"])
 
 
 class _tf32:

@@ -113,26 +113,39 @@ def curve_terms(ops: pd.DataFrame, record: CalibrationRecord | None) -> CurveTer
     return CurveTerms(has, np.where(has, own_dispatch, 0.0), names.map(efficiency).to_numpy(dtype=float), threads)
 
 
-def few_row_gemm_s(rows: np.ndarray, flops: np.ndarray, weight_bytes: np.ndarray, item_bytes: np.ndarray,
-                   record: CalibrationRecord | None, weights_cold: bool) -> np.ndarray:
-    """The least seconds a GEMM of few ``rows`` (its M) with a weight operand takes on a
-    calibrated CPU: ``flops`` (FLOP) at the rate calibrate measured for linear layers of
-    that many rows on a cold fp32 weight (``record.gemm_rows``), interpolated in log2 of
-    the rows. 0 where it does not apply: no such table, weights that stay in cache
-    (``weights_cold`` False), ops without weight bytes, other dtypes than fp32 (4-byte
-    items), or more rows than the table holds (the GEMM efficiency describes those).
+def few_row_gemm_s(rows: np.ndarray, depth: np.ndarray, flops: np.ndarray, weight_bytes: np.ndarray,
+                   item_bytes: np.ndarray, record: CalibrationRecord | None, weights_cold: bool) -> np.ndarray:
+    """The least seconds a GEMM of few ``rows`` (its M) and reduction ``depth`` (its K)
+    with a weight operand takes on a calibrated CPU: ``flops`` (FLOP) at the rate
+    calibrate measured for linear layers of that many rows on cold fp32 weights
+    (``record.gemm_rows``), interpolated in log2 of the rows, then in log2 of the depth
+    between the depths measured (clamped to them). 0 where it does not apply: no such
+    table, weights that stay in cache (``weights_cold`` False), ops without weight bytes,
+    other dtypes than fp32 (4-byte items), or more rows than the table holds (the GEMM
+    efficiency describes those).
 
     A CPU runs a one-row product as a matrix-vector kernel near the bandwidth, a few rows
     about once per row over the weights, and a packed GEMM from about eight rows whose
-    rate ramps with the rows: one efficiency per spec cannot follow that."""
+    rate ramps with the rows; a short reduction (a weight row of 512) costs more per
+    byte than a long one: one efficiency per spec cannot follow that."""
     table = record.gemm_rows if record is not None else ()
     rows = np.asarray(rows, dtype=float)
     if not table or not weights_cold:
         return np.zeros(np.shape(rows))
-    measured_rows = np.log2([float(r.rows) for r in table])
-    rates = np.array([r.flops_per_s for r in table])
-    safe_rows = np.where(np.isfinite(rows) & (rows >= 1), rows, 1.0)
-    rate = np.interp(np.log2(safe_rows), measured_rows, rates)
-    applies = (np.isfinite(rows) & (rows >= 1) & (rows <= max(r.rows for r in table))
+    safe_rows = np.log2(np.where(np.isfinite(rows) & (rows >= 1), rows, 1.0))
+    depths = sorted({r.depth for r in table})
+    per_depth = []  # the rate at each measured depth, at these rows
+    for measured_depth in depths:
+        points = sorted((r.rows, r.flops_per_s) for r in table if r.depth == measured_depth)
+        per_depth.append(np.interp(safe_rows, np.log2([p[0] for p in points]), [p[1] for p in points]))
+    if len(depths) == 1:
+        rate = per_depth[0]
+    else:
+        log_depths = np.log2(depths)
+        at = np.log2(np.clip(np.nan_to_num(np.asarray(depth, dtype=float), nan=depths[0]), depths[0], depths[-1]))
+        below = np.clip(np.searchsorted(log_depths, at, side="right") - 1, 0, len(depths) - 2)
+        low, high = np.choose(below, per_depth), np.choose(below + 1, per_depth)
+        rate = low + (at - log_depths[below]) / (log_depths[below + 1] - log_depths[below]) * (high - low)
+    applies = (np.isfinite(rows) & (rows >= 1) & (rows <= min(max(r.rows for r in table if r.depth == d) for d in depths))
                & (np.asarray(weight_bytes) > 0) & (np.asarray(item_bytes) == 4))
     return np.where(applies, np.asarray(flops, dtype=float) / rate, 0.0)

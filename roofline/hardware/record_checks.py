@@ -30,13 +30,14 @@ def curve_problems(record: CalibrationRecord) -> list[str]:
         if curve.op not in mapped:
             problems.append(f"{at}: no aten ops for suite op {curve.op!r} in measured.op_suite_ops; expected a "
                             f"mapping such as {{{curve.op}: [aten.{curve.op}]}} (rerun `roofline calibrate`)")
-    rows = [r.rows for r in record.gemm_rows]
-    if any(r < 1 for r in rows) or rows != sorted(set(rows)):
-        problems.append(f"measured.gemm_rows: expected rows of at least 1 in increasing order such as 1, 2, 4, got {rows}")
+    pairs = [(r.depth, r.rows) for r in record.gemm_rows]
+    if any(rows < 1 or depth < 1 for depth, rows in pairs) or pairs != sorted(set(pairs)):
+        problems.append("measured.gemm_rows: expected [rows, depth, FLOP/s] rows with rows and depth of at least 1, "
+                        f"by depth then rows, each once, got (depth, rows) {pairs}")
     for r in record.gemm_rows:
         if not (math.isfinite(r.flops_per_s) and r.flops_per_s > 0):
-            problems.append(f"measured.gemm_rows: {r.rows} rows: expected FLOP/s above 0 such as 7e9, got "
-                            f"{show_value(r.flops_per_s)}")
+            problems.append(f"measured.gemm_rows: {r.rows} rows at depth {r.depth}: expected FLOP/s above 0 such as "
+                            f"7e9, got {show_value(r.flops_per_s)}")
     for figure in record.stability:
         if not (figure.spread >= 0 and math.isfinite(figure.spread)):
             problems.append(f"measured.stability.{figure.figure}: expected a spread of at least 0 such as 0.03, "

@@ -46,7 +46,7 @@ units, rows as lists in the order of the fields of roofline.hardware.spec's row 
       plateaus: [[1049000.0, 16780000.0, 185900000000.0], ...]
       levels: [{level: l2, capacity: 2097000.0, bandwidth: 188600000000.0, points: 1}, ...]
       gemm_flops: [[fp32, 256^3, 194100000000.0], ...]
-      gemm_rows: [[1, 7000000000.0], [4, 7600000000.0], ...]   # rows, FLOP/s (fp32, cold weights)
+      gemm_rows: [[1, 4096, 7000000000.0], ...]   # rows, depth (K), FLOP/s (fp32, cold weights)
       vector_flops: [[fp32, mul, 65536, 10840000000.0], ...]
       efficiency_suite: [[mm 256x256x256, 0.7257], ...]
       op_suite: [[relu, 65536, memory, 1.068], ...]      # op, elements, bound, fraction
@@ -184,7 +184,7 @@ class RecordModel(_Strict):
     plateaus: list[tuple[_Number, _Number, _Number]] = Field(default_factory=list)
     levels: list[_LevelFitModel] = Field(default_factory=list)
     gemm_flops: list[tuple[_Str, _Str, _Number]] = Field(default_factory=list)
-    gemm_rows: list[tuple[_Int, _Number]] = Field(default_factory=list)
+    gemm_rows: list[tuple[_Int, _Int, _Number]] = Field(default_factory=list)
     vector_flops: list[tuple[_Str, _Str, _Int, _Number]] = Field(default_factory=list)
     efficiency_suite: list[tuple[_Str, _Number]] = Field(default_factory=list)
     op_suite: list[tuple[_Str, _Int, _Str, _Number | None]] = Field(default_factory=list)

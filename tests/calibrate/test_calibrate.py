@@ -52,7 +52,7 @@ def test_quick_calibration_writes_a_spec_that_loads(quick, tmp_path):
     assert dict((s.name, s.aten_ops) for s in measured.op_suite_ops)["exp"] == ("aten.exp", "aten.exp_")
     assert default_level(spec) == WORKING_SET
     # few-row linear layers on a cold weight, at the quick mode's rows (1 and 4)
-    assert [r.rows for r in measured.gemm_rows] == [1, 4]
+    assert [(r.depth, r.rows) for r in measured.gemm_rows] == [(512, 1), (512, 4), (4096, 1), (4096, 4)]
     assert all(0 < r.flops_per_s <= spec.matrix_flops["fp32"] * 1.5 for r in measured.gemm_rows)
     assert "quick mode" in spec.source
     if quick.load_average is not None:  # the OS says (Linux): recorded with the figures

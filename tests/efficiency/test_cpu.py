@@ -137,10 +137,10 @@ def test_predictions_on_a_calibrated_spec_follow_the_curve():
 
 # ------------------------------------------------------------------ few-row GEMMs
 
-def _rows_record(*pairs):
+def _rows_record(*pairs, depth=4096):
     from roofline.hardware import RowsRate
 
-    return CalibrationRecord(device="cpu", threads=1, gemm_rows=tuple(RowsRate(r, f) for r, f in pairs))
+    return CalibrationRecord(device="cpu", threads=1, gemm_rows=tuple(RowsRate(r, depth, f) for r, f in pairs))
 
 
 def test_few_row_gemm_time_by_hand():
@@ -150,7 +150,7 @@ def test_few_row_gemm_time_by_hand():
     flops = np.array([2 * 1 * 4096 * 4096, 2 * 2 * 4096 * 4096, 2 * 8 * 4096 * 4096, 2 * 64 * 4096 * 4096])
     rows = np.array([1, 2, 8, 64])
     weight = np.full(4, 4096 * 4096 * 4.0)
-    seconds = few_row_gemm_s(rows, flops, weight, np.full(4, 4.0), record, weights_cold=True)
+    seconds = few_row_gemm_s(rows, np.full(4, 4096), flops, weight, np.full(4, 4.0), record, weights_cold=True)
     # 1 row: 33.55 MFLOP at 8 GFLOP/s = 4.194 ms; 2 rows: log2(2) = 1 lies between log2(1) = 0
     # and log2(4) = 2, both 8 GFLOP/s: 67.11 MFLOP / 8e9 = 8.389 ms; 8 rows: log2 8 = 3, halfway
     # from 2 (8 GFLOP/s) to 4 (32): 20 GFLOP/s, 268.4 MFLOP / 20e9 = 13.42 ms; 64 rows: past
@@ -165,10 +165,12 @@ def test_few_row_gemm_applies_only_to_cold_fp32_weights():
     flops, rows = np.array([1e6, 1e6, 1e6]), np.array([2, 2, np.nan])
     weight, items = np.array([1e6, 0.0, 1e6]), np.array([4.0, 4.0, 4.0])
     # a weight, no weight (activation x activation), not a GEMM (NaN rows)
-    assert few_row_gemm_s(rows, flops, weight, items, record, True).tolist() == [1e6 / 8e9, 0.0, 0.0]
-    assert few_row_gemm_s(rows, flops, weight, items, record, False).tolist() == [0.0, 0.0, 0.0]  # cached weights
-    assert few_row_gemm_s(rows, flops, weight, np.array([2.0, 2.0, 2.0]), record, True).tolist() == [0.0] * 3  # bf16
-    assert few_row_gemm_s(rows, flops, weight, items, CalibrationRecord(), True).tolist() == [0.0] * 3  # no table
+    depth = np.full(3, 4096)
+    assert few_row_gemm_s(rows, depth, flops, weight, items, record, True).tolist() == [1e6 / 8e9, 0.0, 0.0]
+    assert few_row_gemm_s(rows, depth, flops, weight, items, record, False).tolist() == [0.0] * 3  # cached weights
+    bf16 = np.array([2.0, 2.0, 2.0])
+    assert few_row_gemm_s(rows, depth, flops, weight, bf16, record, True).tolist() == [0.0] * 3
+    assert few_row_gemm_s(rows, depth, flops, weight, items, CalibrationRecord(), True).tolist() == [0.0] * 3
 
 
 @given(st.floats(1, 16), st.floats(1e3, 1e12))
@@ -178,5 +180,22 @@ def test_few_row_gemm_rate_stays_within_the_measured_rates(rows, flops):
     # the time is not monotone in the rows (a CPU switches kernels: 8 rows can run faster
     # than 4), but the rate it implies never leaves the range of the rates measured
     record = _rows_record((1, 8e9), (4, 7e9), (16, 30e9))
-    seconds = few_row_gemm_s(np.array([rows]), np.array([flops]), np.ones(1), np.full(1, 4.0), record, True)[0]
+    seconds = few_row_gemm_s(np.array([rows]), np.array([1024]), np.array([flops]), np.ones(1), np.full(1, 4.0), record,
+                             True)[0]
     assert 7e9 * (1 - 1e-9) <= flops / seconds <= 30e9 * (1 + 1e-9)
+
+
+def test_few_row_gemm_rate_between_two_depths_by_hand():
+    from roofline.efficiency.cpu import few_row_gemm_s
+    from roofline.hardware import RowsRate
+
+    record = CalibrationRecord(device="cpu", threads=1, gemm_rows=(
+        RowsRate(1, 512, 4e9), RowsRate(4, 512, 6e9), RowsRate(1, 4096, 8e9), RowsRate(4, 4096, 10e9)))
+    rows = np.array([1, 2, 1, 1, 1])
+    depth = np.array([512, 512, 4096, 1448, 65536])
+    flops = np.full(5, 1e9)
+    seconds = few_row_gemm_s(rows, depth, flops, np.ones(5), np.full(5, 4.0), record, True)
+    # 1 row at 512: 4 GFLOP/s; 2 rows at 512: halfway in log2 rows from 4 to 6 = 5 GFLOP/s;
+    # 1 row at 4096: 8; at 1448 (log2 = 10.5, halfway from 9 to 12 is 10.5: 1/2 of the way)
+    # 4 + 0.5 x 4 = 6 GFLOP/s; past the deepest measured (65536): clamped to 4096's 8
+    assert seconds == pytest.approx([1e9 / 4e9, 1e9 / 5e9, 1e9 / 8e9, 1e9 / 6e9, 1e9 / 8e9], rel=1e-3)

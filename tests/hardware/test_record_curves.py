@@ -28,7 +28,7 @@ def test_curve_fields_round_trip(local, tmp_path):
         op_curves=(OpCurve("add", 4.1e-06, 0.93, 0.08), OpCurve("exp", 3.5e-06, 0.11, 0.2)),
         stability=(FigureSpread("peak fp32 matrix", 0.02), FigureSpread("dram bandwidth", 0.04)),
         quiet=QuietCheck(0.00044, 0.00046),
-        gemm_rows=(RowsRate(1, 7.0e9), RowsRate(4, 7.6e9)),
+        gemm_rows=(RowsRate(1, 4096, 7.0e9), RowsRate(4, 4096, 7.6e9)),
     )
     path = write_hardware(dataclasses.replace(local, measured=record), tmp_path / "c.yaml")
     text = path.read_text()
@@ -37,7 +37,7 @@ def test_curve_fields_round_trip(local, tmp_path):
     again = load_hardware(path).measured
     assert again.op_curves == record.op_curves and again.stability == record.stability
     assert again.quiet == record.quiet and again.gemm_rows == record.gemm_rows
-    assert "gemm_rows:\n  - [1, 7000000000.0]" in text
+    assert "gemm_rows:\n  - [1, 4096, 7000000000.0]" in text
 
 
 def _write(tmp_path, patch):
@@ -55,9 +55,9 @@ BAD = [
     ({"op_curves": [["softplus", 3e-6, 0.5, 0.1]]}, "measured.op_curves.softplus", "no aten ops for suite op"),
     ({"op_curves": [["add", "fast", 0.5, 0.1]]}, "measured.op_curves.0.1", "expected a number"),
     ({"op_curves": [["add", 3e-6, 0.5]]}, "measured.op_curves.0.3", "missing required field"),
-    ({"gemm_rows": [[4, 7e9], [1, 8e9]]}, "measured.gemm_rows", "increasing order"),
-    ({"gemm_rows": [[1, 0.0]]}, "measured.gemm_rows: 1 rows", "FLOP/s above 0"),
-    ({"gemm_rows": [[1.5, 8e9]]}, "measured.gemm_rows.0.0", "integer"),
+    ({"gemm_rows": [[4, 512, 7e9], [1, 512, 8e9]]}, "measured.gemm_rows", "by depth then rows"),
+    ({"gemm_rows": [[1, 512, 0.0]]}, "measured.gemm_rows: 1 rows at depth 512", "FLOP/s above 0"),
+    ({"gemm_rows": [[1.5, 512, 8e9]]}, "measured.gemm_rows.0.0", "integer"),
     ({"stability": {"dram bandwidth": -0.1}}, "measured.stability.dram bandwidth", "at least 0"),
     ({"quiet": {"before_s": 0.0, "after_s": 1e-3}}, "measured.quiet.before_s", "above 0"),
     ({"quiet": {"before_s": 1e-3}}, "measured.quiet.after_s", "missing required field"),
