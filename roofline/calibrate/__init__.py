@@ -120,7 +120,14 @@ from roofline.calibrate.fit import (
     suite_efficiency,
 )
 from roofline.calibrate.kernels import cuda_kernel_model, measure_cuda_kernels
-from roofline.calibrate.machine import CacheLevel, cpu_caches, cpu_name_and_vendor, load_average, physical_memory
+from roofline.calibrate.machine import (
+    CacheLevel,
+    cpu_caches,
+    cpu_isa,
+    cpu_name_and_vendor,
+    load_average,
+    physical_memory,
+)
 from roofline.calibrate.probes import (
     CALIBRATED_DTYPES,
     EFFICIENCY_SUITE,
@@ -316,7 +323,7 @@ class Calibration:
         return CalibrationRecord(
             tool="roofline calibrate", date=self.started, mode=self.mode, device=self.device,
             device_name=self.device_name, threads=self.threads, torch=torch.__version__,
-            python=platform.python_version(),
+            python=platform.python_version(), isa=cpu_isa() if self.device == "cpu" else None,
             duration_s=round(self.duration_s, 2) if math.isfinite(self.duration_s) else None,
             load_average=None if self.load_average is None else round(self.load_average, 2),
             memory_level=WORKING_SET, timing=timing, clock=self.clock,

@@ -255,19 +255,22 @@ def _set_threads(threads: int | None) -> None:
 
 def _warn_other_machine(hw: Any, device: str | None) -> None:
     """One line on stderr when a CPU spec was calibrated on another machine (another CPU
-    model, or another thread count) than the one the validation measures on."""
+    model, other instruction sets, or another thread count) than the one the validation
+    measures on."""
     record = hw.measured
     if record is None or record.device != "cpu" or (device or "cpu").split(":")[0] != "cpu":
         return
     import torch
 
-    from roofline.calibrate.machine import cpu_name_and_vendor
+    from roofline.calibrate.machine import cpu_isa, cpu_name_and_vendor
 
-    here, threads = cpu_name_and_vendor()[0], torch.get_num_threads()
-    if (record.device_name and record.device_name != here) or (record.threads and record.threads != threads):
-        print(f"roofline: warning: spec {hw.name!r} was calibrated on {record.device_name!r} with {record.threads} "
-              f"threads; this machine is {here!r} with {threads}: calibrate here (roofline calibrate --out FILE) "
-              "for predictions of this machine", file=sys.stderr)
+    here, threads, isa = cpu_name_and_vendor()[0], torch.get_num_threads(), cpu_isa()
+    if ((record.device_name and record.device_name != here) or (record.threads and record.threads != threads)
+            or (record.isa and record.isa != isa)):
+        print(f"roofline: warning: spec {hw.name!r} was calibrated on {record.device_name!r} "
+              f"({record.isa or 'instruction sets not recorded'}) with {record.threads} threads; this machine is "
+              f"{here!r} ({isa}) with {threads}: calibrate here (roofline calibrate --out FILE) for predictions "
+              "of this machine", file=sys.stderr)
 
 
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:

@@ -35,7 +35,7 @@ units, rows as lists in the order of the fields of roofline.hardware.spec's row 
     measured:
       tool: roofline calibrate
       date: '2026-11-21T12:24:19+00:00'
-      mode: full                        # and device, device_name, threads, torch, python,
+      mode: full                        # and device, device_name, isa, threads, torch, python,
       duration_s: 11.2                  # load_average, timing, clock
       memory_level: working_set         # or dram
       overhead_s: {aten.add: 2.09e-06, ...}
@@ -168,6 +168,7 @@ class RecordModel(_Strict):
     mode: _Str | None = None
     device: _Str | None = None
     device_name: _Str | None = None
+    isa: _Str | None = None
     threads: _Int | None = None
     torch: _Str | None = None
     python: _Str | None = None

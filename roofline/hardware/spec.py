@@ -246,6 +246,7 @@ class CalibrationRecord:
     mode: str | None = None  # "full" or "quick"
     device: str | None = None  # "cpu" or "cuda"
     device_name: str | None = None
+    isa: str | None = None  # a CPU's instruction sets as PyTorch uses them (calibrate.machine.cpu_isa)
     threads: int | None = None  # torch CPU threads
     torch: str | None = None  # torch version
     python: str | None = None  # Python version

@@ -54,6 +54,7 @@ def test_quick_calibration_writes_a_spec_that_loads(quick, tmp_path):
     # few-row linear layers on a cold weight, at the quick mode's rows (1 and 4)
     assert [(r.depth, r.rows) for r in measured.gemm_rows] == [(512, 1), (512, 4), (4096, 1), (4096, 4)]
     assert all(0 < r.flops_per_s <= spec.matrix_flops["fp32"] * 1.5 for r in measured.gemm_rows)
+    assert measured.isa and measured.isa.startswith(torch.backends.cpu.get_cpu_capability())
     assert "quick mode" in spec.source
     if quick.load_average is not None:  # the OS says (Linux): recorded with the figures
         assert measured.load_average == round(quick.load_average, 2)
@@ -230,3 +231,16 @@ def test_fresh_write_cost_by_hand():
     predicted = predict_frame(ops, spec)
     assert predicted.loc[1, "predicted_s"] == pytest.approx(96e6 / 10e9 + 32e6 / 8e9)
     assert list(fresh_write_s(ops, _spec(None))) == [0.0, 0.0, 0.0]
+
+
+def test_cpu_isa_names_the_matrix_extensions_from_cpuinfo(tmp_path):
+    from roofline.calibrate.machine import cpu_isa
+
+    capability = torch.backends.cpu.get_cpu_capability()
+    genoa = tmp_path / "genoa"
+    genoa.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 fma\n")
+    older = tmp_path / "older"
+    older.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse avx2 fma\n")
+    assert cpu_isa(genoa) == f"{capability} (avx512_bf16)"
+    assert cpu_isa(older) == capability
+    assert cpu_isa(tmp_path / "missing") == capability

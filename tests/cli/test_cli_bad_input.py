@@ -241,4 +241,22 @@ def test_validate_warns_about_a_spec_from_another_machine(target, tmp_path, caps
     err = capsys.readouterr().err
     assert code == 0
     (warning,) = err.splitlines()
-    assert warning.startswith("roofline: warning: ") and "'Some Other CPU 9000' with 97 threads" in warning
+    assert warning.startswith("roofline: warning: ") and "'Some Other CPU 9000' (instruction sets not recorded) with 97 threads" in warning
+
+
+def test_validate_warns_about_a_spec_from_a_cpu_of_the_same_name_with_other_instruction_sets(target, tmp_path, capsys):
+    """A virtual machine's CPU keeps its name ("AMD EPYC") on hosts of different
+    generations: the instruction sets the calibration recorded tell them apart."""
+    import torch
+
+    from roofline.calibrate.machine import cpu_isa, cpu_name_and_vendor
+
+    spec = (REPO / "hw_specs" / "local-cpu.yaml").read_text()
+    spec = spec.replace("device_name: AMD EPYC", f"device_name: {cpu_name_and_vendor()[0]}\n  isa: NEON-9000")
+    spec = spec.replace("threads: 2", f"threads: {torch.get_num_threads()}")
+    (tmp_path / "other.yaml").write_text(spec)
+    code = main(["validate", str(target), "--hw", str(tmp_path / "other.yaml"), "--repeats", "1", "--warmup", "0"])
+    err = capsys.readouterr().err
+    assert code == 0
+    (warning,) = err.splitlines()
+    assert "(NEON-9000)" in warning and f"({cpu_isa()})" in warning
