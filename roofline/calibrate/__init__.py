@@ -342,7 +342,8 @@ class Calibration:
             gemm_flops=tuple(GemmRate(str(row.dtype), str(row.shape), _sig(row.flops_per_s))
                              for row in self.gemm.itertuples()),
             gemm_rows=tuple(RowsRate(int(row.rows), int(row.depth), _sig(row.flops_per_s))
-                            for row in self.gemm_rows.sort_values(["depth", "rows"]).itertuples()),
+                            for row in self.gemm_rows.sort_values(["depth", "rows"]).itertuples())
+            if not self.gemm_rows.empty else (),
             vector_flops=tuple(VectorRate(str(row.dtype), str(row.kernel), int(row.elements), _sig(row.flops_per_s))
                                for row in self.vector.itertuples()),
             efficiency_suite=tuple(LayerFraction(str(row.shape), _sig(row.fraction))
