@@ -7,8 +7,8 @@ milliseconds per op in PyTorch's shape algebra (roofline.capture.symbolic), so a
 model pays 32 times for what one layer tells. ModuleReplay patches every submodule's
 forward for the duration of a capture: a call whose key (below) matches an earlier
 call's appends copies of that call's records, renamed to this module's path, and returns
-fresh tensors of the earlier outputs' shapes, strides and dtypes, made without being
-recorded; its ops are not run again. Copies share their original's argument objects
+new tensor objects of the earlier outputs' shapes, strides and dtypes (detached views of
+them, made without being recorded); its ops are not run again. Copies share their original's argument objects
 (dataclasses.replace), so a consumer can count a copy by its original.
 
 The key holds everything the records can depend on:
@@ -219,4 +219,4 @@ def _fresh(kept: Any, inputs: list[Any]) -> Any:
         return inputs[kept]
     if isinstance(kept, tuple):
         return kept[0]
-    return torch.empty_strided(kept.shape, kept.stride(), dtype=kept.dtype, device=kept.device)
+    return kept.detach()  # a new tensor object of the same shape, stride and dtype (a view: cheap)
