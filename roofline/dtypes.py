@@ -15,7 +15,7 @@ import torch
 
 from roofline.errors import RooflineError
 
-__all__ = ["DTYPES", "OTHER_DTYPE", "KEY_ITEMSIZE", "USER_DTYPES", "dtype_key", "parse_dtype"]
+__all__ = ["DTYPES", "OTHER_DTYPE", "KEY_ITEMSIZE", "USER_DTYPES", "dtype_key", "item_sizes", "parse_dtype"]
 
 #: dtype keys a spec may give peaks for.
 DTYPES: tuple[str, ...] = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4", "fp4")
@@ -76,3 +76,9 @@ def parse_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
         return USER_DTYPES[str(dtype).lower()]
     except KeyError:
         raise RooflineError(f"unknown dtype {dtype!r}: expected one of {', '.join(sorted(USER_DTYPES))}") from None
+
+
+def item_sizes(keys: Any) -> Any:
+    """Bytes per element of each dtype key of a pandas Series (an ops frame's ``dtype``
+    column), as a float array; fp32's 4 where a key is missing or unknown."""
+    return keys.map(KEY_ITEMSIZE).fillna(4.0).to_numpy(dtype=float)

@@ -34,7 +34,7 @@ import pandas as pd
 
 from roofline.count.categories import CONV
 from roofline.count.registry import HOST_LINK, MATRIX, NO_UNIT, VECTOR
-from roofline.dtypes import KEY_ITEMSIZE
+from roofline.dtypes import item_sizes
 from roofline.efficiency import (
     ROW_COLUMNS,
     WINOGRAD_COLUMNS,
@@ -397,7 +397,7 @@ def op_traits(ops: pd.DataFrame, hw: HardwareSpec, tf32: Tf32Policy) -> OpTraits
                     host=host, no_work=ops["unit"].to_numpy() == NO_UNIT,
                     supported=ops["supported"].to_numpy(dtype=bool), in_place=in_place_ops(ops),
                     op=ops["op"].to_numpy() if "op" in ops else np.full(len(ops), ""),
-                    itemsize=ops["dtype"].map(KEY_ITEMSIZE).fillna(4.0).to_numpy(dtype=float), curves=curves)
+                    itemsize=item_sizes(ops["dtype"]), curves=curves)
 
 
 def op_sizes(ops: pd.DataFrame) -> OpSizes:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from roofline.dtypes import KEY_ITEMSIZE
+from roofline.dtypes import item_sizes
 from roofline.efficiency.conv import winograd_s
 from roofline.efficiency.gemm import TILE_MENUS, Tile, gemm_efficiency
 from roofline.efficiency.reduction import (
@@ -137,7 +137,7 @@ def row_reread_s(ops: pd.DataFrame, hw: HardwareSpec) -> np.ndarray:
     if not all(column in ops for column in ROW_COLUMNS) or "op" not in ops:
         return np.zeros(n)
     rows, length = (ops[column].to_numpy(dtype=float) for column in ROW_COLUMNS)
-    itemsize = ops["dtype"].map(KEY_ITEMSIZE).fillna(4.0).to_numpy(dtype=float) if "dtype" in ops else np.full(n, 4.0)
+    itemsize = item_sizes(ops["dtype"]) if "dtype" in ops else np.full(n, 4.0)
     return row_reread_arrays(rows, length, ops["op"].to_numpy(), itemsize, hw)
 
 

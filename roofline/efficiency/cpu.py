@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from roofline.dtypes import KEY_ITEMSIZE
+from roofline.dtypes import item_sizes
 from roofline.hardware import CalibrationRecord
 
 __all__ = ["GRAIN_ELEMENTS", "CurveTerms", "curve_terms", "curve_time_s", "elements_of", "few_row_gemm_s", "op_elements",
@@ -73,7 +73,7 @@ def thread_slowdown(bytes_read: np.ndarray, bytes_written: np.ndarray, item_byte
 
 def op_elements(ops: pd.DataFrame) -> np.ndarray:
     """Per op of a frame (columns dtype, bytes_read, bytes_written), elements_of its bytes."""
-    item = ops["dtype"].map(KEY_ITEMSIZE).fillna(4.0).to_numpy(dtype=float)
+    item = item_sizes(ops["dtype"])
     return elements_of(np.nan_to_num(ops["bytes_read"].to_numpy(dtype=float)),
                        np.nan_to_num(ops["bytes_written"].to_numpy(dtype=float)), item)
 

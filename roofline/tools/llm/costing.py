@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from roofline.count.categories import GEMM
-from roofline.dtypes import KEY_ITEMSIZE
+from roofline.dtypes import KEY_ITEMSIZE, item_sizes
 from roofline.errors import RooflineError
 from roofline.hardware import HardwareSpec
 from roofline.predict import COMPUTE_BOUND, MEMORY_BOUND, OVERHEAD_BOUND
@@ -124,7 +124,7 @@ def quantize_weights(frame: pd.DataFrame, weights: str | None, hw: HardwareSpec)
     if weights is None:
         return frame
     gemm = (frame["category"] == GEMM).to_numpy() & (_column(frame, "param_bytes") > 0)
-    itemsize = frame["dtype"].map(KEY_ITEMSIZE).fillna(4.0).to_numpy(dtype=float)
+    itemsize = item_sizes(frame["dtype"])
     params = _column(frame, "param_bytes")
     stored = np.where(gemm, params / itemsize * WEIGHT_FORMATS[weights], params)
     out = _with_bytes(frame, _column(frame, "bytes_read") - params + stored, _column(frame, "bytes_written"))
@@ -139,7 +139,7 @@ def quantize_kv(frame: pd.DataFrame, kv: str | None) -> pd.DataFrame:
     dequant_elements (needs the column, from quantize_weights)."""
     if kv is None:
         return frame
-    itemsize = frame["dtype"].map(KEY_ITEMSIZE).fillna(4.0).to_numpy(dtype=float)
+    itemsize = item_sizes(frame["dtype"])
     read, written = _column(frame, "kv_read_bytes"), _column(frame, "kv_write_bytes")
     ratio = KV_FORMATS[kv] / itemsize
     out = _with_bytes(frame, _column(frame, "bytes_read") - read * (1 - ratio),
