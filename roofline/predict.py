@@ -450,11 +450,11 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
                                     traits.in_place))
     eff = Efficiencies(*(_per_op(a, ndim) for a in (traits.efficiency.compute, traits.efficiency.memory,
                                                      traits.efficiency.weights)))
-    flops, nbytes = sizes.flops, sizes.bytes
+    flops, nbytes, itemsize = sizes.flops, sizes.bytes, _per_op(traits.itemsize, ndim)
     eff = _ramped(eff, traits, sizes, ndim)
     curve_has, curve_dispatch = _per_op(traits.curves.has, ndim), _per_op(traits.curves.dispatch_s, ndim)
     traffic = memory_traffic(nbytes, sizes.param_bytes, host, hw, level, resident_bytes)
-    reread = (row_reread_arrays(*sizes.rows, _per_op(traits.op, ndim), _per_op(traits.itemsize, ndim), hw)
+    reread = (row_reread_arrays(*sizes.rows, _per_op(traits.op, ndim), itemsize, hw)
               if sizes.rows is not None else 0.0)
     kernel = kernel_efficiency_arrays(sizes.gemm, hw, compute=eff.compute, on_tensor_cores=on_matrix,
                                       does_work=supported & ~no_work & ~host, reread_s=reread)
@@ -466,7 +466,7 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
     # cuDNN's benchmark mode runs a convolution's fastest algorithm: Winograd where it beats
     # the implicit GEMM (roofline.efficiency.conv); its attained rate counts the direct FLOPs.
     winograd_s = winograd_arrays(sizes.winograd, sizes.gemm, hw, peak_flops=peak, on_tensor_cores=on_matrix,
-                                 itemsize=_per_op(traits.itemsize, ndim))
+                                 itemsize=itemsize)
     winograd_wins = (winograd_s < compute_s) & supported & ~no_work
     compute_s = np.where(winograd_wins, winograd_s, compute_s)
     attainable = np.where(winograd_wins, flops / np.where(winograd_wins, winograd_s, 1.0), attainable)
@@ -480,7 +480,7 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
         weights_cold = level == WORKING_SET and traffic.weight_bandwidth <= hw.dram.bandwidth
         matmul_weight = _per_op(np.isin(traits.op, _ROW_RATE_OPS), ndim) * traffic.weight_bytes
         memory_s = np.maximum(memory_s, few_row_gemm_s(sizes.gemm[1], sizes.gemm[3], flops, matmul_weight,
-                                                       _per_op(traits.itemsize, ndim), hw.measured, weights_cold))
+                                                       itemsize, hw.measured, weights_cold))
     kernel_s = np.maximum(np.maximum(compute_s, memory_s), kernel.floor_s)
     overhead_s = np.where(no_work, no_work_overhead(hw), np.where(curve_has, curve_dispatch, hw.overhead_s))
     fixed_s = overhead_s + np.where(kernel.floor_s > np.maximum(compute_s, memory_s), kernel.floor_s, 0.0)

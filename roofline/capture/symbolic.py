@@ -257,7 +257,10 @@ class _fake_parameters:
             owners[key] = owners.get(key, 0) + 1
         made: dict[int, Any] = {}  # id of a tensor -> its fake (a tied weight is one tensor)
         self.templates: dict[tuple, Any] = {}
-        fakes = {name: made.get(id(t)) or made.setdefault(id(t), self._fake(t, owners)) for name, t in tensors.items()}
+        for t in tensors.values():
+            if id(t) not in made:
+                made[id(t)] = self._fake(t, owners)
+        fakes = {name: made[id(t)] for name, t in tensors.items()}
         self.context = _reparametrize_module(self.model, fakes, tie_weights=True)
         self.context.__enter__()
 
