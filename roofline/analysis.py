@@ -25,10 +25,11 @@ from roofline.capture.training import FORWARD
 from roofline.count.categories import CATEGORIES, OTHER
 from roofline.errors import RooflineError, UnsupportedOpError
 from roofline.dtypes import dtype_key, parse_dtype
-from roofline.efficiency import GEMM_COLUMNS, ROW_COLUMNS, WINOGRAD_COLUMNS
+from roofline.efficiency import GEMM_COLUMNS, LOOP_COLUMNS, ROW_COLUMNS, WINOGRAD_COLUMNS
 from roofline.hardware import HardwareSpec, load_hardware
 from roofline.predict import Tf32Policy, predict_frame
 from roofline.count import compulsory_bytes
+from roofline.count.loops import LoopShape, loop_shape, loops_of
 from roofline.count.registry import DEVICE_MEMORY, VECTOR, Cost, GemmShape, RowShape, Unsupported, WinogradShape, count
 from roofline.workload import Workload, compute_dtype, count_params
 
@@ -57,6 +58,8 @@ COUNT_COLUMNS = (
     *ROW_COLUMNS,
     # Images and output size of a convolution Winograd can run (NaN for other ops).
     *WINOGRAD_COLUMNS,
+    # The inner loops of the op's CPU kernel, and their length (NaN where none).
+    *LOOP_COLUMNS,
 )
 
 #: Columns of Analysis.unsupported (see there).
@@ -108,6 +111,7 @@ def count_frame(records: list[OpRecord]) -> pd.DataFrame:
             _append_gemm(rows, cost.gemm)
             _append_rows(rows, cost.rows)
             _append_winograd(rows, cost.winograd)
+            _append_loops(rows, loop_shape(record))
         else:
             rows["category"].append(OTHER)
             rows["flops"].append(math.nan)
@@ -121,6 +125,7 @@ def count_frame(records: list[OpRecord]) -> pd.DataFrame:
             _append_gemm(rows, None)
             _append_rows(rows, None)
             _append_winograd(rows, None)
+            _append_loops(rows, None)
     frame = pd.DataFrame({k: v for k, v in rows.items() if k not in ("bytes", "intensity")})
     frame["bytes"] = frame["bytes_read"] + frame["bytes_written"]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -162,6 +167,11 @@ def _append_winograd(rows: dict[str, list[Any]], shape: WinogradShape | None) ->
     values = (shape.n, shape.p, shape.q) if shape is not None else (math.nan,) * 3
     for column, value in zip(WINOGRAD_COLUMNS, values):
         rows[column].append(float(value))
+
+
+def _append_loops(rows: dict[str, list[Any]], shape: LoopShape | None) -> None:
+    for column, value in zip(LOOP_COLUMNS, loops_of(shape)):
+        rows[column].append(value)
 
 
 def _append_rows(rows: dict[str, list[Any]], shape: RowShape | None) -> None:

@@ -36,6 +36,7 @@ from roofline.count.categories import CONV
 from roofline.count.registry import HOST_LINK, MATRIX, NO_UNIT, VECTOR
 from roofline.dtypes import item_sizes
 from roofline.efficiency import (
+    LOOP_COLUMNS,
     ROW_COLUMNS,
     WINOGRAD_COLUMNS,
     gemm_shapes,
@@ -43,7 +44,8 @@ from roofline.efficiency import (
     row_reread_arrays,
     winograd_arrays,
 )
-from roofline.efficiency.cpu import CurveTerms, curve_terms, few_row_gemm_s, thread_slowdown
+from roofline.efficiency.cpu import (CurveTerms, LoopTerms, curve_terms, few_row_gemm_s, loop_terms, short_loop_s,
+                                    thread_slowdown)
 from roofline.hardware import DRAM, WORKING_SET, HardwareSpec
 
 __all__ = [
@@ -355,6 +357,7 @@ class OpTraits:
     op: np.ndarray  # the op's name (row-wise reductions reread their rows by kind)
     itemsize: np.ndarray  # bytes per element of the dtype it computes in
     curves: CurveTerms  # calibrated CPU families: dispatch_s and efficiency before the thread ramp
+    loops: LoopTerms | None = None  # a calibrated CPU's short-loop costs (None: none)
 
 
 @dataclass(frozen=True)
@@ -370,6 +373,7 @@ class OpSizes:
     gemm: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None
     rows: tuple[np.ndarray, np.ndarray] | None = None  # a row-wise reduction's rows and length (NaN: none)
     winograd: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # a 3x3 conv's n, p, q (NaN: none)
+    loops: tuple[np.ndarray, np.ndarray] | None = None  # a CPU kernel's inner loops and their length (NaN: none)
 
 
 @dataclass(frozen=True)
@@ -397,7 +401,7 @@ def op_traits(ops: pd.DataFrame, hw: HardwareSpec, tf32: Tf32Policy) -> OpTraits
                     host=host, no_work=ops["unit"].to_numpy() == NO_UNIT,
                     supported=ops["supported"].to_numpy(dtype=bool), in_place=in_place_ops(ops),
                     op=ops["op"].to_numpy() if "op" in ops else np.full(len(ops), ""),
-                    itemsize=item_sizes(ops["dtype"]), curves=curves)
+                    itemsize=item_sizes(ops["dtype"]), curves=curves, loops=loop_terms(ops, hw.measured))
 
 
 def op_sizes(ops: pd.DataFrame) -> OpSizes:
@@ -413,9 +417,11 @@ def op_sizes(ops: pd.DataFrame) -> OpSizes:
             else None)
     winograd = (tuple(ops[c].to_numpy(dtype=float) for c in WINOGRAD_COLUMNS)
                 if all(c in ops for c in WINOGRAD_COLUMNS) else None)
+    loops = (tuple(ops[c].to_numpy(dtype=float) for c in LOOP_COLUMNS) if all(c in ops for c in LOOP_COLUMNS)
+             else None)
     return OpSizes(flops=column("flops"), bytes=column("bytes"), bytes_written=column("bytes_written"),
                    param_bytes=column("param_bytes"), gemm=tuple(shapes.T) if shapes is not None else None, rows=rows,
-                   winograd=winograd)
+                   winograd=winograd, loops=loops)
 
 
 def _per_op(values: np.ndarray, ndim: int) -> np.ndarray:
@@ -481,8 +487,14 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
         matmul_weight = _per_op(np.isin(traits.op, _ROW_RATE_OPS), ndim) * traffic.weight_bytes
         memory_s = np.maximum(memory_s, few_row_gemm_s(sizes.gemm[1], sizes.gemm[3], flops, matmul_weight,
                                                        itemsize, hw.measured, weights_cold))
-    kernel_s = np.maximum(np.maximum(compute_s, memory_s), kernel.floor_s)
+    work_s = np.maximum(compute_s, memory_s)
+    if sizes.loops is not None and traits.loops is not None and np.any(traits.loops.loop_s > 0):
+        # A calibrated CPU runs short inner loops element by element (roofline.efficiency.cpu).
+        loop_s, scalar = short_loop_s(*sizes.loops, traits.loops, traits.curves.threads)
+        looped = supported & ~no_work & ~host
+        work_s = np.where(looped, work_s * (1.0 - scalar) + loop_s, work_s)
+    kernel_s = np.maximum(work_s, kernel.floor_s)
     overhead_s = np.where(no_work, no_work_overhead(hw), np.where(curve_has, curve_dispatch, hw.overhead_s))
-    fixed_s = overhead_s + np.where(kernel.floor_s > np.maximum(compute_s, memory_s), kernel.floor_s, 0.0)
+    fixed_s = overhead_s + np.where(kernel.floor_s > work_s, kernel.floor_s, 0.0)
     return TimeTerms(attainable=attainable, bandwidth=traffic.bandwidth, compute_s=compute_s, memory_s=memory_s, kernel_s=kernel_s, overhead_s=overhead_s,
                      predicted_s=kernel_s + overhead_s, fixed_s=fixed_s)

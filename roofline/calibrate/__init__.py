@@ -77,7 +77,8 @@ on the threads its size can use.
 The package: bench.py (timing loops over measure's timers, interleaved rounds, the
 reference workload), machine.py (what the OS says of this machine), probes.py (the
 microbenchmarks), fit.py (plateaus, levels, efficiencies), suite.py (the op suite and the
-aten ops each stands for), curves.py (each suite op's time-vs-size curve). May import: errors, units,
+aten ops each stands for), curves.py (each suite op's time-vs-size curve), loops.py (each suite op's short inner loops:
+``loop_costs``). May import: errors, units,
 dtypes, _io, hardware, efficiency (the CPU curve), measure (timers), predict and analysis (to score
 the op suite);
 never report, tools or cli.
@@ -110,24 +111,11 @@ from roofline.calibrate.bench import (
     interleaved_rounds,
     reference_loop_s,
 )
-from roofline.calibrate.fit import (
-    curve_efficiency,
-    caches_from_plateaus,
-    find_plateaus,
-    fit_fresh_write,
-    fit_levels,
-    matrix_efficiency,
-    suite_efficiency,
-)
+from roofline.calibrate.fit import (caches_from_plateaus, curve_efficiency, find_plateaus, fit_fresh_write, fit_levels,
+                                    matrix_efficiency, suite_efficiency)
 from roofline.calibrate.kernels import cuda_kernel_model, measure_cuda_kernels
-from roofline.calibrate.machine import (
-    CacheLevel,
-    cpu_caches,
-    cpu_isa,
-    cpu_name_and_vendor,
-    load_average,
-    physical_memory,
-)
+from roofline.calibrate.loops import fit_loop_costs, measure_short_loops
+from roofline.calibrate.machine import CacheLevel, cpu_caches, cpu_isa, cpu_name_and_vendor, load_average, physical_memory
 from roofline.calibrate.probes import (
     CALIBRATED_DTYPES,
     EFFICIENCY_SUITE,
@@ -157,6 +145,7 @@ from roofline.hardware import (
     LayerFraction,
     LevelFit,
     MemoryLevel,
+    LoopCost,
     OpCurve,
     OpSeconds,
     Plateau,
@@ -246,6 +235,7 @@ class Calibration:
     curves: pd.DataFrame = field(default_factory=pd.DataFrame)  # fit_curves: op, dispatch_s, efficiency, spread
     quiet: tuple[float, float] | None = None  # reference workload (s) before and after
     gemm_rows: pd.DataFrame = field(default_factory=pd.DataFrame)  # measure_gemm_rows (CPU)
+    loop_costs: pd.DataFrame = field(default_factory=pd.DataFrame)  # fit_loop_costs (CPU): op, element_s, loop_s
 
     def stability(self) -> dict[str, float]:
         """Per figure, how much its rounds differed (slowest over fastest, minus 1; the
@@ -351,6 +341,7 @@ class Calibration:
             **self._suite_record(),
             op_curves=tuple(OpCurve(str(row.op), _sig(row.dispatch_s), _sig(row.efficiency), _sig(row.spread, 2))
                             for row in self.curves.itertuples()),
+            loop_costs=tuple(LoopCost(str(r.op), _sig(r.element_s), _sig(r.loop_s)) for r in self.loop_costs.itertuples()),
             stability=tuple(FigureSpread(figure, spread) for figure, spread in self.stability().items()),
             quiet=None if self.quiet is None else QuietCheck(_sig(self.quiet[0]), _sig(self.quiet[1])),
         )
@@ -426,7 +417,7 @@ def _steps(run: _Run) -> int:
     """Progress-bar steps of a calibration."""
     n_gemm = 5  # on CUDA five dtypes' peaks; on a CPU four, and the few-row GEMMs
     return (2 + len(sweep_sizes(run.mode, run.device)) + n_gemm + 4 + len(EFFICIENCY_SUITE[run.mode]) + 1
-            ) * ROUNDS[run.mode] + ROUNDS[run.mode]
+            + (run.device == "cpu")) * ROUNDS[run.mode] + ROUNDS[run.mode]
 
 
 def _calibrate(device: str, quick: bool, clock: str, progress: bool) -> Calibration:
@@ -444,6 +435,8 @@ def _calibrate(device: str, quick: bool, clock: str, progress: bool) -> Calibrat
         ceilings = dataclasses.replace(result.to_spec(), efficiency=Efficiency(1.0, 1.0, 1.0))
         suite = measure_op_suite(run.device, run.timer, run.mode, ceilings, run.repeats, run.min_sample_s,
                                  lambda: advance("op suite"), rounds=ROUNDS[run.mode])
+        loops = (measure_short_loops(device, run.timer, run.repeats, run.min_sample_s, lambda: advance("short loops"),
+                                     rounds=ROUNDS[run.mode]) if run.device == "cpu" else pd.DataFrame())
         after_s = reference_loop_s(run.timer) if before_s is not None else None
         if run.device == "cuda":  # the efficiency stage's kernel model, as fit-kernels fits it
             timings = measure_cuda_kernels(device, run.timer, run.mode, run.repeats, run.min_sample_s)
@@ -451,6 +444,8 @@ def _calibrate(device: str, quick: bool, clock: str, progress: bool) -> Calibrat
 
     result.suite = suite
     result.curves = fit_curves(suite, torch.get_num_threads() if run.device == "cpu" else 1)
+    if not loops.empty:
+        result.loop_costs = fit_loop_costs(loops, result.curves, torch.get_num_threads())
     # The efficiencies of ops outside the families: the medians of the families' curves.
     memory = suite_efficiency(suite, MEMORY_BOUND, 1.0)
     result.memory_efficiency = curve_efficiency(result.curves, suite, MEMORY_BOUND, memory)

@@ -79,7 +79,7 @@ SUITE_OPS: dict[str, tuple[str, ...]] = {
     "sum": ("aten.sum", "aten.mean"),
     "cat": ("aten.cat",),
     "transpose": (),  # a transposing copy is aten.clone/copy_ of a strided view: not told apart by name
-    "index_select": ("aten.index_select",),
+    "index_select": ("aten.index_select", "aten.embedding"),  # a CPU embedding is an index_select of rows
 }
 
 

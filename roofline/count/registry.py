@@ -59,6 +59,16 @@ class RowShape:
 
 
 @dataclass(frozen=True, slots=True)
+class LoopShape:
+    """The loop nest of an op's CPU kernel: ``loops`` inner loops of ``inner`` elements
+    each on average (roofline.count.loops). Short inner loops run element by element
+    and pay a start each; the time model charges them (roofline.efficiency.cpu)."""
+
+    loops: float
+    inner: float
+
+
+@dataclass(frozen=True, slots=True)
 class WinogradShape:
     """A 2-D convolution Winograd can run (3x3 kernel, stride 1, no dilation, one group,
     not transposed): ``n`` images of ``p`` x ``q`` output pixels. With the channels of

@@ -35,13 +35,16 @@ from roofline.efficiency.reduction import (
 )
 from roofline.hardware import HardwareSpec, KernelModel
 
-__all__ = ["GEMM_COLUMNS", "ROW_COLUMNS", "WINOGRAD_COLUMNS", "OpEfficiency", "gemm_shapes", "kernel_efficiency", "kernel_efficiency_arrays",
+__all__ = ["GEMM_COLUMNS", "LOOP_COLUMNS", "ROW_COLUMNS", "WINOGRAD_COLUMNS", "OpEfficiency", "gemm_shapes", "kernel_efficiency", "kernel_efficiency_arrays",
            "row_reread_arrays", "row_reread_s", "winograd_arrays"]
 
 #: Columns of an ops frame holding each op's matrix product (NaN for other ops).
 GEMM_COLUMNS: tuple[str, ...] = ("gemm_batch", "gemm_m", "gemm_n", "gemm_k")
 #: Columns holding the rows a row-wise reduction reduces: how many, and their length.
 ROW_COLUMNS: tuple[str, ...] = ("reduce_rows", "reduce_len")
+#: Columns holding the loops of an op's CPU kernel: how many inner loops, and their
+#: average length (roofline.count.loops; NaN for ops without such a loop nest).
+LOOP_COLUMNS: tuple[str, ...] = ("loop_count", "loop_inner")
 #: Columns of a convolution Winograd can run: images, output height and width (NaN for
 #: other ops); roofline.efficiency.conv times its algorithms.
 WINOGRAD_COLUMNS: tuple[str, ...] = ("winograd_n", "winograd_p", "winograd_q")

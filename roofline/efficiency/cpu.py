@@ -28,8 +28,22 @@ import pandas as pd
 from roofline.dtypes import item_sizes
 from roofline.hardware import CalibrationRecord
 
-__all__ = ["GRAIN_ELEMENTS", "CurveTerms", "curve_terms", "curve_time_s", "elements_of", "few_row_gemm_s", "op_elements",
-           "thread_slowdown", "threads_used"]
+__all__ = [
+    "GRAIN_ELEMENTS",
+    "VECTORS_PER_STEP",
+    "CurveTerms",
+    "LoopTerms",
+    "curve_terms",
+    "curve_time_s",
+    "elements_of",
+    "few_row_gemm_s",
+    "loop_terms",
+    "op_elements",
+    "short_loop_s",
+    "thread_slowdown",
+    "threads_used",
+    "vector_bytes",
+]
 
 #: ATen's at::internal::GRAIN_SIZE: the fewest elements parallel_for hands one thread.
 GRAIN_ELEMENTS = 32768
@@ -149,3 +163,76 @@ def few_row_gemm_s(rows: np.ndarray, depth: np.ndarray, flops: np.ndarray, weigh
     applies = (np.isfinite(rows) & (rows >= 1) & (rows <= min(max(r.rows for r in table if r.depth == d) for d in depths))
                & (np.asarray(weight_bytes) > 0) & (np.asarray(item_bytes) == 4))
     return np.where(applies, np.asarray(flops, dtype=float) / rate, 0.0)
+
+
+#: Vectors ATen's CPU loops take per step: an element-wise loop two (Loops.h,
+#: vectorized_loop), a reduction four accumulators (Reduce.h); a gather or a cat copies
+#: each slice a vector at a time. Fewer elements than that run element by element.
+VECTORS_PER_STEP = {"reduction": 4, "elementwise": 2, "slice": 1}
+#: Ops whose inner loop is a reduction's (the rest of the looped ops are element-wise
+#: unless listed as slice copies).
+_REDUCTION_OPS = ("aten.sum", "aten.mean", "aten.amax", "aten.amin", "aten.prod", "aten.any", "aten.all", "aten.max",
+                  "aten.min", "aten.argmax", "aten.argmin", "aten.nansum", "aten.logsumexp", "aten._softmax",
+                  "aten._log_softmax", "aten._safe_softmax")
+_SLICE_OPS = ("aten.cat", "aten.index_select", "aten.embedding", "aten.index_add", "aten.index_add_")
+
+
+def vector_bytes(isa: str | None) -> float:
+    """Bytes of one vector register PyTorch's CPU kernels use under ``isa``
+    (calibrate.machine.cpu_isa: "AVX512 (...)", "AVX2", ...): 64 on AVX-512, 32 on AVX2,
+    16 otherwise (SSE, NEON)."""
+    isa = (isa or "").upper()
+    return 64.0 if isa.startswith("AVX512") else 32.0 if isa.startswith("AVX2") else 16.0
+
+
+@dataclass(frozen=True)
+class LoopTerms:
+    """Per op of a frame: ``element_s`` (s per element run without vectors) and
+    ``loop_s`` (s per inner loop) on one thread, 0 where no loop cost applies, and
+    ``step_elements``, the elements one vectorized step takes (vectors per step x vector
+    bytes / item bytes)."""
+
+    element_s: np.ndarray
+    loop_s: np.ndarray
+    step_elements: np.ndarray
+
+
+def loop_terms(ops: pd.DataFrame, record: CalibrationRecord | None) -> LoopTerms:
+    """The short-loop costs of every op of ``ops`` on a calibrated CPU (record.loop_costs,
+    per suite family through record.op_suite_ops): an op of a measured family takes its
+    family's; any other op with a loop nest (roofline.count.loops) takes the median over
+    the element-wise families. Zeros on a record without loop costs (a GPU, a datasheet
+    spec, an older calibration)."""
+    n = len(ops)
+    zero = LoopTerms(np.zeros(n), np.zeros(n), np.ones(n))
+    if record is None or not record.loop_costs or "op" not in ops or record.device not in (None, "cpu"):
+        return zero
+    families = {suite_op.name: suite_op.aten_ops for suite_op in record.op_suite_ops}
+    per_op = {op: (c.element_s, c.loop_s) for c in record.loop_costs for op in families.get(c.op, ())}
+    elementwise = [(c.element_s, c.loop_s) for c in record.loop_costs
+                   if not any(op in _REDUCTION_OPS or op in _SLICE_OPS for op in families.get(c.op, ()))]
+    default = tuple(np.median(np.array(elementwise), axis=0)) if elementwise else (0.0, 0.0)
+    names = ops["op"].astype(str).to_numpy()
+    costs = np.array([per_op.get(name, default) for name in names], dtype=float).reshape(n, 2)
+    kind = np.where(np.isin(names, _REDUCTION_OPS), VECTORS_PER_STEP["reduction"],
+                    np.where(np.isin(names, _SLICE_OPS), VECTORS_PER_STEP["slice"], VECTORS_PER_STEP["elementwise"]))
+    step = np.maximum(kind * vector_bytes(record.isa) / item_sizes(ops["dtype"]), 1.0)
+    return LoopTerms(costs[:, 0], costs[:, 1], step)
+
+
+def short_loop_s(loops: np.ndarray, inner: np.ndarray, terms: LoopTerms, threads: int) -> tuple[np.ndarray, np.ndarray]:
+    """(seconds, scalar fraction) of ops' short loops: ``loops`` inner loops of ``inner``
+    elements (NaN: no loop nest). Each loop starts at ``loop_s``; its elements past the
+    last whole vectorized step (all of them below one step) run at ``element_s``; split
+    over the threads the op's elements can use (threads_used). The scalar fraction is
+    the share of the op's elements run element by element (its vectorized time is the
+    roofline's for the rest). Arrays broadcast (ops, or ops x points)."""
+    loops, inner = np.asarray(loops, dtype=float), np.asarray(inner, dtype=float)
+    has = np.isfinite(loops) & np.isfinite(inner) & (loops > 0) & (inner > 0)
+    loops, inner = np.where(has, loops, 0.0), np.where(has, inner, 1.0)
+    step = terms.step_elements.reshape(terms.step_elements.shape + (1,) * (loops.ndim - terms.step_elements.ndim))
+    element_s, loop_s = (a.reshape(a.shape + (1,) * (loops.ndim - a.ndim)) for a in (terms.element_s, terms.loop_s))
+    scalar_per_loop = np.where(inner < step, inner, np.mod(inner, step))
+    used = threads_used(loops * inner, threads)
+    seconds = (loops * loop_s + loops * scalar_per_loop * element_s) / used
+    return np.where(has, seconds, 0.0), np.where(has, scalar_per_loop / inner, 0.0)

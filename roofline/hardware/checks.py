@@ -48,7 +48,7 @@ from roofline.hardware.spec import (
     LevelFit,
     Link,
     MemoryLevel,
-    OpCurve,
+    LoopCost, OpCurve,
     OpSeconds,
     Plateau,
     QuietCheck,
@@ -310,7 +310,7 @@ def parse_record(model: RecordModel | None) -> CalibrationRecord | None:
         efficiency_suite=tuple(LayerFraction(*row) for row in model.efficiency_suite),
         op_suite=tuple(SuiteRow(*row) for row in model.op_suite),
         op_suite_ops=tuple(SuiteOp(name, tuple(ops)) for name, ops in model.op_suite_ops.items()),
-        op_curves=tuple(OpCurve(*row) for row in model.op_curves),
+        op_curves=tuple(OpCurve(*row) for row in model.op_curves), loop_costs=tuple(LoopCost(*r) for r in model.loop_costs),
         stability=tuple(FigureSpread(figure, spread) for figure, spread in model.stability.items()),
         quiet=None if model.quiet is None else QuietCheck(model.quiet.before_s, model.quiet.after_s),
     )

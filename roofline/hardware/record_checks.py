@@ -30,6 +30,10 @@ def curve_problems(record: CalibrationRecord) -> list[str]:
         if curve.op not in mapped:
             problems.append(f"{at}: no aten ops for suite op {curve.op!r} in measured.op_suite_ops; expected a "
                             f"mapping such as {{{curve.op}: [aten.{curve.op}]}} (rerun `roofline calibrate`)")
+    for cost in record.loop_costs:
+        if not all(math.isfinite(v) and v >= 0 for v in (cost.element_s, cost.loop_s)):
+            problems.append(f"measured.loop_costs.{cost.op}: expected seconds of at least 0 per element and per loop "
+                            f"such as [{cost.op}, 7e-10, 3e-09], got {show_value(cost.element_s)}, {show_value(cost.loop_s)}")
     pairs = [(r.depth, r.rows) for r in record.gemm_rows]
     if any(rows < 1 or depth < 1 for depth, rows in pairs) or pairs != sorted(set(pairs)):
         problems.append("measured.gemm_rows: expected [rows, depth, FLOP/s] rows with rows and depth of at least 1, "

@@ -214,6 +214,18 @@ class OpCurve:
 
 
 @dataclass(frozen=True)
+class LoopCost:
+    """What an op family's short inner loops cost on one thread (roofline.efficiency.cpu):
+    ``element_s`` per element a loop runs element by element (below a vector's worth, or
+    the tail past the last whole vector) and ``loop_s`` per inner loop started. Measured
+    by calibrate on inner loops of a few elements (roofline.calibrate.loops)."""
+
+    op: str  # suite op name, "add"
+    element_s: float  # s per element run without vectors, one thread
+    loop_s: float  # s per inner loop, one thread
+
+
+@dataclass(frozen=True)
 class FigureSpread:
     """How stable one calibrated figure was: its slowest round over its fastest, minus 1
     (0.05: the rounds differed by 5%); the figure itself is the fastest round's."""
@@ -269,6 +281,7 @@ class CalibrationRecord:
     op_suite: tuple[SuiteRow, ...] = ()
     op_suite_ops: tuple[SuiteOp, ...] = ()  # every op of op_suite, with its aten ops
     op_curves: tuple[OpCurve, ...] = ()  # per suite op: dispatch + ramp (roofline.efficiency.cpu)
+    loop_costs: tuple[LoopCost, ...] = ()  # per suite op: short inner loops (roofline.efficiency.cpu)
     stability: tuple[FigureSpread, ...] = ()  # per figure, the spread of its rounds
     quiet: QuietCheck | None = None  # reference workload before and after
 

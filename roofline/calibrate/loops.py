@@ -1,0 +1,114 @@
+"""Short inner loops: what an op family's loops of a few elements cost on a CPU.
+
+A CPU kernel streams a long inner loop a vector at a time; a loop of a few elements
+(a broadcast over a short last dimension, a reduction over a short row, a gather of
+single elements, a cat of short rows) runs element by element and pays a start per loop
+(roofline.count.loops says which loops an op runs). Each family of the op suite is
+timed here on SHORT_LOOP_ELEMENTS elements laid out as loops of two lengths, both below
+a vector's worth, and
+
+    seconds = dispatch_s + (loops x loop_s + elements x element_s) / threads_used
+
+solved for loop_s and element_s (one thread's costs; dispatch_s is the family's curve,
+roofline.calibrate.curves). Only these microbenchmarks are fitted, never a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from roofline.calibrate.bench import best_time
+from roofline.efficiency.cpu import threads_used
+from roofline.measure import Timer
+
+__all__ = ["LOOP_LENGTHS", "SHORT_LOOP_ELEMENTS", "fit_loop_costs", "loop_cases", "loop_suite", "measure_short_loops"]
+
+#: Elements of every short-loop case (a few times a thread's grain: the loops dominate).
+SHORT_LOOP_ELEMENTS = 2**16
+#: The two inner-loop lengths each family is timed at: slice copies from one element,
+#: element-wise ops and reductions from two (one-element loops merge away there). Both
+#: stay below one vectorized step of fp32 on any instruction set (8 elements on AVX2).
+LOOP_LENGTHS = {"slice": (1, 4), "other": (2, 6)}
+_SLICE_FAMILIES = ("cat", "index_select")
+
+
+def loop_suite(device: str, n: int, inner: int) -> dict[str, tuple[Callable[..., Any], tuple, int]]:
+    """The op-suite families on ``n`` fp32 elements as loops of ``inner`` elements:
+    name -> (function, arguments, inner loops it runs)."""
+    import torch.nn.functional as F
+
+    rows = max(n // inner, 1)
+    x, y = torch.randn(rows, inner, device=device), torch.randn(inner, device=device)
+    mask = torch.rand(rows, inner, device=device) > 0.5
+    strided = torch.randn(rows, 2 * inner, device=device)[:, :inner]  # rows apart: no merging
+    index = torch.randint(0, rows, (rows,), device=device)
+    return {
+        "relu": (torch.relu, (strided,), rows),
+        "gelu": (F.gelu, (strided,), rows),
+        "add": (torch.add, (x, y), rows),
+        "mul": (torch.mul, (x, y), rows),
+        "exp": (torch.exp, (strided,), rows),
+        "where": (torch.where, (mask, x, y), rows),
+        "softmax": (lambda t: F.softmax(t, -1), (x,), rows),
+        "amax": (lambda t: t.amax(-1), (x,), rows),
+        "sum": (lambda t: t.sum(-1), (x,), rows),
+        "cat": (lambda a: torch.cat([a, a], -1), (x,), 2 * rows),
+        "index_select": (lambda t, i: t.index_select(0, i), (x, index), rows),
+    }
+
+
+def loop_cases(device: str, n: int = SHORT_LOOP_ELEMENTS) -> list[tuple[str, int, Callable[..., Any], tuple, int]]:
+    """The cases calibrate times: each family at its two loop lengths (LOOP_LENGTHS), as
+    (name, inner, function, arguments, inner loops)."""
+    cases = []
+    for kind, lengths in LOOP_LENGTHS.items():
+        for inner in lengths:
+            for name, (fn, args, loops) in loop_suite(device, n, inner).items():
+                if (name in _SLICE_FAMILIES) == (kind == "slice"):
+                    cases.append((name, inner, fn, args, loops))
+    return cases
+
+
+def measure_short_loops(device: str, timer: Timer, repeats: int, min_sample_s: float, advance: Callable[[], None],
+                        rounds: int = 1) -> pd.DataFrame:
+    """Each family timed at both of its loop lengths, the rounds interleaved, the fastest
+    round kept. Rows: op, inner, loops, elements, seconds, spread (slowest round over
+    the fastest, minus 1)."""
+    cases = [{"op": name, "inner": inner, "loops": loops, "elements": loops * inner,
+              "call": (lambda fn=fn, args=args: fn(*args))} for name, inner, fn, args, loops in loop_cases(device)]
+    samples: list[list[float]] = [[] for _ in cases]
+    for _ in range(max(rounds, 1)):
+        for case, times in zip(cases, samples):
+            times.append(best_time(case["call"], timer, repeats, min_sample_s))
+        advance()
+    rows = [{**{k: v for k, v in case.items() if k != "call"}, "seconds": min(times),
+             "spread": max(times) / min(times) - 1.0} for case, times in zip(cases, samples)]
+    return pd.DataFrame(rows, columns=["op", "inner", "loops", "elements", "seconds", "spread"])
+
+
+def fit_loop_costs(loops: pd.DataFrame, curves: pd.DataFrame, threads: int) -> pd.DataFrame:
+    """Per family, (element_s, loop_s) on one thread from its two loop lengths, less the
+    family's dispatch_s (curves: fit_curves's rows; 0 for a family without one). Both are
+    held to >= 0 (the other refitted when one is held). Columns op, element_s, loop_s."""
+    dispatch = dict(zip(curves["op"], curves["dispatch_s"])) if not curves.empty else {}
+    rows = []
+    for op, points in loops.groupby("op", sort=False):
+        if len(points) < 2:
+            continue
+        points = points.sort_values("inner")
+        used = threads_used(points["elements"].to_numpy(dtype=float), threads)
+        work = (points["seconds"].to_numpy(dtype=float) - dispatch.get(op, 0.0)) * used  # one thread's seconds
+        n_loops, elements = points["loops"].to_numpy(dtype=float), points["elements"].to_numpy(dtype=float)
+        (loop_s, element_s), *_ = np.linalg.lstsq(np.column_stack([n_loops, elements]), work, rcond=None)
+        if loop_s < 0:  # no cost per loop: the elements alone
+            loop_s, element_s = 0.0, float(np.sum(work * elements) / np.sum(elements**2))
+        if element_s < 0:  # no cost per element: the loops alone
+            element_s, loop_s = 0.0, float(np.sum(work * n_loops) / np.sum(n_loops**2))
+        rows.append({"op": op, "element_s": max(float(element_s), 0.0), "loop_s": max(float(loop_s), 0.0)})
+    frame = pd.DataFrame(rows, columns=["op", "element_s", "loop_s"])
+    return frame[np.isfinite(frame["element_s"]) & np.isfinite(frame["loop_s"])] if not frame.empty else frame

@@ -1,0 +1,241 @@
+"""The loop nest an eager CPU kernel runs for one op: how many inner loops, how long each.
+
+A CPU kernel vectorizes its innermost loop: ATen's TensorIterator first merges the
+dimensions every operand walks through contiguously (a contiguous add of 1M elements is
+one loop of 1M), then runs the innermost merged dimension as the inner loop, the rest as
+an outer loop around it. A broadcast over a short last dimension (x[N, 6] * w[6]), a
+reduction over a short row (x[N, 6].sum(-1)), an index_select along the last dimension
+or a cat of short rows leaves loops of a few elements each: too short to fill a vector
+register, so they run element by element, and each loop pays its own start. The time
+model charges such loops what calibrate measured for them (roofline.efficiency.cpu);
+this module only says what the loops are, from shapes and strides alone:
+
+    LoopShape(loops, inner): ``loops`` inner loops of ``inner`` elements on average.
+
+Rules by aten op (a registry, as the cost formulas): TensorIterator ops (every op torch
+tags pointwise, copies, reductions) by merging dimensions as TensorIterator does; cat by
+its inputs' slices; index_select, embedding and index_add by the slice each index moves.
+Other ops have none (None): their kernels are not loops of this kind (GEMMs, convolutions)
+or not modelled. Sizes may be SymInts (a symbolic capture): every comparison is one that
+holds for all sizes or is treated as false (dimensions not merged), never a guard.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from roofline.capture import OpRecord, TensorInfo
+from roofline.count.registry import LoopShape
+
+__all__ = ["LOOP_RULES", "LoopShape", "iterator_loops", "loop_shape", "loops_of"]
+
+Rule = Callable[[OpRecord], "LoopShape | None"]
+
+#: aten op packet -> the rule giving its loops (ops torch tags pointwise take the
+#: TensorIterator rule without a key).
+LOOP_RULES: dict[str, Rule] = {}
+
+
+def _rule(*ops: str) -> Callable[[Rule], Rule]:
+    def decorate(rule: Rule) -> Rule:
+        for op in ops:
+            LOOP_RULES[op] = rule
+        return rule
+    return decorate
+
+
+def _known(condition: Any) -> bool:
+    """True only where ``condition`` holds for every size (plain bools as they are)."""
+    if isinstance(condition, bool):
+        return condition
+    from torch.fx.experimental.symbolic_shapes import statically_known_true
+
+    return bool(statically_known_true(condition))
+
+
+def _product(values: Any) -> Any:
+    out: Any = 1
+    for value in values:
+        out = out * value
+    return out
+
+
+def _broadcast_strides(shape: tuple, info: TensorInfo) -> tuple | None:
+    """``info``'s strides over the iteration ``shape`` (trailing dimensions aligned, 0
+    where it is broadcast); None for a tensor without strides (sparse)."""
+    if info.stride is None or len(info.shape) > len(shape):
+        return None
+    pad = len(shape) - len(info.shape)
+    strides = []
+    for d, size in enumerate(shape):
+        if d < pad:
+            strides.append(0)
+            continue
+        own = info.shape[d - pad]
+        strides.append(0 if _known(own == 1) and not _known(size == 1) else info.stride[d - pad])
+    return tuple(strides)
+
+
+def iterator_loops(shape: tuple, operand_strides: list[tuple]) -> LoopShape | None:
+    """The loops TensorIterator runs over iteration ``shape`` whose operands (output
+    first) walk it with ``operand_strides`` (elements; 0: broadcast or reduced): the
+    dimensions ordered innermost-first by the operands' strides, size-1 ones dropped, and
+    neighbours merged where every operand steps from one into the other contiguously.
+    inner is the innermost merged dimension's size; loops the other elements."""
+    dims = [d for d in range(len(shape)) if not _known(shape[d] == 1)]
+    if not dims:
+        return LoopShape(1, 1)
+
+    def inner_first(a: int, b: int) -> bool:  # dimension a runs inside dimension b
+        for strides in operand_strides:
+            if _known(strides[a] == 0) or _known(strides[b] == 0):
+                continue
+            return _known(strides[a] < strides[b])
+        return a > b
+
+    order = []  # innermost first: an insertion sort keeps equal dimensions in place
+    for d in reversed(dims):
+        at = len(order)
+        while at > 0 and inner_first(d, order[at - 1]):
+            at -= 1
+        order.insert(at, d)
+    inner = shape[order[0]]
+    for previous, d in itertools.pairwise(order):
+        if not all(_known(s[previous] * shape[previous] == s[d]) for s in operand_strides):
+            break
+        inner = inner * shape[d]
+    total = _product(shape[d] for d in dims)
+    return LoopShape(total // inner, inner)
+
+
+def _pointwise(record: OpRecord) -> LoopShape | None:
+    if not record.outputs:
+        return None
+    out = record.outputs[0]
+    operands = [o for o in (out, *record.inputs) if o.layout == "strided"]
+    strides = [_broadcast_strides(out.shape, o) for o in operands]
+    if any(s is None for s in strides) or len(out.shape) == 0:
+        return None
+    return iterator_loops(tuple(out.shape), strides)
+
+
+_rule("aten.clone", "aten._to_copy", "aten.copy_", "aten.where", "aten.masked_fill", "aten.masked_fill_",
+      "aten.fill_", "aten.clamp", "aten.clamp_")(_pointwise)
+
+
+def _dims(value: Any, ndim: int) -> list[int]:
+    """The reduced dimensions of a ``dim`` argument (None or empty: all), made positive."""
+    if value is None or (isinstance(value, (list, tuple)) and len(value) == 0):
+        return list(range(ndim))
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return sorted({int(v) % ndim for v in values}) if ndim else []
+
+
+@_rule("aten.sum", "aten.mean", "aten.amax", "aten.amin", "aten.prod", "aten.any", "aten.all", "aten.max", "aten.min",
+       "aten.argmax", "aten.argmin", "aten.nansum", "aten.logsumexp", "aten._softmax", "aten._log_softmax",
+       "aten._safe_softmax")
+def _reduction(record: OpRecord) -> LoopShape | None:
+    """A reduction iterates over its input: the output walks it with stride 0 along the
+    reduced dimensions (softmax: over its row, written back in place)."""
+    if not record.inputs or not record.outputs or record.inputs[0].stride is None:
+        return None
+    x = record.inputs[0]
+    ndim = len(x.shape)
+    if ndim == 0:
+        return None
+    softmax = "softmax" in record.op
+    if softmax:  # a softmax runs its row as a reduction and writes the row out
+        reduced = _dims(record.args[1] if len(record.args) > 1 else -1, ndim)
+        return iterator_loops(tuple(x.shape), [tuple(0 if d in reduced else s for d, s in enumerate(x.stride)), x.stride])
+    dim = record.args[1] if len(record.args) > 1 and not isinstance(record.args[1], (bool, TensorInfo)) else \
+        record.kwargs.get("dim")
+    reduced = _dims(dim, ndim)
+    # The output's own strides, spread over the input's dimensions (0 where reduced).
+    kept = [d for d in range(ndim) if d not in reduced]
+    contiguous = [_product(x.shape[e] for e in kept[i + 1:]) for i in range(len(kept))]
+    out_strides = [0] * ndim
+    for d, stride in zip(kept, contiguous):
+        out_strides[d] = stride
+    return iterator_loops(tuple(x.shape), [tuple(out_strides), tuple(x.stride)])
+
+
+@_rule("aten.cat")
+def _cat(record: OpRecord) -> LoopShape | None:
+    """cat copies each input as slices of prod(shape[dim:]) elements, one per index of
+    the dimensions before ``dim``."""
+    tensors = record.args[0] if record.args else ()
+    tensors = [t for t in tensors if isinstance(t, TensorInfo) and t.numel != 0]
+    if not tensors:
+        return None
+    ndim = len(tensors[0].shape)
+    dim = int(record.args[1] if len(record.args) > 1 else record.kwargs.get("dim", 0)) % max(ndim, 1)
+    loops = sum(_product(t.shape[:dim]) for t in tensors)
+    total = sum(t.numel for t in tensors)
+    return LoopShape(loops, total / loops if _known(loops > 0) else total)
+
+
+def _gather_along(record: OpRecord, source: TensorInfo, dim: Any, indices: Any) -> LoopShape | None:
+    ndim = len(source.shape)
+    if ndim == 0 or indices is None:
+        return None
+    dim = int(dim) % ndim
+    inner = _product(source.shape[dim + 1:])
+    return LoopShape(_product(source.shape[:dim]) * indices, inner)
+
+
+@_rule("aten.index_select")
+def _index_select(record: OpRecord) -> LoopShape | None:
+    """One slice of prod(shape[dim + 1:]) elements per index and outer position."""
+    source, dim, index = record.args[0], record.args[1], record.args[2]
+    return _gather_along(record, source, dim, index.numel if isinstance(index, TensorInfo) else None)
+
+
+@_rule("aten.embedding")
+def _embedding(record: OpRecord) -> LoopShape | None:
+    """One weight row per index (on a CPU an embedding is weight.index_select(0, ...))."""
+    weight, indices = record.args[0], record.args[1]
+    if not isinstance(weight, TensorInfo) or not isinstance(indices, TensorInfo) or len(weight.shape) != 2:
+        return None
+    return LoopShape(indices.numel, weight.shape[1])
+
+
+@_rule("aten.index_add", "aten.index_add_")
+def _index_add(record: OpRecord) -> LoopShape | None:
+    """One source slice of prod(source.shape[dim + 1:]) elements added per index."""
+    dim, index, source = record.args[1], record.args[2], record.args[3]
+    if not isinstance(source, TensorInfo) or not isinstance(index, TensorInfo):
+        return None
+    return _gather_along(record, source, dim, index.numel)
+
+
+def _is_pointwise(func: Any) -> bool:
+    return func is not None and torch.Tag.pointwise in getattr(func, "tags", ())
+
+
+def loop_shape(record: OpRecord) -> LoopShape | None:
+    """The loops of ``record``'s CPU kernel (see the module doc), or None where no rule
+    applies or the rule cannot read the record."""
+    rule = LOOP_RULES.get(record.packet)
+    if rule is None and _is_pointwise(record.func):
+        rule = _pointwise
+    if rule is None:
+        return None
+    try:
+        shape = rule(record)
+    except (TypeError, ValueError, IndexError, AttributeError, ZeroDivisionError):
+        return None
+    if shape is None or not _known(shape.loops > 0):
+        return None
+    return shape
+
+
+def loops_of(shape: LoopShape | None) -> tuple[float, float]:
+    """(loops, inner) as floats, NaN for None."""
+    if shape is None:
+        return math.nan, math.nan
+    return float(shape.loops), float(shape.inner)

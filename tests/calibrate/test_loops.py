@@ -1,0 +1,61 @@
+"""roofline.calibrate.loops: each family's short-loop costs, fitted on its two loop
+lengths. The fit must recover costs a synthetic table was made from."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from roofline.calibrate.loops import (
+    LOOP_LENGTHS,
+    SHORT_LOOP_ELEMENTS,
+    fit_loop_costs,
+    loop_cases,
+)
+from roofline.count.loops import loop_shape
+from roofline.efficiency.cpu import threads_used
+
+
+def _table(op, element_s, loop_s, dispatch_s, threads, lengths=(2, 6)):
+    rows = []
+    for inner in lengths:
+        loops = SHORT_LOOP_ELEMENTS // inner
+        elements = loops * inner
+        used = threads_used(np.array([elements], dtype=float), threads)[0]
+        rows.append({"op": op, "inner": inner, "loops": loops, "elements": elements,
+                     "seconds": dispatch_s + (loops * loop_s + elements * element_s) / used, "spread": 0.0})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fit_recovers_known_costs(threads):
+    table = pd.concat([_table("add", 0.8e-9, 3e-9, 4e-6, threads), _table("cat", 1.2e-9, 6e-9, 2e-6, threads, (1, 4))])
+    curves = pd.DataFrame({"op": ["add", "cat"], "dispatch_s": [4e-6, 2e-6], "efficiency": [0.9, 0.9],
+                           "spread": [0.0, 0.0]})
+    fitted = fit_loop_costs(table, curves, threads).set_index("op")
+    assert fitted.loc["add", "element_s"] == pytest.approx(0.8e-9)
+    assert fitted.loc["add", "loop_s"] == pytest.approx(3e-9)
+    assert fitted.loc["cat", "element_s"] == pytest.approx(1.2e-9)
+    assert fitted.loc["cat", "loop_s"] == pytest.approx(6e-9)
+
+
+def test_fit_holds_costs_at_zero():
+    # times that fall faster than 1 / inner would need a negative element cost: the
+    # loops alone then carry the time (65536 / 2 x l + 65536 / 6 x l fitted by least squares)
+    table = _table("add", 0.0, 3e-9, 0.0, 1)
+    table.loc[table["inner"] == 6, "seconds"] *= 0.5
+    fitted = fit_loop_costs(table, pd.DataFrame(columns=["op", "dispatch_s", "efficiency", "spread"]), 1).iloc[0]
+    assert fitted["element_s"] == 0.0 and fitted["loop_s"] > 0
+
+
+def test_the_suite_cases_run_the_loops_they_say():
+    # every case's op, captured, has the loop nest the suite times it as
+    from roofline.capture import capture
+
+    cases = loop_cases("cpu", 4096)
+    assert {case[1] for case in cases} == \
+        {*LOOP_LENGTHS["slice"], *LOOP_LENGTHS["other"]}
+    for name, inner, fn, args, loops in cases:
+        records = [r for r in capture(fn, args)[0] if loop_shape(r) is not None]
+        assert records, name
+        shape = loop_shape(records[-1])
+        assert (shape.loops, shape.inner) == (loops, inner), (name, inner)

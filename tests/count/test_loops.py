@@ -1,0 +1,75 @@
+"""roofline.count.loops: the inner loops an op's CPU kernel runs, worked out by hand from
+shapes and strides as ATen's TensorIterator merges dimensions (comments show how)."""
+
+import pytest
+import torch
+
+from roofline.count.loops import iterator_loops
+from roofline.count.registry import LoopShape
+
+
+def _loops(fn, *args):
+    from roofline.analysis import analyze
+
+    ops = analyze(fn, args, hw="h100-sxm").ops
+    ops = ops[ops["loop_count"].notna()]
+    return list(zip(ops["op"], ops["loop_count"], ops["loop_inner"]))
+
+
+@pytest.mark.parametrize("shape, strides, expected", [
+    # a contiguous add of 4x5x6: every operand steps 1 -> 6 -> 30: one loop of 120
+    ((4, 5, 6), [(30, 6, 1), (30, 6, 1), (30, 6, 1)], LoopShape(1, 120)),
+    # x[N, 6] * w[6]: w steps 1 along the 6 and 0 along N, so 1 x 6 != 0: loops of 6
+    ((1000, 6), [(6, 1), (6, 1), (0, 1)], LoopShape(1000, 6)),
+    # a transposing copy out[3, 4] <- in with strides (1, 3): out's 1 x 4 = 4 merges,
+    # in's 3 x 4 != 1 does not: 3 loops of 4
+    ((3, 4), [(4, 1), (1, 3)], LoopShape(3, 4)),
+    # sum over the middle dimension of [8, 10, 6]: the output steps 0 there, so the
+    # innermost 6 (input stride 1) cannot merge with it: 80 loops of 6
+    ((8, 10, 6), [(6, 0, 1), (60, 6, 1)], LoopShape(80, 6)),
+    # sum over the last dimension of [8, 6]: the output steps 0 along the row, the input
+    # 1: the row is the inner loop (input stride 1 < 6), 8 loops of 6
+    ((8, 6), [(1, 0), (6, 1)], LoopShape(8, 6)),
+    # size-1 dimensions drop out: [1, 7, 1] is one loop of 7
+    ((1, 7, 1), [(7, 1, 1), (7, 1, 1)], LoopShape(1, 7)),
+])
+def test_iterator_loops_by_hand(shape, strides, expected):
+    assert iterator_loops(shape, strides) == expected
+
+
+def test_loops_of_captured_ops_by_hand():
+    x, w = torch.randn(100, 6), torch.randn(6)
+    # broadcast multiply: 100 loops of 6
+    assert _loops(torch.mul, x, w) == [("aten.mul", 100.0, 6.0)]
+    # a contiguous add: one loop of 600
+    assert _loops(torch.add, x, x) == [("aten.add", 1.0, 600.0)]
+    # amax over dim 1 of [2, 50, 22]: the kept 22 is the inner loop, 2 x 50 of them
+    assert _loops(lambda t: t.amax(1), torch.randn(2, 50, 22)) == [("aten.amax", 100.0, 22.0)]
+    # softmax over the last dim of [30, 7]: 30 rows of 7
+    assert _loops(lambda t: torch.softmax(t, -1), torch.randn(30, 7)) == [("aten._softmax", 30.0, 7.0)]
+
+
+def test_slice_copies_by_hand():
+    a, b = torch.randn(2, 3, 5), torch.randn(2, 3, 7)
+    # cat along the last dim: each input is 2 x 3 slices (of 5 and 7): 12 loops of
+    # (30 + 42) / 12 = 6 elements on average
+    assert _loops(lambda p, q: torch.cat([p, q], -1), a, b) == [("aten.cat", 12.0, 6.0)]
+    x, index = torch.randn(10, 7), torch.tensor([1, 3, 3, 6])
+    # index_select along dim 0: one row of 7 per index -> 4 loops of 7
+    assert _loops(lambda t, i: t.index_select(0, i), x, index) == [("aten.index_select", 4.0, 7.0)]
+    # along dim 1: single elements, 10 rows x 4 indices -> 40 loops of 1
+    assert _loops(lambda t, i: t.index_select(1, i), x, index) == [("aten.index_select", 40.0, 1.0)]
+    # an embedding of 3 x 5 indices into a [100, 16] table: 15 rows of 16
+    table, ids = torch.randn(100, 16), torch.randint(0, 100, (3, 5))
+    assert _loops(lambda i, t: torch.nn.functional.embedding(i, t), ids, table) == [("aten.embedding", 15.0, 16.0)]
+
+
+def test_ops_without_loops_have_none():
+    # a matrix product runs a GEMM kernel, not element loops: no loop columns
+    assert _loops(torch.mm, torch.randn(4, 5), torch.randn(5, 6)) == []
+
+
+def test_symbolic_forms_carry_the_loops():
+    from roofline.tools.symbolic import FORM_COLUMNS
+
+    assert {"loop_count", "loop_inner"} <= set(FORM_COLUMNS)
