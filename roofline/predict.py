@@ -44,8 +44,8 @@ from roofline.efficiency import (
     row_reread_arrays,
     winograd_arrays,
 )
-from roofline.efficiency.cpu import (CurveTerms, LoopTerms, curve_terms, few_row_gemm_s, loop_terms, short_loop_s,
-                                    thread_slowdown)
+from roofline.efficiency.cpu import (CurveTerms, LoopTerms, curve_terms, few_row_gemm_s, loop_terms, narrow_gemm_s,
+                                    short_loop_s, thread_slowdown)
 from roofline.hardware import DRAM, WORKING_SET, HardwareSpec
 
 __all__ = [
@@ -476,6 +476,10 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
     winograd_wins = (winograd_s < compute_s) & supported & ~no_work
     compute_s = np.where(winograd_wins, winograd_s, compute_s)
     attainable = np.where(winograd_wins, flops / np.where(winograd_wins, winograd_s, 1.0), attainable)
+    if sizes.gemm is not None and hw.measured is not None and hw.measured.gemm_cols:
+        # A calibrated CPU's products of few output columns run at the rate measured for them.
+        narrow = narrow_gemm_s(sizes.gemm[2], sizes.gemm[1], sizes.gemm[3], flops, itemsize, hw.measured)
+        compute_s = np.where(_per_op(np.isin(traits.op, _ROW_RATE_OPS), ndim), np.maximum(compute_s, narrow), compute_s)
     activation_bytes = nbytes - traffic.weight_bytes
     memory_s = (activation_bytes / (eff.memory * traffic.bandwidth)
                 + traffic.weight_bytes / (eff.weights * traffic.weight_bandwidth)

@@ -37,6 +37,7 @@ __all__ = [
     "curve_time_s",
     "elements_of",
     "few_row_gemm_s",
+    "narrow_gemm_s",
     "loop_terms",
     "op_elements",
     "short_loop_s",
@@ -142,16 +143,26 @@ def few_row_gemm_s(rows: np.ndarray, depth: np.ndarray, flops: np.ndarray, weigh
     about once per row over the weights, and a packed GEMM from about eight rows whose
     rate ramps with the rows; a short reduction (a weight row of 512) costs more per
     byte than a long one: one efficiency per spec cannot follow that."""
-    table = record.gemm_rows if record is not None else ()
+    table = [(r.rows, r.depth, r.flops_per_s) for r in record.gemm_rows] if record is not None else []
     rows = np.asarray(rows, dtype=float)
     if not table or not weights_cold:
         return np.zeros(np.shape(rows))
-    safe_rows = np.log2(np.where(np.isfinite(rows) & (rows >= 1), rows, 1.0))
-    depths = sorted({r.depth for r in table})
-    per_depth = []  # the rate at each measured depth, at these rows
+    rate, applies = _table_rate(table, rows, depth)
+    applies = applies & (np.asarray(weight_bytes) > 0) & (np.asarray(item_bytes) == 4)
+    return np.where(applies, np.asarray(flops, dtype=float) / rate, 0.0)
+
+
+def _table_rate(table: list[tuple[int, int, float]], size: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rate, applies) of a measured (size, depth, FLOP/s) table at ``size`` and
+    ``depth``: interpolated in log2 of the size, then in log2 of the depth between the
+    depths measured (clamped to them). applies: a finite size of at least 1 and no more
+    than every depth's largest measured size."""
+    safe = np.log2(np.where(np.isfinite(size) & (size >= 1), size, 1.0))
+    depths = sorted({d for _, d, _ in table})
+    per_depth = []  # the rate at each measured depth, at these sizes
     for measured_depth in depths:
-        points = sorted((r.rows, r.flops_per_s) for r in table if r.depth == measured_depth)
-        per_depth.append(np.interp(safe_rows, np.log2([p[0] for p in points]), [p[1] for p in points]))
+        points = sorted((s, r) for s, d, r in table if d == measured_depth)
+        per_depth.append(np.interp(safe, np.log2([p[0] for p in points]), [p[1] for p in points]))
     if len(depths) == 1:
         rate = per_depth[0]
     else:
@@ -160,8 +171,25 @@ def few_row_gemm_s(rows: np.ndarray, depth: np.ndarray, flops: np.ndarray, weigh
         below = np.clip(np.searchsorted(log_depths, at, side="right") - 1, 0, len(depths) - 2)
         low, high = np.choose(below, per_depth), np.choose(below + 1, per_depth)
         rate = low + (at - log_depths[below]) / (log_depths[below + 1] - log_depths[below]) * (high - low)
-    applies = (np.isfinite(rows) & (rows >= 1) & (rows <= min(max(r.rows for r in table if r.depth == d) for d in depths))
-               & (np.asarray(weight_bytes) > 0) & (np.asarray(item_bytes) == 4))
+    largest = min(max(s for s, d, _ in table if d == measured_depth) for measured_depth in depths)
+    return rate, np.isfinite(size) & (size >= 1) & (size <= largest)
+
+
+def narrow_gemm_s(cols: np.ndarray, rows: np.ndarray, depth: np.ndarray, flops: np.ndarray, item_bytes: np.ndarray,
+                  record: CalibrationRecord | None) -> np.ndarray:
+    """The least seconds a matrix product of few output ``cols`` (its N) over many
+    ``rows`` (its M, more than the few-row table covers) takes on a calibrated CPU:
+    ``flops`` (FLOP) at the rate calibrate measured for linear layers of that many
+    out_features on a cache-resident activation (``record.gemm_cols``), interpolated as
+    few_row_gemm_s does. 0 where it does not apply: no table, other dtypes than fp32,
+    more columns than the table holds, or few rows (few_row_gemm_s covers those)."""
+    table = [(r.cols, r.depth, r.flops_per_s) for r in record.gemm_cols] if record is not None else []
+    cols = np.asarray(cols, dtype=float)
+    if not table:
+        return np.zeros(np.shape(cols))
+    rate, applies = _table_rate(table, cols, depth)
+    few_rows = max((r.rows for r in record.gemm_rows), default=0)
+    applies = applies & (np.asarray(rows, dtype=float) > few_rows) & (np.asarray(item_bytes) == 4)
     return np.where(applies, np.asarray(flops, dtype=float) / rate, 0.0)
 
 

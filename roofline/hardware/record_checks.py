@@ -30,6 +30,10 @@ def curve_problems(record: CalibrationRecord) -> list[str]:
         if curve.op not in mapped:
             problems.append(f"{at}: no aten ops for suite op {curve.op!r} in measured.op_suite_ops; expected a "
                             f"mapping such as {{{curve.op}: [aten.{curve.op}]}} (rerun `roofline calibrate`)")
+    for r in record.gemm_cols:
+        if not (r.cols >= 1 and r.depth >= 1 and r.flops_per_s > 0):  # NaN fails too
+            problems.append(f"measured.gemm_cols: {r.cols} columns at depth {r.depth}: expected columns and depth of "
+                            f"at least 1 and FLOP/s above 0 such as [8, 256, 9e9], got {show_value(r.flops_per_s)} FLOP/s")
     for cost in record.loop_costs:
         if not all(math.isfinite(v) and v >= 0 for v in (cost.element_s, cost.loop_s)):
             problems.append(f"measured.loop_costs.{cost.op}: expected seconds of at least 0 per element and per loop "

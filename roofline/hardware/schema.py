@@ -47,6 +47,7 @@ units, rows as lists in the order of the fields of roofline.hardware.spec's row 
       levels: [{level: l2, capacity: 2097000.0, bandwidth: 188600000000.0, points: 1}, ...]
       gemm_flops: [[fp32, 256^3, 194100000000.0], ...]
       gemm_rows: [[1, 4096, 7000000000.0], ...]   # rows, depth (K), FLOP/s (fp32, cold weights)
+      gemm_cols: [[8, 256, 9000000000.0], ...]    # columns (N), depth (K), FLOP/s (fp32, warm activations)
       vector_flops: [[fp32, mul, 65536, 10840000000.0], ...]
       efficiency_suite: [[mm 256x256x256, 0.7257], ...]
       op_suite: [[relu, 65536, memory, 1.068], ...]      # op, elements, bound, fraction
@@ -187,6 +188,7 @@ class RecordModel(_Strict):
     levels: list[_LevelFitModel] = Field(default_factory=list)
     gemm_flops: list[tuple[_Str, _Str, _Number]] = Field(default_factory=list)
     gemm_rows: list[tuple[_Int, _Int, _Number]] = Field(default_factory=list)
+    gemm_cols: list[tuple[_Int, _Int, _Number]] = Field(default_factory=list)
     vector_flops: list[tuple[_Str, _Str, _Int, _Number]] = Field(default_factory=list)
     efficiency_suite: list[tuple[_Str, _Number]] = Field(default_factory=list)
     op_suite: list[tuple[_Str, _Int, _Str, _Number | None]] = Field(default_factory=list)

@@ -214,6 +214,20 @@ class OpCurve:
 
 
 @dataclass(frozen=True)
+class ColsRate:
+    """The rate of a matrix product with few output columns (the GEMM's N: a linear layer
+    of a few out_features, a graph layer's hidden size) on a cache-resident activation of
+    many rows, fp32: ``cols`` columns at ``flops_per_s``, ``depth`` the reduction (K) it
+    was measured at. A CPU's GEMM kernel fills a register tile of several vectors of
+    columns per step and packs the activation for each product: a product of a few
+    columns leaves most of the tile idle and pays the packing for few FLOPs."""
+
+    cols: int
+    depth: int
+    flops_per_s: float
+
+
+@dataclass(frozen=True)
 class LoopCost:
     """What an op family's short inner loops cost on one thread (roofline.efficiency.cpu):
     ``element_s`` per element a loop runs element by element (below a vector's worth, or
@@ -276,6 +290,7 @@ class CalibrationRecord:
     levels: tuple[LevelFit, ...] = ()
     gemm_flops: tuple[GemmRate, ...] = ()
     gemm_rows: tuple[RowsRate, ...] = ()  # few-row linear layers on cold weights (fp32)
+    gemm_cols: tuple[ColsRate, ...] = ()  # few-column linear layers on warm activations (fp32)
     vector_flops: tuple[VectorRate, ...] = ()
     efficiency_suite: tuple[LayerFraction, ...] = ()
     op_suite: tuple[SuiteRow, ...] = ()

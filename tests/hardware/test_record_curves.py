@@ -8,7 +8,9 @@ import yaml
 
 from roofline.errors import HardwareSpecError
 from roofline.hardware import (
+    ColsRate,
     FigureSpread,
+    LoopCost,
     OpCurve,
     QuietCheck,
     RowsRate,
@@ -40,6 +42,16 @@ def test_curve_fields_round_trip(local, tmp_path):
     assert "gemm_rows:\n  - [1, 4096, 7000000000.0]" in text
 
 
+def test_loop_and_column_fields_round_trip(local, tmp_path):
+    record = dataclasses.replace(local.measured, loop_costs=(LoopCost("add", 7e-10, 3.1e-09),),
+                                 gemm_cols=(ColsRate(8, 64, 9e9), ColsRate(16, 64, 1.5e10)))
+    path = write_hardware(dataclasses.replace(local, measured=record), tmp_path / "l.yaml")
+    text = path.read_text()
+    assert "loop_costs:\n  - [add, 7.0e-10, 3.1e-09]" in text and "gemm_cols:\n  - [8, 64, 9000000000.0]" in text
+    again = load_hardware(path).measured
+    assert again.loop_costs == record.loop_costs and again.gemm_cols == record.gemm_cols
+
+
 def _write(tmp_path, patch):
     data = yaml.safe_load(LOCAL_CPU.read_text())
     data["measured"].update(patch)
@@ -58,6 +70,9 @@ BAD = [
     ({"gemm_rows": [[4, 512, 7e9], [1, 512, 8e9]]}, "measured.gemm_rows", "by depth then rows"),
     ({"gemm_rows": [[1, 512, 0.0]]}, "measured.gemm_rows: 1 rows at depth 512", "FLOP/s above 0"),
     ({"gemm_rows": [[1.5, 512, 8e9]]}, "measured.gemm_rows.0.0", "integer"),
+    ({"loop_costs": [["add", -1e-9, 3e-9]]}, "measured.loop_costs.add", "expected seconds of at least 0"),
+    ({"loop_costs": [["add", 1e-9]]}, "measured.loop_costs.0.2", "missing required field"),
+    ({"gemm_cols": [[8, 64, 0.0]]}, "measured.gemm_cols: 8 columns at depth 64", "FLOP/s above 0"),
     ({"stability": {"dram bandwidth": -0.1}}, "measured.stability.dram bandwidth", "at least 0"),
     ({"quiet": {"before_s": 0.0, "after_s": 1e-3}}, "measured.quiet.before_s", "above 0"),
     ({"quiet": {"before_s": 1e-3}}, "measured.quiet.after_s", "missing required field"),
