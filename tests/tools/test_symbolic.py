@@ -19,19 +19,27 @@ DIMS = [SizeDim(0, 0, "batch"), SizeDim(0, 1, "seq")]
 # calibrated CPU (memory level by working set, per-op efficiencies, view overheads)
 # local-cpu+curves adds per-family CPU curves (a dispatch cost, and an efficiency ramped
 # by the threads each op's size can use: the one size-dependent efficiency)
-SPECS = ["h100-sxm", "a100-pcie", "local-cpu", "local-cpu+curves"]
+# local-cpu+loops adds short-loop costs and few-column GEMM rates (the loops' counts and
+# lengths are closed forms too)
+SPECS = ["h100-sxm", "a100-pcie", "local-cpu", "local-cpu+curves", "local-cpu+loops"]
 
 
 def _spec(name):
-    if name != "local-cpu+curves":
+    if not name.startswith("local-cpu+"):
         return load_hardware(name)
     import dataclasses
 
-    from roofline.hardware.spec import OpCurve
+    from roofline.hardware.spec import ColsRate, LoopCost, OpCurve
 
     spec = load_hardware("local-cpu")
     curves = (OpCurve("add", 4e-6, 0.6, 0.0), OpCurve("mul", 3e-6, 0.5, 0.0), OpCurve("softmax", 6e-6, 0.2, 0.0))
-    return dataclasses.replace(spec, measured=dataclasses.replace(spec.measured, op_curves=curves))
+    measured = dataclasses.replace(spec.measured, op_curves=curves)
+    if name == "local-cpu+loops":
+        measured = dataclasses.replace(
+            measured, isa="AVX2", loop_costs=(LoopCost("add", 1e-9, 3e-9), LoopCost("mul", 2e-9, 4e-9),
+                                              LoopCost("softmax", 9e-9, 2e-8)),
+            gemm_cols=(ColsRate(8, 64, 1e10), ColsRate(64, 64, 5e10), ColsRate(8, 1024, 2e10), ColsRate(64, 1024, 6e10)))
+    return dataclasses.replace(spec, measured=measured)
 POINTS = [(2, 9), (5, 33)]
 
 
