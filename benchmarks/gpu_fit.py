@@ -85,6 +85,15 @@ DATASHEET_SMS: dict[str, int] = {
 #: Specifications per Compute Capability": 2048 for 6.0/7.0/8.0, 1024 for 7.5, 1536 for
 #: 8.6/8.9); Pascal's GP104 (6.1) holds 2048 too.
 THREADS_PER_SM: dict[str, int] = {"Tesla_T4": 1024, "NVIDIA_L4": 1536}
+#: L2 partitions of the chips with a split L2 (the others have one): GA100's L2 is two
+#: partitions (NVIDIA A100 Tensor Core GPU Architecture whitepaper, "L2 cache").
+L2_PARTITIONS: dict[str, int] = {"NVIDIA_A100-PCIE-40GB": 2, "NVIDIA_A100_80GB_PCIe": 2}
+L2_PARTITIONS_SOURCE = "l2_partitions: NVIDIA A100 Tensor Core GPU Architecture whitepaper (L2 cache: two partitions)"
+
+
+def l2_line(gpu: str) -> str:
+    """The l2_partitions line of a kernel_model block: empty for a unified L2."""
+    return f"  l2_partitions: {L2_PARTITIONS[gpu]}\n" if gpu in L2_PARTITIONS else ""
 #: Clocks the power-limited cards hold under a sustained load (MHz), with their source;
 #: other cards are taken to hold their boost clock. The fit below is of the product
 #: gemm_efficiency x sustained / boost, so a sustained clock changes how it is split, not
@@ -245,12 +254,14 @@ def yaml_block(fit: dict, gpu: str) -> str:
     else:
         clock_note = "boost assumed held: not told apart from gemm_efficiency by timings"
     source += "; threads_per_sm: CUDA programming guide (compute capability table)"
+    source += f"; {L2_PARTITIONS_SOURCE}" if gpu in L2_PARTITIONS else ""
     return (
         "kernel_model:   # physical parameters of the efficiency stage (roofline.efficiency)\n"
         f"  sms: {fit['sms']}\n"
         f"  boost_clock_mhz: {fit['boost_clock_mhz']:g}\n"
         f"  sustained_clock_mhz: {fit['sustained_clock_mhz']:g}   # {clock_note}\n"
         f"  threads_per_sm: {fit['threads_per_sm']}\n"
+        + l2_line(gpu)
         + gemm_lines(fit["gemm_efficiency"], fit["batched_tiles"]) +
         f"  k_overhead: {fit['k_overhead']:g}\n"
         f"  min_kernel: {fit['min_kernel']}\n"
@@ -271,12 +282,14 @@ def transferred_block(data: Path, gpu: str, donor_fit: dict) -> str:
     source = (f"sms: datasheet; boost clock: NeuSight device_configs/{gpu}.json; sustained clock: {clock_source}; "
               f"gemm_efficiency transferred from {donor} (fitted by benchmarks/gpu_fit.py on its train split): {why}; "
               f"no row of this card was fitted; threads_per_sm: CUDA programming guide (compute capability table)")
+    source += f"; {L2_PARTITIONS_SOURCE}" if gpu in L2_PARTITIONS else ""
     return (
         "kernel_model:   # physical parameters of the efficiency stage (roofline.efficiency)\n"
         f"  sms: {DATASHEET_SMS[gpu]}\n"
         f"  boost_clock_mhz: {clock_mhz:g}\n"
         f"  sustained_clock_mhz: {sustained_mhz:g}   # under load (source below)\n"
         f"  threads_per_sm: {THREADS_PER_SM.get(gpu, 2048)}\n"
+        + l2_line(gpu)
         + gemm_lines(donor_fit["gemm_efficiency"], BATCHED_TILES.get(gpu, ())) +
         f"  k_overhead: {K_OVERHEAD:g}\n"
         f"  min_kernel: {MIN_KERNEL_S * 1e6:g} us\n"

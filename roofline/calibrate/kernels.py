@@ -236,6 +236,8 @@ def fitted_spec(base: HardwareSpec, timings: KernelTimings, *, name: str, sms: i
               + ("given" if known is None else f"from {base.name}"))
     model = kernel_model_of(fit, sms=sms, boost_clock_hz=boost, sustained_clock_hz=sustained,
                             threads_per_sm=known.threads_per_sm if known is not None else 2048, source=source)
+    if known is not None:  # the L2's layout is the chip's, not the fit's
+        model = replace(model, l2_partitions=known.l2_partitions)
     efficiency = replace(base.efficiency, memory=round(fit.memory_efficiency, 3))
     return replace(base, name=name, display_name=f"{base.display_name} (kernels fitted)", kernel_model=model,
                    efficiency=efficiency, path=None), fit
