@@ -99,14 +99,15 @@ def fit_stream_line(stream: pd.DataFrame, bandwidth: float, floor_s: float) -> t
 
 def fit_gemm_efficiency(gemm: pd.DataFrame, *, sms: int, peak_flops: float, bandwidth: float, fixed_s: float,
                         itemsize: int = 4, menu: tuple[Tile, ...] | None = None,
-                        split_k: bool = True) -> tuple[float, int]:
+                        split_k: bool = True, k_overhead: float = K_OVERHEAD) -> tuple[float, int]:
     """(efficiency, rows): the fraction of ``peak_flops`` (FLOP/s) long, compute-bound
     GEMMs with whole tiles reach after ``fixed_s`` (s) is taken off each; compute-bound:
     at that peak their FLOPs take COMPUTE_MARGIN times their bytes' time at ``bandwidth``.
     menu and split_k: the tiles the GEMMs run (default the SIMT menu) and whether a
-    product short of tiles splits its K (roofline.efficiency.gemm.gemm_efficiency)."""
+    product short of tiles splits its K (roofline.efficiency.gemm.gemm_efficiency);
+    k_overhead: the fixed K steps each tile pays in the shape model."""
     batch, m, n, k = (gemm[column].to_numpy(dtype=float) for column in ("batch", "m", "n", "k"))
-    shape_fraction = gemm_efficiency(batch, m, n, k, sms=sms, menu=menu or TILE_MENUS["simt"], k_overhead=K_OVERHEAD,
+    shape_fraction = gemm_efficiency(batch, m, n, k, sms=sms, menu=menu or TILE_MENUS["simt"], k_overhead=k_overhead,
                                      split_k=split_k)
     ideal_s = 2 * batch * m * n * k / (peak_flops * shape_fraction)
     bytes_s = itemsize * batch * (m * k + k * n + m * n) / bandwidth
