@@ -274,10 +274,8 @@ def _parse_kernel_model(model: KernelModelSchema | None, read: _Reader) -> Kerne
         k_overhead=model.k_overhead,
         latency_s=read.quantity(model.latency, "time", "kernel_model.latency") if model.latency else 0.0,
         min_kernel_s=read.quantity(model.min_kernel, "time", "kernel_model.min_kernel") if model.min_kernel else 0.0,
-        source=model.source,
-        threads_per_sm=model.threads_per_sm,
+        source=model.source, threads_per_sm=model.threads_per_sm, l2_partitions=model.l2_partitions,
         batched_tiles=tuple(tuple(tile) for tile in model.batched_tiles),
-        l2_partitions=model.l2_partitions,
     )
 
 
