@@ -43,7 +43,8 @@ WHOLE_TILES = 0.9
 SMALL_BYTES = 64e3
 #: Streaming rows above this multiple of the floor fit the line.
 ABOVE_FLOOR = 3.0
-#: K steps of fixed cost per GEMM tile (a main loop's prologue and epilogue): not fitted.
+#: K steps of fixed cost per GEMM tile (a main loop's prologue and epilogue): not fitted by a calibration
+#: (benchmarks/gpu_fit.py fits it per GPU from the kernels named in measured rows).
 K_OVERHEAD = 16.0
 #: GEMM op kinds of a measurement folder: linear ([B, M, N] through Linear(N, K)) and bmm.
 GEMM_OPS = ("linear", "bmm")
