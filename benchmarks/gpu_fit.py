@@ -16,6 +16,9 @@ NeuSight's per-op measurements (../shared/gpu-measurements, read in place):
   measured; on a GPU with batched tiles (BATCHED_TILES: the few tiles its cuBLAS's
   batched SGEMM runs, read from the train rows' kernel names), over its linear rows only;
 - gemm_efficiency.batched: the same median over its bmm rows, on those tiles (no split-K);
+- k_overhead: the fixed cost of a GEMM tile (prologue, epilogue) in steps of its K loop,
+  from the bmm rows' own kernels (fit_k_overhead: per kernel, the time of a wave of
+  tiles against K is a straight line a + b x K; k_overhead = a / b);
 - the memory efficiency: the slope of a straight line through the element-wise rows
   above the floor, measured = offset + bytes / (efficiency x bandwidth).
 
@@ -85,6 +88,15 @@ DATASHEET_SMS: dict[str, int] = {
 #: Specifications per Compute Capability": 2048 for 6.0/7.0/8.0, 1024 for 7.5, 1536 for
 #: 8.6/8.9); Pascal's GP104 (6.1) holds 2048 too.
 THREADS_PER_SM: dict[str, int] = {"Tesla_T4": 1024, "NVIDIA_L4": 1536}
+#: L2 partitions of the chips with a split L2 (the others have one): GA100's L2 is two
+#: partitions (NVIDIA A100 Tensor Core GPU Architecture whitepaper, "L2 cache").
+L2_PARTITIONS: dict[str, int] = {"NVIDIA_A100-PCIE-40GB": 2, "NVIDIA_A100_80GB_PCIe": 2}
+L2_PARTITIONS_SOURCE = "l2_partitions: NVIDIA A100 Tensor Core GPU Architecture whitepaper (L2 cache: two partitions)"
+
+
+def l2_line(gpu: str) -> str:
+    """The l2_partitions line of a kernel_model block: empty for a unified L2."""
+    return f"  l2_partitions: {L2_PARTITIONS[gpu]}\n" if gpu in L2_PARTITIONS else ""
 #: Clocks the power-limited cards hold under a sustained load (MHz), with their source;
 #: other cards are taken to hold their boost clock. The fit below is of the product
 #: gemm_efficiency x sustained / boost, so a sustained clock changes how it is split, not
@@ -132,6 +144,44 @@ BATCHED_TILES: dict[str, tuple[tuple[int, int, int], ...]] = {
 }
 
 
+#: The rows fit_k_overhead reads: at least this many waves of one tile per SM (the tail
+#: wave's share small), K from K_RANGE's low end (shorter rows sit on the harness floor)
+#: to its high end (longer rows run long enough for a power-limited card to slow its
+#: clock: the T4's time per K step rises beyond), and kernels with KERNEL_ROWS rows or more.
+WAVES_AT_LEAST = 4
+K_RANGE = (32, 512)
+KERNEL_ROWS = 500
+#: A kernel's tile in its name (volta_sgemm_128x64_nn: 128 x 64 outputs per CTA).
+TILE_NAME = re.compile(r"sgemm_(\d+)x(\d+)")
+
+
+def fit_k_overhead(data: Path, gpu: str, sms: int, fixed_s: float) -> tuple[float, int]:
+    """(k_overhead, rows): the fixed K steps a GEMM tile pays on ``gpu``, from its train
+    bmm rows (batch on the grid's z, no split-K, so a row's CTAs are its tiles): per
+    kernel cuBLAS ran, the kernel time (measured less ``fixed_s``, the harness and the
+    launch) over its waves of ``sms`` tiles is fitted as a + b x K (least squares) and
+    a / b is its fixed cost in K steps; the figure is their mean weighted by rows,
+    rounded. None of the data says how many tiles an SM runs at once; a / b does not
+    depend on it (both terms scale with it)."""
+    frame = pd.read_csv(data / "per_op" / "train" / "bmm" / f"{gpu}.csv.gz")
+    ctas = frame["Grid x"] * frame["Grid y"] * frame["Grid z"]
+    waves = np.ceil(ctas / sms)
+    depth = frame["N"].astype(float)  # [B, M, N] @ [B, N, K]: the reduction runs over N
+    kernel = frame["Kernel Name"].str.extract(TILE_NAME.pattern).agg("x".join, axis=1)
+    chosen = (waves >= WAVES_AT_LEAST) & depth.between(*K_RANGE) & kernel.notna()
+    per_wave_s = (frame["Latency"] * 1e-3 - fixed_s) / waves
+    steps, weights = [], []
+    for _, rows in depth[chosen].groupby(kernel[chosen]):
+        if len(rows) < KERNEL_ROWS:
+            continue
+        slope, intercept = np.polyfit(rows.to_numpy(), per_wave_s[rows.index].to_numpy(), 1)
+        steps.append(intercept / slope)
+        weights.append(len(rows))
+    if not steps:
+        raise BenchmarkError(f"{gpu}: no bmm kernel with {KERNEL_ROWS} train rows to fit k_overhead on")
+    return float(max(round(np.average(steps, weights=weights)), 0)), int(sum(weights))
+
+
 def gemm_dims(kind: str, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     """(batch, m, n, k) of a linear ([B, M, N] through Linear(N, K)) or bmm row."""
     b, m, n, k = shape
@@ -139,17 +189,17 @@ def gemm_dims(kind: str, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
 
 
 def fit_gemm(rows: pd.DataFrame, sms: int, peak: float, bandwidth: float, fixed_s: float,
-             tiles: tuple[tuple[int, int, int], ...] = ()) -> tuple[float, int]:
+             tiles: tuple[tuple[int, int, int], ...] = (), k_overhead: float = K_OVERHEAD) -> tuple[float, int]:
     """The fraction of ``peak`` (FLOP/s) long, compute-bound GEMMs with whole tiles reach,
     and how many rows it was fitted on (roofline.calibrate.kernels.fit_gemm_efficiency).
     fixed_s: the harness cost and launch in every row, taken off before comparing;
     tiles: the (tm, tn, per SM) tiles the rows ran, no split-K (batched GEMMs), or
-    none for the SIMT menu."""
+    none for the SIMT menu; k_overhead: the tiles' fixed K steps."""
     dims = np.array([gemm_dims(kind, shape) for kind, shape in zip(rows["kind"], rows["shape"])], dtype=float)
     gemm = pd.DataFrame(dims, columns=["batch", "m", "n", "k"]).assign(measured_s=rows["measured_s"].to_numpy())
     menu = tuple(Tile(*tile) for tile in tiles) or None
     return fit_gemm_efficiency(gemm, sms=sms, peak_flops=peak, bandwidth=bandwidth, fixed_s=fixed_s, itemsize=ITEMSIZE,
-                               menu=menu, split_k=not tiles)
+                               menu=menu, split_k=not tiles, k_overhead=k_overhead)
 
 
 def elementwise_bytes(rows: pd.DataFrame) -> np.ndarray:
@@ -191,10 +241,11 @@ def fit_gpu(data: Path, gpu: str, rows: pd.DataFrame, gemm_rows_of: pd.DataFrame
     memory_efficiency, offset_s = fit_memory(elem, spec.dram.bandwidth, floor_s)
     # The harness's own cost: the line's offset less the launch predict adds per op.
     harness_s = max(offset_s - spec.overhead_s, 0.0)
+    k_overhead, k_rows = fit_k_overhead(data, SAME_CHIP.get(gpu, gpu), sms, harness_s + spec.overhead_s)
     gemm_spec = spec if gemm_rows_of is None else load_spec(GPU_SPECS[GEMM_FROM[gpu]])
     gemm_sms = sms if gemm_rows_of is None else DATASHEET_SMS[GEMM_FROM[gpu]]
     simt, gemm_rows = fit_gemm(gemms, gemm_sms, gemm_spec.peak_flops("fp32", "vector"), gemm_spec.dram.bandwidth,
-                               harness_s + spec.overhead_s)
+                               harness_s + spec.overhead_s, k_overhead=k_overhead)
     sustained_mhz = SUSTAINED_CLOCK_MHZ.get(gpu, (clock_mhz, ""))[0]
     # The timings fix efficiency x clock: at a lower clock the kernels are that much more efficient.
     simt = simt * clock_mhz / sustained_mhz
@@ -202,7 +253,7 @@ def fit_gpu(data: Path, gpu: str, rows: pd.DataFrame, gemm_rows_of: pd.DataFrame
     batched_rows = 0
     if tiles:
         batched, batched_rows = fit_gemm(rows[rows["kind"] == "bmm"], sms, spec.peak_flops("fp32", "vector"),
-                                         spec.dram.bandwidth, harness_s + spec.overhead_s, tiles)
+                                         spec.dram.bandwidth, harness_s + spec.overhead_s, tiles, k_overhead)
         efficiency["batched"] = round(min(batched * clock_mhz / sustained_mhz, 1.0), 3)
     return {
         "sms": sms,
@@ -211,11 +262,11 @@ def fit_gpu(data: Path, gpu: str, rows: pd.DataFrame, gemm_rows_of: pd.DataFrame
         "threads_per_sm": THREADS_PER_SM.get(gpu, 2048),
         "gemm_efficiency": efficiency,
         "batched_tiles": tiles,
-        "k_overhead": K_OVERHEAD,
+        "k_overhead": k_overhead,
         "min_kernel": f"{MIN_KERNEL_S * 1e6:g} us",
         "memory_efficiency": round(memory_efficiency, 3),
         "harness": {"offset_s": round(harness_s, 8), "floor_s": round(floor_s, 8)},
-        "rows": {"gemm": gemm_rows, "batched": batched_rows, "elementwise": len(elem)},
+        "rows": {"gemm": gemm_rows, "batched": batched_rows, "elementwise": len(elem), "k_overhead": k_rows},
     }
 
 
@@ -232,8 +283,9 @@ def yaml_block(fit: dict, gpu: str) -> str:
     source = (f"sms: datasheet; boost clock: NeuSight device_configs/{gpu}.json; gemm_efficiency and the "
               f"memory efficiency fitted on NeuSight's per-op train split ({fit['rows']['gemm']} long GEMM rows, "
               + (f"{fit['rows']['batched']} long bmm rows for the batched class on its tiles, " if fit["batched_tiles"] else "") +
-              f"{fit['rows']['elementwise']} element-wise rows) by benchmarks/gpu_fit.py; k_overhead "
-              f"{K_OVERHEAD:g} and min_kernel for every GPU (hw_reference.md)")
+              f"{fit['rows']['elementwise']} element-wise rows) by benchmarks/gpu_fit.py; k_overhead fitted there on "
+              f"{fit['rows']['k_overhead']} train bmm rows (time of a wave of tiles against K); min_kernel for every "
+              "GPU (hw_reference.md)")
     if gpu in SAME_CHIP:
         source += f" (on {SAME_CHIP[gpu]}, the same chip: this card has no train rows)"
     if gpu in GEMM_FROM:
@@ -245,12 +297,14 @@ def yaml_block(fit: dict, gpu: str) -> str:
     else:
         clock_note = "boost assumed held: not told apart from gemm_efficiency by timings"
     source += "; threads_per_sm: CUDA programming guide (compute capability table)"
+    source += f"; {L2_PARTITIONS_SOURCE}" if gpu in L2_PARTITIONS else ""
     return (
         "kernel_model:   # physical parameters of the efficiency stage (roofline.efficiency)\n"
         f"  sms: {fit['sms']}\n"
         f"  boost_clock_mhz: {fit['boost_clock_mhz']:g}\n"
         f"  sustained_clock_mhz: {fit['sustained_clock_mhz']:g}   # {clock_note}\n"
         f"  threads_per_sm: {fit['threads_per_sm']}\n"
+        + l2_line(gpu)
         + gemm_lines(fit["gemm_efficiency"], fit["batched_tiles"]) +
         f"  k_overhead: {fit['k_overhead']:g}\n"
         f"  min_kernel: {fit['min_kernel']}\n"
@@ -269,16 +323,18 @@ def transferred_block(data: Path, gpu: str, donor_fit: dict) -> str:
     clock_mhz = float(device_config(data, gpu)["Freq"])
     sustained_mhz, clock_source = SUSTAINED_CLOCK_MHZ.get(gpu, (clock_mhz, "boost assumed"))
     source = (f"sms: datasheet; boost clock: NeuSight device_configs/{gpu}.json; sustained clock: {clock_source}; "
-              f"gemm_efficiency transferred from {donor} (fitted by benchmarks/gpu_fit.py on its train split): {why}; "
+              f"gemm_efficiency and k_overhead transferred from {donor} (fitted by benchmarks/gpu_fit.py on its train split): {why}; "
               f"no row of this card was fitted; threads_per_sm: CUDA programming guide (compute capability table)")
+    source += f"; {L2_PARTITIONS_SOURCE}" if gpu in L2_PARTITIONS else ""
     return (
         "kernel_model:   # physical parameters of the efficiency stage (roofline.efficiency)\n"
         f"  sms: {DATASHEET_SMS[gpu]}\n"
         f"  boost_clock_mhz: {clock_mhz:g}\n"
         f"  sustained_clock_mhz: {sustained_mhz:g}   # under load (source below)\n"
         f"  threads_per_sm: {THREADS_PER_SM.get(gpu, 2048)}\n"
+        + l2_line(gpu)
         + gemm_lines(donor_fit["gemm_efficiency"], BATCHED_TILES.get(gpu, ())) +
-        f"  k_overhead: {K_OVERHEAD:g}\n"
+        f"  k_overhead: {donor_fit['k_overhead']:g}\n"
         f"  min_kernel: {MIN_KERNEL_S * 1e6:g} us\n"
         f"  source: \"{source}\"\n"
     )

@@ -43,7 +43,8 @@ WHOLE_TILES = 0.9
 SMALL_BYTES = 64e3
 #: Streaming rows above this multiple of the floor fit the line.
 ABOVE_FLOOR = 3.0
-#: K steps of fixed cost per GEMM tile (a main loop's prologue and epilogue): not fitted.
+#: K steps of fixed cost per GEMM tile (a main loop's prologue and epilogue): not fitted by a calibration
+#: (benchmarks/gpu_fit.py fits it per GPU from the kernels named in measured rows).
 K_OVERHEAD = 16.0
 #: GEMM op kinds of a measurement folder: linear ([B, M, N] through Linear(N, K)) and bmm.
 GEMM_OPS = ("linear", "bmm")
@@ -99,14 +100,15 @@ def fit_stream_line(stream: pd.DataFrame, bandwidth: float, floor_s: float) -> t
 
 def fit_gemm_efficiency(gemm: pd.DataFrame, *, sms: int, peak_flops: float, bandwidth: float, fixed_s: float,
                         itemsize: int = 4, menu: tuple[Tile, ...] | None = None,
-                        split_k: bool = True) -> tuple[float, int]:
+                        split_k: bool = True, k_overhead: float = K_OVERHEAD) -> tuple[float, int]:
     """(efficiency, rows): the fraction of ``peak_flops`` (FLOP/s) long, compute-bound
     GEMMs with whole tiles reach after ``fixed_s`` (s) is taken off each; compute-bound:
     at that peak their FLOPs take COMPUTE_MARGIN times their bytes' time at ``bandwidth``.
     menu and split_k: the tiles the GEMMs run (default the SIMT menu) and whether a
-    product short of tiles splits its K (roofline.efficiency.gemm.gemm_efficiency)."""
+    product short of tiles splits its K (roofline.efficiency.gemm.gemm_efficiency);
+    k_overhead: the fixed K steps each tile pays in the shape model."""
     batch, m, n, k = (gemm[column].to_numpy(dtype=float) for column in ("batch", "m", "n", "k"))
-    shape_fraction = gemm_efficiency(batch, m, n, k, sms=sms, menu=menu or TILE_MENUS["simt"], k_overhead=K_OVERHEAD,
+    shape_fraction = gemm_efficiency(batch, m, n, k, sms=sms, menu=menu or TILE_MENUS["simt"], k_overhead=k_overhead,
                                      split_k=split_k)
     ideal_s = 2 * batch * m * n * k / (peak_flops * shape_fraction)
     bytes_s = itemsize * batch * (m * k + k * n + m * n) / bandwidth
@@ -236,6 +238,8 @@ def fitted_spec(base: HardwareSpec, timings: KernelTimings, *, name: str, sms: i
               + ("given" if known is None else f"from {base.name}"))
     model = kernel_model_of(fit, sms=sms, boost_clock_hz=boost, sustained_clock_hz=sustained,
                             threads_per_sm=known.threads_per_sm if known is not None else 2048, source=source)
+    if known is not None:  # the L2's layout is the chip's, not the fit's
+        model = replace(model, l2_partitions=known.l2_partitions)
     efficiency = replace(base.efficiency, memory=round(fit.memory_efficiency, 3))
     return replace(base, name=name, display_name=f"{base.display_name} (kernels fitted)", kernel_model=model,
                    efficiency=efficiency, path=None), fit

@@ -28,6 +28,7 @@ from roofline.efficiency.reduction import (
     LAYER_NORM_OPS,
     LAYER_NORM_READS,
     SOFTMAX_OPS,
+    private_l2_capacity,
     reread_hit_fraction,
     reread_s,
     softmax_block_threads,
@@ -159,7 +160,7 @@ def row_reread_arrays(rows: np.ndarray, length: np.ndarray, op: np.ndarray, item
     row_bytes = length * itemsize
     l2 = hw.level("l2")
     hit = reread_hit_fraction(row_bytes, threads, sms=model.sms, threads_per_sm=model.threads_per_sm,
-                              l2_bytes=l2.capacity)
+                              l2_bytes=private_l2_capacity(l2.capacity, model.l2_partitions))
     with np.errstate(invalid="ignore"):
         extra = reread_s(rows, row_bytes, reads, hit, l2_bw=l2.bandwidth, dram_bw=hw.efficiency.memory * hw.dram.bandwidth)
     return np.where(np.isfinite(extra), extra, 0.0)

@@ -20,6 +20,16 @@ capacity, the fraction L2 / working set of re-reads hits; the rest go to DRAM. S
     reread_s = rows x row bytes x (reads - 1) x (hit / l2_bw + (1 - hit) / dram_bw)
 
 on top of the compulsory bytes' time. Everything is vectorised over arrays of ops.
+
+A split L2 (GA100 and GH100 have two partitions, each serving the SMs of the GPCs wired
+to it; NVIDIA A100 Tensor Core GPU Architecture whitepaper, "L2 cache") holds less of
+such a working set than its capacity: a line an SM reads whose home is the far
+partition is cached in its home partition and duplicated in the SM's near one. With P
+partitions and rows spread evenly over the SMs, each partition holds its own SMs' rows
+(1/P of them, whole) and the lines homed in it of every other SM's rows ((P - 1)/P x
+1/P), so the rows in flight fit while rows x (2P - 1)/P^2 <= capacity / P, i.e. the
+working set sees capacity x P / (2P - 1): 2/3 of it for two partitions
+(private_l2_capacity).
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ __all__ = [
     "LAYER_NORM_OPS",
     "LAYER_NORM_READS",
     "SOFTMAX_OPS",
+    "private_l2_capacity",
     "reread_hit_fraction",
     "reread_s",
     "softmax_block_threads",
@@ -82,6 +93,15 @@ def reread_hit_fraction(row_bytes: np.ndarray, block_threads: np.ndarray, *, sms
     blocks_per_sm = np.maximum(np.floor(threads_per_sm / np.asarray(block_threads, dtype=float)), 1.0)
     working_set = sms * blocks_per_sm * np.asarray(row_bytes, dtype=float) * 2
     return np.minimum(1.0, l2_bytes / np.maximum(working_set, 1.0))
+
+
+def private_l2_capacity(l2_bytes: float, partitions: int) -> float:
+    """Bytes of an L2 of ``l2_bytes`` split in ``partitions`` that a working set of rows,
+    each read by one SM, can occupy (B): l2_bytes x P / (2P - 1), all of it for one
+    partition (module docstring: far-homed lines are held twice)."""
+    if partitions < 1:
+        raise ValueError(f"l2 partitions: expected a count of at least 1, got {partitions!r}")
+    return l2_bytes * partitions / (2 * partitions - 1)
 
 
 def reread_s(rows: np.ndarray, row_bytes: np.ndarray, reads: np.ndarray, hit: np.ndarray, *, l2_bw: float,

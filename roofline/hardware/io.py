@@ -447,6 +447,7 @@ def _kernel_model_doc(model: KernelModel) -> dict[str, Any]:
         "min_kernel": format_quantity(model.min_kernel_s, "time", exact=True) if model.min_kernel_s else 0.0,
         "threads_per_sm": model.threads_per_sm,
         **({"batched_tiles": [list(tile) for tile in model.batched_tiles]} if model.batched_tiles else {}),
+        **({"l2_partitions": model.l2_partitions} if model.l2_partitions != 1 else {}),
         "source": model.source,
     }
 

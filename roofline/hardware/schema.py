@@ -142,6 +142,7 @@ class KernelModelSchema(_Strict):
     min_kernel: Any = 0.0
     threads_per_sm: _Int = 2048
     batched_tiles: list[tuple[_TileSide, _TileSide, _TileSide]] = []
+    l2_partitions: _Int = 1
     source: _Str
 
 

@@ -331,6 +331,10 @@ class KernelModel:
     an SM at once, the batch on the grid, no split-K): one on Ampere and Pascal, whatever
     the shape; empty where it picks as for a single GEMM. Their fraction of the peak on whole tiles is
     gemm_efficiency["batched"] (else "simt").
+    l2_partitions: how many partitions the L2 is split in (2 on GA100 and GH100, each
+    serving half the SMs and holding a copy of the far half's lines they read; 1 on a
+    unified L2): the share of L2 a row-wise reduction's rows can use
+    (roofline.efficiency.reduction.private_l2_capacity).
     """
 
     sms: int
@@ -343,6 +347,7 @@ class KernelModel:
     source: str
     threads_per_sm: int = 2048
     batched_tiles: tuple[tuple[int, int, int], ...] = ()
+    l2_partitions: int = 1
 
     @property
     def clock_ratio(self) -> float:
@@ -351,7 +356,8 @@ class KernelModel:
 
     def __hash__(self) -> int:  # the dict field is unhashable; hash its items
         return hash((self.sms, self.boost_clock_hz, self.sustained_clock_hz, tuple(sorted(self.gemm_efficiency.items())),
-                     self.k_overhead, self.latency_s, self.min_kernel_s, self.threads_per_sm, self.batched_tiles))
+                     self.k_overhead, self.latency_s, self.min_kernel_s, self.threads_per_sm, self.batched_tiles,
+                     self.l2_partitions))
 
 
 # --------------------------------------------------------------------------- the spec

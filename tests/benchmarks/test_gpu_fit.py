@@ -1,6 +1,8 @@
 """benchmarks/gpu_fit.py: the batched GEMM efficiency fitted on a synthetic bmm file
 recovers the efficiency the timings were built with."""
 
+import gzip
+
 import pytest
 
 from tests.benchmarks import load_benchmark
@@ -31,3 +33,33 @@ def test_the_batched_fit_recovers_the_efficiency_the_rows_were_built_with(tmp_pa
     efficiency, used = fit_module.fit_gemm(rows, SMS, PEAK, BANDWIDTH, FIXED_S, tiles=((128, 128, 1),))
     assert used == 4
     assert efficiency == pytest.approx(EFFICIENCY, rel=1e-9)
+
+
+def test_k_overhead_is_the_fixed_steps_of_a_wave_of_tiles(tmp_path):
+    # A fake GPU of 10 SMs with two batched kernels: 128x64 tiles whose wave takes
+    # 150 ns x (K + 6) and 64x64 tiles at 90 ns x (K + 2), on 700 and 500 rows of 5 waves
+    # (50 CTAs over 10 SMs) with K from 32 to 512; 10 us of harness and launch per row.
+    # Each kernel's line gives a / b = 6 and 2 steps; weighted by rows: (6 x 700 + 2 x 500)
+    # / 1200 = 4.33, rounded to 4. Rows outside the fit's range (3 waves, K over
+    # 512) are built 10x slower: taken in, they would move the figure.
+    fit_module = load_benchmark("gpu_fit")
+    sms, fixed_s = 10, 10e-6
+    lines = ["OPName,Latency,Device,Kernel Name,Grid x,Grid y,Grid z,B,M,N,K"]
+
+    def row(kernel: str, step_s: float, k0: float, k: int, grid_z: int, slow: float = 1.0) -> str:
+        waves = -(-grid_z // sms)
+        latency_ms = 1e3 * (fixed_s + slow * waves * step_s * (k + k0))
+        return f"bmm,{latency_ms!r},Fake GPU,void {kernel}(),1,1,{grid_z},{grid_z},64,{k},64"
+
+    for i in range(700):
+        lines.append(row("volta_sgemm_128x64_nn", 150e-9, 6, 32 + i % 481, 50))
+    for i in range(500):
+        lines.append(row("volta_sgemm_64x64_nn", 90e-9, 2, 32 + i % 481, 50))
+    lines += [row("volta_sgemm_64x64_nn", 90e-9, 2, 100, 30, slow=10.0),
+              row("volta_sgemm_64x64_nn", 90e-9, 2, 600, 50, slow=10.0)]
+    folder = tmp_path / "per_op" / "train" / "bmm"
+    folder.mkdir(parents=True)
+    with gzip.open(folder / "Fake.csv.gz", "wt") as out:
+        out.write("\n".join(lines) + "\n")
+    k_overhead, rows = fit_module.fit_k_overhead(tmp_path, "Fake", sms, fixed_s)
+    assert (k_overhead, rows) == (4.0, 1200)

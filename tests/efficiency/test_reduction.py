@@ -12,6 +12,7 @@ from torch import nn
 
 import roofline
 from roofline.efficiency.reduction import (
+    private_l2_capacity,
     reread_hit_fraction,
     reread_s,
     softmax_block_threads,
@@ -54,6 +55,25 @@ def test_reread_time_by_hand():
     assert extra[0] == pytest.approx(20e-6, rel=1e-12)
 
 
+def test_private_l2_capacity_by_hand():
+    # Two partitions of 20 MB, R rows of b bytes spread over both halves' SMs: a partition
+    # holds its own SMs' R/2 rows whole plus the half of the other side's R/2 rows homed
+    # in it (R/4): 0.75 R b <= 20 MB, so R b <= 26.67 MB = 40 MB x 2/3.
+    assert private_l2_capacity(40e6, 2) == pytest.approx(40e6 * 2 / 3, rel=1e-12)
+    # Four partitions of C/4: R/4 own rows + 3 x (R/4) x 1/4 = 7R/16 <= C/4 -> R b <= 4C/7.
+    assert private_l2_capacity(40e6, 4) == pytest.approx(40e6 * 4 / 7, rel=1e-12)
+    assert private_l2_capacity(6e6, 1) == 6e6  # a unified L2: all of it
+    with pytest.raises(ValueError, match="l2 partitions"):
+        private_l2_capacity(6e6, 0)
+
+
+@given(capacity=st.floats(1.0, 1e9), partitions=st.integers(1, 64))
+def test_private_l2_capacity_is_a_share_that_shrinks_with_partitions(capacity, partitions):
+    share = private_l2_capacity(capacity, partitions)
+    assert capacity / 2 < share <= capacity
+    assert private_l2_capacity(capacity, partitions + 1) <= share
+
+
 @given(rows=st.floats(1, 1e6), more=st.floats(0, 1e6), length=st.integers(1, 1 << 16))
 def test_reread_time_grows_with_rows_and_hit_stays_a_fraction(rows, more, length):
     row_bytes = np.array([4.0 * length])
@@ -68,11 +88,11 @@ def test_reread_time_grows_with_rows_and_hit_stays_a_fraction(rows, more, length
 # --------------------------------------------------------------------------- in prediction
 
 
-def spec_with_l2(capacity_bytes: float, l2_bw: float):
+def spec_with_l2(capacity_bytes: float, l2_bw: float, partitions: int = 1):
     """a100-pcie with a kernel model (no start-up, no floor) and the given L2."""
     spec = load_hardware("a100-pcie")
     model = KernelModel(sms=108, boost_clock_hz=1410e6, sustained_clock_hz=1410e6, gemm_efficiency={"simt": 0.8},
-                        k_overhead=0.0, latency_s=0.0, min_kernel_s=0.0, source="test")
+                        k_overhead=0.0, latency_s=0.0, min_kernel_s=0.0, source="test", l2_partitions=partitions)
     memory = (MemoryLevel("l2", l2_bw, capacity_bytes), spec.dram)
     return dataclasses.replace(spec, kernel_model=model, memory=memory, overhead_s=0.0)
 
@@ -99,6 +119,21 @@ def test_a_long_softmax_row_missing_l2_moves_twice_its_compulsory_bytes():
     op = one_op(Softmax(), torch.randn(1000, 4096), spec, "aten._softmax")
     dram = spec.efficiency.memory * 1.555e12
     assert op.memory_s == pytest.approx(4 * 16.384e6 / dram, rel=1e-6)
+
+
+def test_a_split_l2_serves_fewer_rereads_of_rows_that_overflow_it():
+    # 1000 rows of 16384 fp32 (65536 B): block of 512 threads, 108 x 4 rows in flight,
+    # working set 108 x 4 x 65536 x 2 = 56,623,104 B. A unified 40 MB L2 serves
+    # 40e6 / 56,623,104 = 0.7064 of the two re-reads; split in two it holds 2/3 of that:
+    # 26.667e6 / 56,623,104 = 0.4710. Each re-read moves 65.536 MB, from L2 at 5.4 TB/s
+    # or DRAM at efficiency x 1.555 TB/s, on top of the compulsory 2 x 65.536 MB.
+    x = torch.randn(1000, 16384)
+    dram = load_hardware("a100-pcie").efficiency.memory * 1.555e12
+    for partitions, capacity in ((1, 40e6), (2, 40e6 * 2 / 3)):
+        op = one_op(Softmax(), x, spec_with_l2(40e6, 5.4e12, partitions), "aten._softmax")
+        hit = capacity / 56_623_104
+        expected = 2 * 65.536e6 / dram + 2 * 65.536e6 * (hit / 5.4e12 + (1 - hit) / dram)
+        assert op.memory_s == pytest.approx(expected, rel=1e-9), partitions
 
 
 def test_a_short_softmax_row_is_read_once():

@@ -52,6 +52,7 @@ def test_round_trips_through_write_and_load(tmp_path):
         ("gemm_efficiency: {simt: 0.6, tensor: 0.7}", "gemm_efficiency: {vector: 0.5}"),
         ("k_overhead: 16", "k_overhead: 16\n  batched_tiles: [[128, 0, 1]]"),
         ("k_overhead: 16", "k_overhead: 16\n  batched_tiles: [[128, 128]]"),
+        ("k_overhead: 16", "k_overhead: 16\n  l2_partitions: 0"),
     ],
 )
 def test_bad_values_are_one_line_naming_the_field(tmp_path, change, message):
@@ -72,6 +73,17 @@ def test_batched_tiles_are_parsed_and_written_back(tmp_path):
     assert model.batched_tiles == ((64, 128, 1),) and model.gemm_efficiency == {"simt": 0.6, "batched": 0.9}
     again = load_hardware(write_hardware(load_hardware(path), tmp_path / "again.yaml")).kernel_model
     assert again == model
+
+
+def test_l2_partitions_are_parsed_and_written_back(tmp_path):
+    path = tmp_path / "gpu.yaml"
+    path.write_text(spec_text(BLOCK.replace("k_overhead: 16", "k_overhead: 16\n  l2_partitions: 2")))
+    model = load_hardware(path).kernel_model
+    assert model.l2_partitions == 2
+    assert load_hardware(write_hardware(load_hardware(path), tmp_path / "again.yaml")).kernel_model == model
+    # Left out, the L2 is one partition.
+    path.write_text(spec_text(BLOCK))
+    assert load_hardware(path).kernel_model.l2_partitions == 1
 
 
 def test_fitted_specs_say_where_their_figures_come_from():
@@ -120,3 +132,13 @@ def test_power_limited_cards_run_below_boost():
     # L4: datasheet base 795 of boost 2040 MHz; T4: ~900 of 1590 MHz under load.
     assert load_hardware(SPEC_DIR / "l4.yaml").kernel_model.clock_ratio == pytest.approx(795 / 2040)
     assert load_hardware(SPEC_DIR / "t4.yaml").kernel_model.clock_ratio == pytest.approx(900 / 1590)
+
+
+def test_split_l2_chips_say_so():
+    # GA100 and GH100 split their L2 in two (NVIDIA's A100 and H100 architecture
+    # whitepapers); Volta, Turing, Pascal and Ada specs keep one partition.
+    for name in ("a100-pcie", "a100-80gb-pcie", "a100-sxm", "h100-sxm", "h100-pcie", "h200"):
+        model = load_hardware(SPEC_DIR / f"{name}.yaml").kernel_model
+        assert model.l2_partitions == 2 and "l2_partitions" in model.source, name
+    for name in ("v100-pcie", "t4", "p100", "p4", "l4"):
+        assert load_hardware(SPEC_DIR / f"{name}.yaml").kernel_model.l2_partitions == 1, name
