@@ -115,6 +115,11 @@ def _token_count(inputs: Any) -> int | None:
     return None
 
 
+def options_at(options: dict[str, Any] | None, seq: int | None) -> dict[str, Any]:
+    """A sweep point's build options: a copy of ``options`` with ``seq`` set when given."""
+    return {**(options or {}), **({"seq": seq} if seq is not None else {})}
+
+
 def build(target: str, *, batch: int | None = None, meta: bool = False, options: dict[str, Any] | None = None) -> BuiltTarget:
     """Build a target (as build_target) and say at which batch and seq it was built: the
     values given, else the build function's defaults; a build function with a ``seq``

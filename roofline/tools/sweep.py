@@ -214,17 +214,14 @@ def _captured_rows(target: str, specs: list[HardwareSpec], todo: list[tuple[int,
                    dtype: str | None, options: dict[str, Any] | None, strict: bool, progress: bool) -> list[dict[str, Any]]:
     """Sweep rows (with their point and spec indices) of the shapes ``todo``, each built
     and captured once, then predicted on every spec."""
-    from roofline.targets import build
+    from roofline.targets import build, options_at
 
     rows: list[dict[str, Any]] = []
     with progress_bar(progress, "sweep", len(todo) * len(specs)) as advance:
         for point, (b, s) in todo:
-            build_options = dict(options or {})
-            if s is not None:
-                build_options["seq"] = s
             label = f"batch={b}" + (f" seq={s}" if s is not None else "")
             advance(0, f"capturing {target} {label}")
-            built = build(target, batch=b, meta=meta, options=build_options)
+            built = build(target, batch=b, meta=meta, options=options_at(options, s))
             first = analyze(built.model, built.inputs, hw=specs[0], dtype=dtype, name=built.name, strict=strict,
                             batch=built.batch, seq=built.seq)
             del built  # only the counted ops are needed from here on

@@ -101,12 +101,9 @@ class _Build:
 
 def _build(target: str, batch: int | None, seq: int | None, *, meta: bool, dtype: str | None,
            options: dict[str, Any] | None) -> _Build:
-    from roofline.targets import build
+    from roofline.targets import build, options_at
 
-    build_options = dict(options or {})
-    if seq is not None:
-        build_options["seq"] = seq
-    built = build(target, batch=batch, meta=meta, options=build_options)
+    built = build(target, batch=batch, meta=meta, options=options_at(options, seq))
     torch_dtype = parse_dtype(dtype)
     model = built.model
     if isinstance(model, torch.nn.Module) and torch_dtype is not None:
