@@ -39,7 +39,7 @@ def measure_gemm_cols(device: str, timer: Timer, mode: str, repeats: int, min_sa
         for cols in GEMM_COLS[mode]:
             weight, bias = torch.randn(cols, depth, device=device), torch.randn(cols, device=device)
             with torch.no_grad():
-                seconds = best_time(lambda w=weight, b=bias: torch.nn.functional.linear(x, w, b), timer, repeats,
+                seconds = best_time(lambda x=x, w=weight, b=bias: torch.nn.functional.linear(x, w, b), timer, repeats,
                                     min_sample_s)
             out.append({"cols": cols, "depth": depth, "seconds": seconds,
                         "flops_per_s": 2.0 * GEMM_COLS_ROWS * cols * depth / seconds})

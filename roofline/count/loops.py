@@ -144,6 +144,8 @@ def _reduction(record: OpRecord) -> LoopShape | None:
     reduced dimensions (softmax: over its row, written back in place)."""
     if not record.inputs or not record.outputs or record.inputs[0].stride is None:
         return None
+    if len(record.args) > 1 and isinstance(record.args[1], TensorInfo):  # max/min of two tensors: element-wise
+        return _pointwise(record)
     x = record.inputs[0]
     ndim = len(x.shape)
     if ndim == 0:

@@ -45,6 +45,12 @@ def test_loops_of_captured_ops_by_hand():
     assert _loops(torch.add, x, x) == [("aten.add", 1.0, 600.0)]
     # amax over dim 1 of [2, 50, 22]: the kept 22 is the inner loop, 2 x 50 of them
     assert _loops(lambda t: t.amax(1), torch.randn(2, 50, 22)) == [("aten.amax", 100.0, 22.0)]
+    # torch.max(x, w expanded to [100, 6]) is aten.maximum: the expanded operand steps 0
+    # along the 100, so 100 loops of 6
+    assert _loops(torch.max, x, w.expand(100, 6)) == [("aten.maximum", 100.0, 6.0)]
+    # aten.max.other, the two-tensor max, runs as aten.maximum: element-wise, not a
+    # reduction of the first (two contiguous [100, 6]: one loop of 600)
+    assert _loops(lambda a, b: torch.ops.aten.max.other(a, b), x, x.clone()) == [("aten.maximum", 1.0, 600.0)]
     # softmax over the last dim of [30, 7]: 30 rows of 7
     assert _loops(lambda t: torch.softmax(t, -1), torch.randn(30, 7)) == [("aten._softmax", 30.0, 7.0)]
 
