@@ -7,8 +7,11 @@ quantization (gemm.py); a convolution takes the fastest of cuDNN's algorithms fo
 shape (conv.py: implicit GEMM or Winograd); memory-bound kernels pay a start-up before
 their bytes stream (memory.py); power-limited cards run below their boost clock. On a calibrated spec,
 each op of a family the calibration's op suite measured follows that family's
-time-vs-size curve (cpu.py: dispatch, efficiency, threads by ATen's grain). A spec without a kernel
-model keeps one efficiency per unit and memory (the datasheet roofline), unchanged.
+time-vs-size curve (cpu.py: dispatch, efficiency, threads by ATen's grain), its loops
+shorter than a vectorized step run element by element at the costs calibrate measured
+for them, and products of few rows or few columns run at their measured rates. A spec
+without a kernel model keeps one efficiency per unit and memory (the datasheet
+roofline), unchanged.
 
 May import: hardware (the spec), count (constants), numpy/pandas. Never analysis or later.
 """

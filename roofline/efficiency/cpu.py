@@ -15,6 +15,12 @@ dispatch_s and efficiency are fitted per family on calibrate's op-suite microben
 (roofline.calibrate.curves), never on a model. The attained bandwidth (bytes / kernel_s)
 ramps with size from 0 (all dispatch) to efficiency x roof, with a step at the grain.
 
+Beyond the curves: an op whose inner loops (roofline.count.loops) are shorter than one
+vectorized step runs them element by element and pays a start per loop
+(short_loop_s, measured.loop_costs); matrix products of few rows on cold weights
+(few_row_gemm_s, measured.gemm_rows) or of few output columns (narrow_gemm_s,
+measured.gemm_cols) run at the rates calibrate measured for them.
+
 Everything works on numpy arrays (a whole model, or a sweep's grid, at once).
 """
 
