@@ -476,10 +476,11 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
     winograd_wins = (winograd_s < compute_s) & supported & ~no_work
     compute_s = np.where(winograd_wins, winograd_s, compute_s)
     attainable = np.where(winograd_wins, flops / np.where(winograd_wins, winograd_s, 1.0), attainable)
+    row_rate_op = _per_op(np.isin(traits.op, _ROW_RATE_OPS), ndim)  # matrix products a CPU calibration rates
     if sizes.gemm is not None and hw.measured is not None and hw.measured.gemm_cols:
         # A calibrated CPU's products of few output columns run at the rate measured for them.
         narrow = narrow_gemm_s(sizes.gemm[2], sizes.gemm[1], sizes.gemm[3], flops, itemsize, hw.measured)
-        compute_s = np.where(_per_op(np.isin(traits.op, _ROW_RATE_OPS), ndim), np.maximum(compute_s, narrow), compute_s)
+        compute_s = np.where(row_rate_op, np.maximum(compute_s, narrow), compute_s)
     activation_bytes = nbytes - traffic.weight_bytes
     memory_s = (activation_bytes / (eff.memory * traffic.bandwidth)
                 + traffic.weight_bytes / (eff.weights * traffic.weight_bandwidth)
@@ -488,7 +489,7 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
                 + kernel.reread_s)
     if sizes.gemm is not None:  # a calibrated CPU's few-row GEMMs stream their cold weights at the rate measured
         weights_cold = level == WORKING_SET and traffic.weight_bandwidth <= hw.dram.bandwidth
-        matmul_weight = _per_op(np.isin(traits.op, _ROW_RATE_OPS), ndim) * traffic.weight_bytes
+        matmul_weight = row_rate_op * traffic.weight_bytes
         memory_s = np.maximum(memory_s, few_row_gemm_s(sizes.gemm[1], sizes.gemm[3], flops, matmul_weight,
                                                        itemsize, hw.measured, weights_cold))
     work_s = np.maximum(compute_s, memory_s)

@@ -32,7 +32,7 @@ import torch
 from roofline.capture import OpRecord, TensorInfo
 from roofline.count.registry import LoopShape
 
-__all__ = ["LOOP_RULES", "LoopShape", "iterator_loops", "loop_shape", "loops_of"]
+__all__ = ["LOOP_RULES", "REDUCTION_LOOP_OPS", "SLICE_LOOP_OPS", "LoopShape", "iterator_loops", "loop_shape", "loops_of"]
 
 Rule = Callable[[OpRecord], "LoopShape | None"]
 
@@ -56,13 +56,6 @@ def _known(condition: Any) -> bool:
     from torch.fx.experimental.symbolic_shapes import statically_known_true
 
     return bool(statically_known_true(condition))
-
-
-def _product(values: Any) -> Any:
-    out: Any = 1
-    for value in values:
-        out = out * value
-    return out
 
 
 def _broadcast_strides(shape: tuple, info: TensorInfo) -> tuple | None:
@@ -109,7 +102,7 @@ def iterator_loops(shape: tuple, operand_strides: list[tuple]) -> LoopShape | No
         if not all(_known(s[previous] * shape[previous] == s[d]) for s in operand_strides):
             break
         inner = inner * shape[d]
-    total = _product(shape[d] for d in dims)
+    total = math.prod(shape[d] for d in dims)
     return LoopShape(total // inner, inner)
 
 
@@ -136,9 +129,15 @@ def _dims(value: Any, ndim: int) -> list[int]:
     return sorted({int(v) % ndim for v in values}) if ndim else []
 
 
-@_rule("aten.sum", "aten.mean", "aten.amax", "aten.amin", "aten.prod", "aten.any", "aten.all", "aten.max", "aten.min",
-       "aten.argmax", "aten.argmin", "aten.nansum", "aten.logsumexp", "aten._softmax", "aten._log_softmax",
-       "aten._safe_softmax")
+#: Ops whose kernel runs its inner loop as a reduction (softmaxes reduce their rows).
+REDUCTION_LOOP_OPS = ("aten.sum", "aten.mean", "aten.amax", "aten.amin", "aten.prod", "aten.any", "aten.all", "aten.max",
+                      "aten.min", "aten.argmax", "aten.argmin", "aten.nansum", "aten.logsumexp", "aten._softmax",
+                      "aten._log_softmax", "aten._safe_softmax")
+#: Ops whose kernel copies whole slices (a cat's rows, a gather's indexed rows).
+SLICE_LOOP_OPS = ("aten.cat", "aten.index_select", "aten.embedding", "aten.index_add", "aten.index_add_")
+
+
+@_rule(*REDUCTION_LOOP_OPS)
 def _reduction(record: OpRecord) -> LoopShape | None:
     """A reduction iterates over its input: the output walks it with stride 0 along the
     reduced dimensions (softmax: over its row, written back in place)."""
@@ -159,7 +158,7 @@ def _reduction(record: OpRecord) -> LoopShape | None:
     reduced = _dims(dim, ndim)
     # The output's own strides, spread over the input's dimensions (0 where reduced).
     kept = [d for d in range(ndim) if d not in reduced]
-    contiguous = [_product(x.shape[e] for e in kept[i + 1:]) for i in range(len(kept))]
+    contiguous = [math.prod(x.shape[e] for e in kept[i + 1:]) for i in range(len(kept))]
     out_strides = [0] * ndim
     for d, stride in zip(kept, contiguous):
         out_strides[d] = stride
@@ -176,25 +175,25 @@ def _cat(record: OpRecord) -> LoopShape | None:
         return None
     ndim = len(tensors[0].shape)
     dim = int(record.args[1] if len(record.args) > 1 else record.kwargs.get("dim", 0)) % max(ndim, 1)
-    loops = sum(_product(t.shape[:dim]) for t in tensors)
+    loops = sum(math.prod(t.shape[:dim]) for t in tensors)
     total = sum(t.numel for t in tensors)
     return LoopShape(loops, total / loops if _known(loops > 0) else total)
 
 
-def _gather_along(record: OpRecord, source: TensorInfo, dim: Any, indices: Any) -> LoopShape | None:
+def _gather_along(source: TensorInfo, dim: Any, indices: Any) -> LoopShape | None:
     ndim = len(source.shape)
     if ndim == 0 or indices is None:
         return None
     dim = int(dim) % ndim
-    inner = _product(source.shape[dim + 1:])
-    return LoopShape(_product(source.shape[:dim]) * indices, inner)
+    inner = math.prod(source.shape[dim + 1:])
+    return LoopShape(math.prod(source.shape[:dim]) * indices, inner)
 
 
 @_rule("aten.index_select")
 def _index_select(record: OpRecord) -> LoopShape | None:
     """One slice of prod(shape[dim + 1:]) elements per index and outer position."""
     source, dim, index = record.args[0], record.args[1], record.args[2]
-    return _gather_along(record, source, dim, index.numel if isinstance(index, TensorInfo) else None)
+    return _gather_along(source, dim, index.numel if isinstance(index, TensorInfo) else None)
 
 
 @_rule("aten.embedding")
@@ -212,7 +211,7 @@ def _index_add(record: OpRecord) -> LoopShape | None:
     dim, index, source = record.args[1], record.args[2], record.args[3]
     if not isinstance(source, TensorInfo) or not isinstance(index, TensorInfo):
         return None
-    return _gather_along(record, source, dim, index.numel)
+    return _gather_along(source, dim, index.numel)
 
 
 def _is_pointwise(func: Any) -> bool:

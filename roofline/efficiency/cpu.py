@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from roofline.count.loops import REDUCTION_LOOP_OPS, SLICE_LOOP_OPS
 from roofline.dtypes import item_sizes
 from roofline.hardware import CalibrationRecord
 
@@ -43,8 +44,8 @@ __all__ = [
     "curve_time_s",
     "elements_of",
     "few_row_gemm_s",
-    "narrow_gemm_s",
     "loop_terms",
+    "narrow_gemm_s",
     "op_elements",
     "short_loop_s",
     "thread_slowdown",
@@ -203,12 +204,6 @@ def narrow_gemm_s(cols: np.ndarray, rows: np.ndarray, depth: np.ndarray, flops: 
 #: vectorized_loop), a reduction four accumulators (Reduce.h); a gather or a cat copies
 #: each slice a vector at a time. Fewer elements than that run element by element.
 VECTORS_PER_STEP = {"reduction": 4, "elementwise": 2, "slice": 1}
-#: Ops whose inner loop is a reduction's (the rest of the looped ops are element-wise
-#: unless listed as slice copies).
-_REDUCTION_OPS = ("aten.sum", "aten.mean", "aten.amax", "aten.amin", "aten.prod", "aten.any", "aten.all", "aten.max",
-                  "aten.min", "aten.argmax", "aten.argmin", "aten.nansum", "aten.logsumexp", "aten._softmax",
-                  "aten._log_softmax", "aten._safe_softmax")
-_SLICE_OPS = ("aten.cat", "aten.index_select", "aten.embedding", "aten.index_add", "aten.index_add_")
 
 
 def vector_bytes(isa: str | None) -> float:
@@ -244,12 +239,12 @@ def loop_terms(ops: pd.DataFrame, record: CalibrationRecord | None) -> LoopTerms
     families = {suite_op.name: suite_op.aten_ops for suite_op in record.op_suite_ops}
     per_op = {op: (c.element_s, c.loop_s) for c in record.loop_costs for op in families.get(c.op, ())}
     elementwise = [(c.element_s, c.loop_s) for c in record.loop_costs
-                   if not any(op in _REDUCTION_OPS or op in _SLICE_OPS for op in families.get(c.op, ()))]
+                   if not any(op in REDUCTION_LOOP_OPS or op in SLICE_LOOP_OPS for op in families.get(c.op, ()))]
     default = tuple(np.median(np.array(elementwise), axis=0)) if elementwise else (0.0, 0.0)
     names = ops["op"].astype(str).to_numpy()
     costs = np.array([per_op.get(name, default) for name in names], dtype=float).reshape(n, 2)
-    kind = np.where(np.isin(names, _REDUCTION_OPS), VECTORS_PER_STEP["reduction"],
-                    np.where(np.isin(names, _SLICE_OPS), VECTORS_PER_STEP["slice"], VECTORS_PER_STEP["elementwise"]))
+    kind = np.where(np.isin(names, REDUCTION_LOOP_OPS), VECTORS_PER_STEP["reduction"],
+                    np.where(np.isin(names, SLICE_LOOP_OPS), VECTORS_PER_STEP["slice"], VECTORS_PER_STEP["elementwise"]))
     step = np.maximum(kind * vector_bytes(record.isa) / item_sizes(ops["dtype"]), 1.0)
     return LoopTerms(costs[:, 0], costs[:, 1], step)
 
