@@ -272,8 +272,8 @@ def write_report(path: Path, results: list[dict[str, Any]], skipped: list[tuple[
         f"{args.repeats}); profiler: torch.profiler's summed self "
         f"{'CUDA' if args.device == 'cuda' else 'CPU'} time of one forward.",
         "- Errors are (predicted - measured) / measured. End-to-end compares the predicted total "
-        "with the whole forward; \"vs op sum\" with the sum of the measured ops (no Python between "
-        "ops). Time-weighted error = sum |predicted - measured| / sum measured over ops; median op "
+        "(\"predicted\": the ops and the module calls between them) with the whole forward; \"vs op "
+        "sum\" the ops' predictions with the sum of the measured ops (no Python between ops). Time-weighted error = sum |predicted - measured| / sum measured over ops; median op "
         "error = median |predicted - measured| / measured over ops that do work.",
         "- Targets: |end-to-end| <= 15% and time-weighted <= 30% on every model.",
         "",
@@ -306,7 +306,7 @@ def write_report(path: Path, results: list[dict[str, Any]], skipped: list[tuple[
     for r in done:
         s = r["summary"]
         lines.append(
-            f"| {r['name']} | {_options(r['options'])} | {s['ops']} | {_time(s['predicted_s'])} | "
+            f"| {r['name']} | {_options(r['options'])} | {s['ops']} | {_time(s['predicted_total_s'])} | "
             f"{_time(s['forward_s'])} | {_time(s['ops_total_s'])} | {_time(s['profiler_s'])} | "
             f"{_pct(s['end_to_end_error'])} | {_pct(s['ops_total_error'])} | {_pct(s['time_weighted_error'], False)} | "
             f"{_pct(s['median_op_error'], False)} | {_pct(r.get('spread'), False)} | "
@@ -401,7 +401,9 @@ KNOWN_CAUSES = [
     "that large. Smaller outputs fault only when the allocator's history says so, which the "
     "model cannot see (MobileNetV2's 4.8 MB batch-norm outputs).",
     "- **Python between ops.** Module calls and Python glue add time between ops that no op "
-    "accounts for: the gap between \"forward\" and \"op sum\" (small here).",
+    "accounts for: the gap between \"forward\" and \"op sum\" (small here). The predicted total "
+    "adds each module call at the spec's measured.module_call_s (when the calibration has it); "
+    "the Python inside forwards is not predicted.",
     "- **Noise.** On a machine shared with other work, multi-threaded ops wait for "
     "descheduled workers and wall-clock figures swing by several times; `--threads 1 "
     "--clock thread` (the thread's CPU time) gives stable figures on a busy machine, but "

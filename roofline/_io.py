@@ -1,4 +1,5 @@
-"""Writing files and showing progress: the one atomic writer and the one progress bar.
+"""Writing files and showing progress: the one atomic writer, the one progress bar, and
+JSON-safe values for the documents written.
 
 Every output of roofline (CSV, JSON, traces, figures, specs) goes through
 ``write_atomic``: a file is either complete or absent, never half written. Long work
@@ -7,14 +8,19 @@ shows ``progress`` (a rich bar on stderr, or nothing).
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from roofline.errors import RooflineError
 
-__all__ = ["write_atomic", "write_text_atomic", "progress"]
+__all__ = ["json_safe", "write_atomic", "write_text_atomic", "progress"]
 
 
 def write_atomic(path: str | os.PathLike, write: Callable[[object], None], *, binary: bool = False) -> Path:
@@ -80,3 +86,19 @@ def progress(show: bool, description: str, total: int | None) -> Iterator[Callab
             bar.advance(task, steps)
 
         yield advance
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinities as None and numpy scalars as Python numbers,
+    through dicts and lists (what json.dumps(allow_nan=False) accepts)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value

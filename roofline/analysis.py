@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from roofline._io import json_safe
 from roofline.capture import OpRecord, capture
 from roofline.capture.training import HOST, PHASES
 from roofline.capture.inputs import cast_inputs, converted_copy
@@ -27,7 +28,7 @@ from roofline.errors import RooflineError, UnsupportedOpError
 from roofline.dtypes import dtype_key, parse_dtype
 from roofline.efficiency import GEMM_COLUMNS, LOOP_COLUMNS, ROW_COLUMNS, WINOGRAD_COLUMNS
 from roofline.hardware import HardwareSpec, load_hardware
-from roofline.predict import Tf32Policy, predict_frame
+from roofline.predict import Tf32Policy, between_ops_s, predict_frame
 from roofline.count import compulsory_bytes
 from roofline.count.loops import LoopShape, loop_shape, loops_of
 from roofline.count.registry import DEVICE_MEMORY, VECTOR, Cost, GemmShape, RowShape, Unsupported, WinogradShape, count
@@ -73,6 +74,9 @@ UNSUPPORTED_COLUMNS = (
 #: view: a shared Linear is "a.proj" when block a calls it, "b.proj" when b does).
 #: count_frame adds it after COUNT_COLUMNS; a frame built without it uses ``module``.
 CALLER_COLUMN = "caller"
+#: nn.Module calls entered before each op, since the one before (OpRecord.module_calls):
+#: the Python between ops that roofline.predict.between_ops_s charges.
+MODULE_CALLS_COLUMN = "module_calls"
 
 DEFAULT_HW = "h100-sxm"
 
@@ -131,30 +135,15 @@ def count_frame(records: list[OpRecord]) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         frame["intensity"] = np.where(frame["bytes"] > 0, frame["flops"] / frame["bytes"], np.nan)
     frame[CALLER_COLUMN] = [r.caller if r.caller is not None else r.module for r in records]
+    frame[MODULE_CALLS_COLUMN] = [r.module_calls for r in records]
     frame.index.name = "index"
-    return frame[[*COUNT_COLUMNS, CALLER_COLUMN]]
+    return frame[[*COUNT_COLUMNS, CALLER_COLUMN, MODULE_CALLS_COLUMN]]
 
 
 def _dominant_dtype(counted: pd.DataFrame) -> str:
     """The dtype key most ops of a frame compute in ("fp32" for an empty frame)."""
     dtypes = counted["dtype"] if "dtype" in counted else pd.Series(dtype=object)
     return str(dtypes.mode().iloc[0]) if not dtypes.empty else "fp32"
-
-
-def _json_safe(value: Any) -> Any:
-    """``value`` with NaN and infinities as None and numpy scalars as Python numbers,
-    through dicts and lists (what json.dumps(allow_nan=False) accepts)."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is pd.NA or value is pd.NaT:
-        return None
-    return value
 
 
 def _append_gemm(rows: dict[str, list[Any]], gemm: GemmShape | None) -> None:
@@ -270,6 +259,12 @@ class Analysis:
         """Predicted device time of the whole model, seconds (ops run one after another;
         host-side ops are apart: host_s)."""
         return float(self.device_ops["predicted_s"].sum())
+
+    @property
+    def between_ops_s(self) -> float:
+        """Predicted host time between ops, seconds: the Python of the model's module calls
+        (roofline.predict.between_ops_s; 0 on a spec without a measured module call)."""
+        return between_ops_s(self.counted, self.hw)
 
     @property
     def kernel_s(self) -> float:
@@ -472,6 +467,7 @@ class Analysis:
             "intensity": self.intensity,
             "predicted_s": self.predicted_s,
             "kernel_s": self.kernel_s,
+            "between_ops_s": self.between_ops_s,
             "unsupported_ops": int((~self.ops["supported"]).sum()),
             **({"host_ops": int(len(host)), "host_s": self.host_s} if not host.empty else {}),
             **({"peer_flops": self.peer_flops} if self.peer is not None else {}),
@@ -487,7 +483,7 @@ class Analysis:
             "unsupported": self.unsupported.to_dict(orient="records"),
             "ops": self.ops.reset_index().to_dict(orient="records"),
         }
-        return json.dumps(_json_safe(document), indent=1, allow_nan=False)
+        return json.dumps(json_safe(document), indent=1, allow_nan=False)
 
     def check_strict(self) -> None:
         """Raise UnsupportedOpError naming every op that has no formula."""

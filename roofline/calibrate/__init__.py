@@ -20,7 +20,8 @@ torch uses (torch.get_num_threads()):
 * per-op overhead: tiny versions of common aten ops (one element) called through their
   OpOverloads, the path a measured run times; the median over the ops. And the same
   for ops that do no work (views, an allocation): ``measured.view_overhead_s``, which
-  predictions on the spec charge each view (roofline.predict.no_work_overhead).
+  predictions on the spec charge each view (roofline.predict.no_work_overhead). And one
+  nn.Module call's own Python (``measured.module_call_s``), charged between ops.
 * bandwidth against working-set size: element-wise adds (2 reads + 1 write) over
   working sets from 16 KiB to 256 MiB (2 GiB on a GPU), repeated on the same buffers so
   each size sits in the level that holds it; bandwidth = bytes / (time - overhead).
@@ -100,17 +101,8 @@ import pandas as pd
 import torch
 
 from roofline._io import progress as progress_bar
-from roofline.calibrate.bench import (
-    MIN_SAMPLE_S,
-    REPEATS,
-    ROUNDS,
-    MiB,
-    best_cold_time,
-    best_time,
-    cache_flusher,
-    interleaved_rounds,
-    reference_loop_s,
-)
+from roofline.calibrate.bench import (MIN_SAMPLE_S, REPEATS, ROUNDS, MiB, best_cold_time, best_time, cache_flusher,
+                                      interleaved_rounds, reference_loop_s)
 from roofline.calibrate.fit import (caches_from_plateaus, curve_efficiency, find_plateaus, fit_fresh_write, fit_levels,
                                     matrix_efficiency, suite_efficiency)
 from roofline.calibrate.kernels import cuda_kernel_model, measure_cuda_kernels
@@ -125,6 +117,7 @@ from roofline.calibrate.probes import (
     measure_gemm,
     measure_gemm_rows,
     measure_host_link,
+    measure_module_call,
     measure_overhead,
     measure_vector,
     measure_view_overhead,
@@ -239,6 +232,7 @@ class Calibration:
     gemm_rows: pd.DataFrame = field(default_factory=pd.DataFrame)  # measure_gemm_rows (CPU)
     loop_costs: pd.DataFrame = field(default_factory=pd.DataFrame)  # fit_loop_costs (CPU): op, element_s, loop_s
     gemm_cols: pd.DataFrame = field(default_factory=pd.DataFrame)  # measure_gemm_cols (CPU)
+    module_call_s: float | None = None  # measure_module_call: Python of one nn.Module call
 
     def stability(self) -> dict[str, float]:
         """Per figure, how much its rounds differed (slowest over fastest, minus 1; the
@@ -325,6 +319,8 @@ class Calibration:
             # Ops that do no work cost this each (roofline.predict.no_work_overhead).
             view_overhead_s=_sig(self.view_overhead_s),
             view_ops_s=tuple(OpSeconds(str(row.op), _sig(row.seconds)) for row in self.views.itertuples()),
+            # Eager runs each module call's Python between ops (roofline.predict.between_ops_s).
+            module_call_s=None if self.module_call_s is None else _sig(self.module_call_s),
             # Large fresh outputs pay page faults (roofline.predict.fresh_write_s).
             fresh_write=None if self.fresh_write is None else FreshWrite(
                 _sig(self.fresh_write["min_bytes"]), _sig(self.fresh_write["bandwidth"])),
@@ -494,8 +490,9 @@ def _measure_ceilings(run: _Run, started: str, advance: Callable[[str | None], N
     advance("per-op overhead")
     first = interleaved_rounds(
         {"overhead": lambda: measure_overhead(device, timer, repeats, min_sample),
-         "views": lambda: measure_view_overhead(device, timer, repeats, min_sample)},
-        {"overhead": ["op"], "views": ["op"]}, rounds)
+         "views": lambda: measure_view_overhead(device, timer, repeats, min_sample),
+         "module": lambda: measure_module_call(timer, repeats, min_sample)},
+        {"overhead": ["op"], "views": ["op"], "module": ["op"]}, rounds)
     overhead, views = first["overhead"], first["views"]
     overhead_s = float(overhead["seconds"].median())
     notes: list[str] = []
@@ -551,7 +548,8 @@ def _measure_ceilings(run: _Run, started: str, advance: Callable[[str | None], N
         matrix_flops=matrix_flops, vector=vector, vector_flops=vector_flops, efficiency=efficiency,
         matrix_efficiency=matrix_efficiency(efficiency), host_link_bw=host, notes=notes, views=views,
         view_overhead_s=float(views["seconds"].median()), fresh_write=fit_fresh_write(curve),
-        gemm_rows=second.get("rows", pd.DataFrame()), gemm_cols=second.get("cols", pd.DataFrame()))
+        gemm_rows=second.get("rows", pd.DataFrame()), gemm_cols=second.get("cols", pd.DataFrame()),
+        module_call_s=float(first["module"]["seconds"].iloc[0]))
 
 
 def _last_cache_bytes(kind: str) -> float:

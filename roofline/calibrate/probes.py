@@ -17,7 +17,7 @@ from roofline.calibrate.bench import MiB, best_cold_time, best_time, cache_flush
 from roofline.dtypes import USER_DTYPES
 from roofline.measure import Timer
 
-__all__ = ["measure_overhead", "measure_view_overhead", "sweep_sizes", "measure_bandwidth", "measure_gemm",
+__all__ = ["measure_overhead", "measure_view_overhead", "measure_module_call", "sweep_sizes", "measure_bandwidth", "measure_gemm",
            "measure_vector", "measure_efficiency", "measure_gemm_rows", "GEMM_ROWS", "measure_host_link", "EFFICIENCY_SUITE", "CALIBRATED_DTYPES"]
 
 #: (first, last) working-set exponents of two (bytes) and points per octave, per device
@@ -96,6 +96,38 @@ def measure_view_overhead(device: str, timer: Timer, repeats: int, min_sample_s:
     }
     rows = [{"op": op, "seconds": best_time(fn, timer, repeats, min_sample_s)} for op, fn in calls.items()]
     return pd.DataFrame(rows)
+
+
+class _Passthrough(torch.nn.Module):
+    """A module whose forward does nothing: what calling it costs is the call itself."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+#: Distinct modules the module-call probe calls in turn, as a forward calls its layers.
+MODULE_CHAIN = 256
+
+
+def measure_module_call(timer: Timer, repeats: int, min_sample_s: float) -> pd.DataFrame:
+    """Seconds of host Python one call of an nn.Module whose forward runs no op costs
+    (Module.__call__'s hook checks and the call of its forward): MODULE_CHAIN distinct
+    modules called in turn, less the same loop without the calls, per call (one call
+    of one module again and again runs faster than a forward's calls of many, and
+    swings twofold between runs). One row, op "nn.Module call", seconds (at least 0).
+    Eager pays it between ops, whatever the device."""
+    chain, x = [_Passthrough() for _ in range(MODULE_CHAIN)], torch.ones(1)
+
+    def called() -> None:
+        for module in chain:
+            module(x)
+
+    def looped() -> None:
+        for module in chain:
+            pass
+
+    seconds = best_time(called, timer, repeats, min_sample_s) - best_time(looped, timer, repeats, min_sample_s)
+    return pd.DataFrame([{"op": "nn.Module call", "seconds": max(seconds / MODULE_CHAIN, 0.0)}])
 
 
 def sweep_sizes(mode: str, kind: str = "cpu") -> list[int]:

@@ -61,8 +61,11 @@ class ModuleStack:
         self.callers: list[str] = [""]  # the call path of each frame of ``stack``
         self._running: list[Any] = [model]  # the module of each frame
         self._handles: list[Any] = []
+        #: Module calls entered so far (each pays nn.Module.__call__'s Python cost).
+        self.calls = 0
 
     def _pre(self, module: torch.nn.Module, args: Any) -> None:
+        self.calls += 1
         name = self.names.get(id(module))
         parent = self.stack[-1][0]
         if name is None:  # a module created inside forward, or not part of the model
@@ -151,6 +154,7 @@ class CaptureMode(TorchDispatchMode):
         self.persistent = persistent_storages(root)
         self.records: list[OpRecord] = []
         self.opaque_depth = 0
+        self._calls_recorded = 0  # module calls already given to a record
 
     # ------------------------------------------------------------------ hooks
 
@@ -188,7 +192,9 @@ class CaptureMode(TorchDispatchMode):
         # the call path where module_path is the module running; else module_path's own name
         caller = self.modules.caller if module == self.modules.current else module[0]
         record = make_record(len(self.records), op, func, module, args, kwargs, out,
-                             self.persistent, python_call, caller=caller)
+                             self.persistent, python_call, caller=caller,
+                             module_calls=self.modules.calls - self._calls_recorded)
+        self._calls_recorded = self.modules.calls
         self.records.append(record)
         self.on_record(record, out)
         return record

@@ -166,6 +166,9 @@ class OpRecord:
     #: one ``module`` name, its first, but a caller path through the parent that called
     #: it); None where capture did not follow calls (then ``module`` is the path).
     caller: str | None = None
+    #: nn.Module calls entered since the previous record (the model's own call counts
+    #: for the first): Python run between ops, which eager pays on the host.
+    module_calls: int = 0
 
     @property
     def packet(self) -> str:
@@ -359,12 +362,14 @@ def make_record(
     persistent: frozenset[int] = frozenset(),
     python_call: Any = None,
     caller: str | None = None,
+    module_calls: int = 0,
 ) -> OpRecord:
     """The OpRecord of one call that just ran: its args, kwargs and output as metadata.
 
     module: (qualified name, type name) of the module it ran in; persistent: the storages
     of the model's parameters and buffers (persistent_storages), for param_bytes;
-    caller: the module's call path (OpRecord.caller).
+    caller: the module's call path (OpRecord.caller); module_calls: module calls since
+    the previous record (OpRecord.module_calls).
     """
     memo: dict[int, TensorInfo] = {}
     inputs: list[TensorInfo] = []
@@ -388,4 +393,5 @@ def make_record(
         python_call=python_call,
         param_bytes=_param_bytes((args, kwargs), persistent) if persistent else 0,
         caller=caller,
+        module_calls=module_calls,
     )

@@ -293,14 +293,14 @@ def parse_record(model: RecordModel | None) -> CalibrationRecord | None:
     Rows keep file order; values are checked by record_problems."""
     if model is None:
         return None
-    fresh = model.fresh_write
     return CalibrationRecord(
         tool=model.tool, date=model.date, mode=model.mode, device=model.device, device_name=model.device_name, isa=model.isa,
         threads=model.threads, torch=model.torch, python=model.python, duration_s=model.duration_s,
+        module_call_s=model.module_call_s,
         load_average=model.load_average, memory_level=model.memory_level, timing=model.timing, clock=model.clock,
         overhead_s=tuple(OpSeconds(op, s) for op, s in model.overhead_s.items()),
         view_overhead_s=model.view_overhead_s, view_ops_s=tuple(OpSeconds(op, s) for op, s in model.view_ops_s.items()),
-        fresh_write=None if fresh is None else FreshWrite(fresh.min_bytes, fresh.bandwidth),
+        fresh_write=None if model.fresh_write is None else FreshWrite(model.fresh_write.min_bytes, model.fresh_write.bandwidth),
         bandwidth_curve=tuple(CurvePoint(*row) for row in model.bandwidth_curve),
         plateaus=tuple(Plateau(*row) for row in model.plateaus),
         levels=tuple(LevelFit(row.level, row.capacity, row.bandwidth, row.points) for row in model.levels),

@@ -1,4 +1,5 @@
-"""Checks of a calibration record's curve fields (op_curves, gemm_rows, stability, quiet):
+"""Checks of a calibration record's curve fields (op_curves, gemm_rows, stability, quiet,
+module_call_s):
 values no calibration writes, each problem one line naming the field."""
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from roofline.hardware.spec import CalibrationRecord
 from roofline.units import show_value
 
 __all__ = ["curve_problems"]
+
+#: Longer than any Python interpreter takes to enter a module call (about 1 us today).
+MAX_MODULE_CALL_S = 1e-3
 
 
 def curve_problems(record: CalibrationRecord) -> list[str]:
@@ -38,6 +42,9 @@ def curve_problems(record: CalibrationRecord) -> list[str]:
         if not all(math.isfinite(v) and v >= 0 for v in (cost.element_s, cost.loop_s)):
             problems.append(f"measured.loop_costs.{cost.op}: expected seconds of at least 0 per element and per loop "
                             f"such as [{cost.op}, 7e-10, 3e-09], got {show_value(cost.element_s)}, {show_value(cost.loop_s)}")
+    if record.module_call_s is not None and not (0 <= record.module_call_s <= MAX_MODULE_CALL_S):  # NaN fails too
+        problems.append(f"measured.module_call_s: expected seconds from 0 to {MAX_MODULE_CALL_S:g} such as 1e-06, "
+                        f"got {show_value(record.module_call_s)}")
     pairs = [(r.depth, r.rows) for r in record.gemm_rows]
     if any(rows < 1 or depth < 1 for depth, rows in pairs) or pairs != sorted(set(pairs)):
         problems.append("measured.gemm_rows: expected [rows, depth, FLOP/s] rows with rows and depth of at least 1, "

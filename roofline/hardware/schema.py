@@ -41,6 +41,7 @@ units, rows as lists in the order of the fields of roofline.hardware.spec's row 
       overhead_s: {aten.add: 2.09e-06, ...}
       view_overhead_s: 2.198e-06
       view_ops_s: {aten.view: 2.183e-06, ...}
+      module_call_s: 1.1e-06            # Python of one nn.Module call, charged between ops
       fresh_write: {min_bytes: 31640000.0, bandwidth: 3995000000.0}   # or null
       bandwidth_curve: [[16384, add, 1.638e+16], ...]   # working_set_bytes, kernel, B/s
       plateaus: [[1049000.0, 16780000.0, 185900000000.0], ...]
@@ -183,6 +184,7 @@ class RecordModel(_Strict):
     overhead_s: dict[_Str, _Number] = Field(default_factory=dict)
     view_overhead_s: _Number = 0.0
     view_ops_s: dict[_Str, _Number] = Field(default_factory=dict)
+    module_call_s: _Number | None = None
     fresh_write: _FreshWriteModel | None = None
     bandwidth_curve: list[tuple[_Int, _Str, _Number]] = Field(default_factory=list)
     plateaus: list[tuple[_Number, _Number, _Number]] = Field(default_factory=list)

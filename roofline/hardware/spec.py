@@ -261,7 +261,7 @@ class QuietCheck:
 class CalibrationRecord:
     """What a calibration measured and how (the spec's ``measured:`` block).
 
-    Predictions read memory_level, view_overhead_s, fresh_write, op_curves (or, from an
+    Predictions read memory_level, view_overhead_s, module_call_s, fresh_write, op_curves (or, from an
     older calibration without curves, op_suite's median fractions) and op_suite_ops; the rest is provenance and the raw figures behind the spec's ceilings.
     Every field has a default, so a hand-made record may give only what it needs. The
     notes a calibration writes live in HardwareSpec.notes.
@@ -284,6 +284,7 @@ class CalibrationRecord:
     overhead_s: tuple[OpSeconds, ...] = ()  # tiny ops whose median is the per-op overhead
     view_overhead_s: float = 0.0  # s charged to each op that does no work (views)
     view_ops_s: tuple[OpSeconds, ...] = ()  # the views and allocation it is the median of
+    module_call_s: float | None = None  # s of Python per nn.Module call, between ops; None: not measured
     fresh_write: FreshWrite | None = None  # None: fresh outputs cost nothing extra
     bandwidth_curve: tuple[CurvePoint, ...] = ()
     plateaus: tuple[Plateau, ...] = ()

@@ -26,8 +26,9 @@ device idle between the ops' kernels): measured forward - sum of measured op tim
 prediction is what the time model charges outside the ops compared: on the "kernel"
 basis (a GPU trace: ops compared by kernel_s) the per-op launch and dispatch overhead
 (predicted_s - kernel_s); on the "wall" basis (live runs, CPU traces: ops compared by
-predicted_s) 0: the model has no term for time between ops, and its per-op dispatch
-cost is inside each op's predicted_s, where the measurement puts it too.
+predicted_s) the Python of the model's nn.Module calls (Analysis.between_ops_s, from a
+calibrated spec's ``measured.module_call_s``; 0 without it), the per-op dispatch cost
+being inside each op's predicted_s, where the measurement puts it too.
 """
 
 from __future__ import annotations
@@ -307,4 +308,5 @@ def compare(analysis: Any, measurement: Any) -> Comparison:
         profiler_s=measurement.profiler_s,
         profiler_kind=measurement.profiler_kind,
         threads=measurement.threads,
+        other_predicted_s=analysis.between_ops_s,
     )

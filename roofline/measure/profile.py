@@ -35,13 +35,14 @@ __all__ = ["MIN_MATCHED", "compare_trace", "join_trace", "predicted_other_s"]
 MIN_MATCHED = 0.5
 
 
-def predicted_other_s(ops: pd.DataFrame, basis: str) -> float:
+def predicted_other_s(ops: pd.DataFrame, basis: str, between_ops_s: float = 0.0) -> float:
     """Predicted time between ops (s) on a basis: "kernel": the per-op launch and
-    dispatch overhead outside kernels, sum(predicted_s - kernel_s); "wall": 0, the
-    overhead being inside each op's predicted_s as it is inside its measured time."""
+    dispatch overhead outside kernels, sum(predicted_s - kernel_s); "wall":
+    ``between_ops_s`` (Analysis.between_ops_s: the Python of the module calls), the
+    per-op dispatch being inside each op's predicted_s as it is inside its measured time."""
     if basis == "kernel":
         return float((ops["predicted_s"] - ops["kernel_s"]).sum())
-    return 0.0
+    return between_ops_s
 
 
 def _forwards(run: TraceRun, names: list[str]) -> tuple[pd.DataFrame, float, int]:
@@ -103,7 +104,7 @@ def compare_trace(analysis: Any, path: str | Path) -> Comparison:
         profiler_kind="device kernels" if basis == "kernel" else "top-level aten ops",
         threads=None,
         basis=basis,
-        other_predicted_s=predicted_other_s(analysis.ops, basis),
+        other_predicted_s=predicted_other_s(analysis.ops, basis, analysis.between_ops_s),
         source=str(path),
         analysis_only=a_rest[["op", "predicted_s"]].rename_axis("index"),
         trace_only=t_rest[["op", "measured_s", "start_us"]],

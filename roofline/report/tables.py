@@ -43,6 +43,9 @@ def print_header(analysis: Any, console: Console, how: str = "add --dtype {}") -
                   f"{number(summary['intensity'])} FLOP/B")
     console.print(f"predicted {format_seconds(summary['predicted_s'])}: kernels {format_seconds(summary['kernel_s'])} "
                   f"+ per-op overhead {format_seconds(overhead)}")
+    if summary.get("between_ops_s"):
+        console.print(f"+ Python between ops (module calls) {format_seconds(summary['between_ops_s'])}: "
+                      f"a forward of {format_seconds(summary['predicted_s'] + summary['between_ops_s'])} on the host")
     note = dtype_note(analysis.workload.dtype, analysis.hw, how)
     if note:
         console.print(note, style="yellow")

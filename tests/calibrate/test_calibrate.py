@@ -198,6 +198,9 @@ def test_views_cost_what_the_calibration_measured():
 def test_quick_calibration_measures_view_overhead(quick):
     spec = quick.to_spec()
     assert 0 < spec.measured.view_overhead_s < 1e-4
+    # A module call is Python: more than a bare function call (~0.05 us), far less than
+    # an op's dispatch on a tensor of a million elements.
+    assert 5e-8 < spec.measured.module_call_s < 1e-4
     assert set(quick.suite["bound"]) <= {"compute", "memory"} and len(quick.suite) >= 10
     assert 0.05 <= spec.efficiency.vector <= 1 and 0.05 <= spec.efficiency.memory <= 1
 

@@ -335,3 +335,21 @@ def test_a_shared_module_has_one_name_and_a_call_path_per_caller():
     assert addmm == [("shared", "a.proj"), ("shared", "b.proj"), ("shared", "c.<shared>"), ("shared", "shared")]
     relu = [(r.module, r.caller) for r in records if r.packet == "aten.relu"]
     assert relu == [("a", "a"), ("b", "b"), ("c", "c")]
+
+
+def test_each_record_counts_the_module_calls_since_the_one_before():
+    class Inner(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+            self.tail = nn.Sequential(nn.ReLU(), nn.Identity())
+
+        def forward(self, x):
+            return self.tail(self.fc(x)).sum()
+
+    with torch.no_grad():
+        records, _ = capture(Inner().eval(), (torch.randn(2, 4),))
+    calls = [(r.packet, r.module_calls) for r in records]
+    # Inner and fc before fc's transpose; none before its addmm; tail and its ReLU before
+    # relu; the Identity (no op of its own) before the sum.
+    assert calls == [("aten.t", 2), ("aten.addmm", 0), ("aten.relu", 2), ("aten.sum", 1)]

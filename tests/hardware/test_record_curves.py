@@ -1,4 +1,4 @@
-"""The calibration record's curve fields (op_curves, gemm_rows, stability, quiet): typed at load,
+"""The calibration record's curve fields (op_curves, gemm_rows, stability, quiet, module_call_s): typed at load,
 round-tripped through write -> load, bad values refused in one line naming the field."""
 
 import dataclasses
@@ -52,6 +52,13 @@ def test_loop_and_column_fields_round_trip(local, tmp_path):
     assert again.loop_costs == record.loop_costs and again.gemm_cols == record.gemm_cols
 
 
+def test_module_call_round_trips(local, tmp_path):
+    record = dataclasses.replace(local.measured, module_call_s=2.2e-06)
+    path = write_hardware(dataclasses.replace(local, measured=record), tmp_path / "m.yaml")
+    assert "module_call_s: 2.2e-06" in path.read_text()
+    assert load_hardware(path).measured.module_call_s == 2.2e-06
+
+
 def _write(tmp_path, patch):
     data = yaml.safe_load(LOCAL_CPU.read_text())
     data["measured"].update(patch)
@@ -73,6 +80,9 @@ BAD = [
     ({"loop_costs": [["add", -1e-9, 3e-9]]}, "measured.loop_costs.add", "expected seconds of at least 0"),
     ({"loop_costs": [["add", 1e-9]]}, "measured.loop_costs.0.2", "missing required field"),
     ({"gemm_cols": [[8, 64, 0.0]]}, "measured.gemm_cols: 8 columns at depth 64", "FLOP/s above 0"),
+    ({"module_call_s": -1e-6}, "measured.module_call_s", "expected seconds from 0 to"),
+    ({"module_call_s": 0.5}, "measured.module_call_s", "expected seconds from 0 to"),
+    ({"module_call_s": "2 us"}, "measured.module_call_s", "expected a number"),
     ({"stability": {"dram bandwidth": -0.1}}, "measured.stability.dram bandwidth", "at least 0"),
     ({"quiet": {"before_s": 0.0, "after_s": 1e-3}}, "measured.quiet.before_s", "above 0"),
     ({"quiet": {"before_s": 1e-3}}, "measured.quiet.after_s", "missing required field"),
