@@ -5,8 +5,7 @@ over channel blocks of one vector, and reorders its NCHW input and output to and
 that blocked layout on every eager call: a few FLOPs per byte and a fixed cost per call,
 nothing like a GEMM rate. A grouped convolution (ResNeXt's 32 groups of a few channels)
 runs one small product per group whose reduction is the channels per group x the taps:
-the fewer channels, the further below the GEMM peak. Calibrate times both, fp32, one
-call after another as a forward runs them:
+the fewer channels, the further below the GEMM peak. Calibrate times both, fp32, batch 1:
 
 - depthwise, per kernel size and stride: a pyramid of shapes whose channels double as
   the output plane halves (DEPTHWISE_PYRAMID), the rate against output elements;
@@ -14,22 +13,29 @@ call after another as a forward runs them:
   (channels per group x 9, the GEMM's K): the rate against output elements, over
   output planes GROUPED_PLANES.
 
-Predictions on the spec take these rates (roofline.efficiency.cpu_conv).
+As a forward runs them, not back to back on one tensor: every shape is called once per
+cycle, round-robin, on an input freshly written just before (as the previous op writes
+it in a forward), so its weights, code and buffers were last touched a cycle ago; each
+call is timed alone and each shape keeps its fastest of CYCLES. Called back to back on
+one tensor the same convolutions ran 1.2-2x faster than this, and a forward measured
+them near the cycled time. Predictions on the spec take these rates
+(roofline.efficiency.cpu_conv).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pandas as pd
 import torch
 
-from roofline.calibrate.bench import best_time
 from roofline.hardware import ConvRate
 from roofline.measure import Timer
 
-__all__ = ["CONV_RATE_COLUMNS", "DEPTHWISE_KERNELS", "DEPTHWISE_PYRAMID", "GROUPED_CHANNELS", "GROUPED_GROUPS",
-           "GROUPED_PLANES", "conv_rate_record", "measure_conv_rates"]
+__all__ = ["CONV_RATE_COLUMNS", "CYCLES", "DEPTHWISE_KERNELS", "DEPTHWISE_PYRAMID", "GROUPED_CHANNELS",
+           "GROUPED_GROUPS", "GROUPED_PLANES", "conv_rate_record", "measure_conv_rates"]
 
 #: (kernel side, stride) pairs of the depthwise convolutions timed, per mode.
 DEPTHWISE_KERNELS = {"full": ((3, 1), (3, 2), (5, 1), (5, 2)), "quick": ((3, 1), (3, 2))}
@@ -41,51 +47,66 @@ GROUPED_CHANNELS = {"full": (2, 4, 8, 16, 32), "quick": (4, 32)}
 #: Groups of the grouped convolutions, and their output sides per mode.
 GROUPED_GROUPS = 32
 GROUPED_PLANES = {"full": (7, 14, 28, 56), "quick": (14, 56)}
+#: Round-robin cycles over the shapes; each shape keeps its fastest call.
+CYCLES = {"full": 7, "quick": 3}
 #: Columns of measure_conv_rates's frame: kind ("depthwise" or "grouped"), stride,
 #: reduction (what each output sums over: the taps of a depthwise kernel, channels per
 #: group x taps of a grouped one), out_elements (channels x output plane), seconds (per
 #: call, dispatch included) and flops_per_s.
 CONV_RATE_COLUMNS = ("kind", "stride", "reduction", "out_elements", "seconds", "flops_per_s")
-#: Fresh inputs each grouped shape is timed on, the fastest kept: oneDNN's im2col path
-#: for a few channels per group ran 2x slower on some placements of the same tensors
-#: in one process (3.5 against 7.6 ms for 128 channels in 32 groups at 56x56), the
-#: slow placement sometimes for every round; a forward measured the fast one.
-PLACEMENTS = 2
 #: Bytes of a block allocated and freed before timing: glibc then serves blocks up to
 #: that size from its heap, as it does in a forward after the first large outputs were
 #: freed (without it, each call's outputs would be mapped fresh and page-faulted in).
 _ALLOCATOR_WARMUP_BYTES = 30 * 2**20
 
 
-def _row(kind: str, stride: int, reduction: int, out_elements: int, seconds: float) -> dict:
-    return {"kind": kind, "stride": stride, "reduction": reduction, "out_elements": out_elements, "seconds": seconds,
-            "flops_per_s": 2.0 * out_elements * reduction / seconds}
+@dataclass(frozen=True)
+class _Probe:
+    """One convolution timed: (1, channels, side, side) input, kernel side x side."""
+
+    kind: str
+    channels: int
+    side: int
+    kernel: int
+    stride: int
+    groups: int
+
+    @property
+    def reduction(self) -> int:
+        return self.channels // self.groups * self.kernel**2
+
+    @property
+    def out_elements(self) -> int:
+        return self.channels * (self.side // self.stride) ** 2
 
 
-def measure_conv_rates(device: str, timer: Timer, mode: str, repeats: int, min_sample_s: float,
-                       advance: Callable[[], None]) -> pd.DataFrame:
+def _probes(mode: str) -> list[_Probe]:
+    depthwise = [_Probe("depthwise", channels, plane * stride, side, stride, channels)
+                 for side, stride in DEPTHWISE_KERNELS[mode] for channels, plane in DEPTHWISE_PYRAMID[mode]]
+    grouped = [_Probe("grouped", GROUPED_GROUPS * per_group, plane, 3, 1, GROUPED_GROUPS)
+               for per_group in GROUPED_CHANNELS[mode] for plane in GROUPED_PLANES[mode]]
+    return depthwise + grouped
+
+
+def measure_conv_rates(device: str, timer: Timer, mode: str, advance: Callable[[], None]) -> pd.DataFrame:
     """FLOP/s of fp32 depthwise and grouped 2-D convolutions (batch 1, 'same' padding,
-    no bias): CONV_RATE_COLUMNS, one row per shape. CPU only (a GPU's convolutions are
-    modelled by roofline.efficiency.conv)."""
+    no bias), timed in round-robin cycles (see the module): CONV_RATE_COLUMNS, one row
+    per shape. CPU only (a GPU's convolutions are modelled by roofline.efficiency.conv)."""
     torch.empty(_ALLOCATOR_WARMUP_BYTES // 4).fill_(0.0)  # freed at once: the allocator now keeps such blocks
-    conv, out = torch.nn.functional.conv2d, []
-    for side, stride in DEPTHWISE_KERNELS[mode]:
-        for channels, plane in DEPTHWISE_PYRAMID[mode]:
-            x = torch.randn(1, channels, plane * stride, plane * stride, device=device)
-            weight = torch.randn(channels, 1, side, side, device=device)
-            seconds = best_time(lambda x=x, w=weight, s=stride, p=side // 2, g=channels: conv(x, w, None, s, p, 1, g),
-                                timer, repeats, min_sample_s)
-            out.append(_row("depthwise", stride, side * side, channels * plane * plane, seconds))
-    for per_group in GROUPED_CHANNELS[mode]:
-        channels = GROUPED_GROUPS * per_group
-        weight = torch.randn(channels, per_group, 3, 3, device=device)
-        for plane in GROUPED_PLANES[mode]:
-            seconds = min(best_time(lambda x=x, w=weight: conv(x, w, None, 1, 1, 1, GROUPED_GROUPS), timer, repeats,
-                                    min_sample_s)
-                          for x in (torch.randn(1, channels, plane, plane, device=device) for _ in range(PLACEMENTS)))
-            out.append(_row("grouped", 1, per_group * 9, channels * plane * plane, seconds))
+    probes = _probes(mode)
+    weights = [torch.randn(p.channels, p.channels // p.groups, p.kernel, p.kernel, device=device) for p in probes]
+    best = [math.inf] * len(probes)
+    conv = torch.nn.functional.conv2d
+    for _ in range(CYCLES[mode]):
+        for i, (probe, weight) in enumerate(zip(probes, weights)):
+            x = torch.randn(1, probe.channels, probe.side, probe.side, device=device)
+            with timer.span() as elapsed:
+                conv(x, weight, None, probe.stride, probe.kernel // 2, 1, probe.groups)
+            best[i] = min(best[i], elapsed[0])
     advance()
-    return pd.DataFrame(out, columns=list(CONV_RATE_COLUMNS))
+    rows = [(p.kind, p.stride, p.reduction, p.out_elements, seconds, 2.0 * p.out_elements * p.reduction / seconds)
+            for p, seconds in zip(probes, best)]
+    return pd.DataFrame(rows, columns=list(CONV_RATE_COLUMNS))
 
 
 def conv_rate_record(frame: pd.DataFrame) -> tuple[ConvRate, ...]:
