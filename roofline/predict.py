@@ -19,7 +19,8 @@ A calibrated spec (``hw.measured``, a roofline.hardware.CalibrationRecord) refin
 terms: the memory level by working set, the cost of views and of large fresh outputs,
 and, for each op of a family its op suite measured, the family's time-vs-size curve
 (roofline.efficiency.cpu: its own dispatch cost in place of the spec's overhead, its
-own efficiency, one thread below ATen's grain).
+own efficiency, one thread below ATen's grain); its depthwise and grouped fp32
+convolutions take the times measured for them (roofline.efficiency.cpu_conv).
 
 Everything here works on whole columns at once (numpy), so predicting a captured model
 on another spec is a few vector operations, not a re-capture.
@@ -46,6 +47,7 @@ from roofline.efficiency import (
 )
 from roofline.efficiency.cpu import (CurveTerms, LoopTerms, curve_terms, few_row_gemm_s, loop_terms, narrow_gemm_s,
                                     short_loop_s, thread_slowdown)
+from roofline.efficiency.cpu_conv import conv_rate_s, conv_shape
 from roofline.hardware import DRAM, WORKING_SET, HardwareSpec
 
 __all__ = [
@@ -371,6 +373,7 @@ class OpTraits:
     itemsize: np.ndarray  # bytes per element of the dtype it computes in
     curves: CurveTerms  # calibrated CPU families: dispatch_s and efficiency before the thread ramp
     loops: LoopTerms | None = None  # a calibrated CPU's short-loop costs (None: none)
+    conv: np.ndarray | None = None  # bool: a convolution (None: no category known)
 
 
 @dataclass(frozen=True)
@@ -414,7 +417,8 @@ def op_traits(ops: pd.DataFrame, hw: HardwareSpec, tf32: Tf32Policy) -> OpTraits
                     host=host, no_work=ops["unit"].to_numpy() == NO_UNIT,
                     supported=ops["supported"].to_numpy(dtype=bool), in_place=in_place_ops(ops),
                     op=ops["op"].to_numpy() if "op" in ops else np.full(len(ops), ""),
-                    itemsize=item_sizes(ops["dtype"]), curves=curves, loops=loop_terms(ops, hw.measured))
+                    itemsize=item_sizes(ops["dtype"]), curves=curves, loops=loop_terms(ops, hw.measured),
+                    conv=ops["category"].to_numpy() == CONV)
 
 
 def op_sizes(ops: pd.DataFrame) -> OpSizes:
@@ -505,6 +509,15 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
         matmul_weight = row_rate_op * traffic.weight_bytes
         memory_s = np.maximum(memory_s, few_row_gemm_s(sizes.gemm[1], sizes.gemm[3], flops, matmul_weight,
                                                        itemsize, hw.measured, weights_cold))
+    if traits.conv is not None and hw.measured is not None and hw.measured.conv_rates:
+        # A calibrated CPU's depthwise and grouped fp32 convolutions take the time measured for them,
+        # their traffic included (roofline.efficiency.cpu_conv); the spec's per-op overhead is the dispatch in it.
+        shape = conv_shape(_per_op(traits.conv, ndim) & supported & (itemsize == 4), flops, nbytes - sizes.bytes_written,
+                           sizes.bytes_written, sizes.param_bytes, itemsize, sizes.gemm)
+        conv_s = np.maximum(conv_rate_s(shape, hw.measured) - hw.overhead_s, 1e-12)
+        rated = np.isfinite(conv_s)
+        compute_s, memory_s = np.where(rated, conv_s, compute_s), np.where(rated, np.minimum(memory_s, conv_s), memory_s)
+        attainable = np.where(rated, flops / np.where(rated, conv_s, 1.0), attainable)
     work_s = np.maximum(compute_s, memory_s)
     if sizes.loops is not None and traits.loops is not None and np.any(traits.loops.loop_s > 0):
         # A calibrated CPU runs short inner loops element by element (roofline.efficiency.cpu).

@@ -9,7 +9,8 @@ their bytes stream (memory.py); power-limited cards run below their boost clock.
 each op of a family the calibration's op suite measured follows that family's
 time-vs-size curve (cpu.py: dispatch, efficiency, threads by ATen's grain), its loops
 shorter than a vectorized step run element by element at the costs calibrate measured
-for them, and products of few rows or few columns run at their measured rates. A spec
+for them, products of few rows or few columns run at their measured rates, and depthwise
+and grouped convolutions take the times measured for them (cpu_conv.py). A spec
 without a kernel model keeps one efficiency per unit and memory (the datasheet
 roofline), unchanged.
 

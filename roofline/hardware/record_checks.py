@@ -1,4 +1,4 @@
-"""Checks of a calibration record's curve fields (op_curves, gemm_rows, stability, quiet,
+"""Checks of a calibration record's curve fields (op_curves, gemm_rows, conv_rates, stability, quiet,
 module_call_s):
 values no calibration writes, each problem one line naming the field."""
 
@@ -9,7 +9,10 @@ import math
 from roofline.hardware.spec import CalibrationRecord
 from roofline.units import show_value
 
-__all__ = ["curve_problems"]
+__all__ = ["CONV_KINDS", "conv_rate_problems", "curve_problems"]
+
+#: The kinds of measured.conv_rates rows (roofline.calibrate.convs).
+CONV_KINDS = ("depthwise", "grouped")
 
 #: Longer than any Python interpreter takes to enter a module call (about 1 us today).
 MAX_MODULE_CALL_S = 1e-3
@@ -53,6 +56,7 @@ def curve_problems(record: CalibrationRecord) -> list[str]:
         if not (math.isfinite(r.flops_per_s) and r.flops_per_s > 0):
             problems.append(f"measured.gemm_rows: {r.rows} rows at depth {r.depth}: expected FLOP/s above 0 such as "
                             f"7e9, got {show_value(r.flops_per_s)}")
+    problems += conv_rate_problems(record)
     for figure in record.stability:
         if not (figure.spread >= 0 and math.isfinite(figure.spread)):
             problems.append(f"measured.stability.{figure.figure}: expected a spread of at least 0 such as 0.03, "
@@ -62,4 +66,25 @@ def curve_problems(record: CalibrationRecord) -> list[str]:
             value = getattr(record.quiet, label)
             if not (math.isfinite(value) and value > 0):
                 problems.append(f"measured.quiet.{label}: expected seconds above 0, got {show_value(value)}")
+    return problems
+
+
+def conv_rate_problems(record: CalibrationRecord) -> list[str]:
+    """Problems of ``record.conv_rates``, one line each: a kind other than CONV_KINDS, a
+    stride, reduction or output size below 1, a rate that is not a positive number, a
+    point given twice."""
+    problems, seen = [], set()
+    for r in record.conv_rates:
+        at = f"measured.conv_rates: [{r.kind}, {r.stride}, {r.reduction}, {r.out_elements}, {show_value(r.flops_per_s)}]"
+        if r.kind not in CONV_KINDS:
+            problems.append(f"{at}: kind: expected one of {', '.join(CONV_KINDS)}, got {r.kind!r}")
+        if min(r.stride, r.reduction, r.out_elements) < 1:
+            problems.append(f"{at}: expected stride, reduction and out_elements of at least 1 such as "
+                            "[depthwise, 1, 9, 401408, 1.4e10]")
+        if not (math.isfinite(r.flops_per_s) and r.flops_per_s > 0):
+            problems.append(f"{at}: flops_per_s: expected FLOP/s above 0 such as 1.4e10, got {show_value(r.flops_per_s)}")
+        key = (r.kind, r.stride, r.reduction, r.out_elements)
+        if key in seen:
+            problems.append(f"{at}: the point (kind, stride, reduction, out_elements) is given twice")
+        seen.add(key)
     return problems

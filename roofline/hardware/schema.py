@@ -55,6 +55,7 @@ units, rows as lists in the order of the fields of roofline.hardware.spec's row 
       op_suite_ops: {relu: [aten.relu, aten.relu_], ...} # the aten ops each suite op stands for
       op_curves: [[add, 4.1e-06, 0.93, 0.08], ...]      # op, dispatch_s, efficiency, spread
       loop_costs: [[add, 7.0e-10, 3.1e-09], ...]         # op, s per scalar element, s per inner loop
+      conv_rates: [[depthwise, 1, 9, 401408, 1.4e+10], ...]  # kind, stride, reduction, out_elements, FLOP/s
       stability: {peak fp32 matrix: 0.02, ...}           # per figure: slowest round / fastest - 1
       quiet: {before_s: 0.00044, after_s: 0.00045}       # reference workload before/after
 
@@ -198,6 +199,7 @@ class RecordModel(_Strict):
     op_suite_ops: dict[_Str, list[_Str]] = Field(default_factory=dict)
     op_curves: list[tuple[_Str, _Number, _Number, _Number]] = Field(default_factory=list)
     loop_costs: list[tuple[_Str, _Number, _Number]] = Field(default_factory=list)
+    conv_rates: list[tuple[_Str, _Int, _Int, _Int, _Number]] = Field(default_factory=list)
     stability: dict[_Str, _Number] = Field(default_factory=dict)
     quiet: _QuietModel | None = None
 

@@ -228,6 +228,22 @@ class ColsRate:
 
 
 @dataclass(frozen=True)
+class ConvRate:
+    """The rate of one CPU convolution outside the GEMM path, fp32, batch 1: ``kind``
+    "depthwise" (one input channel per group) or "grouped" (a few channels per group),
+    ``stride``, ``reduction`` (what each output sums over: the kernel's taps for a
+    depthwise one, input channels per group x taps for a grouped one), ``out_elements``
+    (output channels x output plane) and the ``flops_per_s`` measured there, dispatch
+    included (roofline.calibrate.convs; used by roofline.efficiency.cpu_conv)."""
+
+    kind: str  # "depthwise" or "grouped"
+    stride: int
+    reduction: int  # taps (depthwise) or channels per group x taps (grouped)
+    out_elements: int
+    flops_per_s: float
+
+
+@dataclass(frozen=True)
 class LoopCost:
     """What an op family's short inner loops cost on one thread (roofline.efficiency.cpu):
     ``element_s`` per element a loop runs element by element (below a vector's worth, or
@@ -298,6 +314,7 @@ class CalibrationRecord:
     op_suite_ops: tuple[SuiteOp, ...] = ()  # every op of op_suite, with its aten ops
     op_curves: tuple[OpCurve, ...] = ()  # per suite op: dispatch + ramp (roofline.efficiency.cpu)
     loop_costs: tuple[LoopCost, ...] = ()  # per suite op: short inner loops (roofline.efficiency.cpu)
+    conv_rates: tuple[ConvRate, ...] = ()  # depthwise and grouped convolutions (roofline.efficiency.cpu_conv)
     stability: tuple[FigureSpread, ...] = ()  # per figure, the spread of its rounds
     quiet: QuietCheck | None = None  # reference workload before and after
 

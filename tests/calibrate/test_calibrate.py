@@ -55,6 +55,11 @@ def test_quick_calibration_writes_a_spec_that_loads(quick, tmp_path):
     assert [(r.depth, r.rows) for r in measured.gemm_rows] == [(512, 1), (512, 4), (4096, 1), (4096, 4)]
     assert all(0 < r.flops_per_s <= spec.matrix_flops["fp32"] * 1.5 for r in measured.gemm_rows)
     assert measured.isa and measured.isa.startswith(torch.backends.cpu.get_cpu_capability())
+    # quick mode's convolutions: depthwise 3x3 at strides 1 and 2 over 3 sizes (9 taps each),
+    # grouped 3x3 of 4 and 32 channels per group (reductions 36 and 288) at 2 planes
+    points = sorted((r.kind, r.stride, r.reduction) for r in measured.conv_rates)
+    assert points == [("depthwise", 1, 9)] * 3 + [("depthwise", 2, 9)] * 3 + [("grouped", 1, 36)] * 2 + [("grouped", 1, 288)] * 2
+    assert all(0 < r.flops_per_s <= spec.matrix_flops["fp32"] * 1.5 for r in measured.conv_rates)
     assert "quick mode" in spec.source
     if quick.load_average is not None:  # the OS says (Linux): recorded with the figures
         assert measured.load_average == round(quick.load_average, 2)
