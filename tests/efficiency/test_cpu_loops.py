@@ -73,6 +73,31 @@ def test_loop_terms_by_family():
     assert terms.step_elements.tolist() == [16, 32, 16, 32]
 
 
+def test_loop_terms_of_a_kernel_variant():
+    # an index_select running its strided kernel takes the family "index_select@strided"
+    # where calibrate measured one (2 ns per element, 70 ns per loop), its own family
+    # otherwise; every element of a strided copy is scalar (an infinite step)
+    record = dataclasses.replace(
+        _record(), op_suite_ops=(*_record().op_suite_ops, SuiteOp("index_select", ("aten.index_select",)),
+                                 SuiteOp("index_select@strided", ("aten.index_select@strided",))),
+        loop_costs=(*_record().loop_costs, LoopCost("index_select", 0.0, 6e-9),
+                    LoopCost("index_select@strided", 2e-9, 70e-9)))
+    ops = pd.DataFrame({"op": ["aten.index_select", "aten.index_select", "aten.sum"], "dtype": ["fp32"] * 3,
+                        "loop_kernel": ["strided", "", "outer"]})
+    terms = loop_terms(ops, record)
+    # sum@outer is not measured here: the sum family's own 2 / 8 ns
+    assert terms.element_s.tolist() == pytest.approx([2e-9, 0.0, 2e-9])
+    assert terms.loop_s.tolist() == pytest.approx([70e-9, 6e-9, 8e-9])
+    # steps: strided inf; a slice copy 1 x 32 / 4 = 8 fp32; an outer reduction 4 x 32 / 4 = 32
+    assert terms.step_elements.tolist() == [np.inf, 8, 32]
+    # QuWeiT's 4608 indices of 197-element slices: 4608 x (70 ns + 197 x 2 ns) = 2.138 ms,
+    # every element scalar
+    seconds, scalar = short_loop_s(np.array([4608.0]), np.array([197.0]), dataclasses.replace(
+        terms, element_s=terms.element_s[:1], loop_s=terms.loop_s[:1], step_elements=terms.step_elements[:1]),
+        threads=1)
+    assert seconds[0] == pytest.approx(4608 * (70e-9 + 197 * 2e-9)) and scalar[0] == 1.0
+
+
 def test_no_loop_terms_without_costs_or_on_a_gpu():
     ops = pd.DataFrame({"op": ["aten.add"], "dtype": ["fp32"]})
     assert loop_terms(ops, None).loop_s.tolist() == [0.0]
