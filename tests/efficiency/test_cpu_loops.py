@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from roofline.efficiency.cpu import LoopTerms, loop_terms, short_loop_s, vector_bytes
@@ -126,3 +126,54 @@ def test_predictions_charge_short_loops_by_hand():
     y = torch.randn(6000)
     long_loop = analyze(torch.add, (y, y), hw=spec).ops.iloc[0]
     assert long_loop["kernel_s"] == pytest.approx(analyze(torch.add, (y, y), hw=without).ops.iloc[0]["kernel_s"] + 3e-9)
+
+
+def _strided_spec():
+    from roofline.hardware import load_hardware
+
+    local = load_hardware(Path(__file__).resolve().parents[2] / "hw_specs" / "local-cpu.yaml")
+    record = dataclasses.replace(
+        _record(), memory_level="working_set",
+        op_suite_ops=(*_record().op_suite_ops, SuiteOp("index_select", ("aten.index_select",)),
+                      SuiteOp("index_select@strided", ("aten.index_select@strided",)),
+                      SuiteOp("amax", ("aten.amax",)), SuiteOp("amax@outer", ("aten.amax@outer",))),
+        loop_costs=(*_record().loop_costs, LoopCost("index_select", 0.0, 6e-9),
+                    LoopCost("index_select@strided", 2e-9, 70e-9), LoopCost("amax", 1.7e-9, 0.0),
+                    LoopCost("amax@outer", 3.2e-9, 0.6e-9)))
+    return dataclasses.replace(local, measured=record)
+
+
+def test_strided_index_select_and_outer_reduction_predicted_by_hand():
+    from roofline.analysis import analyze
+
+    spec = _strided_spec()
+    without = dataclasses.replace(spec, measured=dataclasses.replace(spec.measured, loop_costs=()))
+    # [1, 40, 300].index_select(-1, 500 indices): 500 strided copies of 40 elements, every
+    # element scalar: 500 x (70 ns + 40 x 2 ns) = 75 us replace the roofline work
+    x, index = torch.randn(1, 40, 300), torch.randint(0, 300, (500,))
+    row = analyze(lambda t, i: t.index_select(-1, i), (x, index), hw=spec).ops.iloc[0]
+    assert row["kernel_s"] == pytest.approx(500 * (70e-9 + 40 * 2e-9))
+    # amax over dim 1 of [4, 30, 6]: 4 x 30 = 120 loops of 6 (< a 32-element step), the
+    # outer kernel's 120 x 0.6 ns + 720 x 3.2 ns = 2.376 us; its dispatch as without loops
+    y = torch.randn(4, 30, 6)
+    outer = analyze(lambda t: t.amax(1), (y,), hw=spec).ops.iloc[0]
+    plain = analyze(lambda t: t.amax(1), (y,), hw=without).ops.iloc[0]
+    assert outer["kernel_s"] == pytest.approx(120 * 0.6e-9 + 720 * 3.2e-9)
+    assert outer["overhead_s"] == plain["overhead_s"]
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(2, 64), st.integers(1, 400), st.integers(1, 3))
+def test_strided_index_select_time_grows_with_its_size(rows, indices, grow):
+    # more indices or longer slices never take less time (each index a copy of the slice)
+    from roofline.analysis import analyze
+
+    spec = _strided_spec()
+
+    def predicted(r, n):
+        x, index = torch.randn(1, r, 50), torch.zeros(n, dtype=torch.long)
+        return analyze(lambda t, i: t.index_select(-1, i), (x, index), hw=spec).ops["predicted_s"].sum()
+
+    base = predicted(rows, indices)
+    assert predicted(rows * (grow + 1), indices) >= base
+    assert predicted(rows, indices * (grow + 1)) >= base
