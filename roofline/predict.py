@@ -493,7 +493,7 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
         memory_s = np.maximum(memory_s, few_row_gemm_s(sizes.gemm[1], sizes.gemm[3], flops, matmul_weight,
                                                        itemsize, hw.measured, weights_cold))
     work_s = np.maximum(compute_s, memory_s)
-    if sizes.loops is not None and traits.loops is not None and np.any(traits.loops.loop_s > 0):
+    if sizes.loops is not None and traits.loops is not None and np.any(traits.loops.loop_s + traits.loops.element_s > 0):
         # A calibrated CPU runs short inner loops element by element (roofline.efficiency.cpu).
         loop_s, scalar = short_loop_s(*sizes.loops, traits.loops, traits.curves.threads)
         looped = supported & ~no_work & ~host

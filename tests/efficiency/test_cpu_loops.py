@@ -160,6 +160,10 @@ def test_strided_index_select_and_outer_reduction_predicted_by_hand():
     plain = analyze(lambda t: t.amax(1), (y,), hw=without).ops.iloc[0]
     assert outer["kernel_s"] == pytest.approx(120 * 0.6e-9 + 720 * 3.2e-9)
     assert outer["overhead_s"] == plain["overhead_s"]
+    # over the last dim, the rows' own family: amax costs 1.7 ns per element and nothing
+    # per loop, and is charged alone as well: 120 rows of 6 -> 720 x 1.7 ns = 1.224 us
+    rows = analyze(lambda t: t.amax(-1), (y,), hw=spec).ops.iloc[0]
+    assert rows["kernel_s"] == pytest.approx(720 * 1.7e-9)
 
 
 @settings(max_examples=20, deadline=None)
