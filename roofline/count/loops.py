@@ -14,9 +14,10 @@ this module only says what the loops are, from shapes and strides alone:
 
 Some ops run another kernel for some arguments, whose loops cost differently: the shape
 names it (LoopShape.kernel, a key of LOOP_KERNELS) and calibrate times it as its own
-family (``op@kernel``, loop_key). An index_select along a dimension past the second runs
-ATen's general path, one strided copy (a TensorIterator) per index, element by element
-("strided"); a reduction that keeps the input's innermost dimension reduces column by
+family (``op@kernel``, loop_key). An index_select along the last dimension, when it is
+the third or later, runs ATen's general path, one strided copy (a TensorIterator) per
+index, element by element ("strided"; along a middle dimension past the second the same
+path copies rows of the dimensions after it, vectorized: the ordinary slice shape); a reduction that keeps the input's innermost dimension reduces column by
 column, each column a chain of dependent steps ("outer").
 
 Rules by aten op (a registry, as the cost formulas): TensorIterator ops (every op torch
