@@ -236,7 +236,8 @@ def loop_terms(ops: pd.DataFrame, record: CalibrationRecord | None) -> LoopTerms
     """The short-loop costs of every op of ``ops`` on a calibrated CPU (record.loop_costs,
     per suite family through record.op_suite_ops): an op of a measured family takes its
     family's (an op running another kernel, column loop_kernel, that kernel's family
-    ``op@kernel`` where calibrate measured one, its own otherwise); any other op with a
+    ``op@kernel`` where calibrate measured one; otherwise its own where the kernel steps
+    as the op's usual one, the element-wise median where not); any other op with a
     loop nest (roofline.count.loops) takes the median over the element-wise families.
     Zeros on a record without loop costs (a GPU, a datasheet spec, an older calibration)."""
     n = len(ops)
@@ -252,12 +253,16 @@ def loop_terms(ops: pd.DataFrame, record: CalibrationRecord | None) -> LoopTerms
     names = ops["op"].astype(str).to_numpy()
     kernels = (ops["loop_kernel"].fillna("").astype(str).to_numpy() if "loop_kernel" in ops
                else np.full(n, "", dtype=object))
-    costs = np.array([per_op.get(loop_key(name, kernel), per_op.get(name, default))
-                      for name, kernel in zip(names, kernels)], dtype=float).reshape(n, 2)
-    kind = np.where(np.isin(names, REDUCTION_LOOP_OPS), VECTORS_PER_STEP["reduction"],
-                    np.where(np.isin(names, SLICE_LOOP_OPS), VECTORS_PER_STEP["slice"], VECTORS_PER_STEP["elementwise"]))
+    own = np.where(np.isin(names, REDUCTION_LOOP_OPS), VECTORS_PER_STEP["reduction"],
+                   np.where(np.isin(names, SLICE_LOOP_OPS), VECTORS_PER_STEP["slice"], VECTORS_PER_STEP["elementwise"]))
+    kind = own.astype(float)
     for kernel, steps in LOOP_KERNELS.items():  # a kernel variant steps as its own class
         kind = np.where(kernels == kernel, VECTORS_PER_STEP[steps], kind)
+    # A variant without its own family takes the op's family where it steps the same way
+    # (an outer reduction), the element-wise median where not (a strided copy's elements
+    # are scalar copies, not the memcpy of a slice).
+    costs = np.array([per_op.get(loop_key(name, kernel), per_op.get(name, default) if same else default)
+                      for name, kernel, same in zip(names, kernels, kind == own)], dtype=float).reshape(n, 2)
     step = np.maximum(kind * vector_bytes(record.isa) / item_sizes(ops["dtype"]), 1.0)
     return LoopTerms(costs[:, 0], costs[:, 1], step)
 

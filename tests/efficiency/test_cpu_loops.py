@@ -90,6 +90,11 @@ def test_loop_terms_of_a_kernel_variant():
     assert terms.loop_s.tolist() == pytest.approx([70e-9, 6e-9, 8e-9])
     # steps: strided inf; a slice copy 1 x 32 / 4 = 8 fp32; an outer reduction 4 x 32 / 4 = 32
     assert terms.step_elements.tolist() == [np.inf, 8, 32]
+    # on a record without the strided family, the strided copy steps unlike index_select's
+    # memcpy of slices: the element-wise median (add 1/3 ns, mul 3/5 ns -> 2 and 4 ns)
+    older = dataclasses.replace(record, loop_costs=record.loop_costs[:-1])
+    assert loop_terms(ops.iloc[:1], older).element_s.tolist() == pytest.approx([2e-9])
+    assert loop_terms(ops.iloc[:1], older).loop_s.tolist() == pytest.approx([4e-9])
     # QuWeiT's 4608 indices of 197-element slices: 4608 x (70 ns + 197 x 2 ns) = 2.138 ms,
     # every element scalar
     seconds, scalar = short_loop_s(np.array([4608.0]), np.array([197.0]), dataclasses.replace(
