@@ -26,7 +26,7 @@ from roofline.capture.training import FORWARD
 from roofline.count.categories import CATEGORIES, OTHER
 from roofline.errors import RooflineError, UnsupportedOpError
 from roofline.dtypes import dtype_key, parse_dtype
-from roofline.efficiency import GEMM_COLUMNS, LOOP_COLUMNS, ROW_COLUMNS, WINOGRAD_COLUMNS
+from roofline.efficiency import GEMM_COLUMNS, LOOP_COLUMNS, LOOP_KERNEL_COLUMN, ROW_COLUMNS, WINOGRAD_COLUMNS
 from roofline.hardware import HardwareSpec, load_hardware
 from roofline.predict import Tf32Policy, between_ops_s, predict_frame
 from roofline.count import compulsory_bytes
@@ -59,8 +59,8 @@ COUNT_COLUMNS = (
     *ROW_COLUMNS,
     # Images and output size of a convolution Winograd can run (NaN for other ops).
     *WINOGRAD_COLUMNS,
-    # The inner loops of the op's CPU kernel, and their length (NaN where none).
-    *LOOP_COLUMNS,
+    # The inner loops of the op's CPU kernel, their length (NaN where none) and its variant.
+    *LOOP_COLUMNS, LOOP_KERNEL_COLUMN,
 )
 
 #: Columns of Analysis.unsupported (see there).
@@ -159,7 +159,7 @@ def _append_winograd(rows: dict[str, list[Any]], shape: WinogradShape | None) ->
 
 
 def _append_loops(rows: dict[str, list[Any]], shape: LoopShape | None) -> None:
-    for column, value in zip(LOOP_COLUMNS, loops_of(shape)):
+    for column, value in zip((*LOOP_COLUMNS, LOOP_KERNEL_COLUMN), (*loops_of(shape), shape.kernel if shape else "")):
         rows[column].append(value)
 
 

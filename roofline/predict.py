@@ -519,7 +519,7 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
         compute_s, memory_s = np.where(rated, conv_s, compute_s), np.where(rated, np.minimum(memory_s, conv_s), memory_s)
         attainable = np.where(rated, flops / np.where(rated, conv_s, 1.0), attainable)
     work_s = np.maximum(compute_s, memory_s)
-    if sizes.loops is not None and traits.loops is not None and np.any(traits.loops.loop_s > 0):
+    if sizes.loops is not None and traits.loops is not None and np.any(traits.loops.loop_s + traits.loops.element_s > 0):
         # A calibrated CPU runs short inner loops element by element (roofline.efficiency.cpu).
         loop_s, scalar = short_loop_s(*sizes.loops, traits.loops, traits.curves.threads)
         looped = supported & ~no_work & ~host

@@ -339,7 +339,7 @@ class Calibration:
         rows = tuple(SuiteRow(str(row.op), int(row.elements), str(row.bound),
                               _sig(row.fraction) if math.isfinite(row.fraction) else None)
                      for row in self.suite.itertuples())
-        return {"op_suite": rows, "op_suite_ops": suite_ops(row.op for row in rows)}
+        return {"op_suite": rows, "op_suite_ops": suite_ops([*(r.op for r in rows), *self.loop_costs.get("op", ())])}
 
 
 def _sig(value: float, digits: int = 4) -> float:

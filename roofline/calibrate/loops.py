@@ -11,10 +11,21 @@ a vector's worth, and
 
 solved for loop_s and element_s (one thread's costs; dispatch_s is the family's curve,
 roofline.calibrate.curves). Only these microbenchmarks are fitted, never a model.
+
+Kernel variants (roofline.count.loops.LOOP_KERNELS) are families of their own, keyed
+``op@kernel``: index_select along the last of three dimensions (one strided copy per
+index; its inner loop is the slice, timed at two slice lengths on a source of a few
+hundred kB, rows not a power of two apart so that a column does not fall into one cache
+set) and amax and sum over a middle dimension (column by column).
+
+A where's mask is structured, not random: masks of models (attention, padding, distinct
+indices) come in runs, and ATen's element-wise where branches on each element, so a
+random mask mispredicts half of them (about 5x slower per element).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -26,15 +37,36 @@ from roofline.calibrate.bench import best_time
 from roofline.efficiency.cpu import threads_used
 from roofline.measure import Timer
 
-__all__ = ["LOOP_LENGTHS", "SHORT_LOOP_ELEMENTS", "fit_loop_costs", "loop_cases", "loop_suite", "measure_short_loops"]
+__all__ = ["KERNEL_FAMILY_OPS", "LOOP_LENGTHS", "SHORT_LOOP_ELEMENTS", "STRIDED_SOURCE_COLUMNS", "fit_loop_costs", "loop_cases", "loop_suite",
+           "measure_short_loops", "structured_mask"]
 
 #: Elements of every short-loop case (a few times a thread's grain: the loops dominate).
 SHORT_LOOP_ELEMENTS = 2**16
 #: The two inner-loop lengths each family is timed at: slice copies from one element,
 #: element-wise ops and reductions from two (one-element loops merge away there). Both
 #: stay below one vectorized step of fp32 on any instruction set (8 elements on AVX2).
-LOOP_LENGTHS = {"slice": (1, 4), "other": (2, 6)}
+LOOP_LENGTHS = {"slice": (1, 4), "other": (2, 6), "strided": (32, 96)}
 _SLICE_FAMILIES = ("cat", "index_select")
+_STRIDED_FAMILIES = ("index_select@strided",)
+#: Columns of the strided index_select's source: rows 4000 B apart (fp32), not a power of
+#: two, and 32 to 96 rows take 128 to 384 kB (a level-2 cache's worth).
+STRIDED_SOURCE_COLUMNS = 1000
+#: The kernel-variant families this suite times -> the keys (roofline.count.loops.loop_key)
+#: of the aten ops running that kernel they stand for in predictions.
+KERNEL_FAMILY_OPS: dict[str, tuple[str, ...]] = {
+    "index_select@strided": ("aten.index_select@strided",),
+    "amax@outer": ("aten.amax@outer", "aten.amin@outer"),
+    "sum@outer": ("aten.sum@outer", "aten.mean@outer"),
+}
+#: Rows of the middle dimension the outer reductions reduce.
+_OUTER_ROWS = 64
+
+
+def structured_mask(shape: tuple[int, ...], device: str) -> torch.Tensor:
+    """A boolean mask in runs (three of every four 64-element blocks True), as models'
+    masks are: a where's branch predicts it, where a random mask would mispredict."""
+    n = math.prod(shape)
+    return ((torch.arange(n, device=device) // 64) % 4 != 3).reshape(shape)
 
 
 def loop_suite(device: str, n: int, inner: int) -> dict[str, tuple[Callable[..., Any], tuple, int]]:
@@ -44,9 +76,13 @@ def loop_suite(device: str, n: int, inner: int) -> dict[str, tuple[Callable[...,
 
     rows = max(n // inner, 1)
     x, y = torch.randn(rows, inner, device=device), torch.randn(inner, device=device)
-    mask = torch.rand(rows, inner, device=device) > 0.5
+    mask = structured_mask((rows, inner), device)
     strided = torch.randn(rows, 2 * inner, device=device)[:, :inner]  # rows apart: no merging
     index = torch.randint(0, rows, (rows,), device=device)
+    columns = torch.randn(1, inner, STRIDED_SOURCE_COLUMNS, device=device)  # index_select's slice: inner rows
+    picks = torch.randint(0, STRIDED_SOURCE_COLUMNS, (rows,), device=device)
+    middle = torch.randn(max(rows // _OUTER_ROWS, 1), _OUTER_ROWS, inner, device=device)
+    outer_loops = middle.shape[0] * _OUTER_ROWS
     return {
         "relu": (torch.relu, (strided,), rows),
         "gelu": (F.gelu, (strided,), rows),
@@ -59,6 +95,9 @@ def loop_suite(device: str, n: int, inner: int) -> dict[str, tuple[Callable[...,
         "sum": (lambda t: t.sum(-1), (x,), rows),
         "cat": (lambda a: torch.cat([a, a], -1), (x,), 2 * rows),
         "index_select": (lambda t, i: t.index_select(0, i), (x, index), rows),
+        "index_select@strided": (lambda t, i: t.index_select(-1, i), (columns, picks), rows),
+        "amax@outer": (lambda t: t.amax(1), (middle,), outer_loops),
+        "sum@outer": (lambda t: t.sum(1), (middle,), outer_loops),
     }
 
 
@@ -69,9 +108,13 @@ def loop_cases(device: str, n: int = SHORT_LOOP_ELEMENTS) -> list[tuple[str, int
     for kind, lengths in LOOP_LENGTHS.items():
         for inner in lengths:
             for name, (fn, args, loops) in loop_suite(device, n, inner).items():
-                if (name in _SLICE_FAMILIES) == (kind == "slice"):
+                if _kind(name) == kind:
                     cases.append((name, inner, fn, args, loops))
     return cases
+
+
+def _kind(family: str) -> str:
+    return "strided" if family in _STRIDED_FAMILIES else "slice" if family in _SLICE_FAMILIES else "other"
 
 
 def measure_short_loops(device: str, timer: Timer, repeats: int, min_sample_s: float, advance: Callable[[], None],
@@ -96,6 +139,7 @@ def fit_loop_costs(loops: pd.DataFrame, curves: pd.DataFrame, threads: int) -> p
     family's dispatch_s (curves: fit_curves's rows; 0 for a family without one). Both are
     held to >= 0 (the other refitted when one is held). Columns op, element_s, loop_s."""
     dispatch = dict(zip(curves["op"], curves["dispatch_s"])) if not curves.empty else {}
+    dispatch.update({op: dispatch[op.split("@")[0]] for op in loops["op"].unique() if op.split("@")[0] in dispatch})
     rows = []
     for op, points in loops.groupby("op", sort=False):
         if len(points) < 2:

@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 
 from roofline.calibrate.bench import best_time
+from roofline.calibrate.loops import KERNEL_FAMILY_OPS, structured_mask
 from roofline.efficiency.cpu import op_elements
 from roofline.hardware import HardwareSpec, SuiteOp
 from roofline.measure import Timer
@@ -38,7 +39,7 @@ def op_suite(device: str, n: int) -> dict[str, tuple[Callable[..., Any], tuple]]
     rows = max(n // 256, 1)
     side = max(int(round(math.sqrt(n / 64))), 2)
     x, y = torch.randn(n, device=device), torch.randn(n, device=device)
-    mask = torch.rand(n, device=device) > 0.5
+    mask = structured_mask((n,), device)  # in runs, as models' masks (calibrate.loops.structured_mask)
     x2 = torch.randn(rows, 256, device=device)
     x4 = torch.randn(1, 64, side, side, device=device)
     stats = [torch.randn(64, device=device).abs() + 0.5 for _ in range(4)]
@@ -85,8 +86,10 @@ SUITE_OPS: dict[str, tuple[str, ...]] = {
 
 def suite_ops(names: Any) -> tuple[SuiteOp, ...]:
     """The record's op_suite_ops for the suite ops ``names`` (in order, each once): the
-    aten ops each stands for."""
-    return tuple(SuiteOp(name, SUITE_OPS[name]) for name in dict.fromkeys(names))
+    aten ops each stands for (a kernel variant the short-loop suite times: its keys,
+    calibrate.loops.KERNEL_FAMILY_OPS)."""
+    known = {**SUITE_OPS, **KERNEL_FAMILY_OPS}
+    return tuple(SuiteOp(name, known[name]) for name in dict.fromkeys(names))
 
 
 def measure_op_suite(device: str, timer: Timer, mode: str, spec: HardwareSpec, repeats: int, min_sample_s: float,

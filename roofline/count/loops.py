@@ -12,6 +12,14 @@ this module only says what the loops are, from shapes and strides alone:
 
     LoopShape(loops, inner): ``loops`` inner loops of ``inner`` elements on average.
 
+Some ops run another kernel for some arguments, whose loops cost differently: the shape
+names it (LoopShape.kernel, a key of LOOP_KERNELS) and calibrate times it as its own
+family (``op@kernel``, loop_key). An index_select along the last dimension, when it is
+the third or later, runs ATen's general path, one strided copy (a TensorIterator) per
+index, element by element ("strided"; along a middle dimension past the second the same
+path copies rows of the dimensions after it, vectorized: the ordinary slice shape); a reduction that keeps the input's innermost dimension reduces column by
+column, each column a chain of dependent steps ("outer").
+
 Rules by aten op (a registry, as the cost formulas): TensorIterator ops (every op torch
 tags pointwise, copies, reductions) by merging dimensions as TensorIterator does; cat by
 its inputs' slices; index_select, embedding and index_add by the slice each index moves.
@@ -32,13 +40,26 @@ import torch
 from roofline.capture import OpRecord, TensorInfo
 from roofline.count.registry import LoopShape
 
-__all__ = ["LOOP_RULES", "REDUCTION_LOOP_OPS", "SLICE_LOOP_OPS", "LoopShape", "iterator_loops", "loop_shape", "loops_of"]
+__all__ = ["LOOP_KERNELS", "LOOP_RULES", "REDUCTION_LOOP_OPS", "SLICE_LOOP_OPS", "LoopShape", "iterator_loops", "loop_key",
+           "loop_shape", "loops_of"]
 
 Rule = Callable[[OpRecord], "LoopShape | None"]
 
 #: aten op packet -> the rule giving its loops (ops torch tags pointwise take the
 #: TensorIterator rule without a key).
 LOOP_RULES: dict[str, Rule] = {}
+
+
+#: Kernels an op runs instead of its usual one for some arguments -> how it steps through
+#: its inner loop: "strided" (element by element: a strided copy never vectorizes) or
+#: "reduction" (ATen's outer reduction: 4 vectors of columns at a time, the rest scalar).
+LOOP_KERNELS: dict[str, str] = {"strided": "strided", "outer": "reduction"}
+
+
+def loop_key(op: str, kernel: str) -> str:
+    """The family key of ``op`` running ``kernel`` ("aten.index_select@strided"; ``op``
+    itself for its usual kernel, "")."""
+    return f"{op}@{kernel}" if kernel else op
 
 
 def _rule(*ops: str) -> Callable[[Rule], Rule]:
@@ -162,7 +183,19 @@ def _reduction(record: OpRecord) -> LoopShape | None:
     out_strides = [0] * ndim
     for d, stride in zip(kept, contiguous):
         out_strides[d] = stride
-    return iterator_loops(tuple(x.shape), [tuple(out_strides), tuple(x.stride)])
+    shape = iterator_loops(tuple(x.shape), [tuple(out_strides), tuple(x.stride)])
+    if shape is None or not _keeps_innermost(x, reduced):
+        return shape
+    return LoopShape(shape.loops, shape.inner, "outer")
+
+
+def _keeps_innermost(x: TensorInfo, reduced: list[int]) -> bool:
+    """True where a reduction over ``reduced`` keeps ``x``'s unit-stride dimension and
+    reduces a dimension of more than one element: ATen then reduces column by column
+    (Reduce.h, vectorized_outer_reduction), not along the rows."""
+    live = [d for d in range(len(x.shape)) if not _known(x.shape[d] == 1)]
+    return (any(d in reduced for d in live)
+            and any(d not in reduced and _known(x.stride[d] == 1) for d in live))
 
 
 @_rule("aten.cat")
@@ -191,9 +224,19 @@ def _gather_along(source: TensorInfo, dim: Any, indices: Any) -> LoopShape | Non
 
 @_rule("aten.index_select")
 def _index_select(record: OpRecord) -> LoopShape | None:
-    """One slice of prod(shape[dim + 1:]) elements per index and outer position."""
+    """One slice of prod(shape[dim + 1:]) elements per index and outer position: ATen
+    copies them with memcpy along dimension 0, and along dimension 1 (its dim-1 fast
+    path). Along the last dimension past those, with more than one outer position, it
+    runs its general path: per index, one strided copy of the source's slice at that
+    index (source.select(dim, i): numel / size(dim) elements, element by element)."""
     source, dim, index = record.args[0], record.args[1], record.args[2]
-    return _gather_along(source, dim, index.numel if isinstance(index, TensorInfo) else None)
+    if not isinstance(index, TensorInfo) or not isinstance(source, TensorInfo):
+        return None
+    ndim = len(source.shape)
+    at = int(dim) % ndim if ndim else 0
+    if at >= 2 and at == ndim - 1 and not _known(math.prod(source.shape[:at]) == 1):
+        return LoopShape(index.numel, math.prod(source.shape[:at]), "strided")
+    return _gather_along(source, dim, index.numel)
 
 
 @_rule("aten.embedding")

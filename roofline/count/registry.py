@@ -62,10 +62,13 @@ class RowShape:
 class LoopShape:
     """The loop nest of an op's CPU kernel: ``loops`` inner loops of ``inner`` elements
     each on average (roofline.count.loops). Short inner loops run element by element
-    and pay a start each; the time model charges them (roofline.efficiency.cpu)."""
+    and pay a start each; the time model charges them (roofline.efficiency.cpu).
+    ``kernel`` names another kernel the op runs for these arguments ("" for its usual
+    one): its loops cost what calibrate measured for ``op@kernel`` (LOOP_KERNELS)."""
 
     loops: float
     inner: float
+    kernel: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,7 @@ from roofline.efficiency.reduction import (
 )
 from roofline.hardware import HardwareSpec, KernelModel
 
-__all__ = ["GEMM_COLUMNS", "LOOP_COLUMNS", "ROW_COLUMNS", "WINOGRAD_COLUMNS", "OpEfficiency", "gemm_shapes", "kernel_efficiency", "kernel_efficiency_arrays",
+__all__ = ["GEMM_COLUMNS", "LOOP_COLUMNS", "LOOP_KERNEL_COLUMN", "ROW_COLUMNS", "WINOGRAD_COLUMNS", "OpEfficiency", "gemm_shapes", "kernel_efficiency", "kernel_efficiency_arrays",
            "row_reread_arrays", "row_reread_s", "winograd_arrays"]
 
 #: Columns of an ops frame holding each op's matrix product (NaN for other ops).
@@ -50,6 +50,8 @@ ROW_COLUMNS: tuple[str, ...] = ("reduce_rows", "reduce_len")
 #: Columns holding the loops of an op's CPU kernel: how many inner loops, and their
 #: average length (roofline.count.loops; NaN for ops without such a loop nest).
 LOOP_COLUMNS: tuple[str, ...] = ("loop_count", "loop_inner")
+#: Column naming the kernel variant an op's loops run ("" for its usual one; LoopShape.kernel).
+LOOP_KERNEL_COLUMN = "loop_kernel"
 #: Columns of a convolution Winograd can run: images, output height and width (NaN for
 #: other ops); roofline.efficiency.conv times its algorithms.
 WINOGRAD_COLUMNS: tuple[str, ...] = ("winograd_n", "winograd_p", "winograd_q")

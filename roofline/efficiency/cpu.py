@@ -31,7 +31,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from roofline.count.loops import REDUCTION_LOOP_OPS, SLICE_LOOP_OPS
+from roofline.count.loops import (
+    LOOP_KERNELS,
+    REDUCTION_LOOP_OPS,
+    SLICE_LOOP_OPS,
+    loop_key,
+)
 from roofline.dtypes import item_sizes
 from roofline.hardware import CalibrationRecord
 
@@ -202,8 +207,9 @@ def narrow_gemm_s(cols: np.ndarray, rows: np.ndarray, depth: np.ndarray, flops: 
 
 #: Vectors ATen's CPU loops take per step: an element-wise loop two (Loops.h,
 #: vectorized_loop), a reduction four accumulators (Reduce.h); a gather or a cat copies
-#: each slice a vector at a time. Fewer elements than that run element by element.
-VECTORS_PER_STEP = {"reduction": 4, "elementwise": 2, "slice": 1}
+#: each slice a vector at a time. Fewer elements than that run element by element; a
+#: strided copy (LOOP_KERNELS) runs all of them so.
+VECTORS_PER_STEP = {"reduction": 4, "elementwise": 2, "slice": 1, "strided": np.inf}
 
 
 def vector_bytes(isa: str | None) -> float:
@@ -229,9 +235,11 @@ class LoopTerms:
 def loop_terms(ops: pd.DataFrame, record: CalibrationRecord | None) -> LoopTerms:
     """The short-loop costs of every op of ``ops`` on a calibrated CPU (record.loop_costs,
     per suite family through record.op_suite_ops): an op of a measured family takes its
-    family's; any other op with a loop nest (roofline.count.loops) takes the median over
-    the element-wise families. Zeros on a record without loop costs (a GPU, a datasheet
-    spec, an older calibration)."""
+    family's (an op running another kernel, column loop_kernel, that kernel's family
+    ``op@kernel`` where calibrate measured one; otherwise its own where the kernel steps
+    as the op's usual one, the element-wise median where not); any other op with a
+    loop nest (roofline.count.loops) takes the median over the element-wise families.
+    Zeros on a record without loop costs (a GPU, a datasheet spec, an older calibration)."""
     n = len(ops)
     zero = LoopTerms(np.zeros(n), np.zeros(n), np.ones(n))
     if record is None or not record.loop_costs or "op" not in ops or record.device not in (None, "cpu"):
@@ -239,12 +247,22 @@ def loop_terms(ops: pd.DataFrame, record: CalibrationRecord | None) -> LoopTerms
     families = {suite_op.name: suite_op.aten_ops for suite_op in record.op_suite_ops}
     per_op = {op: (c.element_s, c.loop_s) for c in record.loop_costs for op in families.get(c.op, ())}
     elementwise = [(c.element_s, c.loop_s) for c in record.loop_costs
-                   if not any(op in REDUCTION_LOOP_OPS or op in SLICE_LOOP_OPS for op in families.get(c.op, ()))]
+                   if not any(op.split("@")[0] in REDUCTION_LOOP_OPS or op.split("@")[0] in SLICE_LOOP_OPS
+                              for op in families.get(c.op, ()))]
     default = tuple(np.median(np.array(elementwise), axis=0)) if elementwise else (0.0, 0.0)
     names = ops["op"].astype(str).to_numpy()
-    costs = np.array([per_op.get(name, default) for name in names], dtype=float).reshape(n, 2)
-    kind = np.where(np.isin(names, REDUCTION_LOOP_OPS), VECTORS_PER_STEP["reduction"],
-                    np.where(np.isin(names, SLICE_LOOP_OPS), VECTORS_PER_STEP["slice"], VECTORS_PER_STEP["elementwise"]))
+    kernels = (ops["loop_kernel"].fillna("").astype(str).to_numpy() if "loop_kernel" in ops
+               else np.full(n, "", dtype=object))
+    own = np.where(np.isin(names, REDUCTION_LOOP_OPS), VECTORS_PER_STEP["reduction"],
+                   np.where(np.isin(names, SLICE_LOOP_OPS), VECTORS_PER_STEP["slice"], VECTORS_PER_STEP["elementwise"]))
+    kind = own.astype(float)
+    for kernel, steps in LOOP_KERNELS.items():  # a kernel variant steps as its own class
+        kind = np.where(kernels == kernel, VECTORS_PER_STEP[steps], kind)
+    # A variant without its own family takes the op's family where it steps the same way
+    # (an outer reduction), the element-wise median where not (a strided copy's elements
+    # are scalar copies, not the memcpy of a slice).
+    costs = np.array([per_op.get(loop_key(name, kernel), per_op.get(name, default) if same else default)
+                      for name, kernel, same in zip(names, kernels, kind == own)], dtype=float).reshape(n, 2)
     step = np.maximum(kind * vector_bytes(record.isa) / item_sizes(ops["dtype"]), 1.0)
     return LoopTerms(costs[:, 0], costs[:, 1], step)
 

@@ -32,14 +32,14 @@ from roofline.count.categories import CATEGORIES, OTHER
 from roofline.count.loops import loop_shape
 from roofline.count.registry import DEVICE_MEMORY, VECTOR, Cost, Unsupported, count
 from roofline.dtypes import dtype_key
-from roofline.efficiency import GEMM_COLUMNS, LOOP_COLUMNS, ROW_COLUMNS, WINOGRAD_COLUMNS
+from roofline.efficiency import GEMM_COLUMNS, LOOP_COLUMNS, LOOP_KERNEL_COLUMN, ROW_COLUMNS, WINOGRAD_COLUMNS
 from roofline.hardware import HardwareSpec
 from roofline.predict import OpSizes, Tf32Policy, default_level, op_traits, time_terms
 
 __all__ = ["FORM_COLUMNS", "TRAIT_COLUMNS", "ClosedForms", "GridTotals", "SizeDim", "SymbolicUnavailable", "closed_forms"]
 
 #: Per group, the columns that do not depend on sizes (what op_traits reads).
-TRAIT_COLUMNS = ("op", "category", "unit", "dtype", "traffic", "supported")
+TRAIT_COLUMNS = ("op", "category", "unit", "dtype", "traffic", "supported", LOOP_KERNEL_COLUMN)
 #: Per group, the size-dependent counts kept as closed forms (FLOP; bytes; GEMM dims).
 FORM_COLUMNS = ("flops", "bytes", "bytes_written", "param_bytes", *GEMM_COLUMNS, *ROW_COLUMNS, *WINOGRAD_COLUMNS,
                 *LOOP_COLUMNS)
@@ -202,7 +202,7 @@ def _cost_row(capture: SymbolicCapture, record: Any, cost: Cost | Unsupported, l
         if reason.startswith("formula failed"):
             raise SymbolicUnavailable(f"{label}: the formula of {record.op} cannot take symbolic sizes ({reason})")
         zero, nan = sympy.Integer(0), sympy.nan
-        row.update(category=OTHER, unit=VECTOR, traffic=DEVICE_MEMORY, supported=False, flops=zero, bytes=zero,
+        row.update(category=OTHER, unit=VECTOR, traffic=DEVICE_MEMORY, supported=False, flops=zero, bytes=zero, loop_kernel="",
                    bytes_written=zero, param_bytes=zero, **dict.fromkeys((*GEMM_COLUMNS, *ROW_COLUMNS, *WINOGRAD_COLUMNS, *LOOP_COLUMNS), nan))
         return row
     bytes_read, written = capture.expr(cost.bytes_read), capture.expr(cost.bytes_written)
@@ -216,6 +216,7 @@ def _cost_row(capture: SymbolicCapture, record: Any, cost: Cost | Unsupported, l
     loop = loop_shape(record)
     loop_forms = (capture.expr(loop.loops), capture.expr(loop.inner)) if loop is not None else (sympy.nan,) * 2
     row.update(category=cost.category, unit=cost.unit, traffic=cost.traffic, supported=True,
+               loop_kernel=loop.kernel if loop is not None else "",
                flops=capture.expr(cost.flops), bytes=bytes_read + written, bytes_written=written,
                # a gather reads only some rows of a weight: never more than the op reads
                param_bytes=sympy.Min(record.param_bytes, bytes_read), **dict(zip(GEMM_COLUMNS, gemm_forms)),

@@ -47,8 +47,10 @@ def test_quick_calibration_writes_a_spec_that_loads(quick, tmp_path):
     assert measured.tool == "roofline calibrate" and measured.mode == "quick"
     assert measured.threads == 1 and measured.memory_level == WORKING_SET
     assert measured.date[:4].isdigit() and measured.bandwidth_curve
-    # every suite op carries the aten ops it stands for, resolved at calibration time
-    assert {row.op for row in measured.op_suite} == {suite_op.name for suite_op in measured.op_suite_ops}
+    # every suite op and short-loop family (kernel variants such as amax@outer included)
+    # carries the aten ops it stands for, resolved at calibration time
+    assert {row.op for row in measured.op_suite} | {cost.op for cost in measured.loop_costs} == \
+        {suite_op.name for suite_op in measured.op_suite_ops}
     assert dict((s.name, s.aten_ops) for s in measured.op_suite_ops)["exp"] == ("aten.exp", "aten.exp_")
     assert default_level(spec) == WORKING_SET
     # few-row linear layers on a cold weight, at the quick mode's rows (1 and 4)

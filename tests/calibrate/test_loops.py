@@ -10,6 +10,7 @@ from roofline.calibrate.loops import (
     SHORT_LOOP_ELEMENTS,
     fit_loop_costs,
     loop_cases,
+    loop_suite,
 )
 from roofline.count.loops import loop_shape
 from roofline.efficiency.cpu import threads_used
@@ -53,9 +54,21 @@ def test_the_suite_cases_run_the_loops_they_say():
 
     cases = loop_cases("cpu", 4096)
     assert {case[1] for case in cases} == \
-        {*LOOP_LENGTHS["slice"], *LOOP_LENGTHS["other"]}
+        {*LOOP_LENGTHS["slice"], *LOOP_LENGTHS["other"], *LOOP_LENGTHS["strided"]}
     for name, inner, fn, args, loops in cases:
         records = [r for r in capture(fn, args)[0] if loop_shape(r) is not None]
         assert records, name
         shape = loop_shape(records[-1])
         assert (shape.loops, shape.inner) == (loops, inner), (name, inner)
+        # a kernel variant's family ("amax@outer") runs that kernel, the others their own
+        assert shape.kernel == (name.split("@")[1] if "@" in name else ""), name
+
+
+def test_every_loop_family_resolves_to_aten_ops():
+    # each family the short-loop suite times names the aten ops (or op@kernel keys) it
+    # stands for, so that the record's op_suite_ops carries them
+    from roofline.calibrate.suite import suite_ops
+
+    names = list(loop_suite("cpu", 4096, 2))
+    assert [s.name for s in suite_ops(names)] == names
+    assert suite_ops(["amax@outer"])[0].aten_ops == ("aten.amax@outer", "aten.amin@outer")

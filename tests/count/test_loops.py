@@ -79,3 +79,45 @@ def test_symbolic_forms_carry_the_loops():
     from roofline.tools.symbolic import FORM_COLUMNS
 
     assert {"loop_count", "loop_inner"} <= set(FORM_COLUMNS)
+
+
+def _kernels(fn, *args):
+    from roofline.analysis import analyze
+
+    ops = analyze(fn, args, hw="h100-sxm").ops
+    ops = ops[ops["loop_count"].notna()]
+    return list(zip(ops["op"], ops["loop_count"], ops["loop_inner"], ops["loop_kernel"]))
+
+
+def test_index_select_along_a_later_dim_by_hand():
+    # QuWeiT's bits[1, 197, 1536].index_select(-1, wiring[4608]): dim 2 is the last and
+    # the 1 x 197 positions before it are more than one, so ATen's general path: per
+    # index one strided copy of bits.select(2, i), 1 x 197 elements: 4608 loops of 197
+    bits, wiring = torch.zeros(1, 197, 1536, dtype=torch.bool), torch.randint(0, 1536, (4608,))
+    assert _kernels(lambda t, i: t.index_select(-1, i), bits, wiring) == \
+        [("aten.index_select", 4608.0, 197.0, "strided")]
+    x, index = torch.randn(2, 3, 5), torch.tensor([0, 4, 4, 1])
+    # [2, 3, 5] along dim 2, 4 indices: 4 copies of a 2 x 3 = 6-element slice
+    assert _kernels(lambda t, i: t.index_select(2, i), x, index) == [("aten.index_select", 4.0, 6.0, "strided")]
+    # along dim 1 ATen's dim-1 fast path copies a block of 5 per (outer, index): 2 x 4 = 8
+    # loops of 5, its usual kernel
+    assert _kernels(lambda t, i: t.index_select(1, i), x, index.clamp(max=2)) == [("aten.index_select", 8.0, 5.0, "")]
+    # along the last dim of [1, 1, 9]: one outer position, the slice is contiguous
+    # (memcpy): 1 x 4 loops of 1 element, the usual kernel
+    assert _kernels(lambda t, i: t.index_select(2, i), torch.randn(1, 1, 9), index) == \
+        [("aten.index_select", 4.0, 1.0, "")]
+
+
+def test_outer_reductions_by_hand():
+    # NLM's amax over dim 2 of [1, 50, 50, 6] keeps the unit-stride 6: ATen reduces it
+    # column by column ("outer"); 1 x 50 x 50 = 2500 loops of 6
+    x = torch.randn(1, 50, 50, 6)
+    assert _kernels(lambda t: t.amax(2), x) == [("aten.amax", 2500.0, 6.0, "outer")]
+    assert _kernels(lambda t: t.sum(1), torch.randn(8, 10, 6)) == [("aten.sum", 80.0, 6.0, "outer")]
+    # over the last dim the rows are reduced along their unit stride: the usual kernel,
+    # 2500 rows of 6 ... ([1, 50, 50, 6] -> 1 x 50 x 50 rows)
+    assert _kernels(lambda t: t.amax(-1), x) == [("aten.amax", 2500.0, 6.0, "")]
+    # over every dimension: the unit-stride dimension is reduced too, one loop of 15000
+    assert _kernels(lambda t: t.sum(), x) == [("aten.sum", 1.0, 15000.0, "")]
+    # over dim 1 of [1, 1, 6] (a dimension of one element): nothing reduced, no "outer"
+    assert _kernels(lambda t: t.amax(1), torch.randn(1, 1, 6))[0][3] == ""
