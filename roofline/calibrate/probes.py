@@ -41,11 +41,6 @@ EFFICIENCY_SUITE = {
              ("conv", 1, 256, 64, 56, 1)),
     "quick": (("mm", 128, 768, 768), ("conv", 1, 64, 64, 28, 3)),
 }
-#: Cold single calls per layer of the efficiency suite and round, per mode (at least the
-#: calibration's repeats). The suite's median rate sets every GEMM prediction; on a shared
-#: machine it swung from 43 to 56 GFLOP/s between half-second rounds of 3 calls each, and
-#: noise only slows: the more calls, the nearer the fastest comes to the quiet machine's.
-COLD_SAMPLES = {"full": 9, "quick": 3}
 #: Dependent ops per timed call of the bandwidth chain.
 CHAIN = 4
 #: Only sizes whose time is at least this many overheads tell a bandwidth apart from it.
@@ -301,8 +296,8 @@ def measure_efficiency(device: str, timer: Timer, mode: str, peak: float, overhe
                        min_sample_s: float, advance: Callable[[], None], dtype: torch.dtype = torch.float32,
                        last_cache_bytes: float = 32 * MiB) -> pd.DataFrame:
     """Fraction of ``peak`` (the GEMM peak of ``dtype``) that each layer of the suite reaches
-    with cold caches, as a layer of a forward meets its weights (best of COLD_SAMPLES
-    single calls, each after the caches were flushed)."""
+    with cold caches, as a layer of a forward meets its weights (best of single calls,
+    each after the caches were flushed)."""
     flush = cache_flusher(device, last_cache_bytes)
     rows = []
     for shape in EFFICIENCY_SUITE[mode]:
@@ -319,7 +314,7 @@ def measure_efficiency(device: str, timer: Timer, mode: str, peak: float, overhe
             flops = 2.0 * batch * cout * size * size * cin * kernel * kernel
             label = f"conv {batch}x{cin}x{size}x{size} k{kernel} -> {cout}"
         with torch.no_grad():
-            seconds = best_cold_time(fn, timer, max(repeats, COLD_SAMPLES[mode]), flush)
+            seconds = best_cold_time(fn, timer, repeats, flush)
         fraction = flops / max(seconds - overhead_s, 1e-12) / peak
         rows.append({"shape": label, "seconds": seconds, "fraction": fraction})
         advance()
