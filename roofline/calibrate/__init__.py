@@ -110,7 +110,7 @@ from roofline.calibrate.kernels import cuda_kernel_model, measure_cuda_kernels
 from roofline.calibrate.loops import fit_loop_costs, measure_short_loops
 from roofline.calibrate.machine import CacheLevel, cpu_caches, cpu_isa, cpu_name_and_vendor, load_average, physical_memory
 from roofline.calibrate.narrow import measure_gemm_cols
-from roofline.calibrate.convs import conv_rate_record, measure_conv_rates
+from roofline.calibrate.convs import measure_conv_rates
 from roofline.calibrate.probes import (
     CALIBRATED_DTYPES,
     EFFICIENCY_SUITE,
@@ -129,7 +129,7 @@ from roofline.calibrate.curves import fit_curves
 from roofline.calibrate.suite import SUITE_ELEMENTS, SUITE_OPS, measure_op_suite, op_suite, suite_ops
 from roofline.errors import HardwareSpecError, RooflineError
 from roofline.hardware import (
-    SPARSE_RATIO, CalibrationRecord, ColsRate, CurvePoint, Efficiency, FigureSpread, FreshWrite, GemmRate,
+    SPARSE_RATIO, CalibrationRecord, ColsRate, ConvRate, CurvePoint, Efficiency, FigureSpread, FreshWrite, GemmRate,
     HardwareSpec, KernelModel, LayerFraction, LevelFit, MemoryLevel, LoopCost, OpCurve, OpSeconds, Plateau,
     QuietCheck, RowsRate, SuiteRow, VectorRate, load_hardware, write_hardware,
 )
@@ -318,7 +318,8 @@ class Calibration:
                             for row in self.gemm_rows.sort_values(["depth", "rows"]).itertuples())
             if not self.gemm_rows.empty else (),
             gemm_cols=tuple(ColsRate(int(r.cols), int(r.depth), _sig(r.flops_per_s)) for r in self.gemm_cols.itertuples()),
-            conv_rates=conv_rate_record(self.conv_rates),
+            conv_rates=tuple(ConvRate(str(r.kind), int(r.stride), int(r.reduction), int(r.out_elements), _sig(r.flops_per_s))
+                             for r in self.conv_rates.itertuples()),
             vector_flops=tuple(VectorRate(str(row.dtype), str(row.kernel), int(row.elements), _sig(row.flops_per_s))
                                for row in self.vector.itertuples()),
             efficiency_suite=tuple(LayerFraction(str(row.shape), _sig(row.fraction))

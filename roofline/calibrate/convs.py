@@ -31,11 +31,10 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from roofline.hardware import ConvRate
 from roofline.measure import Timer
 
 __all__ = ["CONV_RATE_COLUMNS", "CYCLES", "DEPTHWISE_KERNELS", "DEPTHWISE_PYRAMID", "GROUPED_CHANNELS",
-           "GROUPED_GROUPS", "GROUPED_PLANES", "conv_rate_record", "measure_conv_rates"]
+           "GROUPED_GROUPS", "GROUPED_PLANES", "measure_conv_rates"]
 
 #: (kernel side, stride) pairs of the depthwise convolutions timed, per mode.
 DEPTHWISE_KERNELS = {"full": ((3, 1), (3, 2), (5, 1), (5, 2)), "quick": ((3, 1), (3, 2))}
@@ -107,12 +106,3 @@ def measure_conv_rates(device: str, timer: Timer, mode: str, advance: Callable[[
     rows = [(p.kind, p.stride, p.reduction, p.out_elements, seconds, 2.0 * p.out_elements * p.reduction / seconds)
             for p, seconds in zip(probes, best)]
     return pd.DataFrame(rows, columns=list(CONV_RATE_COLUMNS))
-
-
-def conv_rate_record(frame: pd.DataFrame) -> tuple[ConvRate, ...]:
-    """The measured.conv_rates rows of a measure_conv_rates frame (rates to 4 significant
-    digits); none for an empty frame (a GPU calibration)."""
-    if frame.empty:
-        return ()
-    return tuple(ConvRate(str(r.kind), int(r.stride), int(r.reduction), int(r.out_elements), float(f"{r.flops_per_s:.4g}"))
-                 for r in frame.itertuples())

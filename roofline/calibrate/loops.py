@@ -34,6 +34,7 @@ import pandas as pd
 import torch
 
 from roofline.calibrate.bench import best_time
+from roofline.count.loops import without_kernel
 from roofline.efficiency.cpu import threads_used
 from roofline.measure import Timer
 
@@ -139,7 +140,7 @@ def fit_loop_costs(loops: pd.DataFrame, curves: pd.DataFrame, threads: int) -> p
     family's dispatch_s (curves: fit_curves's rows; 0 for a family without one). Both are
     held to >= 0 (the other refitted when one is held). Columns op, element_s, loop_s."""
     dispatch = dict(zip(curves["op"], curves["dispatch_s"])) if not curves.empty else {}
-    dispatch.update({op: dispatch[op.split("@")[0]] for op in loops["op"].unique() if op.split("@")[0] in dispatch})
+    dispatch.update({op: dispatch[without_kernel(op)] for op in loops["op"].unique() if without_kernel(op) in dispatch})
     rows = []
     for op, points in loops.groupby("op", sort=False):
         if len(points) < 2:

@@ -41,7 +41,7 @@ from roofline.capture import OpRecord, TensorInfo
 from roofline.count.registry import LoopShape
 
 __all__ = ["LOOP_KERNELS", "LOOP_RULES", "REDUCTION_LOOP_OPS", "SLICE_LOOP_OPS", "LoopShape", "iterator_loops", "loop_key",
-           "loop_shape", "loops_of"]
+           "loop_shape", "loops_of", "without_kernel"]
 
 Rule = Callable[[OpRecord], "LoopShape | None"]
 
@@ -60,6 +60,11 @@ def loop_key(op: str, kernel: str) -> str:
     """The family key of ``op`` running ``kernel`` ("aten.index_select@strided"; ``op``
     itself for its usual kernel, "")."""
     return f"{op}@{kernel}" if kernel else op
+
+
+def without_kernel(key: str) -> str:
+    """The op (or suite family) of a loop_key: "aten.amax@outer" -> "aten.amax"."""
+    return key.split("@", 1)[0]
 
 
 def _rule(*ops: str) -> Callable[[Rule], Rule]:

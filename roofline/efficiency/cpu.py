@@ -36,6 +36,7 @@ from roofline.count.loops import (
     REDUCTION_LOOP_OPS,
     SLICE_LOOP_OPS,
     loop_key,
+    without_kernel,
 )
 from roofline.dtypes import item_sizes
 from roofline.hardware import CalibrationRecord
@@ -247,7 +248,7 @@ def loop_terms(ops: pd.DataFrame, record: CalibrationRecord | None) -> LoopTerms
     families = {suite_op.name: suite_op.aten_ops for suite_op in record.op_suite_ops}
     per_op = {op: (c.element_s, c.loop_s) for c in record.loop_costs for op in families.get(c.op, ())}
     elementwise = [(c.element_s, c.loop_s) for c in record.loop_costs
-                   if not any(op.split("@")[0] in REDUCTION_LOOP_OPS or op.split("@")[0] in SLICE_LOOP_OPS
+                   if not any(without_kernel(op) in REDUCTION_LOOP_OPS or without_kernel(op) in SLICE_LOOP_OPS
                               for op in families.get(c.op, ()))]
     default = tuple(np.median(np.array(elementwise), axis=0)) if elementwise else (0.0, 0.0)
     names = ops["op"].astype(str).to_numpy()

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from roofline.hardware import CalibrationRecord
+from roofline.hardware import CalibrationRecord, ConvRate
 
 __all__ = ["ConvShape", "conv_rate_s", "conv_shape", "series_seconds"]
 
@@ -94,12 +94,16 @@ def series_seconds(points: list[tuple[float, float]], out_elements: np.ndarray) 
     return np.where(np.asarray(out_elements) > sizes[-1], beyond, inside)
 
 
+def _probe_point(r: ConvRate) -> tuple[float, float]:
+    """(out_elements, seconds) of a measured convolution: 2 x elements x reduction FLOPs at its rate."""
+    return r.out_elements, 2.0 * r.out_elements * r.reduction / r.flops_per_s
+
+
 def _depthwise_s(shape: ConvShape, record: CalibrationRecord) -> np.ndarray:
     series: dict[tuple[int, int], list[tuple[float, float]]] = {}
     for r in record.conv_rates:
-        if r.kind == "depthwise":  # seconds of the probe: 2 x elements x taps FLOPs at its rate
-            series.setdefault((r.reduction, r.stride), []).append(
-                (r.out_elements, 2.0 * r.out_elements * r.reduction / r.flops_per_s))
+        if r.kind == "depthwise":
+            series.setdefault((r.reduction, r.stride), []).append(_probe_point(r))
     seconds = np.full(np.shape(shape.out_elements), np.nan)
     for (taps, stride), points in series.items():
         chosen = shape.depthwise & (shape.reduction == taps) & (shape.stride == stride)
@@ -112,7 +116,7 @@ def _grouped_s(shape: ConvShape, record: CalibrationRecord) -> np.ndarray:
     series: dict[int, list[tuple[float, float]]] = {}
     for r in record.conv_rates:
         if r.kind == "grouped":
-            series.setdefault(r.reduction, []).append((r.out_elements, 2.0 * r.out_elements * r.reduction / r.flops_per_s))
+            series.setdefault(r.reduction, []).append(_probe_point(r))
     if not series or not np.any(shape.grouped):
         return np.full(np.shape(shape.out_elements), np.nan)
     reductions = sorted(series)

@@ -1,6 +1,7 @@
 """Measured Other: the forward's time outside every op (Python between ops), against the
 gap measured independently with perf_counter around the Python part of the forward."""
 
+import dataclasses
 import math
 import statistics
 import time
@@ -10,8 +11,11 @@ import torch
 from torch import nn
 
 from roofline.analysis import analyze
+from roofline.calibrate.probes import measure_module_call
+from roofline.hardware import CalibrationRecord, load_hardware
 from roofline.measure import measure
 from roofline.measure.compare import OTHER_ROW
+from roofline.measure.timing import Timer
 
 from .conftest import HW
 
@@ -73,12 +77,6 @@ class ManyModuleCalls(nn.Module):
 
 
 def test_predicted_other_is_the_module_calls_at_the_calibrated_cost():
-    import dataclasses
-
-    from roofline.calibrate.probes import measure_module_call
-    from roofline.hardware import CalibrationRecord, load_hardware
-    from roofline.measure.timing import Timer
-
     model, x = ManyModuleCalls().eval(), torch.randn(4, 4)
     # Noise only slows: the fastest of a few tries of each, taken in turns, so that both
     # figures come from the machine's quiet moments.
