@@ -90,7 +90,7 @@ def run_one(name: str, hw: str, device: str, threads: int | None, warmup: int, r
     model, inputs, label = build_target(target, batch=batch, options=built_options)
     if hasattr(model, "eval"):
         model.eval()
-    _, m, c = validate(model, inputs, hw=spec, device=device, name=label, warmup=warmup, repeats=repeats,
+    a, m, c = validate(model, inputs, hw=spec, device=device, name=label, warmup=warmup, repeats=repeats,
                        clock=clock)
     by_category = c.by_category().reset_index().replace({math.nan: None}).to_dict(orient="records")
     ops = c.ops.assign(abs_error=(c.ops["predicted_s"] - c.ops["measured_s"]).abs())
@@ -104,10 +104,37 @@ def run_one(name: str, hw: str, device: str, threads: int | None, warmup: int, r
         "name": name,
         "options": {"batch": batch, **options},
         "summary": c.summary(),
+        "faults": fresh_pages(a.ops, spec),
         "profiler_kind": m.profiler_kind,
         "by_category": by_category,
         "contributors": contributors.replace({math.nan: None}).to_dict(orient="records"),
     }
+
+
+def fresh_pages(ops: Any, spec: Any) -> dict[str, float | None]:
+    """The pages the model predicts a forward writes fresh (the outputs its fresh-write
+    model charges, roofline.predict.fresh_write_s) and the seconds one fault costs at the
+    spec's calibrated rate (page bytes / measured.fresh_write.bandwidth); None on a spec
+    without that model."""
+    from roofline.measure.timing import page_bytes
+    from roofline.predict import fresh_write_s
+
+    fresh = spec.measured.fresh_write if spec.measured is not None else None
+    if fresh is None:
+        return {"predicted": None, "fault_s": None}
+    page = page_bytes()
+    return {"predicted": float(fresh_write_s(ops, spec).sum() * fresh.bandwidth / page),
+            "fault_s": page / fresh.bandwidth}
+
+
+def _faults(r: dict[str, Any]) -> str:
+    """'predicted / measured (the measured ones' time)' page faults per forward."""
+    measured, faults = r["summary"].get("page_faults"), r.get("faults") or {}
+    if measured is None or (isinstance(measured, float) and math.isnan(measured)):
+        return "-"
+    predicted = faults.get("predicted")
+    text = f"{'-' if predicted is None else f'{predicted:,.0f}'} / {measured:,.0f}"
+    return text + (f" ({_time(measured * faults['fault_s'])})" if faults.get("fault_s") and measured else "")
 
 
 # --------------------------------------------------------------------------- driver
@@ -300,8 +327,8 @@ def write_report(path: Path, results: list[dict[str, Any]], skipped: list[tuple[
     lines += [
         "## Per model",
         "",
-        "| model | options | ops | predicted | forward | op sum | profiler | end-to-end | vs op sum | time-weighted | median op | run-to-run spread | targets |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| model | options | ops | predicted | forward | op sum | profiler | end-to-end | vs op sum | time-weighted | median op | run-to-run spread | page faults | targets |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in done:
         s = r["summary"]
@@ -309,7 +336,7 @@ def write_report(path: Path, results: list[dict[str, Any]], skipped: list[tuple[
             f"| {r['name']} | {_options(r['options'])} | {s['ops']} | {_time(s['predicted_total_s'])} | "
             f"{_time(s['forward_s'])} | {_time(s['ops_total_s'])} | {_time(s['profiler_s'])} | "
             f"{_pct(s['end_to_end_error'])} | {_pct(s['ops_total_error'])} | {_pct(s['time_weighted_error'], False)} | "
-            f"{_pct(s['median_op_error'], False)} | {_pct(r.get('spread'), False)} | "
+            f"{_pct(s['median_op_error'], False)} | {_pct(r.get('spread'), False)} | {_faults(r)} | "
             f"{'met' if s['meets_targets'] else '**missed**'} |"
         )
     zoo = [r for r in done if r["name"] not in EXTRA_CASES]
@@ -399,7 +426,11 @@ KNOWN_CAUSES = [
     "threshold (32 MiB at most) fresh and the kernel faults in every page on first write; "
     "the calibration measures that cost (`measured.fresh_write`) and charges it to outputs "
     "that large. Smaller outputs fault only when the allocator's history says so, which the "
-    "model cannot see (MobileNetV2's 4.8 MB batch-norm outputs).",
+    "model cannot see (MobileNetV2's 4.8 MB batch-norm outputs). The \"page faults\" column "
+    "counts them per forward (getrusage, the median of the timed forwards of the fastest run) "
+    "beside the pages the model charges, with what the measured ones cost at the calibrated "
+    "rate: where the two differ, glibc trimmed its heap and handed the memory out again "
+    "fresh; the same model in another process may fault thousands of pages more or none.",
     "- **Python between ops.** Module calls and Python glue add time between ops that no op "
     "accounts for: the gap between \"forward\" and \"op sum\" (small here). The predicted total "
     "adds each module call at the spec's measured.module_call_s (when the calibration has it); "

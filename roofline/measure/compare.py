@@ -112,7 +112,8 @@ class Comparison:
     profiler_s: torch.profiler's self-time total per forward (NaN if it did not run).
     basis: "wall" (ops' predicted_s against measured wall times) or "kernel" (their
     kernel_s against device time, from a GPU trace). other_predicted_s: the predicted
-    time between ops (see the module doc). source: the trace file, if read from one.
+    time between ops (see the module doc). page_faults: median page faults per measured
+    forward (NaN from a trace or where the OS does not say). source: the trace file, if read from one.
     analysis_only / trace_only: ops one side has and the other lacks (a trace join):
     op, predicted_s / measured_s, left out of ``ops`` and shown apart.
     """
@@ -128,6 +129,7 @@ class Comparison:
     basis: str = "wall"
     other_predicted_s: float = 0.0
     source: str = ""
+    page_faults: float = math.nan
     analysis_only: pd.DataFrame = field(repr=False, default_factory=lambda: pd.DataFrame(columns=["op", "predicted_s"]))
     trace_only: pd.DataFrame = field(repr=False, default_factory=lambda: pd.DataFrame(columns=["op", "measured_s"]))
 
@@ -198,6 +200,7 @@ class Comparison:
             "analysis_only_ops": len(self.analysis_only),
             "trace_only_ops": len(self.trace_only),
             "profiler_s": self.profiler_s,
+            "page_faults": self.page_faults,
             "end_to_end_error": self.end_to_end_error,
             "ops_total_error": self.ops_total_error,
             "time_weighted_error": self.time_weighted_error,
@@ -309,4 +312,5 @@ def compare(analysis: Any, measurement: Any) -> Comparison:
         profiler_kind=measurement.profiler_kind,
         threads=measurement.threads,
         other_predicted_s=analysis.between_ops_s,
+        page_faults=measurement.page_faults,
     )

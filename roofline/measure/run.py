@@ -49,7 +49,7 @@ from roofline.capture import OpRecord, call_model
 from roofline.capture.inputs import cast_inputs, clone_inputs, tensors_in
 from roofline.errors import RooflineError
 from roofline.measure.per_op import METHODS, OpTiming, OpTimingMode
-from roofline.measure.timing import DEFAULT_REPEATS, DEFAULT_WARMUP, Timer, timer_for
+from roofline.measure.timing import DEFAULT_REPEATS, DEFAULT_WARMUP, Timer, page_faults, timer_for
 
 __all__ = ["Measurement", "measure", "MEASURE_COLUMNS", "METHODS"]
 
@@ -69,6 +69,9 @@ class Measurement:
     repeats (timed samples), inner (calls per sample: 1 inline), mutates (replay only:
     timed on clones of the arguments it writes).
     forward_s: median seconds of the whole forward, uninstrumented.
+    page_faults: median page faults per uninstrumented forward (measure.timing.page_faults;
+    NaN where the OS does not say): pages the forward wrote fresh, which glibc's allocator
+    handed out anew (large blocks always, smaller ones after it trimmed its heap).
     profiler_s: torch.profiler's summed self time per forward (s): self CPU time on CPU,
     self CUDA (kernel) time on a GPU; NaN if the profiler could not run.
     """
@@ -86,6 +89,7 @@ class Measurement:
     repeats: int
     records: list[OpRecord] = field(repr=False, default_factory=list)
     output: Any = field(repr=False, default=None)
+    page_faults: float = math.nan
 
     @property
     def ops_total_s(self) -> float:
@@ -113,6 +117,7 @@ class Measurement:
             "other_s": self.other_s,
             "profiler_s": self.profiler_s,
             "profiler_kind": self.profiler_kind,
+            "page_faults": self.page_faults,
             "ops_over_forward": self.ops_total_s / self.forward_s if self.forward_s else math.nan,
             "profiler_over_forward": self.profiler_s / self.forward_s if self.forward_s else math.nan,
         }
@@ -168,7 +173,7 @@ def measure(
             model, inputs, label, timer, method, warmup, repeats, min_batch, advance if progress else None
         )
         timer.sync()
-        forward_s = _time_forward(model, inputs, timer, warmup=1, repeats=forward_repeats or repeats)
+        forward_s, faults = _time_forward(model, inputs, timer, warmup=1, repeats=forward_repeats or repeats)
         if profiler_runs > 0:
             profiler_s, profiler_kind = _profiler_total(model, inputs, where == "cuda", profiler_runs)
         else:
@@ -189,6 +194,7 @@ def measure(
         repeats=repeats,
         records=mode.records,
         output=output,
+        page_faults=faults,
     )
 
 
@@ -343,16 +349,21 @@ def _ops_frame(records: list[OpRecord], method: str, samples: list[list[float]],
 # --------------------------------------------------------------------------- cross-checks
 
 
-def _time_forward(model: Any, inputs: Any, timer: Timer, warmup: int, repeats: int) -> float:
-    """Median seconds of ``repeats`` whole forwards after ``warmup`` (each on fresh inputs)."""
-    samples = []
+def _time_forward(model: Any, inputs: Any, timer: Timer, warmup: int, repeats: int) -> tuple[float, float]:
+    """Median seconds and median page faults of ``repeats`` whole forwards after ``warmup``
+    (each on fresh inputs; the faults counted over the timed span only)."""
+    samples, faults = [], []
     for i in range(warmup + repeats):
         fresh = clone_inputs(inputs)
-        with _buffers_restored(model), timer.span() as elapsed:
-            call_model(model, fresh)
+        with _buffers_restored(model):
+            before = page_faults()
+            with timer.span() as elapsed:
+                call_model(model, fresh)
+            after = page_faults()
         if i >= warmup:
             samples.append(elapsed[0])
-    return statistics.median(samples)
+            faults.append(after - before)
+    return statistics.median(samples), statistics.median(faults)
 
 
 def _profiler_total(model: Any, inputs: Any, on_cuda: bool, runs: int) -> tuple[float, str]:

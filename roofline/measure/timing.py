@@ -21,7 +21,7 @@ import torch
 
 from roofline.errors import RooflineError
 
-__all__ = ["Timer", "CudaTimer", "ThreadTimer", "CLOCKS", "timer_for", "time_callable",
+__all__ = ["Timer", "CudaTimer", "ThreadTimer", "CLOCKS", "timer_for", "time_callable", "page_faults", "page_bytes",
            "DEFAULT_WARMUP", "DEFAULT_REPEATS", "MAX_INNER"]
 
 DEFAULT_WARMUP = 2
@@ -180,3 +180,27 @@ def time_callable(
         del items
     return statistics.median(samples), min(samples), inner
 
+
+
+def page_faults() -> float:
+    """Page faults (minor and major) this process has taken so far, all its threads; NaN
+    where the OS does not say (no ``resource`` module). Differences of two readings count
+    the pages a piece of work touched for the first time: on Linux a fresh page costs a
+    fault and its zeroing on first write, microseconds each, which no kernel's roofline
+    holds."""
+    try:
+        import resource
+    except ImportError:  # not a Unix
+        return math.nan
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return float(usage.ru_minflt + usage.ru_majflt)
+
+
+def page_bytes() -> int:
+    """The operating system's page size in bytes (4096 where it does not say)."""
+    import os
+
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return 4096

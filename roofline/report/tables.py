@@ -207,6 +207,8 @@ def print_comparison(comparison: Any, console: Console, top: int = 10, workload:
     console.print(f"Other (the forward outside every op): measured {format_seconds(c.other_s)} "
                   f"({percent(c.other_s / c.forward_s) if c.forward_s else '-'} of it), "
                   f"predicted {format_seconds(c.other_predicted_s)}")
+    if c.page_faults == c.page_faults and c.device == "cpu":  # not NaN: the OS counted them
+        console.print(f"page faults per forward (pages written fresh): {c.page_faults:,.0f}")
     for line in _unmatched_lines(c):
         console.print(line, style="yellow")
     rows = [
