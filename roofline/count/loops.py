@@ -40,8 +40,9 @@ import torch
 from roofline.capture import OpRecord, TensorInfo
 from roofline.count.registry import LoopShape
 
-__all__ = ["LOOP_KERNELS", "LOOP_RULES", "MEASURED_ONLY_KERNELS", "SORTED_SCATTER_MIN_SLICE", "REDUCTION_LOOP_OPS", "SLICE_LOOP_OPS", "LoopShape", "iterator_loops", "loop_key",
-           "loop_shape", "loops_of", "without_kernel"]
+__all__ = ["LOOP_KERNELS", "LOOP_RULES", "MEASURED_ONLY_KERNELS", "REDUCTION_LOOP_OPS", "SLICE_LOOP_OPS",
+           "SORTED_SCATTER_MIN_SLICE", "LoopShape", "iterator_loops", "loop_key", "loop_shape", "loops_of",
+           "without_kernel"]
 
 Rule = Callable[[OpRecord], "LoopShape | None"]
 

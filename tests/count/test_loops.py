@@ -129,7 +129,7 @@ def test_index_add_kernels_by_hand():
     # runs scatter_add; C = 16 elements a slice reaches its sorted path (16 <= 16), C = 7
     # its element-by-element one; one loop per index, the slice its inner loop
     dst = torch.randint(0, 2708, (13264,))
-    add = lambda t, i, s: t.index_add_(0, i, s)  # noqa: E731
+    add = lambda t, i, s: t.index_add_(0, i, s)
     assert _kernels(add, torch.zeros(2708, 16), dst, torch.randn(13264, 16)) == \
         [("aten.index_add_", 13264.0, 16.0, "sorted")]
     assert _kernels(add, torch.zeros(2708, 7), dst, torch.randn(13264, 7)) == \
