@@ -84,10 +84,10 @@ def test_caches_from_plateaus_by_hand():
 
 def test_the_embedding_bag_case_by_hand():
     # 4096 elements gathered: 4096 / 64 = 64 rows of 64 fp32 in bags of 4 -> 16 bags, from
-    # a table of max(4 x 64, 1024) = 1024 rows; its weight a parameter, as a model's, so the
-    # op a forward runs (aten._embedding_bag) is the one timed
+    # a table of 2**18 rows; its weight a parameter, as a model's, so the op a forward runs
+    # (aten._embedding_bag) is the one timed
     fn, (table, picks, bags) = op_suite("cpu", 4096)["embedding_bag"]
-    assert tuple(table.shape) == (1024, 64) and table.requires_grad
+    assert tuple(table.shape) == (2**18, 64) and table.requires_grad
     assert picks.numel() == 64 and bags.numel() == 16
     with torch.no_grad():
         ops = roofline.analyze(fn, (table, picks, bags), hw="h100-sxm", name="embedding_bag").ops
