@@ -19,8 +19,8 @@ hundred kB, rows not a power of two apart so that a column does not fall into on
 set), amax and sum over a middle dimension (column by column), and index_add_ along dim 0
 of a 2-D self as ATen's scatter_add runs it: element by element below 16 elements a
 slice ("index_add@scatter", slices of 2 and 6), the indices sorted and whole rows added
-from 16 ("index_add@sorted", slices of 16 and 64); a quarter as many target rows as
-indices, in cache, as a graph's node features.
+from 16 ("index_add@sorted", slices of 16 and 64); 1 MB of messages into 128 kB of
+target rows, as a graph layer's.
 
 A where's mask is structured, not random: masks of models (attention, padding, distinct
 indices) come in runs, and ATen's element-wise where branches on each element, so a
@@ -60,8 +60,10 @@ _SCATTER_FAMILIES = {"index_add@scatter": "scatter", "index_add@sorted": "sorted
 #: messages, past a 512 kB level-2 cache, as a graph layer's: Cora's 13264 x 16 is 0.85 MB);
 #: the sorted path gathers them in index order, so their cache level sets its cost.
 SCATTER_SCALE = 4
-#: Indices per target row of the index_add cases (a graph's edges per node: Cora has 4.9).
-_INDICES_PER_ROW = 4
+#: Elements of the index_add cases' self (the target rows: 128 kB of fp32, in a level-2
+#: cache, as a small graph's node features: Cora's 2708 x 16 is 173 kB); the element-by-
+#: element kernel updates them in index order, so their cache level sets its cost.
+_TARGET_ELEMENTS = 2**15
 #: Columns of the strided index_select's source: rows 4000 B apart (fp32), not a power of
 #: two, and 32 to 96 rows take 128 to 384 kB (a level-2 cache's worth).
 STRIDED_SOURCE_COLUMNS = 1000
@@ -99,7 +101,7 @@ def loop_suite(device: str, n: int, inner: int) -> dict[str, tuple[Callable[...,
     picks = torch.randint(0, STRIDED_SOURCE_COLUMNS, (rows,), device=device)
     middle = torch.randn(max(rows // _OUTER_ROWS, 1), _OUTER_ROWS, inner, device=device)
     outer_loops = middle.shape[0] * _OUTER_ROWS
-    targets = torch.zeros(max(rows // _INDICES_PER_ROW, 1), inner, device=device)
+    targets = torch.zeros(max(_TARGET_ELEMENTS // inner, 1), inner, device=device)
     spread = torch.randint(0, targets.shape[0], (rows,), device=device)
     return {
         "relu": (torch.relu, (strided,), rows),
