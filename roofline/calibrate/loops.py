@@ -16,7 +16,11 @@ Kernel variants (roofline.count.loops.LOOP_KERNELS) are families of their own, k
 ``op@kernel``: index_select along the last of three dimensions (one strided copy per
 index; its inner loop is the slice, timed at two slice lengths on a source of a few
 hundred kB, rows not a power of two apart so that a column does not fall into one cache
-set) and amax and sum over a middle dimension (column by column).
+set), amax and sum over a middle dimension (column by column), and index_add_ along dim 0
+of a 2-D self as ATen's scatter_add runs it: element by element below 16 elements a
+slice ("index_add@scatter", slices of 2 and 6), the indices sorted and whole rows added
+from 16 ("index_add@sorted", slices of 16 and 64); 1 MB of messages into 128 kB of
+target rows, as a graph layer's.
 
 A where's mask is structured, not random: masks of models (attention, padding, distinct
 indices) come in runs, and ATen's element-wise where branches on each element, so a
@@ -38,7 +42,7 @@ from roofline.count.loops import without_kernel
 from roofline.efficiency.cpu import threads_used
 from roofline.measure import Timer
 
-__all__ = ["KERNEL_FAMILY_OPS", "LOOP_LENGTHS", "SHORT_LOOP_ELEMENTS", "STRIDED_SOURCE_COLUMNS", "fit_loop_costs", "loop_cases", "loop_suite",
+__all__ = ["KERNEL_FAMILY_OPS", "LOOP_LENGTHS", "SCATTER_SCALE", "SHORT_LOOP_ELEMENTS", "STRIDED_SOURCE_COLUMNS", "fit_loop_costs", "loop_cases", "loop_suite",
            "measure_short_loops", "structured_mask"]
 
 #: Elements of every short-loop case (a few times a thread's grain: the loops dominate).
@@ -46,9 +50,20 @@ SHORT_LOOP_ELEMENTS = 2**16
 #: The two inner-loop lengths each family is timed at: slice copies from one element,
 #: element-wise ops and reductions from two (one-element loops merge away there). Both
 #: stay below one vectorized step of fp32 on any instruction set (8 elements on AVX2).
-LOOP_LENGTHS = {"slice": (1, 4), "other": (2, 6), "strided": (32, 96)}
+LOOP_LENGTHS = {"slice": (1, 4), "other": (2, 6), "strided": (32, 96), "scatter": (2, 6), "sorted": (16, 64)}
 _SLICE_FAMILIES = ("cat", "index_select")
 _STRIDED_FAMILIES = ("index_select@strided",)
+#: index_add_ as ATen's scatter_add (roofline.count.loops._index_add): element by element
+#: below SORTED_SCATTER_MIN_SLICE elements a slice, sorted indices and whole rows from it.
+_SCATTER_FAMILIES = {"index_add@scatter": "scatter", "index_add@sorted": "sorted"}
+#: How many times SHORT_LOOP_ELEMENTS the index_add cases move: 2**18 fp32 (1 MB of
+#: messages, past a 512 kB level-2 cache, as a graph layer's: Cora's 13264 x 16 is 0.85 MB);
+#: the sorted path gathers them in index order, so their cache level sets its cost.
+SCATTER_SCALE = 4
+#: Elements of the index_add cases' self (the target rows: 128 kB of fp32, in a level-2
+#: cache, as a small graph's node features: Cora's 2708 x 16 is 173 kB); the element-by-
+#: element kernel updates them in index order, so their cache level sets its cost.
+_TARGET_ELEMENTS = 2**15
 #: Columns of the strided index_select's source: rows 4000 B apart (fp32), not a power of
 #: two, and 32 to 96 rows take 128 to 384 kB (a level-2 cache's worth).
 STRIDED_SOURCE_COLUMNS = 1000
@@ -58,6 +73,8 @@ KERNEL_FAMILY_OPS: dict[str, tuple[str, ...]] = {
     "index_select@strided": ("aten.index_select@strided",),
     "amax@outer": ("aten.amax@outer", "aten.amin@outer"),
     "sum@outer": ("aten.sum@outer", "aten.mean@outer"),
+    "index_add@scatter": ("aten.index_add_@scatter", "aten.index_add@scatter"),
+    "index_add@sorted": ("aten.index_add_@sorted", "aten.index_add@sorted"),
 }
 #: Rows of the middle dimension the outer reductions reduce.
 _OUTER_ROWS = 64
@@ -84,6 +101,8 @@ def loop_suite(device: str, n: int, inner: int) -> dict[str, tuple[Callable[...,
     picks = torch.randint(0, STRIDED_SOURCE_COLUMNS, (rows,), device=device)
     middle = torch.randn(max(rows // _OUTER_ROWS, 1), _OUTER_ROWS, inner, device=device)
     outer_loops = middle.shape[0] * _OUTER_ROWS
+    targets = torch.zeros(max(_TARGET_ELEMENTS // inner, 1), inner, device=device)
+    spread = torch.randint(0, targets.shape[0], (rows,), device=device)
     return {
         "relu": (torch.relu, (strided,), rows),
         "gelu": (F.gelu, (strided,), rows),
@@ -99,6 +118,8 @@ def loop_suite(device: str, n: int, inner: int) -> dict[str, tuple[Callable[...,
         "index_select@strided": (lambda t, i: t.index_select(-1, i), (columns, picks), rows),
         "amax@outer": (lambda t: t.amax(1), (middle,), outer_loops),
         "sum@outer": (lambda t: t.sum(1), (middle,), outer_loops),
+        "index_add@scatter": (lambda t, i, s: t.index_add_(0, i, s), (targets, spread, x), rows),
+        "index_add@sorted": (lambda t, i, s: t.index_add_(0, i, s), (targets, spread, x), rows),
     }
 
 
@@ -107,14 +128,17 @@ def loop_cases(device: str, n: int = SHORT_LOOP_ELEMENTS) -> list[tuple[str, int
     (name, inner, function, arguments, inner loops)."""
     cases = []
     for kind, lengths in LOOP_LENGTHS.items():
+        size = n * SCATTER_SCALE if kind in _SCATTER_FAMILIES.values() else n
         for inner in lengths:
-            for name, (fn, args, loops) in loop_suite(device, n, inner).items():
+            for name, (fn, args, loops) in loop_suite(device, size, inner).items():
                 if _kind(name) == kind:
                     cases.append((name, inner, fn, args, loops))
     return cases
 
 
 def _kind(family: str) -> str:
+    if family in _SCATTER_FAMILIES:
+        return _SCATTER_FAMILIES[family]
     return "strided" if family in _STRIDED_FAMILIES else "slice" if family in _SLICE_FAMILIES else "other"
 
 

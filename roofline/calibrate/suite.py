@@ -31,6 +31,13 @@ SUITE_ELEMENTS = {"cpu": {"full": (2**12, 2**14, 2**16, 2**18, 2**20), "quick": 
                   "cuda": {"full": (2**22, 2**24), "quick": (2**22,)}}
 
 
+#: The embedding_bag case: rows of 64 fp32 (DLRM's), bags of 4 lookups, from a table of
+#: 2**18 rows (64 MB: out of every cache, as recommendation tables are, so each lookup
+#: pays the DRAM latency a model's does), a parameter as a model's (so the op is
+#: aten._embedding_bag, as in a forward).
+_EMBEDDING_DIM, _BAG_SIZE, _EMBEDDING_ROWS = 64, 4, 2**18
+
+
 def op_suite(device: str, n: int) -> dict[str, tuple[Callable[..., Any], tuple]]:
     """Common element-wise, normalisation, pooling and data-movement ops on ``n``-element
     fp32 tensors: name -> (function, arguments)."""
@@ -45,6 +52,10 @@ def op_suite(device: str, n: int) -> dict[str, tuple[Callable[..., Any], tuple]]
     stats = [torch.randn(64, device=device).abs() + 0.5 for _ in range(4)]
     gamma, beta = torch.ones(256, device=device), torch.zeros(256, device=device)
     index = torch.randint(0, rows, (max(rows // 2, 1),), device=device)
+    lookups = max(n // _EMBEDDING_DIM, 1)  # rows gathered: n elements in all
+    table = torch.nn.Parameter(torch.randn(_EMBEDDING_ROWS, _EMBEDDING_DIM, device=device))
+    picks = torch.randint(0, table.shape[0], (lookups,), device=device)
+    bags = torch.arange(0, lookups, _BAG_SIZE, device=device)
     return {
         "relu": (torch.relu, (x,)),
         "gelu": (F.gelu, (x,)),
@@ -61,6 +72,7 @@ def op_suite(device: str, n: int) -> dict[str, tuple[Callable[..., Any], tuple]]
         "cat": (lambda a, b: torch.cat([a, b]), (x, y)),
         "transpose": (lambda t: t.t().contiguous(), (x2,)),
         "index_select": (lambda t: t.index_select(0, index), (x2,)),
+        "embedding_bag": (lambda w, i, o: F.embedding_bag(i, w, o, mode="sum"), (table, picks, bags)),
     }
 
 
@@ -81,6 +93,8 @@ SUITE_OPS: dict[str, tuple[str, ...]] = {
     "cat": ("aten.cat",),
     "transpose": (),  # a transposing copy is aten.clone/copy_ of a strided view: not told apart by name
     "index_select": ("aten.index_select", "aten.embedding"),  # a CPU embedding is an index_select of rows
+    # Setup before the gather (checks, offset2bag, bag sizes, max indices) is its dispatch.
+    "embedding_bag": ("aten._embedding_bag", "aten._embedding_bag_forward_only", "aten.embedding_bag"),
 }
 
 

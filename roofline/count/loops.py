@@ -40,8 +40,9 @@ import torch
 from roofline.capture import OpRecord, TensorInfo
 from roofline.count.registry import LoopShape
 
-__all__ = ["LOOP_KERNELS", "LOOP_RULES", "REDUCTION_LOOP_OPS", "SLICE_LOOP_OPS", "LoopShape", "iterator_loops", "loop_key",
-           "loop_shape", "loops_of", "without_kernel"]
+__all__ = ["LOOP_KERNELS", "LOOP_RULES", "MEASURED_ONLY_KERNELS", "REDUCTION_LOOP_OPS", "SLICE_LOOP_OPS",
+           "SORTED_SCATTER_MIN_SLICE", "LoopShape", "iterator_loops", "loop_key", "loop_shape", "loops_of",
+           "without_kernel"]
 
 Rule = Callable[[OpRecord], "LoopShape | None"]
 
@@ -53,7 +54,10 @@ LOOP_RULES: dict[str, Rule] = {}
 #: Kernels an op runs instead of its usual one for some arguments -> how it steps through
 #: its inner loop: "strided" (element by element: a strided copy never vectorizes) or
 #: "reduction" (ATen's outer reduction: 4 vectors of columns at a time, the rest scalar).
-LOOP_KERNELS: dict[str, str] = {"strided": "strided", "outer": "reduction"}
+LOOP_KERNELS: dict[str, str] = {"strided": "strided", "outer": "reduction", "scatter": "strided", "sorted": "strided"}
+#: Kernel variants costed only on a record that timed their own family (a calibration
+#: from before they were told apart predicts their op as its usual kernel).
+MEASURED_ONLY_KERNELS = ("scatter", "sorted")
 
 
 def loop_key(op: str, kernel: str) -> str:
@@ -253,13 +257,62 @@ def _embedding(record: OpRecord) -> LoopShape | None:
     return LoopShape(indices.numel, weight.shape[1])
 
 
+#: The fewest elements per index (the slice) for which ATen's scatter_add sorts the
+#: indices and adds whole rows (ScatterGatherKernel.cpp, can_use_expanded_index_path).
+SORTED_SCATTER_MIN_SLICE = 16
+
+
 @_rule("aten.index_add", "aten.index_add_")
 def _index_add(record: OpRecord) -> LoopShape | None:
-    """One source slice of prod(source.shape[dim + 1:]) elements added per index."""
-    dim, index, source = record.args[1], record.args[2], record.args[3]
+    """One source slice of prod(source.shape[dim + 1:]) elements added per index.
+
+    On a self of two or more dimensions, with alpha 1, int64 indices and a source the
+    self's shape apart from ``dim``, along the first or last dimension, ATen's CPU
+    index_add_ is a scatter_add over the index expanded to the source
+    (TensorAdvancedIndexing.cpp, index_add_cpu_out): along dim 0 with slices of at least
+    SORTED_SCATTER_MIN_SLICE contiguous fp elements it sorts the indices and adds rows
+    ("sorted"); otherwise its general kernel adds element by element, index by index
+    ("scatter"; along the last dimension, row by row: one loop of all indices per row).
+    Other index_adds run one TensorIterator add per slice (the usual slice shape)."""
+    self_, dim, index, source = record.args[0], record.args[1], record.args[2], record.args[3]
     if not isinstance(source, TensorInfo) or not isinstance(index, TensorInfo):
         return None
-    return _gather_along(source, dim, index.numel)
+    kernel = _scatter_kernel(record, self_, dim, index, source)
+    if kernel is None:
+        return _gather_along(source, dim, index.numel)
+    at = int(dim) % len(source.shape)
+    if at == 0:
+        shape = _gather_along(source, 0, index.numel)
+        return None if shape is None else LoopShape(shape.loops, shape.inner, kernel)
+    return LoopShape(math.prod(source.shape[:at]), index.numel, kernel)
+
+
+def _scatter_kernel(record: OpRecord, self_: Any, dim: Any, index: TensorInfo, source: TensorInfo) -> str | None:
+    """"sorted" or "scatter" where index_add_ runs as scatter_add (see _index_add), else None."""
+    if not isinstance(self_, TensorInfo) or len(self_.shape) < 2 or len(source.shape) != len(self_.shape):
+        return None
+    at = int(dim) % len(self_.shape)
+    alpha = record.kwargs.get("alpha", record.args[4] if len(record.args) > 4 else 1)
+    same_sizes = all(_known(a == b) for d, (a, b) in enumerate(zip(self_.shape, source.shape)) if d != at)
+    if at not in (0, len(self_.shape) - 1) or alpha != 1 or index.dtype != torch.int64 or not same_sizes:
+        return None
+    slice_elements = math.prod(source.shape[1:])
+    contiguous = all(_is_contiguous(t) for t in (self_, source))
+    if (at == 0 and contiguous and self_.dtype.is_floating_point and self_.dtype != torch.float16
+            and _known(slice_elements >= SORTED_SCATTER_MIN_SLICE)):
+        return "sorted"
+    return "scatter"
+
+
+def _is_contiguous(info: TensorInfo) -> bool:
+    if info.stride is None:
+        return False
+    expected = 1
+    for size, stride in zip(reversed(info.shape), reversed(info.stride)):
+        if not _known(size == 1) and not _known(stride == expected):
+            return False
+        expected = expected * size
+    return True
 
 
 def _is_pointwise(func: Any) -> bool:

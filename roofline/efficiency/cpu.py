@@ -33,6 +33,7 @@ import pandas as pd
 
 from roofline.count.loops import (
     LOOP_KERNELS,
+    MEASURED_ONLY_KERNELS,
     REDUCTION_LOOP_OPS,
     SLICE_LOOP_OPS,
     loop_key,
@@ -259,6 +260,10 @@ def loop_terms(ops: pd.DataFrame, record: CalibrationRecord | None) -> LoopTerms
     kind = own.astype(float)
     for kernel, steps in LOOP_KERNELS.items():  # a kernel variant steps as its own class
         kind = np.where(kernels == kernel, VECTORS_PER_STEP[steps], kind)
+    # A variant told apart only lately runs as the op's usual kernel on a record without its family.
+    unmeasured = np.isin(kernels, MEASURED_ONLY_KERNELS) & ~np.isin(
+        [loop_key(name, kernel) for name, kernel in zip(names, kernels)], list(per_op))
+    kernels, kind = np.where(unmeasured, "", kernels), np.where(unmeasured, own, kind)
     # A variant without its own family takes the op's family where it steps the same way
     # (an outer reduction), the element-wise median where not (a strided copy's elements
     # are scalar copies, not the memcpy of a slice).

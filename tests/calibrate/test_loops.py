@@ -53,8 +53,11 @@ def test_the_suite_cases_run_the_loops_they_say():
     from roofline.capture import capture
 
     cases = loop_cases("cpu", 4096)
-    assert {case[1] for case in cases} == \
-        {*LOOP_LENGTHS["slice"], *LOOP_LENGTHS["other"], *LOOP_LENGTHS["strided"]}
+    assert {case[1] for case in cases} == {inner for lengths in LOOP_LENGTHS.values() for inner in lengths}
+    # index_add_ at both of each kernel's lengths: element by element on slices of 2 and 6,
+    # sorted on 16 and 64 (from 16 elements a slice, ATen's scatter_add sorts)
+    assert sorted((name, inner) for name, inner, *_ in cases if name.startswith("index_add")) == \
+        [("index_add@scatter", 2), ("index_add@scatter", 6), ("index_add@sorted", 16), ("index_add@sorted", 64)]
     for name, inner, fn, args, loops in cases:
         records = [r for r in capture(fn, args)[0] if loop_shape(r) is not None]
         assert records, name
@@ -72,3 +75,4 @@ def test_every_loop_family_resolves_to_aten_ops():
     names = list(loop_suite("cpu", 4096, 2))
     assert [s.name for s in suite_ops(names)] == names
     assert suite_ops(["amax@outer"])[0].aten_ops == ("aten.amax@outer", "aten.amin@outer")
+    assert suite_ops(["index_add@sorted"])[0].aten_ops == ("aten.index_add_@sorted", "aten.index_add@sorted")

@@ -80,3 +80,16 @@ def test_caches_from_plateaus_by_hand():
     plateaus = [(1e3, 1e5, 100.0), (4e5, 1e7, 50.0), (4e7, 1e9, 10.0)]
     assert caches_from_plateaus(plateaus) == [("l1", pytest.approx(2e5)), ("l2", pytest.approx(2e7))]
     assert caches_from_plateaus(plateaus[:1]) == []
+
+
+def test_the_embedding_bag_case_by_hand():
+    # 4096 elements gathered: 4096 / 64 = 64 rows of 64 fp32 in bags of 4 -> 16 bags, from
+    # a table of 2**18 rows; its weight a parameter, as a model's, so the op a forward runs
+    # (aten._embedding_bag) is the one timed
+    fn, (table, picks, bags) = op_suite("cpu", 4096)["embedding_bag"]
+    assert tuple(table.shape) == (2**18, 64) and table.requires_grad
+    assert picks.numel() == 64 and bags.numel() == 16
+    with torch.no_grad():
+        ops = roofline.analyze(fn, (table, picks, bags), hw="h100-sxm", name="embedding_bag").ops
+    assert list(ops["op"]) == ["aten._embedding_bag"]
+    assert tuple(fn(table, picks, bags).shape) == (16, 64)

@@ -121,3 +121,28 @@ def test_outer_reductions_by_hand():
     assert _kernels(lambda t: t.sum(), x) == [("aten.sum", 1.0, 15000.0, "")]
     # over dim 1 of [1, 1, 6] (a dimension of one element): nothing reduced, no "outer"
     assert _kernels(lambda t: t.amax(1), torch.randn(1, 1, 6))[0][3] == ""
+
+
+def test_index_add_kernels_by_hand():
+    # GCN's aggregation out[2708, C].index_add_(0, dst[13264], msg[13264, C]): a 2-D
+    # self, dim 0, alpha 1, int64 indices, the source the self's shape but for dim 0: ATen
+    # runs scatter_add; C = 16 elements a slice reaches its sorted path (16 <= 16), C = 7
+    # its element-by-element one; one loop per index, the slice its inner loop
+    dst = torch.randint(0, 2708, (13264,))
+    add = lambda t, i, s: t.index_add_(0, i, s)
+    assert _kernels(add, torch.zeros(2708, 16), dst, torch.randn(13264, 16)) == \
+        [("aten.index_add_", 13264.0, 16.0, "sorted")]
+    assert _kernels(add, torch.zeros(2708, 7), dst, torch.randn(13264, 7)) == \
+        [("aten.index_add_", 13264.0, 7.0, "scatter")]
+    # a 1-D self: ATen's own scalar loop, one element per index, the usual kernel
+    assert _kernels(add, torch.zeros(2708), dst, torch.randn(13264)) == [("aten.index_add_", 13264.0, 1.0, "")]
+    # alpha 2 or int32 indices: one TensorIterator add per slice, the usual kernel
+    assert _kernels(lambda t, i, s: t.index_add_(0, i, s, alpha=2), torch.zeros(2708, 7), dst,
+                    torch.randn(13264, 7)) == [("aten.index_add_", 13264.0, 7.0, "")]
+    assert _kernels(add, torch.zeros(2708, 7), dst.int(), torch.randn(13264, 7))[0][3] == ""
+    # along the last dim of [5, 30] with 12 indices (source [5, 12]): scatter_add's
+    # general kernel runs each of the 5 rows over its 12 indices: 5 loops of 12
+    assert _kernels(lambda t, i, s: t.index_add_(1, i, s), torch.zeros(5, 30), torch.randint(0, 30, (12,)),
+                    torch.randn(5, 12)) == [("aten.index_add_", 5.0, 12.0, "scatter")]
+    # a transposed (non-contiguous) self of 16-element rows: not the sorted path
+    assert _kernels(add, torch.zeros(16, 2708).t(), dst, torch.randn(13264, 16))[0][3] == "scatter"
