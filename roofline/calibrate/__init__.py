@@ -29,7 +29,9 @@ torch uses (torch.get_num_threads()):
   cost of large outputs (``measured.fresh_write``; see fit_fresh_write). The cache capacities come from the operating
   system where it says (Linux sysfs: per-instance size times the instances the threads
   can use), else from the curve's plateaus (a drop of more than 30% starts a new
-  level). Each level's bandwidth is the median over the sizes well inside it (above twice
+  level), each lowered to where the curve falls halfway (geometric mean) to the next
+  level when it does so sooner (fit.effective_caches: a virtual machine's share of a
+  shared cache). Each level's bandwidth is the median over the sizes well inside it (above twice
   the previous capacity, below half its own); DRAM's over sizes at least four times the
   last cache. L1 is not listed on CPU: an L1-sized op is overhead-bound in eager
   PyTorch, its bandwidth cannot be seen through torch ops.
@@ -527,6 +529,9 @@ def _measure_ceilings(run: _Run, started: str, advance: Callable[[str | None], N
     plateaus = find_plateaus(by_size["working_set_bytes"], by_size["bandwidth"])
     caches, dram_capacity, name, vendor = _device_facts(run.device, plateaus, notes)
     levels = fit_levels(by_size, caches, dram_capacity)
+    notes.extend(f"{name}: {row.capacity / 1e6:.3g} MB effective (the OS says {capacity / 1e6:.3g} MB): the bandwidth "
+                 "curve falls halfway to the next level there" for (name, capacity), row
+                 in zip(caches, levels.itertuples()) if row.capacity < capacity)
     if run.device == "cpu":
         host = float(levels["bandwidth"].iloc[-1])  # the CPU is the host: copies run at DRAM speed
     return Calibration(

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["find_plateaus", "fit_levels", "fit_fresh_write", "suite_efficiency", "curve_efficiency", "matrix_efficiency",
-           "caches_from_plateaus"]
+           "caches_from_plateaus", "effective_caches"]
 
 #: Efficiencies fitted from a suite are kept within [MIN_EFFICIENCY, 1]: a suite that
 #: reached less than 5% of the roofline measured overheads, not kernels.
@@ -47,6 +47,49 @@ def find_plateaus(sizes: Any, bandwidths: Any, drop: float = 0.7) -> list[tuple[
 
 
 def fit_levels(curve: pd.DataFrame, caches: list[tuple[str, float]], dram_capacity: float) -> pd.DataFrame:
+    """Bandwidth per memory level from a curve (working_set_bytes, bandwidth), each cache
+    level at its effective capacity (effective_caches: never above ``caches``'s); see
+    _level_rows for how each bandwidth is read. Returns rows level, capacity, bandwidth,
+    points."""
+    first = _level_rows(curve, caches, dram_capacity)
+    effective = effective_caches(curve, caches, first)
+    return first if effective == caches else _level_rows(curve, effective, dram_capacity)
+
+
+def effective_caches(curve: pd.DataFrame, caches: list[tuple[str, float]], levels: pd.DataFrame,
+                     drop: float = 0.7) -> list[tuple[str, float]]:
+    """The capacity each cache level holds for one stream here: where the measured curve
+    falls to the geometric mean of the level's bandwidth and the next level's (two points
+    in a row below it; log-log interpolated between the last point above and the first
+    below), never above the capacity ``caches`` gives. The operating system reports a
+    cache's full size; a virtual machine's share of a shared last-level cache, or the
+    part of it a stream keeps after other tenants' lines, is less, and an op of that
+    working set streams at the next level's speed. Only where the next level is a real
+    step down (its bandwidth below ``drop`` times this one's). ``levels``: fit_levels
+    rows at the ``caches`` capacities (the level bandwidths)."""
+    xs = curve["working_set_bytes"].to_numpy(dtype=float)
+    ys = curve["bandwidth"].to_numpy(dtype=float)
+    order = np.argsort(xs)
+    xs, ys = xs[order], ys[order]
+    bandwidths = levels["bandwidth"].to_numpy(dtype=float)
+    result, previous = [], 0.0
+    for i, (name, capacity) in enumerate(caches):
+        here, below = bandwidths[i], bandwidths[i + 1]
+        knee = capacity
+        if below < drop * here:
+            threshold = math.sqrt(here * below)
+            low = (ys < threshold) & (xs > previous)
+            for j in range(1, len(xs)):
+                if low[j] and (j + 1 >= len(xs) or low[j + 1]) and not low[j - 1]:
+                    fraction = math.log(ys[j - 1] / threshold) / math.log(ys[j - 1] / ys[j])
+                    knee = min(capacity, math.exp(math.log(xs[j - 1]) + fraction * math.log(xs[j] / xs[j - 1])))
+                    break
+        result.append((name, float(knee)))
+        previous = capacity
+    return result
+
+
+def _level_rows(curve: pd.DataFrame, caches: list[tuple[str, float]], dram_capacity: float) -> pd.DataFrame:
     """Bandwidth per memory level from a curve (working_set_bytes, bandwidth).
 
     caches: [(name, capacity bytes)] smallest first. A cache's bandwidth is the median of

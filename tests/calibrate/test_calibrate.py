@@ -1,6 +1,7 @@
 """roofline.calibrate: the quick calibration writes a spec that loads; the curve fitting
 and cache discovery on hand-made inputs; the working-set level choice it opts into."""
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -254,3 +255,26 @@ def test_cpu_isa_names_the_matrix_extensions_from_cpuinfo(tmp_path):
     assert cpu_isa(genoa) == f"{capability} (avx512_bf16)"
     assert cpu_isa(older) == capability
     assert cpu_isa(tmp_path / "missing") == capability
+
+
+def test_fit_levels_lowers_a_cache_to_where_the_curve_falls():
+    # A last-level cache the OS calls 32 MiB that streams at 60 GB/s only up to 12 MB
+    # (a virtual machine's share), then 20 and 18 GB/s, DRAM 15 GB/s.
+    sizes = [1e6, 2e6, 4e6, 8e6, 12e6, 16e6, 24e6, 32e6, 64e6, 128e6, 256e6]
+    bws = [60e9, 60e9, 60e9, 60e9, 60e9, 20e9, 18e9, 16e9, 15e9, 15e9, 15e9]
+    curve = pd.DataFrame({"working_set_bytes": sizes, "bandwidth": bws})
+    levels = fit_levels(curve, [("l2", 512e3), ("l3", 2**25)], dram_capacity=1e10)
+    # l3 at the OS's capacity: points in (1 MB, 16 MiB] -> 2, 4, 8, 12, 16 MB: median 60 GB/s;
+    # DRAM: points >= 128 MiB -> 256 MB: 15 GB/s. The curve crosses sqrt(60 x 15) = 30 GB/s
+    # between 12 MB (60) and 16 MB (20), log-log: 12 MB x (16/12)^(ln(60/30) / ln(60/20)).
+    knee = 12e6 * (16 / 12) ** (math.log(2) / math.log(3))  # 14.39 MB
+    assert levels["capacity"].iloc[1] == pytest.approx(knee)
+    # Refitted there: l3 over (1 MB, 7.19 MB] -> 2, 4 MB: 60 GB/s; DRAM over sizes >= 4 x
+    # 14.39 MB -> 64, 128, 256 MB: 15 GB/s. l2 (512 kB) has no point of its own below
+    # 256 kB: the nearest to half its capacity (1 MB, 60 GB/s); the next level is no step
+    # down from it, so it keeps the OS's capacity.
+    assert list(levels["capacity"]) == [512e3, pytest.approx(knee), 1e10]
+    assert list(levels["bandwidth"]) == [60e9, 60e9, 15e9]
+    # A cache whose curve falls only past the OS's capacity keeps that capacity.
+    late = pd.DataFrame({"working_set_bytes": sizes, "bandwidth": [60e9] * 8 + [15e9] * 3})
+    assert fit_levels(late, [("l2", 512e3), ("l3", 2**25)], 1e10)["capacity"].iloc[1] == 2**25
