@@ -106,8 +106,8 @@ import torch
 from roofline._io import progress as progress_bar
 from roofline.calibrate.bench import (MIN_SAMPLE_S, REPEATS, ROUNDS, MiB, best_cold_time, best_time, cache_flusher,
                                       interleaved_rounds, reference_loop_s)
-from roofline.calibrate.fit import (caches_from_plateaus, curve_efficiency, find_plateaus, fit_fresh_write, fit_levels,
-                                    matrix_efficiency, suite_efficiency)
+from roofline.calibrate.fit import (caches_from_plateaus, fallback_efficiencies, find_plateaus,
+                                    fit_fresh_write, fit_levels, matrix_efficiency, suite_efficiency)
 from roofline.calibrate.kernels import cuda_kernel_model, measure_cuda_kernels
 from roofline.calibrate.loops import fit_loop_costs, measure_short_loops
 from roofline.calibrate.machine import CacheLevel, cpu_caches, cpu_isa, cpu_name_and_vendor, load_average, physical_memory
@@ -128,7 +128,7 @@ from roofline.calibrate.probes import (
     sweep_sizes,
 )
 from roofline.calibrate.curves import fit_curves
-from roofline.calibrate.suite import SUITE_ELEMENTS, SUITE_OPS, measure_op_suite, op_suite, suite_ops
+from roofline.calibrate.suite import OWN_RATE_FAMILIES, SUITE_ELEMENTS, SUITE_OPS, measure_op_suite, op_suite, suite_ops
 from roofline.errors import HardwareSpecError, RooflineError
 from roofline.hardware import (
     SPARSE_RATIO, CalibrationRecord, ColsRate, ConvRate, CurvePoint, Efficiency, FigureSpread, FreshWrite, GemmRate,
@@ -136,7 +136,7 @@ from roofline.hardware import (
     QuietCheck, RowsRate, SuiteRow, VectorRate, load_hardware, write_hardware,
 )
 from roofline.measure import Timer, timer_for
-from roofline.predict import COMPUTE_BOUND, MEMORY_BOUND, WORKING_SET
+from roofline.predict import WORKING_SET
 
 __all__ = [
     "Calibration",
@@ -434,11 +434,7 @@ def _calibrate(device: str, quick: bool, clock: str, progress: bool) -> Calibrat
     result.curves = fit_curves(suite, torch.get_num_threads() if run.device == "cpu" else 1)
     if not loops.empty:
         result.loop_costs = fit_loop_costs(loops, result.curves, torch.get_num_threads())
-    # The efficiencies of ops outside the families: the medians of the families' curves.
-    memory = suite_efficiency(suite, MEMORY_BOUND, 1.0)
-    result.memory_efficiency = curve_efficiency(result.curves, suite, MEMORY_BOUND, memory)
-    result.vector_efficiency = curve_efficiency(result.curves, suite, COMPUTE_BOUND,
-                                                suite_efficiency(suite, COMPUTE_BOUND, result.memory_efficiency))
+    result.memory_efficiency, result.vector_efficiency = fallback_efficiencies(result.curves, suite, OWN_RATE_FAMILIES)
     result.load_average = load
     result.quiet = None if before_s is None else (before_s, after_s)
     _quiet_note(result)

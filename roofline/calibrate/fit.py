@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["find_plateaus", "fit_levels", "fit_fresh_write", "suite_efficiency", "curve_efficiency", "matrix_efficiency",
-           "caches_from_plateaus", "effective_caches"]
+           "caches_from_plateaus", "effective_caches", "fallback_efficiencies"]
 
 #: Efficiencies fitted from a suite are kept within [MIN_EFFICIENCY, 1]: a suite that
 #: reached less than 5% of the roofline measured overheads, not kernels.
@@ -172,6 +172,18 @@ def curve_efficiency(curves: pd.DataFrame, suite: pd.DataFrame, bound: str, fall
     ops = set(largest.loc[largest["bound"] == bound, "op"])
     values = curves.loc[curves["op"].isin(ops), "efficiency"].to_numpy()
     return float(np.clip(np.median(values), MIN_EFFICIENCY, 1.0)) if len(values) else fallback
+
+
+def fallback_efficiencies(curves: pd.DataFrame, suite: pd.DataFrame, own_rate: Any = ()) -> tuple[float, float]:
+    """(memory, vector) efficiencies of ops outside the suite's families: the medians of
+    the families' curves by bound (curve_efficiency; the per-point fractions where no
+    curve says), leaving out the ``own_rate`` families (kernels with a cost per element of
+    their own, such as transcendental functions, which would stand for the streaming ops
+    that make up most ops without a family)."""
+    typical = suite[~suite["op"].isin(list(own_rate))]
+    memory = curve_efficiency(curves, typical, "memory", suite_efficiency(typical, "memory", 1.0))
+    vector = curve_efficiency(curves, typical, "compute", suite_efficiency(typical, "compute", memory))
+    return memory, vector
 
 
 def matrix_efficiency(layers: pd.DataFrame) -> float:

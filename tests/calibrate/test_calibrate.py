@@ -278,3 +278,19 @@ def test_fit_levels_lowers_a_cache_to_where_the_curve_falls():
     # A cache whose curve falls only past the OS's capacity keeps that capacity.
     late = pd.DataFrame({"working_set_bytes": sizes, "bandwidth": [60e9] * 8 + [15e9] * 3})
     assert fit_levels(late, [("l2", 512e3), ("l3", 2**25)], 1e10)["capacity"].iloc[1] == 2**25
+
+
+def test_fallback_efficiencies_leave_out_own_rate_families():
+    from roofline.calibrate.fit import fallback_efficiencies
+
+    # At the largest size: three streaming families (memory-bound: 0.6, 0.7, 0.8), one
+    # compute-bound norm (0.9), and two transcendental ones the counts call memory-bound
+    # (0.1, 0.05: their kernels' cost per element, not a stream's).
+    names = ["add", "mul", "cat", "layer_norm", "tanh", "log"]
+    bounds = ["memory", "memory", "memory", "compute", "memory", "memory"]
+    curves = pd.DataFrame({"op": names, "dispatch_s": 1e-6, "efficiency": [0.6, 0.7, 0.8, 0.9, 0.1, 0.05]})
+    suite = pd.DataFrame({"op": names, "elements": 2**20, "bound": bounds, "fraction": 0.5})
+    # Without them the memory median is that of 0.6, 0.7, 0.8: 0.7; with them that of
+    # 0.05, 0.1, 0.6, 0.7, 0.8: 0.6. The compute median is the norm's 0.9 either way.
+    assert fallback_efficiencies(curves, suite, ("tanh", "log")) == (pytest.approx(0.7), pytest.approx(0.9))
+    assert fallback_efficiencies(curves, suite) == (pytest.approx(0.6), pytest.approx(0.9))
