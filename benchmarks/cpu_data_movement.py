@@ -73,8 +73,12 @@ def _best(call: Callable[[], Any], repeats: int, clock: Callable[[], int]) -> fl
     return best * 1e-9
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def compare_ops(chosen: list[tuple[str, str, Callable[..., Any], tuple]], argv: list[str] | None, description: str) -> int:
+    """Predict each (label, aten op, function, arguments) of ``chosen`` on --hw and time it
+    alone (one torch thread, under no_grad as a forward is measured; fastest of --rounds
+    interleaved rounds of best-of---repeats calls); print both with the error and the
+    spread. The driver of this script and of the other per-op CPU benchmarks."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--hw", required=True, help="a CPU spec calibrated with one thread")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=20)
@@ -92,25 +96,30 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     torch.set_num_threads(1)
     clock = time.thread_time_ns if args.clock == "thread" else time.perf_counter_ns
-    chosen = cases()
-    predicted = []
-    for label, op, fn, fn_args in chosen:
-        ops = analyze(fn, fn_args, hw=spec, name=label).ops
-        predicted.append(float(ops.loc[ops["op"] == op, "predicted_s"].sum()))
-    calls = [(lambda fn=fn, a=fn_args: fn(*a)) for _, _, fn, fn_args in chosen]
-    for call in calls:  # warm-up: allocator and caches
-        call()
-    samples: list[list[float]] = [[] for _ in calls]
-    for _, (call, times) in itertools.product(range(args.rounds), zip(calls, samples)):
-        times.append(_best(call, args.repeats, clock))
+    with torch.no_grad():
+        predicted = []
+        for label, op, fn, fn_args in chosen:
+            ops = analyze(fn, fn_args, hw=spec, name=label).ops
+            predicted.append(float(ops.loc[ops["op"] == op, "predicted_s"].sum()))
+        calls = [(lambda fn=fn, a=fn_args: fn(*a)) for _, _, fn, fn_args in chosen]
+        for call in calls:  # warm-up: allocator and caches
+            call()
+        samples: list[list[float]] = [[] for _ in calls]
+        for _, (call, times) in itertools.product(range(args.rounds), zip(calls, samples)):
+            times.append(_best(call, args.repeats, clock))
     print(f"spec {spec.name} ({args.hw}); 1 torch thread, {args.clock} clock; measured: fastest of {args.rounds} "
           f"interleaved rounds of best-of-{args.repeats}; spread: slowest round / fastest - 1")
-    print(f"{'op':58s} {'predicted':>10s} {'measured':>10s} {'error':>8s} {'spread':>7s}")
+    width = max(len(label) for label, *_ in chosen) + 2
+    print(f"{'op':{width}s} {'predicted':>10s} {'measured':>10s} {'error':>8s} {'spread':>7s}")
     for (label, *_), pred, times in zip(chosen, predicted, samples):
         measured = min(times)
-        print(f"{label:58s} {pred * 1e6:8.1f}us {measured * 1e6:8.1f}us {pred / measured - 1:+8.1%} "
+        print(f"{label:{width}s} {pred * 1e6:8.1f}us {measured * 1e6:8.1f}us {pred / measured - 1:+8.1%} "
               f"{max(times) / measured - 1:7.1%}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return compare_ops(cases(), argv, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

@@ -14,14 +14,15 @@ model's, timed under no_grad, as a forward is measured.
 
 from __future__ import annotations
 
-import argparse
-import itertools
 import sys
-import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cpu_data_movement import compare_ops  # noqa: E402  (benchmarks/ is not a package)
 
 
 def cases() -> list[tuple[str, str, Callable[..., Any], tuple]]:
@@ -45,54 +46,8 @@ def cases() -> list[tuple[str, str, Callable[..., Any], tuple]]:
     return out
 
 
-def _best(call: Callable[[], Any], repeats: int, clock: Callable[[], int]) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = clock()
-        call()
-        best = min(best, clock() - start)
-    return best * 1e-9
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hw", required=True, help="a CPU spec calibrated with one thread")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--clock", choices=("thread", "wall"), default="thread")
-    args = parser.parse_args(argv)
-
-    from roofline.analysis import analyze
-    from roofline.errors import RooflineError
-    from roofline.hardware import load_hardware
-
-    try:
-        spec = load_hardware(args.hw)
-    except RooflineError as exc:
-        print(f"--hw: {exc}", file=sys.stderr)
-        return 2
-    torch.set_num_threads(1)
-    clock = time.thread_time_ns if args.clock == "thread" else time.perf_counter_ns
-    with torch.no_grad():
-        chosen = cases()
-        predicted = []
-        for label, op, fn, fn_args in chosen:
-            ops = analyze(fn, fn_args, hw=spec, name=label).ops
-            predicted.append(float(ops.loc[ops["op"] == op, "predicted_s"].sum()))
-        calls = [(lambda fn=fn, a=fn_args: fn(*a)) for _, _, fn, fn_args in chosen]
-        for call in calls:  # warm-up: allocator and caches
-            call()
-        samples: list[list[float]] = [[] for _ in calls]
-        for _, (call, times) in itertools.product(range(args.rounds), zip(calls, samples)):
-            times.append(_best(call, args.repeats, clock))
-    print(f"spec {spec.name} ({args.hw}); 1 torch thread, {args.clock} clock; measured: fastest of {args.rounds} "
-          f"interleaved rounds of best-of-{args.repeats}; spread: slowest round / fastest - 1")
-    print(f"{'op':52s} {'predicted':>10s} {'measured':>10s} {'error':>8s} {'spread':>7s}")
-    for (label, *_), pred, times in zip(chosen, predicted, samples):
-        measured = min(times)
-        print(f"{label:52s} {pred * 1e6:8.1f}us {measured * 1e6:8.1f}us {pred / measured - 1:+8.1%} "
-              f"{max(times) / measured - 1:7.1%}")
-    return 0
+    return compare_ops(cases(), argv, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":
