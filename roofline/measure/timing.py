@@ -181,7 +181,6 @@ def time_callable(
     return statistics.median(samples), min(samples), inner
 
 
-
 def page_faults() -> float:
     """Page faults (minor and major) this process has taken so far, all its threads; NaN
     where the OS does not say (no ``resource`` module). Differences of two readings count
