@@ -17,10 +17,11 @@ Its time is then five physical terms, each with one cost calibrate measures:
                                             leaves them: a decode call's products are
                                             matrix-vector ones, bound by these bytes)
 
-blocks = heads x ceil(q_len / q_split) x ceil(kept keys / kv_split), scores = heads x
-q_len x kv_len x kept, gemm_flops = 4 x scores x head_dim (the op's counted FLOPs),
-kv_bytes = heads x kv_len x 2 x head_dim x 4, where kept is the fraction of (query, key)
-pairs a causal mask leaves (1 without one). The five costs are fitted by least squares (relative errors, none below 0) on the probe
+blocks = heads x ceil(q_len / q_split) x ceil(keys / kv_split), scores = heads x q_len x
+keys, gemm_flops = 4 x scores x head_dim (the op's counted FLOPs without a mask), kv_bytes
+= heads x kv_len x 2 x head_dim x 4, where keys is the keys a query block's products run
+over: all kv_len, or under a causal mask (the op's FLOPs fall short of the full product's)
+min((i + 1) x q_split, kv_len) for the i-th block, ATen's bound, averaged over the blocks. The five costs are fitted by least squares (relative errors, none below 0) on the probe
 times a calibration took on shapes of its own (roofline.calibrate.sdpa); a model's
 shapes are never part of the fit.
 
@@ -37,7 +38,7 @@ import numpy as np
 
 from roofline.hardware import CalibrationRecord, SdpaTime
 
-__all__ = ["ATTENTION_COLUMNS", "FP32_BYTES", "KV_SPLIT", "MIN_PROBES", "SDPA_OP", "SdpaBlocks", "SdpaCosts", "fit_sdpa_costs", "q_split",
+__all__ = ["ATTENTION_COLUMNS", "FP32_BYTES", "KV_SPLIT", "MIN_PROBES", "SDPA_OP", "SdpaBlocks", "SdpaCosts", "causal_keys", "fit_sdpa_costs", "q_split",
            "sdpa_blocks", "sdpa_costs", "sdpa_s"]
 
 #: Columns of an ops frame holding a fused attention's heads (batch x heads), query and
@@ -70,12 +71,22 @@ class SdpaBlocks:
     kv_bytes: np.ndarray
 
 
+def causal_keys(q_len: np.ndarray, kv_len: np.ndarray) -> np.ndarray:
+    """Keys a query block's products run over under a causal mask, averaged over the
+    blocks: block i (of ceil(q_len / q_split)) runs over min((i + 1) x q_split, kv_len)."""
+    q_len, kv_len = np.asarray(q_len, dtype=float), np.asarray(kv_len, dtype=float)
+    split = q_split(q_len)
+    q_blocks = np.ceil(q_len / split)
+    rising = np.minimum(q_blocks, np.floor(kv_len / split))  # blocks still below kv_len
+    return (split * rising * (rising + 1) / 2 + (q_blocks - rising) * kv_len) / q_blocks
+
+
 def sdpa_blocks(heads: np.ndarray, q_len: np.ndarray, kv_len: np.ndarray, head_dim: np.ndarray,
-                kept: np.ndarray | float = 1.0) -> SdpaBlocks:
+                causal: np.ndarray | bool = False) -> SdpaBlocks:
     """The blocks of attentions of ``heads`` x ``q_len`` queries over ``kv_len`` keys of
-    ``head_dim`` elements, ``kept`` the fraction of pairs computed (1: no causal mask)."""
+    ``head_dim`` elements, under a causal mask where ``causal``."""
     heads, q_len, kv_len, head_dim = (np.asarray(a, dtype=float) for a in (heads, q_len, kv_len, head_dim))
-    keys = np.maximum(kv_len * kept, 1.0)
+    keys = np.where(causal, causal_keys(q_len, kv_len), kv_len)
     q_blocks = np.ceil(q_len / q_split(q_len))
     kv_blocks = np.ceil(keys / np.minimum(KV_SPLIT, np.maximum(kv_len, 1.0)))
     scores = heads * q_len * keys
@@ -155,15 +166,15 @@ def sdpa_s(attention: tuple[np.ndarray, ...], flops: np.ndarray, applies: np.nda
     ``record.sdpa_times`` gives; NaN where it does not apply: no probes (a GPU, a
     datasheet spec, an older calibration), ``applies`` False, or no attention shape.
     ``attention``: (heads, q_len, kv_len, head_dim) arrays (ATTENTION_COLUMNS), ``flops``
-    the op's counted FLOP (a causal mask's kept fraction is read from them)."""
+    the op's counted FLOP (fewer than the full product's: a causal mask)."""
     heads, q_len, kv_len, head_dim = (np.asarray(a, dtype=float) for a in attention)
     shape = np.broadcast_shapes(heads.shape, np.shape(flops), np.shape(applies))
     if record is None or not record.sdpa_times or record.device not in (None, "cpu"):
         return np.full(shape, np.nan)
     valid = np.asarray(applies, dtype=bool) & np.isfinite(heads * q_len * kv_len * head_dim) & (heads * q_len * kv_len * head_dim > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        full = 4.0 * heads * q_len * kv_len * head_dim
-        kept = np.clip(np.where(valid, np.asarray(flops, dtype=float) / full, 1.0), 1e-9, 1.0)
+        # a causal mask leaves fewer pairs than the full product's: the counted FLOPs say so
+        causal = valid & (np.asarray(flops, dtype=float) < 0.999 * 4.0 * heads * q_len * kv_len * head_dim)
         seconds = sdpa_costs(record.sdpa_times).seconds(sdpa_blocks(*(np.where(valid, a, 1.0) for a in
-                                                                        (heads, q_len, kv_len, head_dim)), kept))
+                                                                        (heads, q_len, kv_len, head_dim)), causal))
     return np.where(valid, seconds, np.nan)

@@ -12,7 +12,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from roofline.efficiency.cpu_sdpa import SdpaCosts, fit_sdpa_costs, q_split, sdpa_blocks, sdpa_s
+from roofline.efficiency.cpu_sdpa import SdpaCosts, causal_keys, fit_sdpa_costs, q_split, sdpa_blocks, sdpa_s
 from roofline.hardware import CalibrationRecord, SdpaTime, load_hardware
 
 LOCAL_CPU = Path(__file__).resolve().parents[2] / "hw_specs" / "local-cpu.yaml"
@@ -59,10 +59,15 @@ def test_blocks_of_a_decode_and_of_a_causal_prefill():
     # blocks per head: 12 x 1 x 2 = 24 blocks, 12 x 1024 = 12288 scores
     decode = sdpa_blocks(12, 1, 1024, 64)
     assert (decode.blocks, decode.scores) == (24, 12288)
-    # a causal 1024 x 1024 keeps half the pairs: 512 keys a query on average, one key block;
-    # 1024 >= 768: 256 queries a block, 4 blocks; 2 heads x 4 x 1 = 8 blocks, 2 x 1024 x 512 scores
-    causal = sdpa_blocks(2, 1024, 1024, 64, kept=0.5)
-    assert (causal.blocks, causal.scores) == (8, 1048576)
+    # a causal 1024 x 1024: 256 queries a block (1024 >= 768), 4 blocks whose products run over
+    # min((i + 1) x 256, 1024) = 256, 512, 768, 1024 keys: 640 on average, ceil(640 / 512) = 2
+    # key blocks; 2 heads x 4 x 2 = 16 blocks, 2 x 1024 x 640 = 1310720 scores
+    causal = sdpa_blocks(2, 1024, 1024, 64, causal=True)
+    assert (causal.blocks, causal.scores) == (16, 1310720)
+    # Llama-tiny's causal 128 x 128: 4 blocks of 32 over 32, 64, 96, 128 keys: 80 on average
+    assert causal_keys(128, 128) == 80
+    # decode under a causal mask (one query, top-left aligned: the first key only): 1 key
+    assert causal_keys(1, 256) == 1
 
 
 def test_the_fit_recovers_costs_the_probes_were_timed_at():
