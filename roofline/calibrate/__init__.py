@@ -506,7 +506,8 @@ def _measure_ceilings(run: _Run, started: str, advance: Callable[[str | None], N
              "cols": lambda: measure_gemm_cols(device, timer, run.mode, repeats, min_sample,
                                                lambda: advance("few-column GEMMs")),
              "convs": lambda: measure_conv_rates(device, timer, run.mode, lambda: advance("convolutions")),
-             "sdpa": lambda: measure_sdpa_times(device, timer, run.mode, lambda: advance("attention"))}
+             "sdpa": lambda: measure_sdpa_times(device, timer, run.mode, lambda: advance("attention"),
+                                                last_cache_bytes=_last_cache_bytes("cpu"))}
             if run.device == "cpu" else {}),
          "efficiency": lambda: measure_efficiency(device, timer, run.mode, 1.0, overhead_s, repeats, min_sample,
                                                   lambda: advance("efficiency suite"),

@@ -8,8 +8,11 @@ short self-attention (one block per head), and long ones (many blocks, 32-, 64- 
 256-query splits, one or two key blocks), at head sizes 32, 64 and 128. None is a shape
 of the zoo's models, whose errors are then errors on shapes the fit never saw.
 
-As a forward runs them: every shape is called once per cycle, round-robin, on q, k and v
-freshly written just before and laid out as a transformer's projections leave them
+As a forward runs them: every shape is called once per cycle, round-robin, after a
+buffer the size of the last cache was written (in a forward, the feed-forward layers'
+weights pass through the caches between two attention calls: the kernel's buffers and
+code start cold; 10-20% slower than back to back here), on q, k and v freshly written
+just before and laid out as a transformer's projections leave them
 ([batch, tokens, heads, head_dim] viewed as [batch, heads, tokens, head_dim]: a key's
 rows a head apart, 10-15% slower than contiguous heads here), each call timed alone;
 each shape keeps its fastest of CYCLES. fp32, batch 1, no mask, not causal.
@@ -42,14 +45,18 @@ CYCLES = {"full": 7, "quick": 3}
 SDPA_TIME_COLUMNS = ("heads", "q_len", "kv_len", "head_dim", "seconds", "flops_per_s")
 
 
-def measure_sdpa_times(device: str, timer: Timer, mode: str, advance: Callable[[], None]) -> pd.DataFrame:
+def measure_sdpa_times(device: str, timer: Timer, mode: str, advance: Callable[[], None], *,
+                       last_cache_bytes: float) -> pd.DataFrame:
     """Seconds of fp32 CPU flash attention calls (see the module), SDPA_TIME_COLUMNS,
-    one row per shape of SDPA_PROBES[mode]. CPU only (a GPU runs other kernels)."""
+    one row per shape of SDPA_PROBES[mode]; ``last_cache_bytes`` (B) written before
+    each call. CPU only (a GPU runs other kernels)."""
     probes = SDPA_PROBES[mode]
+    flush = torch.empty(int(last_cache_bytes) // 4, device=device)
     flash = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
     best = [math.inf] * len(probes)
     for _ in range(CYCLES[mode]):
         for i, (heads, q_len, kv_len, head_dim) in enumerate(probes):
+            flush.fill_(1.0)
             q, k, v = (torch.randn(1, tokens, heads, head_dim, device=device).transpose(1, 2)
                        for tokens in (q_len, kv_len, kv_len))
             with timer.span() as elapsed:
