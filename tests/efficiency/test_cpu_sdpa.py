@@ -12,7 +12,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from roofline.efficiency.cpu_sdpa import SdpaCosts, causal_keys, fit_sdpa_costs, q_split, sdpa_blocks, sdpa_s
+from roofline.efficiency.cpu_sdpa import (
+    SdpaCosts,
+    causal_keys,
+    fit_sdpa_costs,
+    q_split,
+    sdpa_blocks,
+    sdpa_s,
+)
 from roofline.hardware import CalibrationRecord, SdpaTime, load_hardware
 
 LOCAL_CPU = Path(__file__).resolve().parents[2] / "hw_specs" / "local-cpu.yaml"
