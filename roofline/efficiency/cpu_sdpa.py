@@ -21,9 +21,10 @@ blocks = heads x ceil(q_len / q_split) x ceil(keys / kv_split), scores = heads x
 keys, gemm_flops = 4 x scores x head_dim (the op's counted FLOPs without a mask), kv_bytes
 = heads x kv_len x 2 x head_dim x 4, where keys is the keys a query block's products run
 over: all kv_len, or under a causal mask (the op's FLOPs fall short of the full product's)
-min((i + 1) x q_split, kv_len) for the i-th block, ATen's bound, averaged over the blocks. The five costs are fitted by least squares (relative errors, none below 0) on the probe
-times a calibration took on shapes of its own (roofline.calibrate.sdpa); a model's
-shapes are never part of the fit.
+min((i + 1) x q_split, kv_len) for the i-th block, ATen's bound, averaged over the
+blocks. The five costs are fitted by least squares (relative errors, none below 0) on
+the probe times a calibration took on shapes of its own (roofline.calibrate.sdpa); a
+model's shapes are never part of the fit.
 
 Everything works on numpy arrays of any shape (ops, or ops x points of a sweep).
 """
@@ -38,8 +39,8 @@ import numpy as np
 
 from roofline.hardware import CalibrationRecord, SdpaTime
 
-__all__ = ["ATTENTION_COLUMNS", "FP32_BYTES", "KV_SPLIT", "MIN_PROBES", "SDPA_OP", "SdpaBlocks", "SdpaCosts", "causal_keys", "fit_sdpa_costs", "q_split",
-           "sdpa_blocks", "sdpa_costs", "sdpa_s"]
+__all__ = ["ATTENTION_COLUMNS", "FP32_BYTES", "KV_SPLIT", "MIN_PROBES", "SDPA_OP", "SdpaBlocks", "SdpaCosts",
+           "causal_keys", "fit_sdpa_costs", "q_split", "sdpa_blocks", "sdpa_costs", "sdpa_s"]
 
 #: Columns of an ops frame holding a fused attention's heads (batch x heads), query and
 #: key lengths and head size (NaN for other ops; roofline.count.registry.AttentionShape).
