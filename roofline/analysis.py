@@ -27,11 +27,12 @@ from roofline.count.categories import CATEGORIES, OTHER
 from roofline.errors import RooflineError, UnsupportedOpError
 from roofline.dtypes import dtype_key, parse_dtype
 from roofline.efficiency import GEMM_COLUMNS, LOOP_COLUMNS, LOOP_KERNEL_COLUMN, ROW_COLUMNS, WINOGRAD_COLUMNS
+from roofline.efficiency.cpu_sdpa import ATTENTION_COLUMNS
 from roofline.hardware import HardwareSpec, load_hardware
 from roofline.predict import Tf32Policy, between_ops_s, predict_frame
 from roofline.count import compulsory_bytes
 from roofline.count.loops import LoopShape, loop_shape, loops_of
-from roofline.count.registry import DEVICE_MEMORY, VECTOR, Cost, GemmShape, RowShape, Unsupported, WinogradShape, count
+from roofline.count.registry import DEVICE_MEMORY, VECTOR, AttentionShape, Cost, GemmShape, RowShape, Unsupported, WinogradShape, count
 from roofline.workload import Workload, compute_dtype, count_params
 
 #: Columns of Analysis.ops that do not depend on the hardware spec.
@@ -61,6 +62,8 @@ COUNT_COLUMNS = (
     *WINOGRAD_COLUMNS,
     # The inner loops of the op's CPU kernel, their length (NaN where none) and its variant.
     *LOOP_COLUMNS, LOOP_KERNEL_COLUMN,
+    # Heads, query and key lengths and head size of a fused attention (NaN for other ops).
+    *ATTENTION_COLUMNS,
 )
 
 #: Columns of Analysis.unsupported (see there).
@@ -112,9 +115,9 @@ def count_frame(records: list[OpRecord]) -> pd.DataFrame:
             rows["traffic"].append(cost.traffic)
             rows["supported"].append(True)
             rows["reason"].append("")
-            _append_gemm(rows, cost.gemm)
-            _append_rows(rows, cost.rows)
-            _append_winograd(rows, cost.winograd)
+            for columns, shape in ((GEMM_COLUMNS, cost.gemm), (ROW_COLUMNS, cost.rows), (WINOGRAD_COLUMNS, cost.winograd),
+                                   (ATTENTION_COLUMNS, cost.attention)):
+                _append_shape(rows, columns, shape)
             _append_loops(rows, loop_shape(record))
         else:
             rows["category"].append(OTHER)
@@ -126,9 +129,8 @@ def count_frame(records: list[OpRecord]) -> pd.DataFrame:
             rows["traffic"].append(DEVICE_MEMORY)
             rows["supported"].append(False)
             rows["reason"].append(cost.reason if isinstance(cost, Unsupported) else "unknown")
-            _append_gemm(rows, None)
-            _append_rows(rows, None)
-            _append_winograd(rows, None)
+            for columns in (GEMM_COLUMNS, ROW_COLUMNS, WINOGRAD_COLUMNS, ATTENTION_COLUMNS):
+                _append_shape(rows, columns, None)
             _append_loops(rows, None)
     frame = pd.DataFrame({k: v for k, v in rows.items() if k not in ("bytes", "intensity")})
     frame["bytes"] = frame["bytes_read"] + frame["bytes_written"]
@@ -146,27 +148,17 @@ def _dominant_dtype(counted: pd.DataFrame) -> str:
     return str(dtypes.mode().iloc[0]) if not dtypes.empty else "fp32"
 
 
-def _append_gemm(rows: dict[str, list[Any]], gemm: GemmShape | None) -> None:
-    values = (gemm.batch, gemm.m, gemm.n, gemm.k) if gemm is not None else (math.nan,) * 4
-    for column, value in zip(GEMM_COLUMNS, values):
-        rows[column].append(float(value))
-
-
-def _append_winograd(rows: dict[str, list[Any]], shape: WinogradShape | None) -> None:
-    values = (shape.n, shape.p, shape.q) if shape is not None else (math.nan,) * 3
-    for column, value in zip(WINOGRAD_COLUMNS, values):
+def _append_shape(rows: dict[str, list[Any]], columns: tuple[str, ...],
+                  shape: GemmShape | RowShape | WinogradShape | AttentionShape | None) -> None:
+    """One op's shape (its fields in ``columns`` order), NaN in every column for None."""
+    values = dataclasses.astuple(shape) if shape is not None else (math.nan,) * len(columns)
+    for column, value in zip(columns, values):
         rows[column].append(float(value))
 
 
 def _append_loops(rows: dict[str, list[Any]], shape: LoopShape | None) -> None:
     for column, value in zip((*LOOP_COLUMNS, LOOP_KERNEL_COLUMN), (*loops_of(shape), shape.kernel if shape else "")):
         rows[column].append(value)
-
-
-def _append_rows(rows: dict[str, list[Any]], shape: RowShape | None) -> None:
-    values = (shape.rows, shape.length) if shape is not None else (math.nan,) * 2
-    for column, value in zip(ROW_COLUMNS, values):
-        rows[column].append(float(value))
 
 
 @dataclass

@@ -20,7 +20,9 @@ terms: the memory level by working set, the cost of views and of large fresh out
 and, for each op of a family its op suite measured, the family's time-vs-size curve
 (roofline.efficiency.cpu: its own dispatch cost in place of the spec's overhead, its
 own efficiency, one thread below ATen's grain); its depthwise and grouped fp32
-convolutions take the times measured for them (roofline.efficiency.cpu_conv).
+convolutions take the times measured for them (roofline.efficiency.cpu_conv), and its
+fp32 flash attention the time of its blocks at costs measured for them
+(roofline.efficiency.cpu_sdpa).
 
 Everything here works on whole columns at once (numpy), so predicting a captured model
 on another spec is a few vector operations, not a re-capture.
@@ -48,6 +50,7 @@ from roofline.efficiency import (
 from roofline.efficiency.cpu import (CurveTerms, LoopTerms, curve_terms, few_row_gemm_s, loop_terms, narrow_gemm_s,
                                     short_loop_s, thread_slowdown)
 from roofline.efficiency.cpu_conv import conv_rate_s, conv_shape
+from roofline.efficiency.cpu_sdpa import ATTENTION_COLUMNS, SDPA_OP, sdpa_s
 from roofline.hardware import DRAM, WORKING_SET, HardwareSpec
 
 __all__ = [
@@ -390,6 +393,7 @@ class OpSizes:
     rows: tuple[np.ndarray, np.ndarray] | None = None  # a row-wise reduction's rows and length (NaN: none)
     winograd: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # a 3x3 conv's n, p, q (NaN: none)
     loops: tuple[np.ndarray, np.ndarray] | None = None  # a CPU kernel's inner loops and their length (NaN: none)
+    attention: tuple[np.ndarray, ...] | None = None  # a fused attention's heads, q_len, kv_len, head_dim (NaN: none)
 
 
 @dataclass(frozen=True)
@@ -436,9 +440,11 @@ def op_sizes(ops: pd.DataFrame) -> OpSizes:
                 if all(c in ops for c in WINOGRAD_COLUMNS) else None)
     loops = (tuple(ops[c].to_numpy(dtype=float) for c in LOOP_COLUMNS) if all(c in ops for c in LOOP_COLUMNS)
              else None)
+    attention = (tuple(ops[c].to_numpy(dtype=float) for c in ATTENTION_COLUMNS)
+                 if all(c in ops for c in ATTENTION_COLUMNS) else None)
     return OpSizes(flops=column("flops"), bytes=column("bytes"), bytes_written=column("bytes_written"),
                    param_bytes=column("param_bytes"), gemm=tuple(shapes.T) if shapes is not None else None, rows=rows,
-                   winograd=winograd, loops=loops)
+                   winograd=winograd, loops=loops, attention=attention)
 
 
 def _per_op(values: np.ndarray, ndim: int) -> np.ndarray:
@@ -518,6 +524,14 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
         rated = np.isfinite(conv_s)
         compute_s, memory_s = np.where(rated, conv_s, compute_s), np.where(rated, np.minimum(memory_s, conv_s), memory_s)
         attainable = np.where(rated, flops / np.where(rated, conv_s, 1.0), attainable)
+    if sizes.attention is not None and hw.measured is not None and hw.measured.sdpa_times:
+        # A calibrated CPU's fp32 flash attention runs by blocks of queries and keys (roofline.efficiency.cpu_sdpa);
+        # never faster than its FLOPs at the peak; its K/V bytes keep the memory term.
+        applies = _per_op((traits.op == SDPA_OP) & (traits.itemsize == 4), ndim) & supported
+        sdpa = sdpa_s(sizes.attention, flops, applies, hw.measured) - hw.overhead_s
+        rated = np.isfinite(sdpa)
+        compute_s = np.where(rated, np.maximum(sdpa, flops / peak), compute_s)
+        attainable = np.where(rated, flops / np.where(rated, compute_s, 1.0), attainable)
     work_s = np.maximum(compute_s, memory_s)
     if sizes.loops is not None and traits.loops is not None and np.any(traits.loops.loop_s + traits.loops.element_s > 0):
         # A calibrated CPU runs short inner loops element by element (roofline.efficiency.cpu).

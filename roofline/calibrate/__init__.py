@@ -82,7 +82,7 @@ reference workload), machine.py (what the OS says of this machine), probes.py (t
 microbenchmarks), fit.py (plateaus, levels, efficiencies), suite.py (the op suite and the
 aten ops each stands for), curves.py (each suite op's time-vs-size curve), loops.py (each suite op's short inner loops:
 ``loop_costs``), narrow.py (few-column GEMMs: ``gemm_cols``), convs.py (depthwise and grouped convolutions:
-``conv_rates``). May import: errors, units,
+``conv_rates``), sdpa.py (CPU flash attention: ``sdpa_times``). May import: errors, units,
 dtypes, _io, hardware, efficiency (the CPU curve), measure (timers), predict and analysis (to score
 the op suite);
 never report, tools or cli.
@@ -113,6 +113,7 @@ from roofline.calibrate.loops import fit_loop_costs, measure_short_loops
 from roofline.calibrate.machine import CacheLevel, cpu_caches, cpu_isa, cpu_name_and_vendor, load_average, physical_memory
 from roofline.calibrate.narrow import measure_gemm_cols
 from roofline.calibrate.convs import measure_conv_rates
+from roofline.calibrate.sdpa import measure_sdpa_times
 from roofline.calibrate.probes import (
     CALIBRATED_DTYPES,
     EFFICIENCY_SUITE,
@@ -131,7 +132,7 @@ from roofline.calibrate.curves import fit_curves
 from roofline.calibrate.suite import OWN_RATE_FAMILIES, SUITE_ELEMENTS, SUITE_OPS, measure_op_suite, op_suite, suite_ops
 from roofline.errors import HardwareSpecError, RooflineError
 from roofline.hardware import (
-    SPARSE_RATIO, CalibrationRecord, ColsRate, ConvRate, CurvePoint, Efficiency, FigureSpread, FreshWrite, GemmRate,
+    SPARSE_RATIO, CalibrationRecord, ColsRate, ConvRate, CurvePoint, SdpaTime, Efficiency, FigureSpread, FreshWrite, GemmRate,
     HardwareSpec, KernelModel, LayerFraction, LevelFit, MemoryLevel, LoopCost, OpCurve, OpSeconds, Plateau,
     QuietCheck, RowsRate, SuiteRow, VectorRate, load_hardware, write_hardware,
 )
@@ -217,6 +218,7 @@ class Calibration:
     loop_costs: pd.DataFrame = field(default_factory=pd.DataFrame)  # fit_loop_costs (CPU): op, element_s, loop_s
     gemm_cols: pd.DataFrame = field(default_factory=pd.DataFrame)  # measure_gemm_cols (CPU)
     conv_rates: pd.DataFrame = field(default_factory=pd.DataFrame)  # measure_conv_rates (CPU)
+    sdpa_times: pd.DataFrame = field(default_factory=pd.DataFrame)  # measure_sdpa_times (CPU)
     module_call_s: float | None = None  # measure_module_call: Python of one nn.Module call
 
     def stability(self) -> dict[str, float]:
@@ -322,6 +324,8 @@ class Calibration:
             gemm_cols=tuple(ColsRate(int(r.cols), int(r.depth), _sig(r.flops_per_s)) for r in self.gemm_cols.itertuples()),
             conv_rates=tuple(ConvRate(str(r.kind), int(r.stride), int(r.reduction), int(r.out_elements), _sig(r.flops_per_s))
                              for r in self.conv_rates.itertuples()),
+            sdpa_times=tuple(SdpaTime(int(r.heads), int(r.q_len), int(r.kv_len), int(r.head_dim), _sig(r.seconds))
+                             for r in self.sdpa_times.itertuples()),
             vector_flops=tuple(VectorRate(str(row.dtype), str(row.kernel), int(row.elements), _sig(row.flops_per_s))
                                for row in self.vector.itertuples()),
             efficiency_suite=tuple(LayerFraction(str(row.shape), _sig(row.fraction))
@@ -405,7 +409,7 @@ def _steps(run: _Run) -> int:
     """Progress-bar steps of a calibration."""
     n_gemm = 5  # on CUDA five dtypes' peaks; on a CPU four, and the few-row GEMMs
     return (2 + len(sweep_sizes(run.mode, run.device)) + n_gemm + 4 + len(EFFICIENCY_SUITE[run.mode]) + 1
-            + 3 * (run.device == "cpu")) * ROUNDS[run.mode] + ROUNDS[run.mode]
+            + 4 * (run.device == "cpu")) * ROUNDS[run.mode] + ROUNDS[run.mode]
 
 
 def _calibrate(device: str, quick: bool, clock: str, progress: bool) -> Calibration:
@@ -499,7 +503,9 @@ def _measure_ceilings(run: _Run, started: str, advance: Callable[[str | None], N
                                                last_cache_bytes=_last_cache_bytes("cpu")),
              "cols": lambda: measure_gemm_cols(device, timer, run.mode, repeats, min_sample,
                                                lambda: advance("few-column GEMMs")),
-             "convs": lambda: measure_conv_rates(device, timer, run.mode, lambda: advance("convolutions"))}
+             "convs": lambda: measure_conv_rates(device, timer, run.mode, lambda: advance("convolutions")),
+             "sdpa": lambda: measure_sdpa_times(device, timer, run.mode, lambda: advance("attention"),
+                                                last_cache_bytes=_last_cache_bytes("cpu"))}
             if run.device == "cpu" else {}),
          "efficiency": lambda: measure_efficiency(device, timer, run.mode, 1.0, overhead_s, repeats, min_sample,
                                                   lambda: advance("efficiency suite"),
@@ -507,7 +513,8 @@ def _measure_ceilings(run: _Run, started: str, advance: Callable[[str | None], N
                                                   last_cache_bytes=_last_cache_bytes(run.device))},
         {"curve": ["working_set_bytes", "kernel"], "gemm": ["dtype", "shape"], "vector": ["dtype", "kernel", "elements"],
          "rows": ["rows", "depth"], "cols": ["cols", "depth"], "efficiency": ["shape"],
-         "convs": ["kind", "stride", "reduction", "out_elements"]}, rounds)
+         "convs": ["kind", "stride", "reduction", "out_elements"], "sdpa": ["heads", "q_len", "kv_len", "head_dim"]},
+        rounds)
     curve, gemm, vector, efficiency = second["curve"], second["gemm"], second["vector"], second["efficiency"]
     matrix_flops = {key: float(rows["flops_per_s"].max()) for key, rows in gemm.groupby("dtype", sort=False)}
     vector_flops = {key: float(rows["flops_per_s"].max()) for key, rows in vector.groupby("dtype", sort=False)}
@@ -538,7 +545,8 @@ def _measure_ceilings(run: _Run, started: str, advance: Callable[[str | None], N
         matrix_efficiency=matrix_efficiency(efficiency), host_link_bw=host, notes=notes, views=views,
         view_overhead_s=float(views["seconds"].median()), fresh_write=fit_fresh_write(curve),
         gemm_rows=second.get("rows", pd.DataFrame()), gemm_cols=second.get("cols", pd.DataFrame()),
-        conv_rates=second.get("convs", pd.DataFrame()), module_call_s=float(first["module"]["seconds"].iloc[0]))
+        conv_rates=second.get("convs", pd.DataFrame()), sdpa_times=second.get("sdpa", pd.DataFrame()),
+        module_call_s=float(first["module"]["seconds"].iloc[0]))
 
 
 def _last_cache_bytes(kind: str) -> float:

@@ -84,6 +84,19 @@ class WinogradShape:
 
 
 @dataclass(frozen=True, slots=True)
+class AttentionShape:
+    """The attention a fused scaled-dot-product kernel runs: ``heads`` (batch x query
+    heads) independent attentions of ``q_len`` queries over ``kv_len`` keys, each query
+    and key of ``head_dim`` elements. A calibrated CPU times ATen's flash kernel by its
+    blocks of queries and keys (roofline.efficiency.cpu_sdpa)."""
+
+    heads: float
+    q_len: float
+    kv_len: float
+    head_dim: float
+
+
+@dataclass(frozen=True, slots=True)
 class Cost:
     """What one op costs, independent of hardware.
 
@@ -97,6 +110,7 @@ class Cost:
     gemm: the matrix product behind the FLOPs (matmuls, convolutions), or None.
     rows: the rows a row-wise reduction kernel reduces (softmax, layer norm), or None.
     winograd: for a convolution Winograd can run, its images and output size, or None.
+    attention: for a fused attention kernel, its heads, lengths and head size, or None.
     """
 
     flops: float
@@ -108,6 +122,7 @@ class Cost:
     gemm: GemmShape | None = None
     rows: RowShape | None = None
     winograd: WinogradShape | None = None
+    attention: AttentionShape | None = None
 
     @property
     def bytes(self) -> float:

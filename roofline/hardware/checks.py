@@ -36,7 +36,7 @@ from roofline.hardware.spec import (
     UNITS,
     VECTOR,
     CalibrationRecord,
-    ColsRate, ConvRate, CurvePoint,
+    ColsRate, ConvRate, CurvePoint, SdpaTime,
     FigureSpread,
     Efficiency,
     FreshWrite,
@@ -309,7 +309,7 @@ def parse_record(model: RecordModel | None) -> CalibrationRecord | None:
         op_suite=tuple(SuiteRow(*row) for row in model.op_suite),
         op_suite_ops=tuple(SuiteOp(name, tuple(ops)) for name, ops in model.op_suite_ops.items()),
         op_curves=tuple(OpCurve(*row) for row in model.op_curves), loop_costs=tuple(LoopCost(*r) for r in model.loop_costs),
-        conv_rates=tuple(ConvRate(*r) for r in model.conv_rates),
+        conv_rates=tuple(ConvRate(*r) for r in model.conv_rates), sdpa_times=tuple(SdpaTime(*r) for r in model.sdpa_times),
         stability=tuple(FigureSpread(figure, spread) for figure, spread in model.stability.items()),
         quiet=None if model.quiet is None else QuietCheck(model.quiet.before_s, model.quiet.after_s),
     )

@@ -1,4 +1,4 @@
-"""Checks of a calibration record's curve fields (op_curves, gemm_rows, conv_rates, stability, quiet,
+"""Checks of a calibration record's curve fields (op_curves, gemm_rows, conv_rates, sdpa_times, stability, quiet,
 module_call_s):
 values no calibration writes, each problem one line naming the field."""
 
@@ -9,10 +9,13 @@ import math
 from roofline.hardware.spec import CalibrationRecord
 from roofline.units import show_value
 
-__all__ = ["CONV_KINDS", "conv_rate_problems", "curve_problems"]
+__all__ = ["CONV_KINDS", "conv_rate_problems", "curve_problems", "sdpa_time_problems"]
 
 #: The kinds of measured.conv_rates rows (roofline.calibrate.convs).
 CONV_KINDS = ("depthwise", "grouped")
+
+#: Shapes measured.sdpa_times needs: one per cost of the block model (roofline.efficiency.cpu_sdpa.MIN_PROBES).
+MIN_SDPA_SHAPES = 5
 
 #: Longer than any Python interpreter takes to enter a module call (about 1 us today).
 MAX_MODULE_CALL_S = 1e-3
@@ -56,7 +59,7 @@ def curve_problems(record: CalibrationRecord) -> list[str]:
         if not (math.isfinite(r.flops_per_s) and r.flops_per_s > 0):
             problems.append(f"measured.gemm_rows: {r.rows} rows at depth {r.depth}: expected FLOP/s above 0 such as "
                             f"7e9, got {show_value(r.flops_per_s)}")
-    problems += conv_rate_problems(record)
+    problems += conv_rate_problems(record) + sdpa_time_problems(record)
     for figure in record.stability:
         if not (figure.spread >= 0 and math.isfinite(figure.spread)):
             problems.append(f"measured.stability.{figure.figure}: expected a spread of at least 0 such as 0.03, "
@@ -87,4 +90,26 @@ def conv_rate_problems(record: CalibrationRecord) -> list[str]:
         if key in seen:
             problems.append(f"{at}: the point (kind, stride, reduction, out_elements) is given twice")
         seen.add(key)
+    return problems
+
+
+def sdpa_time_problems(record: CalibrationRecord) -> list[str]:
+    """Problems of ``record.sdpa_times``, one line each: heads, lengths or head size
+    below 1, seconds that are not a positive number, a shape given twice, fewer than
+    the probes the block model's costs need (roofline.efficiency.cpu_sdpa)."""
+    problems, seen = [], set()
+    for r in record.sdpa_times:
+        at = f"measured.sdpa_times: [{r.heads}, {r.q_len}, {r.kv_len}, {r.head_dim}, {show_value(r.seconds)}]"
+        if min(r.heads, r.q_len, r.kv_len, r.head_dim) < 1:
+            problems.append(f"{at}: expected heads, q_len, kv_len and head_dim of at least 1 such as "
+                            "[12, 128, 128, 64, 0.0009]")
+        if not (math.isfinite(r.seconds) and r.seconds > 0):
+            problems.append(f"{at}: seconds: expected seconds above 0 such as 0.0009, got {show_value(r.seconds)}")
+        key = (r.heads, r.q_len, r.kv_len, r.head_dim)
+        if key in seen:
+            problems.append(f"{at}: the shape (heads, q_len, kv_len, head_dim) is given twice")
+        seen.add(key)
+    if 0 < len(seen) < MIN_SDPA_SHAPES:
+        problems.append(f"measured.sdpa_times: expected at least {MIN_SDPA_SHAPES} distinct shapes to fit the block "
+                        f"model's {MIN_SDPA_SHAPES} costs, got {len(seen)}")
     return problems

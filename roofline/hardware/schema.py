@@ -56,6 +56,7 @@ units, rows as lists in the order of the fields of roofline.hardware.spec's row 
       op_curves: [[add, 4.1e-06, 0.93, 0.08], ...]      # op, dispatch_s, efficiency, spread
       loop_costs: [[add, 7.0e-10, 3.1e-09], ...]         # op, s per scalar element, s per inner loop
       conv_rates: [[depthwise, 1, 9, 401408, 1.4e+10], ...]  # kind, stride, reduction, out_elements, FLOP/s
+      sdpa_times: [[12, 128, 128, 64, 0.0009], ...]   # heads, q_len, kv_len, head_dim, s (CPU flash attention)
       stability: {peak fp32 matrix: 0.02, ...}           # per figure: slowest round / fastest - 1
       quiet: {before_s: 0.00044, after_s: 0.00045}       # reference workload before/after
 
@@ -200,6 +201,7 @@ class RecordModel(_Strict):
     op_curves: list[tuple[_Str, _Number, _Number, _Number]] = Field(default_factory=list)
     loop_costs: list[tuple[_Str, _Number, _Number]] = Field(default_factory=list)
     conv_rates: list[tuple[_Str, _Int, _Int, _Int, _Number]] = Field(default_factory=list)
+    sdpa_times: list[tuple[_Int, _Int, _Int, _Int, _Number]] = Field(default_factory=list)
     stability: dict[_Str, _Number] = Field(default_factory=dict)
     quiet: _QuietModel | None = None
 

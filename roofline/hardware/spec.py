@@ -244,6 +244,20 @@ class ConvRate:
 
 
 @dataclass(frozen=True)
+class SdpaTime:
+    """One CPU flash attention call timed, fp32, dispatch included: ``heads`` (batch x
+    heads) attentions of ``q_len`` queries over ``kv_len`` keys of ``head_dim``
+    elements took ``seconds`` (roofline.calibrate.sdpa; roofline.efficiency.cpu_sdpa
+    fits its block model's costs on these)."""
+
+    heads: int
+    q_len: int
+    kv_len: int
+    head_dim: int
+    seconds: float
+
+
+@dataclass(frozen=True)
 class LoopCost:
     """What an op family's short inner loops cost on one thread (roofline.efficiency.cpu):
     ``element_s`` per element a loop runs element by element (below a vector's worth, or
@@ -315,6 +329,7 @@ class CalibrationRecord:
     op_curves: tuple[OpCurve, ...] = ()  # per suite op: dispatch + ramp (roofline.efficiency.cpu)
     loop_costs: tuple[LoopCost, ...] = ()  # per suite op: short inner loops (roofline.efficiency.cpu)
     conv_rates: tuple[ConvRate, ...] = ()  # depthwise and grouped convolutions (roofline.efficiency.cpu_conv)
+    sdpa_times: tuple[SdpaTime, ...] = ()  # CPU flash attention probes (roofline.efficiency.cpu_sdpa)
     stability: tuple[FigureSpread, ...] = ()  # per figure, the spread of its rounds
     quiet: QuietCheck | None = None  # reference workload before and after
 

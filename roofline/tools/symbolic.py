@@ -33,6 +33,7 @@ from roofline.count.loops import loop_shape
 from roofline.count.registry import DEVICE_MEMORY, VECTOR, Cost, Unsupported, count
 from roofline.dtypes import dtype_key
 from roofline.efficiency import GEMM_COLUMNS, LOOP_COLUMNS, LOOP_KERNEL_COLUMN, ROW_COLUMNS, WINOGRAD_COLUMNS
+from roofline.efficiency.cpu_sdpa import ATTENTION_COLUMNS
 from roofline.hardware import HardwareSpec
 from roofline.predict import OpSizes, Tf32Policy, default_level, op_traits, time_terms
 
@@ -42,7 +43,7 @@ __all__ = ["FORM_COLUMNS", "TRAIT_COLUMNS", "ClosedForms", "GridTotals", "SizeDi
 TRAIT_COLUMNS = ("op", "category", "unit", "dtype", "traffic", "supported", LOOP_KERNEL_COLUMN)
 #: Per group, the size-dependent counts kept as closed forms (FLOP; bytes; GEMM dims).
 FORM_COLUMNS = ("flops", "bytes", "bytes_written", "param_bytes", *GEMM_COLUMNS, *ROW_COLUMNS, *WINOGRAD_COLUMNS,
-                *LOOP_COLUMNS)
+                *LOOP_COLUMNS, *ATTENTION_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,9 @@ class ClosedForms:
         rows = tuple(per_column[c] for c in ROW_COLUMNS)
         winograd = tuple(per_column[c] for c in WINOGRAD_COLUMNS)
         loops = tuple(per_column[c] for c in LOOP_COLUMNS)
+        attention = tuple(per_column[c] for c in ATTENTION_COLUMNS)
         return OpSizes(flops=flops, bytes=nbytes, bytes_written=written, param_bytes=params, gemm=gemm, rows=rows,
-                       winograd=winograd, loops=loops)
+                       winograd=winograd, loops=loops, attention=attention)
 
     def evaluate(self, points: dict[str, np.ndarray], hw: HardwareSpec, *, tf32: Tf32Policy,
                  resident_bytes: float, sizes: OpSizes | None = None) -> GridTotals:
@@ -203,7 +205,7 @@ def _cost_row(capture: SymbolicCapture, record: Any, cost: Cost | Unsupported, l
             raise SymbolicUnavailable(f"{label}: the formula of {record.op} cannot take symbolic sizes ({reason})")
         zero, nan = sympy.Integer(0), sympy.nan
         row.update(category=OTHER, unit=VECTOR, traffic=DEVICE_MEMORY, supported=False, flops=zero, bytes=zero, loop_kernel="",
-                   bytes_written=zero, param_bytes=zero, **dict.fromkeys((*GEMM_COLUMNS, *ROW_COLUMNS, *WINOGRAD_COLUMNS, *LOOP_COLUMNS), nan))
+                   bytes_written=zero, param_bytes=zero, **dict.fromkeys((*GEMM_COLUMNS, *ROW_COLUMNS, *WINOGRAD_COLUMNS, *LOOP_COLUMNS, *ATTENTION_COLUMNS), nan))
         return row
     bytes_read, written = capture.expr(cost.bytes_read), capture.expr(cost.bytes_written)
     gemm = cost.gemm
@@ -213,6 +215,9 @@ def _cost_row(capture: SymbolicCapture, record: Any, cost: Cost | Unsupported, l
     winograd = cost.winograd
     winograd_forms = (tuple(capture.expr(v) for v in (winograd.n, winograd.p, winograd.q)) if winograd is not None
                       else (sympy.nan,) * 3)
+    attention = cost.attention
+    attention_forms = (tuple(capture.expr(v) for v in (attention.heads, attention.q_len, attention.kv_len,
+                                                        attention.head_dim)) if attention is not None else (sympy.nan,) * 4)
     loop = loop_shape(record)
     loop_forms = (capture.expr(loop.loops), capture.expr(loop.inner)) if loop is not None else (sympy.nan,) * 2
     row.update(category=cost.category, unit=cost.unit, traffic=cost.traffic, supported=True,
@@ -221,7 +226,7 @@ def _cost_row(capture: SymbolicCapture, record: Any, cost: Cost | Unsupported, l
                # a gather reads only some rows of a weight: never more than the op reads
                param_bytes=sympy.Min(record.param_bytes, bytes_read), **dict(zip(GEMM_COLUMNS, gemm_forms)),
                **dict(zip(ROW_COLUMNS, row_forms)), **dict(zip(WINOGRAD_COLUMNS, winograd_forms)),
-               **dict(zip(LOOP_COLUMNS, loop_forms)))
+               **dict(zip(LOOP_COLUMNS, loop_forms)), **dict(zip(ATTENTION_COLUMNS, attention_forms)))
     for column in FORM_COLUMNS:
         unknown = capture.free(row[column])
         if unknown:

@@ -63,6 +63,12 @@ def test_quick_calibration_writes_a_spec_that_loads(quick, tmp_path):
     points = sorted((r.kind, r.stride, r.reduction) for r in measured.conv_rates)
     assert points == [("depthwise", 1, 9)] * 3 + [("depthwise", 2, 9)] * 3 + [("grouped", 1, 36)] * 2 + [("grouped", 1, 288)] * 2
     assert all(0 < r.flops_per_s <= spec.matrix_flops["fp32"] * 1.5 for r in measured.conv_rates)
+    # quick mode's flash attention calls: two decodes, four self-attentions (heads, q_len, kv_len, head_dim)
+    assert [(r.heads, r.q_len, r.kv_len, r.head_dim) for r in measured.sdpa_times] == [
+        (12, 1, 512, 64), (4, 1, 2048, 128), (4, 32, 32, 64), (8, 160, 160, 64), (4, 256, 256, 64), (2, 1024, 1024, 64)]
+    # each no faster than its two products (4 x heads x q_len x kv_len x head_dim FLOP) at 1.5x the peak
+    assert all(r.seconds >= 4 * r.heads * r.q_len * r.kv_len * r.head_dim / (1.5 * spec.matrix_flops["fp32"])
+               for r in measured.sdpa_times)
     assert "quick mode" in spec.source
     if quick.load_average is not None:  # the OS says (Linux): recorded with the figures
         assert measured.load_average == round(quick.load_average, 2)

@@ -22,7 +22,7 @@ from typing import Any
 from roofline.capture import OpRecord, TensorInfo
 from roofline.count.categories import GEMM
 from roofline.count.formulas._common import is_symbolic, prod, read_bytes, written_bytes
-from roofline.count.registry import MATRIX, Cost, register
+from roofline.count.registry import MATRIX, AttentionShape, Cost, register
 
 
 def causal_pairs(q_len: Any, kv_len: Any) -> Any:
@@ -194,6 +194,19 @@ def fused_attention_flops(record: OpRecord, first: int = 0) -> Any:
     return sum(attention_flops(1, heads, q_len, kv_len, head_dim, v.shape[-1], causal) for q_len, kv_len in lengths)
 
 
+def attention_shape(record: OpRecord) -> AttentionShape | None:
+    """The AttentionShape of a forward call in the [B, H, L, E] layout (heads = B x H);
+    None for the sequence-first kernels (their packed variable-length calls have no one
+    length)."""
+    if record.packet in SEQUENCE_FIRST_OPS:
+        return None
+    q, k, _, _ = sdpa_arguments(record)
+    q_shape = q.shape if len(q.shape) >= 3 else (1, *q.shape)
+    *batch_dims, q_heads, q_len, head_dim = q_shape
+    return AttentionShape(prod(batch_dims) * q_heads, q_len, k.shape[-2], head_dim)
+
+
 @register(*SDPA_OPS)
 def sdpa_cost(record: OpRecord) -> Cost:
-    return Cost(fused_attention_flops(record), read_bytes(record), written_bytes(record), GEMM, unit=MATRIX)
+    return Cost(fused_attention_flops(record), read_bytes(record), written_bytes(record), GEMM, unit=MATRIX,
+                attention=attention_shape(record))

@@ -1,0 +1,127 @@
+"""CPU scaled-dot-product attention, predicted against measured, per shape: each model's
+aten._scaled_dot_product_flash_attention_for_cpu calls measured inline in a forward (one
+process per model and run, runs interleaved, each op's fastest run kept, its run-to-run
+spread printed as the noise floor), grouped by shape, and predicted on a calibrated spec
+with its ``measured.sdpa_times`` (the block model, roofline.efficiency.cpu_sdpa) and on
+the same spec without them (the model before it). None of these shapes is one the
+block model's costs were fitted on (roofline.calibrate.sdpa.SDPA_PROBES).
+
+    roofline calibrate --out one.yaml --threads 1 --clock thread
+    python benchmarks/cpu_attention.py --hw one.yaml --threads 1 --clock thread [--models hf-bert-base,gpt2-decode]
+
+Errors are (predicted - measured) / measured of the sums per shape; the whole model's line
+compares op sums of the fastest run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fidelity import case
+
+DEFAULT_MODELS = "hf-bert-base,vit-b16,llama-tiny,quweit,gpt2-decode,gpt2"
+SDPA_OP = "aten._scaled_dot_product_flash_attention_for_cpu"
+
+
+def _child(name: str, hw: str, threads: int, clock: str) -> None:
+    """Measure one model once; print its attention calls as JSON (one object)."""
+    import torch
+
+    from roofline.hardware import load_hardware
+    from roofline.targets import build_target
+    from roofline.tools.validate import validate
+
+    torch.set_num_threads(threads)
+    spec = load_hardware(hw)
+    without = dataclasses.replace(spec, measured=dataclasses.replace(spec.measured, sdpa_times=()))
+    target, batch, options = case(name)
+    options = {**options, "meta": False} if target.startswith("hf:") else options
+    model, inputs, label = build_target(target, batch=batch, options=options)
+    model.eval()
+    analysis, _, compared = validate(model, inputs, hw=spec, device="cpu", name=label, warmup=2, repeats=7, clock=clock)
+    ops = compared.ops
+    plain = analysis.with_hw(without).ops["predicted_s"].reindex(ops.index)
+    sdpa = ops["op"] == SDPA_OP
+    print(json.dumps({"model": label, "op_sum_s": float(ops["measured_s"].sum()),
+                      "predicted_sum_s": float(ops["predicted_s"].sum()), "plain_sum_s": float(plain.sum()),
+                      "calls": [{"index": int(i), "shapes": str(ops.at[i, "shapes"]),
+                                 "measured_s": float(ops.at[i, "measured_s"]), "predicted_s": float(ops.at[i, "predicted_s"]),
+                                 "plain_s": float(plain[i])} for i in ops.index[sdpa]]}))
+
+
+def _report(name: str, runs: list[dict]) -> None:
+    fastest = min(runs, key=lambda run: run["op_sum_s"])
+    whole = (f"whole model, fastest run's op sum {fastest['op_sum_s'] * 1e3:.2f} ms: predicted "
+             f"{fastest['predicted_sum_s'] * 1e3:.2f} ms ({fastest['predicted_sum_s'] / fastest['op_sum_s'] - 1:+.1%}), "
+             f"without the block model {fastest['plain_sum_s'] * 1e3:.2f} ms "
+             f"({fastest['plain_sum_s'] / fastest['op_sum_s'] - 1:+.1%})")
+    if not runs[0]["calls"]:
+        print(f"\n{runs[0]['model']} ({name}): no {SDPA_OP} call; {whole}")
+        return
+    frames = [pd.DataFrame(run["calls"]).set_index("index") for run in runs]
+    measured = pd.concat([f["measured_s"] for f in frames], axis=1)
+    best = frames[0].assign(measured_s=measured.min(axis=1), spread=measured.max(axis=1) / measured.min(axis=1) - 1)
+    print(f"\n{runs[0]['model']} ({name}): {len(best)} attention calls, {len(runs)} interleaved runs; per-call spread "
+          f"(slowest run / fastest - 1) median {best['spread'].median():.1%}, largest {best['spread'].max():.1%}")
+    print(f"  {'shapes':58s} {'calls':>5s} {'measured':>11s} {'spread':>7s} {'predicted':>11s} {'err':>7s} "
+          f"{'without':>11s} {'err':>7s}")
+    for shapes, rows in best.groupby("shapes", sort=False):
+        m, p, q = (rows[c].sum() / len(rows) for c in ("measured_s", "predicted_s", "plain_s"))
+        print(f"  {shapes:58s} {len(rows):5d} {m * 1e6:8.0f} us {rows['spread'].median():7.1%} {p * 1e6:8.0f} us "
+              f"{p / m - 1:+7.1%} {q * 1e6:8.0f} us {q / m - 1:+7.1%}")
+    print(f"  {whole}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hw", required=True, help="a CPU spec calibrated with measured.sdpa_times")
+    parser.add_argument("--models", default=DEFAULT_MODELS, help=f"comma-separated zoo names (default {DEFAULT_MODELS})")
+    parser.add_argument("--runs", type=int, default=3, help="interleaved runs (each model once per run)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--clock", choices=("wall", "thread"), default="thread")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(args.child, args.hw, args.threads, args.clock)
+        return 0
+
+    from roofline.efficiency.cpu_sdpa import sdpa_costs
+    from roofline.errors import RooflineError
+    from roofline.hardware import load_hardware
+
+    try:
+        spec = load_hardware(args.hw)
+    except RooflineError as error:
+        print(error, file=sys.stderr)
+        return 2
+    if spec.measured is None or not spec.measured.sdpa_times:
+        print(f"{args.hw}: no measured.sdpa_times (calibrate again)", file=sys.stderr)
+        return 2
+    costs = sdpa_costs(spec.measured.sdpa_times)
+    names = args.models.split(",")
+    print(f"spec {spec.name} ({args.hw}), {args.threads} thread(s), {args.clock} clock, isa {spec.measured.isa}; "
+          f"fp32, zoo batch and sequence (benchmarks/fidelity.py)")
+    print(f"block model fitted on {len(spec.measured.sdpa_times)} probes (largest error {costs.fit_error:.1%}): "
+          f"call {costs.call_s * 1e6:.1f} us, block {costs.block_s * 1e6:.2f} us, score {costs.score_s * 1e9:.2f} ns, "
+          f"products {costs.gemm_flops_per_s / 1e9:.1f} GFLOP/s, K/V {costs.kv_bytes_per_s / 1e9:.2f} GB/s")
+    results: dict[str, list[dict]] = {name: [] for name in names}
+    for _ in range(args.runs):
+        for name in names:
+            out = subprocess.run([sys.executable, __file__, "--child", name, "--hw", args.hw, "--threads",
+                                  str(args.threads), "--clock", args.clock], capture_output=True, text=True, check=True)
+            results[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    for name in names:
+        _report(name, results[name])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
