@@ -15,16 +15,15 @@ compares op sums of the fastest run.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cpu_convs import load_measured_spec, parse_model_args, run_children
 from fidelity import case
 
 DEFAULT_MODELS = "hf-bert-base,vit-b16,llama-tiny,quweit,gpt2-decode,gpt2"
@@ -81,29 +80,16 @@ def _report(name: str, runs: list[dict]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hw", required=True, help="a CPU spec calibrated with measured.sdpa_times")
-    parser.add_argument("--models", default=DEFAULT_MODELS, help=f"comma-separated zoo names (default {DEFAULT_MODELS})")
-    parser.add_argument("--runs", type=int, default=3, help="interleaved runs (each model once per run)")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--clock", choices=("wall", "thread"), default="thread")
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    args = parse_model_args(__doc__.splitlines()[0], "a CPU spec calibrated with measured.sdpa_times", DEFAULT_MODELS,
+                            argv)
     if args.child:
         _child(args.child, args.hw, args.threads, args.clock)
         return 0
 
     from roofline.efficiency.cpu_sdpa import sdpa_costs
-    from roofline.errors import RooflineError
-    from roofline.hardware import load_hardware
 
-    try:
-        spec = load_hardware(args.hw)
-    except RooflineError as error:
-        print(error, file=sys.stderr)
-        return 2
-    if spec.measured is None or not spec.measured.sdpa_times:
-        print(f"{args.hw}: no measured.sdpa_times (calibrate again)", file=sys.stderr)
+    spec = load_measured_spec(args.hw, "sdpa_times")
+    if spec is None:
         return 2
     costs = sdpa_costs(spec.measured.sdpa_times)
     names = args.models.split(",")
@@ -112,12 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"block model fitted on {len(spec.measured.sdpa_times)} probes (largest error {costs.fit_error:.1%}): "
           f"call {costs.call_s * 1e6:.1f} us, block {costs.block_s * 1e6:.2f} us, score {costs.score_s * 1e9:.2f} ns, "
           f"products {costs.gemm_flops_per_s / 1e9:.1f} GFLOP/s, K/V {costs.kv_bytes_per_s / 1e9:.2f} GB/s")
-    results: dict[str, list[dict]] = {name: [] for name in names}
-    for _ in range(args.runs):
-        for name in names:
-            out = subprocess.run([sys.executable, __file__, "--child", name, "--hw", args.hw, "--threads",
-                                  str(args.threads), "--clock", args.clock], capture_output=True, text=True, check=True)
-            results[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    results = run_children(__file__, names, args)
     for name in names:
         _report(name, results[name])
     return 0

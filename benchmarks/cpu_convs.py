@@ -19,6 +19,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -96,34 +97,63 @@ def _report(name: str, runs: list[dict]) -> None:
               f"without {row.plain_s * 1e6:8.0f} us ({row.plain_s / row.measured_s - 1:+6.1%})")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hw", required=True, help="a CPU spec calibrated with measured.conv_rates")
-    parser.add_argument("--models", default=DEFAULT_MODELS, help=f"comma-separated zoo names (default {DEFAULT_MODELS})")
+def parse_model_args(description: str, hw_help: str, default_models: str, argv: list[str] | None) -> argparse.Namespace:
+    """The options of the per-model CPU benchmarks (this one, benchmarks/cpu_attention.py):
+    --hw, --models, --runs, --threads, --clock and the hidden --child."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--hw", required=True, help=hw_help)
+    parser.add_argument("--models", default=default_models, help=f"comma-separated zoo names (default {default_models})")
     parser.add_argument("--runs", type=int, default=3, help="interleaved runs (each model once per run)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--clock", choices=("wall", "thread"), default="thread")
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def load_measured_spec(path: str, field: str) -> Any:
+    """The spec at ``path`` if its calibration has ``measured.<field>``; else None, the
+    reason printed on one line (a missing or bad file, an older calibration)."""
+    from roofline.errors import RooflineError
+    from roofline.hardware import load_hardware
+
+    try:
+        spec = load_hardware(path)
+    except RooflineError as error:
+        print(error, file=sys.stderr)
+        return None
+    if spec.measured is None or not getattr(spec.measured, field):
+        print(f"{path}: no measured.{field} (calibrate again)", file=sys.stderr)
+        return None
+    return spec
+
+
+def run_children(script: str, names: list[str], args: argparse.Namespace) -> dict[str, list[dict]]:
+    """Per model, the JSON line ``script --child NAME`` printed in each of ``args.runs``
+    rounds: every model in a fresh process once a round, the rounds interleaved (this
+    script's and benchmarks/cpu_attention.py's measurements)."""
+    results: dict[str, list[dict]] = {name: [] for name in names}
+    for _ in range(args.runs):
+        for name in names:
+            out = subprocess.run([sys.executable, script, "--child", name, "--hw", args.hw, "--threads",
+                                  str(args.threads), "--clock", args.clock], capture_output=True, text=True, check=True)
+            results[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_model_args(__doc__.splitlines()[0], "a CPU spec calibrated with measured.conv_rates", DEFAULT_MODELS,
+                            argv)
     if args.child:
         _child(args.child, args.hw, args.threads, args.clock)
         return 0
 
-    from roofline.hardware import load_hardware
-
-    spec = load_hardware(args.hw)
-    if spec.measured is None or not spec.measured.conv_rates:
-        print(f"{args.hw}: no measured.conv_rates (calibrate again)", file=sys.stderr)
+    spec = load_measured_spec(args.hw, "conv_rates")
+    if spec is None:
         return 2
     names = args.models.split(",")
     print(f"spec {spec.name} ({args.hw}), {args.threads} thread(s), {args.clock} clock, isa {spec.measured.isa}; "
           f"batch 1, fp32")
-    results: dict[str, list[dict]] = {name: [] for name in names}
-    for _ in range(args.runs):
-        for name in names:
-            out = subprocess.run([sys.executable, __file__, "--child", name, "--hw", args.hw, "--threads",
-                                  str(args.threads), "--clock", args.clock], capture_output=True, text=True, check=True)
-            results[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    results = run_children(__file__, names, args)
     for name in names:
         _report(name, results[name])
     return 0
