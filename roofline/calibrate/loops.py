@@ -22,6 +22,16 @@ slice ("index_add@scatter", slices of 2 and 6), the indices sorted and whole row
 from 16 ("index_add@sorted", slices of 16 and 64); 1 MB of messages into 128 kB of
 target rows, as a graph layer's.
 
+A cat of strided inputs ("cat@copy": ATen copies input by input into the output's
+narrowed slices, roofline.count.loops._cat) is timed as NLM's Permute runs it,
+cat([x, x.permute(0, 2, 1, 3)], -1) on a square [1, S, S, C] source of about
+COPY_SOURCE_ELEMENTS fp32 (2 MB: past a level-2 cache), at slices of C = 16 and 64,
+and in the cache state a forward meets it in: its source just written (in cache) and
+its output not (a forward's outputs of a few MB come from the allocator's free lists,
+last written many ops before). Timed one call at a time after a flush of the caches and
+a rewrite of the source; the same cat in a forward, repeated at once on its own inputs,
+takes as long as the first call: the output's misses, not the source's, set its time.
+
 A where's mask is structured, not random: masks of models (attention, padding, distinct
 indices) come in runs, and ATen's element-wise where branches on each element, so a
 random mask mispredicts half of them (about 5x slower per element).
@@ -37,12 +47,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from roofline.calibrate.bench import best_time
+from roofline.calibrate.bench import MiB, best_cold_time, best_time, cache_flusher
+from roofline.calibrate.machine import cpu_caches
 from roofline.count.loops import without_kernel
 from roofline.efficiency.cpu import threads_used
 from roofline.measure import Timer
 
-__all__ = ["KERNEL_FAMILY_OPS", "LOOP_LENGTHS", "SCATTER_SCALE", "SHORT_LOOP_ELEMENTS", "STRIDED_SOURCE_COLUMNS", "fit_loop_costs", "loop_cases", "loop_suite",
+__all__ = ["COPY_SOURCE_ELEMENTS", "KERNEL_FAMILY_OPS", "LOOP_LENGTHS", "SCATTER_SCALE", "SHORT_LOOP_ELEMENTS", "STRIDED_SOURCE_COLUMNS", "fit_loop_costs", "loop_cases", "loop_suite",
            "measure_short_loops", "structured_mask"]
 
 #: Elements of every short-loop case (a few times a thread's grain: the loops dominate).
@@ -50,9 +61,15 @@ SHORT_LOOP_ELEMENTS = 2**16
 #: The two inner-loop lengths each family is timed at: slice copies from one element,
 #: element-wise ops and reductions from two (one-element loops merge away there). Both
 #: stay below one vectorized step of fp32 on any instruction set (8 elements on AVX2).
-LOOP_LENGTHS = {"slice": (1, 4), "other": (2, 6), "strided": (32, 96), "scatter": (2, 6), "sorted": (16, 64)}
+LOOP_LENGTHS = {"slice": (1, 4), "other": (2, 6), "strided": (32, 96), "scatter": (2, 6), "sorted": (16, 64),
+                "copy": (16, 64)}
 _SLICE_FAMILIES = ("cat", "index_select")
 _STRIDED_FAMILIES = ("index_select@strided",)
+#: Families of a slice-by-slice copy (count.loops "copy"), timed with a cold output.
+_COPY_FAMILIES = ("cat@copy",)
+#: Elements of the cat@copy case's source (2 MB of fp32: its 4 MB output and the source
+#: past a level-2 cache, as NLM's cats of 1 to 9 MB).
+COPY_SOURCE_ELEMENTS = 2**19
 #: index_add_ as ATen's scatter_add (roofline.count.loops._index_add): element by element
 #: below SORTED_SCATTER_MIN_SLICE elements a slice, sorted indices and whole rows from it.
 _SCATTER_FAMILIES = {"index_add@scatter": "scatter", "index_add@sorted": "sorted"}
@@ -75,6 +92,9 @@ KERNEL_FAMILY_OPS: dict[str, tuple[str, ...]] = {
     "sum@outer": ("aten.sum@outer", "aten.mean@outer"),
     "index_add@scatter": ("aten.index_add_@scatter", "aten.index_add@scatter"),
     "index_add@sorted": ("aten.index_add_@sorted", "aten.index_add@sorted"),
+    # A copy of a permuted or expanded tensor into a contiguous one runs the same
+    # slice-by-slice TensorIterator copy as each input of such a cat.
+    "cat@copy": ("aten.cat@copy", "aten.clone@copy", "aten.copy_@copy"),
 }
 #: Rows of the middle dimension the outer reductions reduce.
 _OUTER_ROWS = 64
@@ -120,7 +140,16 @@ def loop_suite(device: str, n: int, inner: int) -> dict[str, tuple[Callable[...,
         "sum@outer": (lambda t: t.sum(1), (middle,), outer_loops),
         "index_add@scatter": (lambda t, i, s: t.index_add_(0, i, s), (targets, spread, x), rows),
         "index_add@sorted": (lambda t, i, s: t.index_add_(0, i, s), (targets, spread, x), rows),
+        **_copy_case(device, inner),
     }
+
+
+def _copy_case(device: str, inner: int) -> dict[str, tuple[Callable[..., Any], tuple, int]]:
+    """The cat@copy case at slices of ``inner``: cat([x, x.permute(0, 2, 1, 3)], -1) on a
+    [1, S, S, inner] source of about COPY_SOURCE_ELEMENTS, S x S slices per input."""
+    side = max(round(math.sqrt(COPY_SOURCE_ELEMENTS / inner)), 1)
+    x = torch.randn(1, side, side, inner, device=device)
+    return {"cat@copy": (lambda t: torch.cat([t, t.permute(0, 2, 1, 3)], -1), (x,), 2 * side * side)}
 
 
 def loop_cases(device: str, n: int = SHORT_LOOP_ELEMENTS) -> list[tuple[str, int, Callable[..., Any], tuple, int]]:
@@ -139,6 +168,8 @@ def loop_cases(device: str, n: int = SHORT_LOOP_ELEMENTS) -> list[tuple[str, int
 def _kind(family: str) -> str:
     if family in _SCATTER_FAMILIES:
         return _SCATTER_FAMILIES[family]
+    if family in _COPY_FAMILIES:
+        return "copy"
     return "strided" if family in _STRIDED_FAMILIES else "slice" if family in _SLICE_FAMILIES else "other"
 
 
@@ -148,15 +179,27 @@ def measure_short_loops(device: str, timer: Timer, repeats: int, min_sample_s: f
     round kept. Rows: op, inner, loops, elements, seconds, spread (slowest round over
     the fastest, minus 1)."""
     cases = [{"op": name, "inner": inner, "loops": loops, "elements": loops * inner,
-              "call": (lambda fn=fn, args=args: fn(*args))} for name, inner, fn, args, loops in loop_cases(device)]
+              "call": (lambda fn=fn, args=args: fn(*args)), "source": args[0]}
+             for name, inner, fn, args, loops in loop_cases(device)]
+    flush = _cold_output_flush(device) if any(c["op"] in _COPY_FAMILIES for c in cases) else None
     samples: list[list[float]] = [[] for _ in cases]
     for _ in range(max(rounds, 1)):
         for case, times in zip(cases, samples):
-            times.append(best_time(case["call"], timer, repeats, min_sample_s))
+            if case["op"] in _COPY_FAMILIES and flush is not None:
+                source = case["source"]
+                times.append(best_cold_time(case["call"], timer, 3 * repeats, lambda s=source: (flush(), s.mul_(1.0))))
+            else:
+                times.append(best_time(case["call"], timer, repeats, min_sample_s))
         advance()
-    rows = [{**{k: v for k, v in case.items() if k != "call"}, "seconds": min(times),
+    rows = [{**{k: v for k, v in case.items() if k not in ("call", "source")}, "seconds": min(times),
              "spread": max(times) / min(times) - 1.0} for case, times in zip(cases, samples)]
     return pd.DataFrame(rows, columns=["op", "inner", "loops", "elements", "seconds", "spread"])
+
+
+def _cold_output_flush(device: str) -> Callable[[], None]:
+    """A flush of the caches (twice the largest level the OS lists; 64 MiB where it says
+    nothing) for the copy families' cold outputs."""
+    return cache_flusher(device, float(max((c.capacity for c in cpu_caches()), default=64 * MiB)))
 
 
 def fit_loop_costs(loops: pd.DataFrame, curves: pd.DataFrame, threads: int) -> pd.DataFrame:

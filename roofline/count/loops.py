@@ -40,8 +40,8 @@ import torch
 from roofline.capture import OpRecord, TensorInfo
 from roofline.count.registry import LoopShape
 
-__all__ = ["LOOP_KERNELS", "LOOP_RULES", "MEASURED_ONLY_KERNELS", "REDUCTION_LOOP_OPS", "SLICE_LOOP_OPS",
-           "SORTED_SCATTER_MIN_SLICE", "LoopShape", "iterator_loops", "loop_key", "loop_shape", "loops_of",
+__all__ = ["COPY_LOOP_OPS", "LOOP_KERNELS", "LOOP_RULES", "MEASURED_ONLY_KERNELS", "REDUCTION_LOOP_OPS",
+           "SERIAL_CAT_DTYPES", "SLICE_LOOP_OPS", "SORTED_SCATTER_MIN_SLICE", "LoopShape", "iterator_loops", "loop_key", "loop_shape", "loops_of",
            "without_kernel"]
 
 Rule = Callable[[OpRecord], "LoopShape | None"]
@@ -54,10 +54,16 @@ LOOP_RULES: dict[str, Rule] = {}
 #: Kernels an op runs instead of its usual one for some arguments -> how it steps through
 #: its inner loop: "strided" (element by element: a strided copy never vectorizes) or
 #: "reduction" (ATen's outer reduction: 4 vectors of columns at a time, the rest scalar).
-LOOP_KERNELS: dict[str, str] = {"strided": "strided", "outer": "reduction", "scatter": "strided", "sorted": "strided"}
+LOOP_KERNELS: dict[str, str] = {"strided": "strided", "outer": "reduction", "scatter": "strided", "sorted": "strided",
+                                "copy": "copy"}
 #: Kernel variants costed only on a record that timed their own family (a calibration
 #: from before they were told apart predicts their op as its usual kernel).
-MEASURED_ONLY_KERNELS = ("scatter", "sorted")
+MEASURED_ONLY_KERNELS = ("scatter", "sorted", "copy")
+#: dtypes ATen's single-threaded cat copies with its serial kernel (cat_serial_kernel:
+#: float, double, bfloat16); a cat of other dtypes copies input by input ("copy").
+SERIAL_CAT_DTYPES = (torch.float32, torch.float64, torch.bfloat16)
+#: Ops whose copy of a strided source runs ATen's per-slice TensorIterator copy ("copy").
+COPY_LOOP_OPS = ("aten.clone", "aten.copy_")
 
 
 def loop_key(op: str, kernel: str) -> str:
@@ -147,8 +153,30 @@ def _pointwise(record: OpRecord) -> LoopShape | None:
     return iterator_loops(tuple(out.shape), strides)
 
 
-_rule("aten.clone", "aten._to_copy", "aten.copy_", "aten.where", "aten.masked_fill", "aten.masked_fill_",
-      "aten.fill_", "aten.clamp", "aten.clamp_")(_pointwise)
+_rule("aten._to_copy", "aten.where", "aten.masked_fill", "aten.masked_fill_", "aten.fill_", "aten.clamp",
+      "aten.clamp_")(_pointwise)
+
+
+@_rule(*COPY_LOOP_OPS)
+def _copy(record: OpRecord) -> LoopShape | None:
+    """A copy's TensorIterator loops (_pointwise); a source that is not contiguous but
+    whose slices are (the inner loop of more than one element at unit stride on both
+    sides, the outer loop hopping through the source: a permuted or expanded tensor
+    made contiguous) runs the slice-by-slice copy a cat of such inputs runs ("copy")."""
+    shape = _pointwise(record)
+    source = record.args[1] if record.packet == "aten.copy_" and len(record.args) > 1 else \
+        (record.inputs[0] if record.inputs else None)
+    if shape is None or not isinstance(source, TensorInfo) or source.stride is None or _is_contiguous(source):
+        return shape
+    if _known(shape.loops > 1) and _known(shape.inner > 1) and _unit_inner(source):
+        return LoopShape(shape.loops, shape.inner, "copy")
+    return shape
+
+
+def _unit_inner(info: TensorInfo) -> bool:
+    """True where ``info``'s last dimension of more than one element has stride 1."""
+    live = [d for d in range(len(info.shape)) if not _known(info.shape[d] == 1)]
+    return bool(live) and _known(info.stride[live[-1]] == 1)
 
 
 def _dims(value: Any, ndim: int) -> list[int]:
@@ -210,16 +238,36 @@ def _keeps_innermost(x: TensorInfo, reduced: list[int]) -> bool:
 @_rule("aten.cat")
 def _cat(record: OpRecord) -> LoopShape | None:
     """cat copies each input as slices of prod(shape[dim:]) elements, one per index of
-    the dimensions before ``dim``."""
+    the dimensions before ``dim``: ATen's serial kernel, walking the output once, where
+    every input is contiguous and of one dtype it runs for (SERIAL_CAT_DTYPES).
+    Otherwise (a permuted, expanded or sliced input, another dtype) cat_out_cpu copies
+    input by input into result.narrow(dim, ...), each a TensorIterator copy ("copy"):
+    its loops are the copy's (iterator_loops over the input, the narrowed output's
+    strides first), summed over the inputs."""
     tensors = record.args[0] if record.args else ()
     tensors = [t for t in tensors if isinstance(t, TensorInfo) and t.numel != 0]
     if not tensors:
         return None
     ndim = len(tensors[0].shape)
     dim = int(record.args[1] if len(record.args) > 1 else record.kwargs.get("dim", 0)) % max(ndim, 1)
-    loops = sum(math.prod(t.shape[:dim]) for t in tensors)
     total = sum(t.numel for t in tensors)
-    return LoopShape(loops, total / loops if _known(loops > 0) else total)
+    if _serial_cat(tensors):
+        loops = sum(math.prod(t.shape[:dim]) for t in tensors)
+        return LoopShape(loops, total / loops if _known(loops > 0) else total)
+    out_shape = list(tensors[0].shape)
+    out_shape[dim] = sum(t.shape[dim] for t in tensors)
+    out_strides = tuple(math.prod(out_shape[d + 1:]) for d in range(ndim))  # result.narrow keeps these
+    per_input = [iterator_loops(tuple(t.shape), [out_strides, tuple(t.stride)]) for t in tensors]
+    loops = sum(shape.loops for shape in per_input)
+    return LoopShape(loops, total / loops if _known(loops > 0) else total, "copy")
+
+
+def _serial_cat(tensors: list[TensorInfo]) -> bool:
+    """True where ATen's serial cat kernel copies these inputs (one thread, or fewer
+    elements than a grain: this model's loop costs are one thread's)."""
+    dtypes = {t.dtype for t in tensors}
+    return (len(dtypes) == 1 and next(iter(dtypes)) in SERIAL_CAT_DTYPES
+            and all(len(t.shape) == len(tensors[0].shape) and _is_contiguous(t) for t in tensors))
 
 
 def _gather_along(source: TensorInfo, dim: Any, indices: Any) -> LoopShape | None:

@@ -210,8 +210,10 @@ def narrow_gemm_s(cols: np.ndarray, rows: np.ndarray, depth: np.ndarray, flops: 
 #: Vectors ATen's CPU loops take per step: an element-wise loop two (Loops.h,
 #: vectorized_loop), a reduction four accumulators (Reduce.h); a gather or a cat copies
 #: each slice a vector at a time. Fewer elements than that run element by element; a
-#: strided copy (LOOP_KERNELS) runs all of them so.
-VECTORS_PER_STEP = {"reduction": 4, "elementwise": 2, "slice": 1, "strided": np.inf}
+#: strided copy (LOOP_KERNELS) runs all of them so. A slice-by-slice copy ("copy": a cat
+#: of strided inputs) costs what calibrate measured per slice and per element for all
+#: of its elements, in the cache state a forward meets it in (calibrate.loops).
+VECTORS_PER_STEP = {"reduction": 4, "elementwise": 2, "slice": 1, "strided": np.inf, "copy": np.inf}
 
 
 def vector_bytes(isa: str | None) -> float:
