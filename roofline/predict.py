@@ -505,9 +505,10 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
         narrow = narrow_gemm_s(sizes.gemm[2], sizes.gemm[1], sizes.gemm[3], flops, itemsize, hw.measured)
         compute_s = np.where(row_rate_op, np.maximum(compute_s, narrow), compute_s)
     activation_bytes = nbytes - traffic.weight_bytes
+    fresh_s = np.where(host | ~supported, 0.0, fresh_write_array(sizes.bytes_written, in_place, hw))
     memory_s = (activation_bytes / (eff.memory * traffic.bandwidth)
                 + traffic.weight_bytes / (eff.weights * traffic.weight_bandwidth)
-                + np.where(host | ~supported, 0.0, fresh_write_array(sizes.bytes_written, in_place, hw))
+                + fresh_s
                 + np.where(nbytes > 0, kernel.latency_s, 0.0)
                 + kernel.reread_s)
     if sizes.gemm is not None:  # a calibrated CPU's few-row GEMMs stream their cold weights at the rate measured
@@ -537,7 +538,11 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
         # A calibrated CPU runs short inner loops element by element (roofline.efficiency.cpu).
         loop_s, scalar = short_loop_s(*sizes.loops, traits.loops, traits.curves.threads)
         looped = supported & ~no_work & ~host
-        work_s = np.where(looped, work_s * (1.0 - scalar) + loop_s, work_s)
+        # Where the loop costs stand for all of the work (every element at a calibrated
+        # per-element cost), the pages a fresh output faults in stay: calibrate's outputs
+        # were mapped before it timed them.
+        kept_s = np.where(scalar >= 1.0, np.minimum(fresh_s, work_s), 0.0)
+        work_s = np.where(looped, work_s * (1.0 - scalar) + loop_s + kept_s, work_s)
     kernel_s = np.maximum(work_s, kernel.floor_s)
     overhead_s = np.where(no_work, no_work_overhead(hw), np.where(curve_has, curve_dispatch, hw.overhead_s))
     fixed_s = overhead_s + np.where(kernel.floor_s > work_s, kernel.floor_s, 0.0)

@@ -76,3 +76,16 @@ def test_every_loop_family_resolves_to_aten_ops():
     assert [s.name for s in suite_ops(names)] == names
     assert suite_ops(["amax@outer"])[0].aten_ops == ("aten.amax@outer", "aten.amin@outer")
     assert suite_ops(["index_add@sorted"])[0].aten_ops == ("aten.index_add_@sorted", "aten.index_add@sorted")
+    assert suite_ops(["cat@copy"])[0].aten_ops == ("aten.cat@copy", "aten.clone@copy", "aten.copy_@copy")
+
+
+def test_the_copy_case_by_hand():
+    # cat@copy at slices of 16: a square source of about 2**19 fp32, side round(sqrt(2**19
+    # / 16)) = round(181.02) = 181; two inputs of 181 x 181 slices each: 65522 loops of 16;
+    # at 64: side round(90.51) = 91, 2 x 8281 = 16562 loops
+    cases = {(name, inner): (args, loops) for name, inner, _, args, loops in loop_cases("cpu", 4096)
+             if name == "cat@copy"}
+    (x,), loops = cases[("cat@copy", 16)]
+    assert tuple(x.shape) == (1, 181, 181, 16) and loops == 65522
+    (x,), loops = cases[("cat@copy", 64)]
+    assert tuple(x.shape) == (1, 91, 91, 64) and loops == 16562

@@ -146,3 +146,54 @@ def test_index_add_kernels_by_hand():
                     torch.randn(5, 12)) == [("aten.index_add_", 5.0, 12.0, "scatter")]
     # a transposed (non-contiguous) self of 16-element rows: not the sorted path
     assert _kernels(add, torch.zeros(16, 2708).t(), dst, torch.randn(13264, 16))[0][3] == "scatter"
+
+
+def _kernels(fn, *args):
+    from roofline.analysis import analyze
+
+    ops = analyze(fn, args, hw="h100-sxm").ops
+    ops = ops[ops["loop_count"].notna()]
+    return list(zip(ops["op"], ops["loop_count"], ops["loop_inner"], ops["loop_kernel"]))
+
+
+def test_cats_of_strided_inputs_run_the_copy_kernel_by_hand():
+    x = torch.randn(1, 4, 4, 3)
+    # NLM's cat of x and its transpose along the last dim: the transposed input is not
+    # contiguous, so ATen copies input by input into out.narrow(-1, ...) of out [1, 4, 4, 6]
+    # (strides 96, 24, 6, 1). x: out steps 1 along the 3 then 6, x 1 then 3: 3 x 1 != 6, no
+    # merge: 16 loops of 3. x.permute(0, 2, 1, 3) (strides 48, 3, 12, 1): the output's
+    # strides order the dims (6 < 24), 3 x 1 != 6 again: 16 loops of 3. 32 loops of
+    # (48 + 48) / 32 = 3
+    assert _kernels(lambda t: torch.cat([t, t.permute(0, 2, 1, 3)], -1), x) == [("aten.cat", 32.0, 3.0, "copy")]
+    # an expanded first input [1, 4, 1, 2] -> [1, 4, 4, 2] (stride 0 along the third dim)
+    # and x: 16 loops of 2 and 16 of 3: 32 loops of (32 + 48) / 32 = 2.5
+    e = torch.randn(1, 4, 1, 2).expand(1, 4, 4, 2)
+    assert _kernels(lambda a, b: torch.cat([a, b], -1), e, x) == [("aten.cat", 32.0, 2.5, "copy")]
+    # int32 inputs, both contiguous, along dim 0: not a dtype of the serial kernel, so the
+    # copy path; out.narrow(0, ...) of [6, 4] is contiguous: each input one loop of 12
+    i = torch.arange(12, dtype=torch.int32).reshape(3, 4)
+    assert _kernels(lambda a, b: torch.cat([a, b], 0), i, i) == [("aten.cat", 2.0, 12.0, "copy")]
+
+
+def test_contiguous_cats_keep_their_shape_and_kernel():
+    # fp32, fp64 and bf16 cats of contiguous inputs run ATen's serial kernel: slices of
+    # prod(shape[dim:]) per index before dim, as before. [2, 3, 5] and [2, 3, 7] along -1:
+    # 6 + 6 = 12 loops of (30 + 42) / 12 = 6; [2, 3, 5] twice along 0: one slice of
+    # 2 x 3 x 5 = 30 per input, 2 loops of 30
+    for dtype in (torch.float32, torch.float64, torch.bfloat16):
+        a, b = torch.randn(2, 3, 5).to(dtype), torch.randn(2, 3, 7).to(dtype)
+        assert _kernels(lambda p, q: torch.cat([p, q], -1), a, b) == [("aten.cat", 12.0, 6.0, "")]
+        assert _kernels(lambda p: torch.cat([p, p], 0), a) == [("aten.cat", 2.0, 30.0, "")]
+
+
+def test_copies_of_permuted_sources_by_hand():
+    # [2, 3, 5].permute(1, 0, 2).contiguous(): out [3, 2, 5] (strides 10, 5, 1), source
+    # strides (5, 15, 1): the 5 is unit-stride on both and merges no further (5 x 1 = 5 is
+    # out's next stride, but 5 x 1 != 15 for the source): 6 loops of 5, the copy kernel
+    x = torch.randn(2, 3, 5)
+    assert _kernels(lambda t: t.permute(1, 0, 2).contiguous(), x) == [("aten.clone", 6.0, 5.0, "copy")]
+    # a transpose of the last two dims: the inner loop (out's 5) steps 7 in the source,
+    # element by element: not the slice copy, the usual kernel (7 loops of 5)
+    assert _kernels(lambda t: t.t().contiguous(), torch.randn(5, 7)) == [("aten.clone", 7.0, 5.0, "")]
+    # a contiguous clone: one loop of 30, the usual kernel
+    assert _kernels(lambda t: t.clone(), x) == [("aten.clone", 1.0, 30.0, "")]
