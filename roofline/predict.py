@@ -542,7 +542,10 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
         # per-element cost), the pages a fresh output faults in stay: calibrate's outputs
         # were mapped before it timed them.
         kept_s = np.where(scalar >= 1.0, np.minimum(fresh_s, work_s), 0.0)
-        work_s = np.where(looped, work_s * (1.0 - scalar) + loop_s + kept_s, work_s)
+        looped_s = work_s * (1.0 - scalar) + loop_s + kept_s
+        if traits.loops.roofline_floor is not None:  # a copy: never faster than its bytes' memory level
+            looped_s = np.where(_per_op(traits.loops.roofline_floor, ndim), np.maximum(looped_s, work_s), looped_s)
+        work_s = np.where(looped, looped_s, work_s)
     kernel_s = np.maximum(work_s, kernel.floor_s)
     overhead_s = np.where(no_work, no_work_overhead(hw), np.where(curve_has, curve_dispatch, hw.overhead_s))
     fixed_s = overhead_s + np.where(kernel.floor_s > work_s, kernel.floor_s, 0.0)

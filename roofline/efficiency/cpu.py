@@ -44,6 +44,7 @@ from roofline.hardware import CalibrationRecord
 
 __all__ = [
     "GRAIN_ELEMENTS",
+    "ROOFLINE_FLOOR_KERNELS",
     "VECTORS_PER_STEP",
     "CurveTerms",
     "LoopTerms",
@@ -214,6 +215,10 @@ def narrow_gemm_s(cols: np.ndarray, rows: np.ndarray, depth: np.ndarray, flops: 
 #: of strided inputs) costs what calibrate measured per slice and per element for all
 #: of its elements, in the cache state a forward meets it in (calibrate.loops).
 VECTORS_PER_STEP = {"reduction": 4, "elementwise": 2, "slice": 1, "strided": np.inf, "copy": np.inf}
+#: Kernels whose calibrated costs never take an op below its roofline memory time: a
+#: copy streams its bytes no faster than the memory level holding them allows, and
+#: calibrate timed it on a few MB (a copy of tens of MB runs at DRAM's rate).
+ROOFLINE_FLOOR_KERNELS = ("copy",)
 
 
 def vector_bytes(isa: str | None) -> float:
@@ -229,11 +234,13 @@ class LoopTerms:
     """Per op of a frame: ``element_s`` (s per element run without vectors) and
     ``loop_s`` (s per inner loop) on one thread, 0 where no loop cost applies, and
     ``step_elements``, the elements one vectorized step takes (vectors per step x vector
-    bytes / item bytes)."""
+    bytes / item bytes); ``roofline_floor`` (bool, None: none) where the loop costs never
+    take the op below its roofline time (ROOFLINE_FLOOR_KERNELS)."""
 
     element_s: np.ndarray
     loop_s: np.ndarray
     step_elements: np.ndarray
+    roofline_floor: np.ndarray | None = None
 
 
 def loop_terms(ops: pd.DataFrame, record: CalibrationRecord | None) -> LoopTerms:
@@ -272,7 +279,7 @@ def loop_terms(ops: pd.DataFrame, record: CalibrationRecord | None) -> LoopTerms
     costs = np.array([per_op.get(loop_key(name, kernel), per_op.get(name, default) if same else default)
                       for name, kernel, same in zip(names, kernels, kind == own)], dtype=float).reshape(n, 2)
     step = np.maximum(kind * vector_bytes(record.isa) / item_sizes(ops["dtype"]), 1.0)
-    return LoopTerms(costs[:, 0], costs[:, 1], step)
+    return LoopTerms(costs[:, 0], costs[:, 1], step, np.isin(kernels, ROOFLINE_FLOOR_KERNELS))
 
 
 def short_loop_s(loops: np.ndarray, inner: np.ndarray, terms: LoopTerms, threads: int) -> tuple[np.ndarray, np.ndarray]:

@@ -96,3 +96,13 @@ def test_fresh_output_pages_stay_on_top_of_the_copy():
     row = _cat_row(spec, strided=True, n=64, c=64)
     assert row["bytes_written"] == 2_097_152
     assert row["kernel_s"] == pytest.approx(2 * 4096 * 2e-9 + 2 * 262144 * 0.5e-9 + 2_097_152 / 4e9)
+
+
+def test_a_copy_never_beats_its_roofline():
+    # with per-slice and per-element costs of a femtosecond, the loop model says ~0: the
+    # copy still moves its bytes (x [1, 64, 64, 64] and its transpose: 2 MB read, 2 MB
+    # written) at the rate of the memory level holding them, the roofline's memory time
+    spec = _spec(dataclasses.replace(_record(), loop_costs=(LoopCost("cat@copy", 1e-15, 1e-15),)))
+    row = _cat_row(spec, strided=True, n=64, c=64)
+    assert row["memory_s"] > 1e-6
+    assert row["kernel_s"] == pytest.approx(max(row["memory_s"], row["compute_s"]))
