@@ -25,12 +25,16 @@ target rows, as a graph layer's.
 A cat of strided inputs ("cat@copy": ATen copies input by input into the output's
 narrowed slices, roofline.count.loops._cat) is timed as NLM's Permute runs it,
 cat([x, x.permute(0, 2, 1, 3)], -1) on a square [1, S, S, C] source of about
-COPY_SOURCE_ELEMENTS fp32 (2 MB: past a level-2 cache), at slices of C = 16 and 64,
+COPY_SOURCE_ELEMENTS fp32 (4 MB; with its output 12 MB, past a level-2 cache and most
+of one thread's share of a level-3 one), at slices of C = 16 and 64,
 and in the cache state a forward meets it in: its source just written (in cache) and
 its output not (a forward's outputs of a few MB come from the allocator's free lists,
 last written many ops before). Timed one call at a time after a flush of the caches and
 a rewrite of the source; the same cat in a forward, repeated at once on its own inputs,
 takes as long as the first call: the output's misses, not the source's, set its time.
+Its cost per element grows with the footprint (measured here 0.41, 0.54 and 0.63 ns at
+6, 12 and 24 MB): the fit holds at a few MB, and the roofline's memory time bounds the
+copy from below past that (roofline.efficiency.cpu.ROOFLINE_FLOOR_KERNELS).
 
 A where's mask is structured, not random: masks of models (attention, padding, distinct
 indices) come in runs, and ATen's element-wise where branches on each element, so a
@@ -67,9 +71,9 @@ _SLICE_FAMILIES = ("cat", "index_select")
 _STRIDED_FAMILIES = ("index_select@strided",)
 #: Families of a slice-by-slice copy (count.loops "copy"), timed with a cold output.
 _COPY_FAMILIES = ("cat@copy",)
-#: Elements of the cat@copy case's source (2 MB of fp32: its 4 MB output and the source
-#: past a level-2 cache, as NLM's cats of 1 to 9 MB).
-COPY_SOURCE_ELEMENTS = 2**19
+#: Elements of the cat@copy case's source (4 MB of fp32, its output 8 MB: a footprint of
+#: a few MB, past a level-2 cache).
+COPY_SOURCE_ELEMENTS = 2**20
 #: index_add_ as ATen's scatter_add (roofline.count.loops._index_add): element by element
 #: below SORTED_SCATTER_MIN_SLICE elements a slice, sorted indices and whole rows from it.
 _SCATTER_FAMILIES = {"index_add@scatter": "scatter", "index_add@sorted": "sorted"}

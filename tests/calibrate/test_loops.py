@@ -80,12 +80,12 @@ def test_every_loop_family_resolves_to_aten_ops():
 
 
 def test_the_copy_case_by_hand():
-    # cat@copy at slices of 16: a square source of about 2**19 fp32, side round(sqrt(2**19
-    # / 16)) = round(181.02) = 181; two inputs of 181 x 181 slices each: 65522 loops of 16;
-    # at 64: side round(90.51) = 91, 2 x 8281 = 16562 loops
+    # cat@copy at slices of 16: a square source of about 2**20 fp32, side sqrt(2**20 / 16)
+    # = 256; two inputs of 256 x 256 slices each: 131072 loops of 16; at 64: side
+    # sqrt(2**14) = 128, 2 x 16384 = 32768 loops
     cases = {(name, inner): (args, loops) for name, inner, _, args, loops in loop_cases("cpu", 4096)
              if name == "cat@copy"}
     (x,), loops = cases[("cat@copy", 16)]
-    assert tuple(x.shape) == (1, 181, 181, 16) and loops == 65522
+    assert tuple(x.shape) == (1, 256, 256, 16) and loops == 131072
     (x,), loops = cases[("cat@copy", 64)]
-    assert tuple(x.shape) == (1, 91, 91, 64) and loops == 16562
+    assert tuple(x.shape) == (1, 128, 128, 64) and loops == 32768
