@@ -18,7 +18,11 @@ family (``op@kernel``, loop_key). An index_select along the last dimension, when
 the third or later, runs ATen's general path, one strided copy (a TensorIterator) per
 index, element by element ("strided"; along a middle dimension past the second the same
 path copies rows of the dimensions after it, vectorized: the ordinary slice shape); a reduction that keeps the input's innermost dimension reduces column by
-column, each column a chain of dependent steps ("outer").
+column, each column a chain of dependent steps ("outer"); a cat with an input that is not
+contiguous (a permuted or expanded view) or of a dtype without ATen's serial cat kernel
+copies input by input into the output's narrowed slices, one TensorIterator copy each,
+and a clone or copy_ of such a source whose slices are contiguous runs the same copy
+("copy").
 
 Rules by aten op (a registry, as the cost formulas): TensorIterator ops (every op torch
 tags pointwise, copies, reductions) by merging dimensions as TensorIterator does; cat by
