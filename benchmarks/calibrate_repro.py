@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="also write the table as Markdown to this file")
     parser.add_argument("--threads", type=int, default=None, help="calibrate --threads (default: torch's)")
     parser.add_argument("--clock", choices=("wall", "thread"), default="wall", help="calibrate --clock")
+    parser.add_argument("--rounds", type=int, default=None, help="calibrate --rounds (default: calibrate's)")
     args = parser.parse_args(argv)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)  # checked before the work
@@ -82,13 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.runs):
             path = Path(tmp) / f"run{i + 1}.yaml"
-            extra = ([f"--threads={args.threads}"] if args.threads else []) + [f"--clock={args.clock}"]
+            extra = ([f"--threads={args.threads}"] if args.threads else []) + [f"--clock={args.clock}"] + (
+                [f"--rounds={args.rounds}"] if args.rounds else [])
             wall = calibrate_once(path, args.quick, extra)
             rows.append({"run": i + 1, "wall_s": wall, **describe(path), **predict_cases(path)})
             print(f"run {i + 1}: calibrated in {wall:.0f} s; " + ", ".join(
                 f"{label} {rows[-1][label] * 1e3:.1f} ms" for label, *_ in CASES), flush=True)
     flags = (" --quick" if args.quick else "") + (f" --threads {args.threads}" if args.threads else "") + (
-        f" --clock {args.clock}" if args.clock != "wall" else "")
+        f" --clock {args.clock}" if args.clock != "wall" else "") + (f" --rounds {args.rounds}" if args.rounds else "")
     when = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
     lines = [(f"Calibration reproducibility: {args.runs} back-to-back `roofline calibrate{flags}` runs on {when} "
               f"(`python benchmarks/calibrate_repro.py{flags}`)."), "",
