@@ -27,6 +27,7 @@ Everything works on numpy arrays (a whole model, or a sweep's grid, at once).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,6 +52,7 @@ __all__ = [
     "curve_time_s",
     "elements_of",
     "few_row_gemm_s",
+    "variant_names",
     "loop_terms",
     "narrow_gemm_s",
     "op_elements",
@@ -132,7 +134,7 @@ def curve_terms(ops: pd.DataFrame, record: CalibrationRecord | None) -> CurveTer
     families = {suite_op.name: suite_op.aten_ops for suite_op in record.op_suite_ops}
     dispatch = {op: c.dispatch_s for c in record.op_curves for op in families.get(c.op, ())}
     efficiency = {op: c.efficiency for c in record.op_curves for op in families.get(c.op, ())}
-    names = ops["op"].astype(str)
+    names = variant_names(ops, dispatch)
     own_dispatch = names.map(dispatch).to_numpy(dtype=float)
     has = ~np.isnan(own_dispatch)
     if not has.any():
@@ -140,6 +142,17 @@ def curve_terms(ops: pd.DataFrame, record: CalibrationRecord | None) -> CurveTer
     # Torch's CPU threads split a CPU kernel; a GPU kernel's time does not depend on them.
     threads = (record.threads or 1) if record.device in (None, "cpu") else 1
     return CurveTerms(has, np.where(has, own_dispatch, 0.0), names.map(efficiency).to_numpy(dtype=float), threads)
+
+
+def variant_names(ops: pd.DataFrame, families: dict[str, Any]) -> pd.Series:
+    """Per op, the key its family is found under: ``op@kernel`` (roofline.count.loops
+    .loop_key) where the op runs another kernel (column loop_kernel) and ``families`` has
+    that key (GELU's tanh form: "aten.gelu@tanh"), else the op itself."""
+    names = ops["op"].astype(str)
+    if "loop_kernel" not in ops:
+        return names
+    keys = [loop_key(name, kernel) for name, kernel in zip(names, ops["loop_kernel"].fillna("").astype(str))]
+    return pd.Series([key if key in families else name for key, name in zip(keys, names)], index=ops.index)
 
 
 def few_row_gemm_s(rows: np.ndarray, depth: np.ndarray, flops: np.ndarray, weight_bytes: np.ndarray,

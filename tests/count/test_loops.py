@@ -146,3 +146,14 @@ def test_index_add_kernels_by_hand():
                     torch.randn(5, 12)) == [("aten.index_add_", 5.0, 12.0, "scatter")]
     # a transposed (non-contiguous) self of 16-element rows: not the sorted path
     assert _kernels(add, torch.zeros(16, 2708).t(), dst, torch.randn(13264, 16))[0][3] == "scatter"
+
+
+def test_gelu_tanh_runs_another_kernel():
+    from roofline.analysis import analyze
+
+    x = torch.randn(16, 24)
+    ops = analyze(lambda t: (torch.nn.functional.gelu(t, approximate="tanh"), torch.nn.functional.gelu(t)),
+                  (x,), hw="h100-sxm").ops
+    # both forms: one contiguous loop of 16 x 24 = 384 elements; the tanh form is kernel "tanh"
+    assert list(zip(ops["op"], ops["loop_count"], ops["loop_inner"], ops["loop_kernel"])) == [
+        ("aten.gelu", 1.0, 384.0, "tanh"), ("aten.gelu", 1.0, 384.0, "")]
