@@ -4,9 +4,10 @@
     python benchmarks/machine_noise.py --seconds 60 --threads 2 --clock wall
 
 For the given time it alternates calibrate's reference workload (roofline.calibrate.bench
-.reference_loop_s) with one layer-sized GEMM timed as calibrate times its matrix-efficiency
-suite (a 128x768 by 768x3072 fp32 product, the best of 3 calls each after a cache flush),
-and prints:
+.reference_loop_s) with two products timed as calibrate times its cold GEMMs (the best of 3
+calls, each after a cache flush): a layer-sized one (128x768 by 768x3072 fp32, compute-bound:
+what BERT-base's prediction rests on) and a one-row one (1x4096 by 4096x4096, its 64 MB
+weight streamed from DRAM: what a decode step's rests on), and prints, for each:
 
 - the spread of single samples (fastest, median, slowest);
 - how long the machine stays in one state: the lag (in samples and seconds) at which
@@ -33,14 +34,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-#: (M, K, N) of the GEMM: BERT-base's feed-forward layer at sequence 128.
-GEMM = (128, 768, 3072)
+#: (M, K, N) of the products timed: BERT-base's feed-forward layer at sequence 128, and
+#: one row through a 4096x4096 weight (a decode step's GEMV, DRAM-bound).
+GEMMS = {"layer GEMM 128x768x3072": (128, 768, 3072), "one-row GEMM 1x4096x4096": (1, 4096, 4096)}
 #: Seconds between two rounds of one figure in a full calibration (about 20 s a round).
 ROUND_GAP_S = 20.0
 
 
 def sample(seconds: float, clock: str) -> np.ndarray:
-    """Rows (reference s, GEMM s, wall time s) alternated for ``seconds``."""
+    """Rows (reference s, one column of seconds per GEMMS, wall time s) alternated for ``seconds``."""
     import torch
 
     from roofline.calibrate.bench import best_cold_time, cache_flusher, reference_loop_s
@@ -49,14 +51,13 @@ def sample(seconds: float, clock: str) -> np.ndarray:
 
     timer = timer_for("cpu", clock)
     flush = cache_flusher("cpu", last_cache_bytes("cpu"))
-    m, k, n = GEMM
-    a, w = torch.randn(m, k), torch.randn(k, n)
+    operands = [(torch.randn(m, k), torch.randn(k, n)) for m, k, n in GEMMS.values()]
     rows = []
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:
         reference = reference_loop_s(timer)
-        gemm = best_cold_time(lambda: torch.mm(a, w), timer, 3, flush)
-        rows.append((reference, gemm, time.perf_counter() - start))
+        gemms = [best_cold_time(lambda a=a, w=w: torch.mm(a, w), timer, 3, flush) for a, w in operands]
+        rows.append((reference, *gemms, time.perf_counter() - start))
     return np.array(rows)
 
 
@@ -85,27 +86,35 @@ def fastest_of_rounds(values: np.ndarray, rounds: int, gap: int) -> np.ndarray:
 
 
 def report(rows: np.ndarray, threads: int, clock: str) -> str:
-    reference, gemm, wall = rows[:, 0], rows[:, 1], rows[:, 2]
+    """The figures of the module doc, as Markdown lines."""
+    reference, wall = rows[:, 0], rows[:, -1]
     per_sample_s = wall[-1] / len(rows)
-    m, k, n = GEMM
-    lines = [f"Machine noise: {len(rows)} samples over {wall[-1]:.0f} s ({threads} threads, {clock} clock); "
-             f"GEMM {m}x{k}x{n} fp32 after a cache flush (best of 3 calls a sample), reference workload between."]
-    for label, values in (("reference", reference), ("GEMM", gemm)):
-        lines.append(f"- {label}: fastest {values.min() * 1e3:.3f} ms, median {np.median(values) * 1e3:.3f} ms, "
-                     f"slowest {values.max() * 1e3:.3f} ms")
+    lines = [f"Machine noise: {len(rows)} samples over {wall[-1]:.0f} s ({threads} threads, {clock} clock), fp32 "
+             "products after a cache flush (best of 3 calls a sample), the reference workload between.",
+             f"- reference workload: fastest {reference.min() * 1e3:.3f} ms, median {np.median(reference) * 1e3:.3f} ms, "
+             f"slowest {reference.max() * 1e3:.3f} ms"]
+    for column, label in enumerate(GEMMS, start=1):
+        lines.append(f"{label}:")
+        lines.extend(_figure_lines(reference, rows[:, column], per_sample_s))
+    return "\n".join(lines)
+
+
+def _figure_lines(reference: np.ndarray, gemm: np.ndarray, per_sample_s: float) -> list[str]:
+    lines = [f"- fastest {gemm.min() * 1e3:.3f} ms, median {np.median(gemm) * 1e3:.3f} ms, "
+             f"slowest {gemm.max() * 1e3:.3f} ms"]
     lag = decorrelation_lag(gemm)
-    lines.append(f"- GEMM samples stay correlated for {lag} samples ({lag * per_sample_s:.1f} s)")
+    lines.append(f"- samples stay correlated for {lag} samples ({lag * per_sample_s:.1f} s)")
     for window_s in (10.0, 30.0):
         window = max(int(window_s / per_sample_s), 1)
         minima = window_minima(gemm, window)
         if len(minima) >= 2:
-            lines.append(f"- floor drift: the fastest GEMM sample of each {window_s:.0f} s window lies within "
+            lines.append(f"- floor drift: the fastest sample of each {window_s:.0f} s window lies within "
                          f"{minima.max() / minima.min() - 1:.1%} ({len(minima)} windows)")
     window = max(int(10.0 / per_sample_s), 1)
     ref_minima, gemm_minima = window_minima(reference, window), window_minima(gemm, window)
     if len(gemm_minima) >= 3:
         corr = float(np.corrcoef(ref_minima, gemm_minima)[0, 1])
-        lines.append(f"- reference vs GEMM (10 s window minima): correlation {corr:.2f}")
+        lines.append(f"- reference workload vs this (10 s window minima): correlation {corr:.2f}")
     gap = max(int(ROUND_GAP_S / per_sample_s), 1)
     for rounds in (3, 6, 10):
         estimates = fastest_of_rounds(gemm, rounds, gap)
@@ -115,7 +124,7 @@ def report(rows: np.ndarray, threads: int, clock: str) -> str:
                          f"(5th to 95th percentile of {len(estimates)} replays)")
         else:
             lines.append(f"- fastest of {rounds} rounds: too few samples to replay (run longer)")
-    return "\n".join(lines)
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
