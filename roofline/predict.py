@@ -56,6 +56,7 @@ from roofline.hardware import DRAM, WORKING_SET, HardwareSpec
 __all__ = [
     "BOUNDS", "COMPUTE_BOUND", "MEMORY_BOUND", "OVERHEAD_BOUND", "NO_WORK", "PREDICTION_COLUMNS",
     "DEFAULT_LEVEL", "WORKING_SET", "Tf32Policy", "predict_frame", "default_level", "no_work_overhead", "between_ops_s",
+    "MODULE_CALLS_COLUMN",
     "fresh_write_s", "fresh_write_array", "in_place_ops", "working_set_bandwidth", "resident_bandwidth", "op_efficiency", "compute_dtype",
     "OpTraits", "OpSizes", "TimeTerms", "op_traits", "op_sizes", "time_terms",
 ]
@@ -102,17 +103,23 @@ def no_work_overhead(hw: HardwareSpec) -> float:
     return hw.measured.view_overhead_s if hw.measured is not None else 0.0
 
 
+#: nn.Module calls entered before each op, since the one before (OpRecord.module_calls):
+#: the Python between ops that between_ops_s charges. roofline.analysis.count_frame
+#: writes it from the capture's records.
+MODULE_CALLS_COLUMN = "module_calls"
+
+
 def between_ops_s(counted: pd.DataFrame, hw: HardwareSpec) -> float:
     """Seconds the host spends between a model's ops in Python: its nn.Module calls (the
-    ``module_calls`` column, roofline.capture) times the measured cost of one
-    (``measured.module_call_s``). 0 on a spec that did not measure it. Eager runs each
+    MODULE_CALLS_COLUMN of ``counted``, from roofline.capture) times the measured cost of
+    one (``measured.module_call_s``). 0 on a spec that did not measure it. Eager runs each
     module's __call__ (hook checks, the forward's lookup) outside every op; the Python in
     the forwards themselves (argument handling, the op's own binding) is in the ops'
     calibrated dispatch."""
     per_call = hw.measured.module_call_s if hw.measured is not None else None
-    if not per_call or "module_calls" not in counted:
+    if not per_call or MODULE_CALLS_COLUMN not in counted:
         return 0.0
-    return float(counted["module_calls"].sum()) * per_call
+    return float(counted[MODULE_CALLS_COLUMN].sum()) * per_call
 
 
 def fresh_write_s(ops: pd.DataFrame, hw: HardwareSpec) -> np.ndarray:

@@ -48,6 +48,7 @@ __all__ = [
     "VECTORS_PER_STEP",
     "CurveTerms",
     "LoopTerms",
+    "cpu_record",
     "curve_terms",
     "curve_time_s",
     "elements_of",
@@ -64,6 +65,12 @@ __all__ = [
 
 #: ATen's at::internal::GRAIN_SIZE: the fewest elements parallel_for hands one thread.
 GRAIN_ELEMENTS = 32768
+
+
+def cpu_record(record: CalibrationRecord) -> bool:
+    """Whether ``record`` was measured on a CPU: its device "cpu", or none given (a
+    calibration from before the field, all of them on a CPU)."""
+    return record.device in (None, "cpu")
 
 
 def threads_used(elements: np.ndarray, threads: int, grain: int = GRAIN_ELEMENTS) -> np.ndarray:
@@ -140,7 +147,7 @@ def curve_terms(ops: pd.DataFrame, record: CalibrationRecord | None) -> CurveTer
     if not has.any():
         return none
     # Torch's CPU threads split a CPU kernel; a GPU kernel's time does not depend on them.
-    threads = (record.threads or 1) if record.device in (None, "cpu") else 1
+    threads = (record.threads or 1) if cpu_record(record) else 1
     return CurveTerms(has, np.where(has, own_dispatch, 0.0), names.map(efficiency).to_numpy(dtype=float), threads)
 
 
@@ -257,7 +264,7 @@ def loop_terms(ops: pd.DataFrame, record: CalibrationRecord | None) -> LoopTerms
     Zeros on a record without loop costs (a GPU, a datasheet spec, an older calibration)."""
     n = len(ops)
     zero = LoopTerms(np.zeros(n), np.zeros(n), np.ones(n))
-    if record is None or not record.loop_costs or "op" not in ops or record.device not in (None, "cpu"):
+    if record is None or not record.loop_costs or "op" not in ops or not cpu_record(record):
         return zero
     families = {suite_op.name: suite_op.aten_ops for suite_op in record.op_suite_ops}
     per_op = {op: (c.element_s, c.loop_s) for c in record.loop_costs for op in families.get(c.op, ())}

@@ -41,6 +41,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from roofline.efficiency.cpu import cpu_record
 from roofline.hardware import CalibrationRecord, SdpaTime
 
 __all__ = ["ATTENTION_COLUMNS", "FP32_BYTES", "KV_SPLIT", "MIN_PROBES", "SDPA_OP", "SdpaBlocks", "SdpaCosts",
@@ -187,7 +188,7 @@ def sdpa_s(attention: tuple[np.ndarray, ...], flops: np.ndarray, applies: np.nda
     the op's counted FLOP (fewer than the full product's: a causal mask)."""
     heads, q_len, kv_len, head_dim = (np.asarray(a, dtype=float) for a in attention)
     shape = np.broadcast_shapes(heads.shape, np.shape(flops), np.shape(applies))
-    if record is None or not record.sdpa_times or record.device not in (None, "cpu"):
+    if record is None or not record.sdpa_times or not cpu_record(record):
         return np.full(shape, np.nan)
     valid = np.asarray(applies, dtype=bool) & np.isfinite(heads * q_len * kv_len * head_dim) & (heads * q_len * kv_len * head_dim > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
