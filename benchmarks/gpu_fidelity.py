@@ -185,6 +185,7 @@ def read_rows(path: Path, kind: str, split: str) -> pd.DataFrame:
         "op": frame["OPName"],
         "shape": list(shapes),
         "measured_s": frame["Latency"].astype(float) * 1e-3,
+        "position": np.arange(len(frame)),  # the row's place in its file (the conv harness drifts along it)
     })
 
 
@@ -386,6 +387,8 @@ def predict_rows(rows: pd.DataFrame, show: bool, isolated: bool) -> pd.DataFrame
 
 #: NeuSight's per-op harness, fitted on the train split by benchmarks/gpu_fit.py.
 HARNESS_FILE = ROOT / "benchmarks" / "neusight_harness.json"
+#: Its drift on conv rows, fitted by benchmarks/conv_algorithms.py --fit.
+CONV_HARNESS_FILE = ROOT / "benchmarks" / "neusight_conv_harness.json"
 
 
 def harness_table(gpus: Iterable[str]) -> dict[str, tuple[float, float]]:
@@ -400,15 +403,27 @@ def harness_table(gpus: Iterable[str]) -> dict[str, tuple[float, float]]:
     return {gpu: fitted.get(gpu, median) for gpu in gpus}
 
 
+def conv_drift(rows: pd.DataFrame) -> np.ndarray:
+    """Per row, the host cost NeuSight's conv harness had gained by the row's position in
+    its file (s; 0 for other kinds, for a GPU without a fit and without the file):
+    drift_s_per_row x position, fitted by benchmarks/conv_algorithms.py --fit."""
+    if not CONV_HARNESS_FILE.exists() or "position" not in rows or "kind" not in rows:
+        return np.zeros(len(rows))
+    fitted = {gpu: v["drift_s_per_row"] for gpu, v in json.loads(CONV_HARNESS_FILE.read_text())["gpus"].items()}
+    slope = rows["gpu"].map(lambda gpu: fitted.get(gpu, 0.0)).to_numpy(dtype=float)
+    return np.where(rows["kind"].to_numpy() == "conv", slope * rows["position"].to_numpy(dtype=float), 0.0)
+
+
 def timed_by_harness(rows: pd.DataFrame) -> np.ndarray:
     """Per row, our prediction as NeuSight's harness would time it alone:
-    max(floor, offset + predicted_s). A model run pays none of this (see gpu_fit.py)."""
+    max(floor, offset + drift + predicted_s), the drift on conv rows only (conv_drift).
+    A model run pays none of this (see gpu_fit.py)."""
     harness = harness_table(rows["gpu"].unique())
     if not harness:
         return rows["predicted_s"].to_numpy()
     offset = rows["gpu"].map(lambda gpu: harness[gpu][0]).to_numpy(dtype=float)
     floor = rows["gpu"].map(lambda gpu: harness[gpu][1]).to_numpy(dtype=float)
-    return np.maximum(floor, offset + rows["predicted_s"].to_numpy())
+    return np.maximum(floor, offset + conv_drift(rows) + rows["predicted_s"].to_numpy())
 
 
 def with_errors(rows: pd.DataFrame) -> pd.DataFrame:
