@@ -63,7 +63,9 @@ WINOGRAD_POINTS: dict[int, int] = {2: 16, 4: 36}
 #: Elements the non-fused Winograd transforms produce per SM per clock (fitted, see above).
 TRANSFORM_ELEMENTS_PER_SM_CYCLE = 0.5
 #: The fused Winograd kernel's GEMM efficiency over the implicit GEMM's (fitted): its
-#: transforms share the SM with the multiplies.
+#: transforms share the SM with the multiplies. On the fit rows' grid (conv figures held)
+#: 0.8 and 0.9 are within half a point; refitting the conv figures at 0.9 lowers them
+#: (the fused rows pin the product), so 0.8, the value they were fitted with, is kept.
 FUSED_GEMM_FRACTION = 0.8
 #: Warps an SM of 64 FP32 lanes needs resident to reach its peak (scaled by lanes / 64).
 SATURATION_WARPS = 8.0
