@@ -42,10 +42,10 @@ from roofline.efficiency import (
     LOOP_COLUMNS,
     ROW_COLUMNS,
     WINOGRAD_COLUMNS,
+    conv_arrays,
     gemm_shapes,
     kernel_efficiency_arrays,
     row_reread_arrays,
-    winograd_arrays,
 )
 from roofline.efficiency.cpu import (CurveTerms, LoopTerms, curve_terms, few_row_gemm_s, loop_terms, narrow_gemm_s,
                                     short_loop_s, thread_slowdown)
@@ -499,13 +499,13 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
     # kernel), plus the fixed per-op overhead (dispatch and launch).
     attainable = kernel.compute * peak
     compute_s = flops / attainable
-    # cuDNN's benchmark mode runs a convolution's fastest algorithm: Winograd where it beats
-    # the implicit GEMM (roofline.efficiency.conv); its attained rate counts the direct FLOPs.
-    winograd_s = winograd_arrays(sizes.winograd, sizes.gemm, hw, peak_flops=peak, on_tensor_cores=on_matrix,
-                                 itemsize=itemsize)
-    winograd_wins = (winograd_s < compute_s) & supported & ~no_work
-    compute_s = np.where(winograd_wins, winograd_s, compute_s)
-    attainable = np.where(winograd_wins, flops / np.where(winograd_wins, winograd_s, 1.0), attainable)
+    # cuDNN's benchmark mode runs a convolution's fastest algorithm, each timed as the kernels
+    # it launches (roofline.efficiency.conv); its attained rate counts the direct FLOPs.
+    cudnn_s = conv_arrays(sizes.winograd, sizes.gemm, hw, peak_flops=peak, on_tensor_cores=on_matrix,
+                          itemsize=itemsize)
+    cudnn = np.isfinite(cudnn_s) & supported & ~no_work
+    compute_s = np.where(cudnn, cudnn_s, compute_s)
+    attainable = np.where(cudnn, flops / np.where(cudnn, cudnn_s, 1.0), attainable)
     row_rate_op = _per_op(np.isin(traits.op, _ROW_RATE_OPS), ndim)  # matrix products a CPU calibration rates
     if sizes.gemm is not None and hw.measured is not None and hw.measured.gemm_cols:
         # A calibrated CPU's products of few output columns run at the rate measured for them.
