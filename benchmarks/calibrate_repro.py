@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -75,20 +76,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="also write the table as Markdown to this file")
     parser.add_argument("--threads", type=int, default=None, help="calibrate --threads (default: torch's)")
     parser.add_argument("--clock", choices=("wall", "thread"), default="wall", help="calibrate --clock")
+    parser.add_argument("--rounds", type=int, default=None, help="calibrate --rounds (default: calibrate's)")
+    parser.add_argument("--keep", default=None, help="also copy each run's spec into this folder (run1.yaml, ...)")
     args = parser.parse_args(argv)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)  # checked before the work
+    if args.keep:
+        Path(args.keep).mkdir(parents=True, exist_ok=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.runs):
             path = Path(tmp) / f"run{i + 1}.yaml"
-            extra = ([f"--threads={args.threads}"] if args.threads else []) + [f"--clock={args.clock}"]
+            extra = ([f"--threads={args.threads}"] if args.threads else []) + [f"--clock={args.clock}"] + (
+                [f"--rounds={args.rounds}"] if args.rounds else [])
             wall = calibrate_once(path, args.quick, extra)
             rows.append({"run": i + 1, "wall_s": wall, **describe(path), **predict_cases(path)})
+            if args.keep:
+                shutil.copy(path, Path(args.keep) / path.name)
             print(f"run {i + 1}: calibrated in {wall:.0f} s; " + ", ".join(
                 f"{label} {rows[-1][label] * 1e3:.1f} ms" for label, *_ in CASES), flush=True)
     flags = (" --quick" if args.quick else "") + (f" --threads {args.threads}" if args.threads else "") + (
-        f" --clock {args.clock}" if args.clock != "wall" else "")
+        f" --clock {args.clock}" if args.clock != "wall" else "") + (f" --rounds {args.rounds}" if args.rounds else "")
     when = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
     lines = [(f"Calibration reproducibility: {args.runs} back-to-back `roofline calibrate{flags}` runs on {when} "
               f"(`python benchmarks/calibrate_repro.py{flags}`)."), "",

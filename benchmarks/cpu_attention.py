@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cpu_convs import load_measured_spec, parse_model_args, run_children
+from cpu_convs import ModelBenchmark, run_model_benchmark
 from fidelity import case
 
 DEFAULT_MODELS = "hf-bert-base,vit-b16,llama-tiny,quweit,gpt2-decode,gpt2"
@@ -79,29 +79,20 @@ def _report(name: str, runs: list[dict]) -> None:
     print(f"  {whole}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_model_args(__doc__.splitlines()[0], "a CPU spec calibrated with measured.sdpa_times", DEFAULT_MODELS,
-                            argv)
-    if args.child:
-        _child(args.child, args.hw, args.threads, args.clock)
-        return 0
-
+def _describe(spec) -> str:
+    """The block model's costs fitted on the spec's probes, one line."""
     from roofline.efficiency.cpu_sdpa import sdpa_costs
 
-    spec = load_measured_spec(args.hw, "sdpa_times")
-    if spec is None:
-        return 2
     costs = sdpa_costs(spec.measured.sdpa_times)
-    names = args.models.split(",")
-    print(f"spec {spec.name} ({args.hw}), {args.threads} thread(s), {args.clock} clock, isa {spec.measured.isa}; "
-          f"fp32, zoo batch and sequence (benchmarks/fidelity.py)")
-    print(f"block model fitted on {len(spec.measured.sdpa_times)} probes (largest error {costs.fit_error:.1%}): "
-          f"call {costs.call_s * 1e6:.1f} us, block {costs.block_s * 1e6:.2f} us, score {costs.score_s * 1e9:.2f} ns, "
-          f"products {costs.gemm_flops_per_s / 1e9:.1f} GFLOP/s, K/V {costs.kv_bytes_per_s / 1e9:.2f} GB/s")
-    results = run_children(__file__, names, args)
-    for name in names:
-        _report(name, results[name])
-    return 0
+    return (f"block model fitted on {len(spec.measured.sdpa_times)} probes (largest error {costs.fit_error:.1%}): "
+            f"call {costs.call_s * 1e6:.1f} us, block {costs.block_s * 1e6:.2f} us, score {costs.score_s * 1e9:.2f} ns, "
+            f"products {costs.gemm_flops_per_s / 1e9:.1f} GFLOP/s, K/V {costs.kv_bytes_per_s / 1e9:.2f} GB/s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_model_benchmark(ModelBenchmark(__file__, __doc__.splitlines()[0], "sdpa_times", DEFAULT_MODELS,
+                                              "fp32, zoo batch and sequence (benchmarks/fidelity.py)", _child, _report,
+                                              _describe), argv)
 
 
 if __name__ == "__main__":

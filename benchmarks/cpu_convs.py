@@ -18,6 +18,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -140,23 +141,52 @@ def run_children(script: str, names: list[str], args: argparse.Namespace) -> dic
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_model_args(__doc__.splitlines()[0], "a CPU spec calibrated with measured.conv_rates", DEFAULT_MODELS,
-                            argv)
-    if args.child:
-        _child(args.child, args.hw, args.threads, args.clock)
-        return 0
+@dataclasses.dataclass(frozen=True)
+class ModelBenchmark:
+    """A per-model CPU benchmark (this one, benchmarks/cpu_attention.py): its ``script``
+    (run again as ``--child NAME``), ``description`` (the --help line), the calibrated
+    ``field`` it needs (``measured.<field>``), ``default_models`` (comma-separated zoo
+    names), ``workload`` (what the header says of batch and dtype), ``child(name, hw,
+    threads, clock)`` (measures one model once and prints one JSON line), ``report(name,
+    runs)`` (prints one model's table from its runs' JSON) and ``describe(spec)`` (a line
+    printed under the header, if given)."""
 
-    spec = load_measured_spec(args.hw, "conv_rates")
+    script: str
+    description: str
+    field: str
+    default_models: str
+    workload: str
+    child: Callable[[str, str, int, str], None]
+    report: Callable[[str, list[dict]], None]
+    describe: Callable[[Any], str] | None = None
+
+
+def run_model_benchmark(bench: ModelBenchmark, argv: list[str] | None) -> int:
+    """``bench`` run as its command line ``argv``: as a child, one model measured once;
+    else the spec checked (exit 2 when it lacks ``measured.<field>``), every model run in
+    interleaved rounds of fresh processes and each one's report printed. The exit code."""
+    args = parse_model_args(bench.description, f"a CPU spec calibrated with measured.{bench.field}",
+                            bench.default_models, argv)
+    if args.child:
+        bench.child(args.child, args.hw, args.threads, args.clock)
+        return 0
+    spec = load_measured_spec(args.hw, bench.field)
     if spec is None:
         return 2
     names = args.models.split(",")
     print(f"spec {spec.name} ({args.hw}), {args.threads} thread(s), {args.clock} clock, isa {spec.measured.isa}; "
-          f"batch 1, fp32")
-    results = run_children(__file__, names, args)
+          f"{bench.workload}")
+    if bench.describe is not None:
+        print(bench.describe(spec))
+    results = run_children(bench.script, names, args)
     for name in names:
-        _report(name, results[name])
+        bench.report(name, results[name])
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_model_benchmark(ModelBenchmark(__file__, __doc__.splitlines()[0], "conv_rates", DEFAULT_MODELS,
+                                              "batch 1, fp32", _child, _report), argv)
 
 
 if __name__ == "__main__":

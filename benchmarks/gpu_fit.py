@@ -278,8 +278,17 @@ def gemm_lines(efficiency: dict[str, float], tiles: tuple[tuple[int, int, int], 
     return lines + (f"  batched_tiles: [{listed}]   # tm x tn x per SM of cuBLAS's batched SGEMM (bmm)\n" if tiles else "")
 
 
+def conv_efficiency(gpu: str) -> float | None:
+    """gemm_efficiency.conv of the GPU's spec as written (fitted on conv rows by
+    benchmarks/conv_algorithms.py --fit, not here): kept when the block is rewritten."""
+    model = load_spec(GPU_SPECS[gpu]).kernel_model
+    return None if model is None else model.gemm_efficiency.get("conv")
+
+
 def yaml_block(fit: dict, gpu: str) -> str:
     """The kernel_model block as it goes into a spec file, with its provenance."""
+    conv = conv_efficiency(gpu)
+    efficiency = fit["gemm_efficiency"] | ({"conv": conv} if conv is not None else {})
     source = (f"sms: datasheet; boost clock: NeuSight device_configs/{gpu}.json; gemm_efficiency and the "
               f"memory efficiency fitted on NeuSight's per-op train split ({fit['rows']['gemm']} long GEMM rows, "
               + (f"{fit['rows']['batched']} long bmm rows for the batched class on its tiles, " if fit["batched_tiles"] else "") +
@@ -291,6 +300,9 @@ def yaml_block(fit: dict, gpu: str) -> str:
     if gpu in GEMM_FROM:
         source += (f"; gemm_efficiency.simt from {GEMM_FROM[gpu]} (same architecture): this card's train linear rows "
                    "ran other cuBLAS kernels than its test rows and model runs")
+    if conv is not None:
+        source += ("; gemm_efficiency.conv fitted on the conv train rows whose position is not 4 mod 5 "
+                   "by benchmarks/conv_algorithms.py --fit (the time of the algorithm each row ran)")
     if gpu in SUSTAINED_CLOCK_MHZ:
         source += f"; sustained clock: {SUSTAINED_CLOCK_MHZ[gpu][1]}"
         clock_note = "under load (source below); gemm_efficiency is at this clock"
@@ -305,7 +317,7 @@ def yaml_block(fit: dict, gpu: str) -> str:
         f"  sustained_clock_mhz: {fit['sustained_clock_mhz']:g}   # {clock_note}\n"
         f"  threads_per_sm: {fit['threads_per_sm']}\n"
         + l2_line(gpu)
-        + gemm_lines(fit["gemm_efficiency"], fit["batched_tiles"]) +
+        + gemm_lines(efficiency, fit["batched_tiles"]) +
         f"  k_overhead: {fit['k_overhead']:g}\n"
         f"  min_kernel: {fit['min_kernel']}\n"
         f"  source: \"{source}\"\n"

@@ -29,7 +29,7 @@ from roofline.dtypes import dtype_key, parse_dtype
 from roofline.efficiency import GEMM_COLUMNS, LOOP_COLUMNS, LOOP_KERNEL_COLUMN, ROW_COLUMNS, WINOGRAD_COLUMNS
 from roofline.efficiency.cpu_sdpa import ATTENTION_COLUMNS
 from roofline.hardware import HardwareSpec, load_hardware
-from roofline.predict import Tf32Policy, between_ops_s, predict_frame
+from roofline.predict import MODULE_CALLS_COLUMN, Tf32Policy, between_ops_s, predict_frame
 from roofline.count import compulsory_bytes
 from roofline.count.loops import LoopShape, loop_shape, loops_of
 from roofline.count.registry import DEVICE_MEMORY, VECTOR, AttentionShape, Cost, GemmShape, RowShape, Unsupported, WinogradShape, count
@@ -77,9 +77,6 @@ UNSUPPORTED_COLUMNS = (
 #: view: a shared Linear is "a.proj" when block a calls it, "b.proj" when b does).
 #: count_frame adds it after COUNT_COLUMNS; a frame built without it uses ``module``.
 CALLER_COLUMN = "caller"
-#: nn.Module calls entered before each op, since the one before (OpRecord.module_calls):
-#: the Python between ops that roofline.predict.between_ops_s charges.
-MODULE_CALLS_COLUMN = "module_calls"
 
 DEFAULT_HW = "h100-sxm"
 

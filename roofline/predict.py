@@ -42,10 +42,10 @@ from roofline.efficiency import (
     LOOP_COLUMNS,
     ROW_COLUMNS,
     WINOGRAD_COLUMNS,
+    conv_arrays,
     gemm_shapes,
     kernel_efficiency_arrays,
     row_reread_arrays,
-    winograd_arrays,
 )
 from roofline.efficiency.cpu import (CurveTerms, LoopTerms, curve_terms, few_row_gemm_s, loop_terms, narrow_gemm_s,
                                     short_loop_s, thread_slowdown)
@@ -56,6 +56,7 @@ from roofline.hardware import DRAM, WORKING_SET, HardwareSpec
 __all__ = [
     "BOUNDS", "COMPUTE_BOUND", "MEMORY_BOUND", "OVERHEAD_BOUND", "NO_WORK", "PREDICTION_COLUMNS",
     "DEFAULT_LEVEL", "WORKING_SET", "Tf32Policy", "predict_frame", "default_level", "no_work_overhead", "between_ops_s",
+    "MODULE_CALLS_COLUMN",
     "fresh_write_s", "fresh_write_array", "in_place_ops", "working_set_bandwidth", "resident_bandwidth", "op_efficiency", "compute_dtype",
     "OpTraits", "OpSizes", "TimeTerms", "op_traits", "op_sizes", "time_terms",
 ]
@@ -102,17 +103,23 @@ def no_work_overhead(hw: HardwareSpec) -> float:
     return hw.measured.view_overhead_s if hw.measured is not None else 0.0
 
 
+#: nn.Module calls entered before each op, since the one before (OpRecord.module_calls):
+#: the Python between ops that between_ops_s charges. roofline.analysis.count_frame
+#: writes it from the capture's records.
+MODULE_CALLS_COLUMN = "module_calls"
+
+
 def between_ops_s(counted: pd.DataFrame, hw: HardwareSpec) -> float:
     """Seconds the host spends between a model's ops in Python: its nn.Module calls (the
-    ``module_calls`` column, roofline.capture) times the measured cost of one
-    (``measured.module_call_s``). 0 on a spec that did not measure it. Eager runs each
+    MODULE_CALLS_COLUMN of ``counted``, from roofline.capture) times the measured cost of
+    one (``measured.module_call_s``). 0 on a spec that did not measure it. Eager runs each
     module's __call__ (hook checks, the forward's lookup) outside every op; the Python in
     the forwards themselves (argument handling, the op's own binding) is in the ops'
     calibrated dispatch."""
     per_call = hw.measured.module_call_s if hw.measured is not None else None
-    if not per_call or "module_calls" not in counted:
+    if not per_call or MODULE_CALLS_COLUMN not in counted:
         return 0.0
-    return float(counted["module_calls"].sum()) * per_call
+    return float(counted[MODULE_CALLS_COLUMN].sum()) * per_call
 
 
 def fresh_write_s(ops: pd.DataFrame, hw: HardwareSpec) -> np.ndarray:
@@ -469,6 +476,21 @@ def _ramped(eff: Efficiencies, traits: OpTraits, sizes: OpSizes, ndim: int) -> E
 _ROW_RATE_OPS = ("aten.mm", "aten.addmm", "aten.linear", "aten.matmul", "aten.bmm", "aten.baddbmm")
 
 
+def _looped_work_s(work_s: np.ndarray, fresh_s: np.ndarray, loops: tuple[np.ndarray, np.ndarray], traits: OpTraits,
+                   ndim: int) -> np.ndarray:
+    """Seconds of ops' work (``work_s``, the roofline's, with ``fresh_s`` of page faults in
+    it) on a calibrated CPU whose short loops run element by element: the scalar share of
+    the work at the loop costs (roofline.efficiency.cpu.short_loop_s). Where the loop costs
+    stand for all of the work, the pages a fresh output faults in stay (calibrate's outputs
+    were mapped before it timed them), and a copy is never faster than the roofline."""
+    loop_s, scalar = short_loop_s(*loops, traits.loops, traits.curves.threads)
+    kept_s = np.where(scalar >= 1.0, np.minimum(fresh_s, work_s), 0.0)
+    looped_s = work_s * (1.0 - scalar) + loop_s + kept_s
+    if traits.loops.roofline_floor is not None:
+        looped_s = np.where(_per_op(traits.loops.roofline_floor, ndim), np.maximum(looped_s, work_s), looped_s)
+    return looped_s
+
+
 def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, resident_bytes: float) -> TimeTerms:
     """The time model on arrays: every op (rows) at every point (columns, when the sizes
     have them), with the traits of one spec. The one implementation predict_frame and the
@@ -492,13 +514,13 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
     # kernel), plus the fixed per-op overhead (dispatch and launch).
     attainable = kernel.compute * peak
     compute_s = flops / attainable
-    # cuDNN's benchmark mode runs a convolution's fastest algorithm: Winograd where it beats
-    # the implicit GEMM (roofline.efficiency.conv); its attained rate counts the direct FLOPs.
-    winograd_s = winograd_arrays(sizes.winograd, sizes.gemm, hw, peak_flops=peak, on_tensor_cores=on_matrix,
-                                 itemsize=itemsize)
-    winograd_wins = (winograd_s < compute_s) & supported & ~no_work
-    compute_s = np.where(winograd_wins, winograd_s, compute_s)
-    attainable = np.where(winograd_wins, flops / np.where(winograd_wins, winograd_s, 1.0), attainable)
+    # cuDNN's benchmark mode runs a convolution's fastest algorithm, each timed as the kernels
+    # it launches (roofline.efficiency.conv); its attained rate counts the direct FLOPs.
+    cudnn_s = conv_arrays(sizes.winograd, sizes.gemm, hw, peak_flops=peak, on_tensor_cores=on_matrix,
+                          itemsize=itemsize)
+    cudnn = np.isfinite(cudnn_s) & supported & ~no_work
+    compute_s = np.where(cudnn, cudnn_s, compute_s)
+    attainable = np.where(cudnn, flops / np.where(cudnn, cudnn_s, 1.0), attainable)
     row_rate_op = _per_op(np.isin(traits.op, _ROW_RATE_OPS), ndim)  # matrix products a CPU calibration rates
     if sizes.gemm is not None and hw.measured is not None and hw.measured.gemm_cols:
         # A calibrated CPU's products of few output columns run at the rate measured for them.
@@ -536,16 +558,7 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
     work_s = np.maximum(compute_s, memory_s)
     if sizes.loops is not None and traits.loops is not None and np.any(traits.loops.loop_s + traits.loops.element_s > 0):
         # A calibrated CPU runs short inner loops element by element (roofline.efficiency.cpu).
-        loop_s, scalar = short_loop_s(*sizes.loops, traits.loops, traits.curves.threads)
-        looped = supported & ~no_work & ~host
-        # Where the loop costs stand for all of the work (every element at a calibrated
-        # per-element cost), the pages a fresh output faults in stay: calibrate's outputs
-        # were mapped before it timed them.
-        kept_s = np.where(scalar >= 1.0, np.minimum(fresh_s, work_s), 0.0)
-        looped_s = work_s * (1.0 - scalar) + loop_s + kept_s
-        if traits.loops.roofline_floor is not None:  # a copy: never faster than its bytes' memory level
-            looped_s = np.where(_per_op(traits.loops.roofline_floor, ndim), np.maximum(looped_s, work_s), looped_s)
-        work_s = np.where(looped, looped_s, work_s)
+        work_s = np.where(supported & ~no_work & ~host, _looped_work_s(work_s, fresh_s, sizes.loops, traits, ndim), work_s)
     kernel_s = np.maximum(work_s, kernel.floor_s)
     overhead_s = np.where(no_work, no_work_overhead(hw), np.where(curve_has, curve_dispatch, hw.overhead_s))
     fixed_s = overhead_s + np.where(kernel.floor_s > work_s, kernel.floor_s, 0.0)

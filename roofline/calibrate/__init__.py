@@ -104,13 +104,13 @@ import pandas as pd
 import torch
 
 from roofline._io import progress as progress_bar
-from roofline.calibrate.bench import (MIN_SAMPLE_S, REPEATS, ROUNDS, MiB, best_cold_time, best_time, cache_flusher,
+from roofline.calibrate.bench import (MIN_SAMPLE_S, REPEATS, ROUNDS, best_cold_time, best_time, cache_flusher,
                                       interleaved_rounds, reference_loop_s)
-from roofline.calibrate.fit import (caches_from_plateaus, fallback_efficiencies, find_plateaus,
-                                    fit_fresh_write, fit_levels, matrix_efficiency, suite_efficiency)
+from roofline.calibrate.fit import (fallback_efficiencies, find_plateaus, fit_fresh_write,
+                                    fit_levels, matrix_efficiency, suite_efficiency)
 from roofline.calibrate.kernels import cuda_kernel_model, measure_cuda_kernels
 from roofline.calibrate.loops import fit_loop_costs, measure_short_loops
-from roofline.calibrate.machine import CacheLevel, cpu_caches, cpu_isa, cpu_name_and_vendor, load_average, physical_memory
+from roofline.calibrate.machine import CacheLevel, cpu_caches, cpu_isa, device_facts, last_cache_bytes, load_average
 from roofline.calibrate.narrow import measure_gemm_cols
 from roofline.calibrate.convs import measure_conv_rates
 from roofline.calibrate.sdpa import measure_sdpa_times
@@ -220,6 +220,7 @@ class Calibration:
     conv_rates: pd.DataFrame = field(default_factory=pd.DataFrame)  # measure_conv_rates (CPU)
     sdpa_times: pd.DataFrame = field(default_factory=pd.DataFrame)  # measure_sdpa_times (CPU)
     module_call_s: float | None = None  # measure_module_call: Python of one nn.Module call
+    rounds: int = 0  # interleaved rounds each figure is the fastest of (0: not said)
 
     def stability(self) -> dict[str, float]:
         """Per figure, how much its rounds differed (slowest over fastest, minus 1; the
@@ -260,7 +261,7 @@ class Calibration:
             kind=kind,
             vendor=self.vendor,
             source=f"measured by `roofline calibrate` on {self.started[:10]} ({self.mode} mode, "
-                   f"{self.threads} threads, torch {torch.__version__})",
+                   + (f"{self.rounds} rounds, " if self.rounds else "") + f"{self.threads} threads, torch {torch.__version__})",
             matrix_flops=matrix,
             vector_flops=vector,
             memory=levels,
@@ -361,7 +362,7 @@ def _sig(value: float, digits: int = 4) -> float:
 
 
 def calibrate(device: str = "cpu", *, quick: bool = False, threads: int | None = None, clock: str = "wall",
-              progress: bool = False) -> Calibration:
+              progress: bool = False, rounds: int | None = None) -> Calibration:
     """Measure overhead, bandwidth per level, GEMM and vector peaks on ``device``.
 
     quick: fewer sizes and repeats (seconds instead of about a minute on 2 CPU cores);
@@ -371,14 +372,19 @@ def calibrate(device: str = "cpu", *, quick: bool = False, threads: int | None =
     clock: "wall" or "thread" (CPU time of the calling thread; with threads=1 on a busy
     machine, figures free of time spent descheduled: see roofline.measure.ThreadTimer).
     progress: show a rich progress bar.
+    rounds: interleaved rounds of every probe, each figure its fastest round's (default
+    bench.ROUNDS: 3, quick 1); more rounds take proportionally longer and sample more of
+    a noisy machine's states (docs/calibration.md: how much steadier).
     """
     saved_threads = torch.get_num_threads()
     if threads is not None:
         if threads < 1:
             raise RooflineError(f"calibrate: threads must be >= 1, got {threads}")
         torch.set_num_threads(threads)
+    if rounds is not None and rounds < 1:
+        raise RooflineError(f"calibrate: rounds must be >= 1, got {rounds}")
     try:
-        return _calibrate(device, quick, clock, progress)
+        return _calibrate(device, quick, clock, progress, rounds)
     finally:
         torch.set_num_threads(saved_threads)
 
@@ -393,27 +399,28 @@ class _Run:
     timer: Timer
     repeats: int
     min_sample_s: float
+    rounds: int  # interleaved rounds of every probe (bench.interleaved_rounds)
 
 
-def _plan(device: str, quick: bool, clock: str) -> _Run:
+def _plan(device: str, quick: bool, clock: str, rounds: int | None = None) -> _Run:
     """The run's settings; RooflineError for a device other than cpu or cuda."""
     kind = torch.device(device).type
     if kind not in ("cpu", "cuda"):
         raise RooflineError(f"calibrate: device {device!r} is not supported (cpu or cuda)")
     timer = timer_for(kind, clock)  # raises if CUDA is asked for and absent
     mode = "quick" if quick else "full"
-    return _Run(kind, mode, clock, timer, REPEATS[mode], MIN_SAMPLE_S[mode])
+    return _Run(kind, mode, clock, timer, REPEATS[mode], MIN_SAMPLE_S[mode], rounds or ROUNDS[mode])
 
 
 def _steps(run: _Run) -> int:
     """Progress-bar steps of a calibration."""
     n_gemm = 5  # on CUDA five dtypes' peaks; on a CPU four, and the few-row GEMMs
     return (2 + len(sweep_sizes(run.mode, run.device)) + n_gemm + 4 + len(EFFICIENCY_SUITE[run.mode]) + 1
-            + 4 * (run.device == "cpu")) * ROUNDS[run.mode] + ROUNDS[run.mode]
+            + 4 * (run.device == "cpu")) * run.rounds + run.rounds
 
 
-def _calibrate(device: str, quick: bool, clock: str, progress: bool) -> Calibration:
-    run = _plan(device, quick, clock)
+def _calibrate(device: str, quick: bool, clock: str, progress: bool, rounds: int | None) -> Calibration:
+    run = _plan(device, quick, clock, rounds)
     started_at = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     t0 = time.perf_counter()
     load = load_average()
@@ -426,9 +433,9 @@ def _calibrate(device: str, quick: bool, clock: str, progress: bool) -> Calibrat
         # The op suite is predicted on the measured ceilings alone (every efficiency 1).
         ceilings = dataclasses.replace(result.to_spec(), efficiency=Efficiency(1.0, 1.0, 1.0))
         suite = measure_op_suite(run.device, run.timer, run.mode, ceilings, run.repeats, run.min_sample_s,
-                                 lambda: advance("op suite"), rounds=ROUNDS[run.mode])
+                                 lambda: advance("op suite"), rounds=run.rounds)
         loops = (measure_short_loops(device, run.timer, run.repeats, run.min_sample_s, lambda: advance("short loops"),
-                                     rounds=ROUNDS[run.mode]) if run.device == "cpu" else pd.DataFrame())
+                                     rounds=run.rounds) if run.device == "cpu" else pd.DataFrame())
         after_s = reference_loop_s(run.timer) if before_s is not None else None
         if run.device == "cuda":  # the efficiency stage's kernel model, as fit-kernels fits it
             timings = measure_cuda_kernels(device, run.timer, run.mode, run.repeats, run.min_sample_s)
@@ -473,7 +480,7 @@ def _measure_ceilings(run: _Run, started: str, advance: Callable[[str | None], N
     vector and memory roofs still 1: the suite sets them). Each probe runs once per round
     (interleaved_rounds), each figure the fastest round's, with its spread."""
     device, timer, repeats, min_sample = run.device, run.timer, run.repeats, run.min_sample_s
-    rounds = ROUNDS[run.mode]
+    rounds = run.rounds
     advance("per-op overhead")
     first = interleaved_rounds(
         {"overhead": lambda: measure_overhead(device, timer, repeats, min_sample),
@@ -500,17 +507,17 @@ def _measure_ceilings(run: _Run, started: str, advance: Callable[[str | None], N
          "vector": lambda: measure_vector(device, timer, run.mode, overhead_s, repeats, min_sample,
                                           lambda: advance("vector peaks"))[0],
          **({"rows": lambda: measure_gemm_rows(device, timer, run.mode, repeats, lambda: advance("few-row GEMMs"),
-                                               last_cache_bytes=_last_cache_bytes("cpu")),
+                                               last_cache_bytes=last_cache_bytes("cpu")),
              "cols": lambda: measure_gemm_cols(device, timer, run.mode, repeats, min_sample,
                                                lambda: advance("few-column GEMMs")),
              "convs": lambda: measure_conv_rates(device, timer, run.mode, lambda: advance("convolutions")),
              "sdpa": lambda: measure_sdpa_times(device, timer, run.mode, lambda: advance("attention"),
-                                                last_cache_bytes=_last_cache_bytes("cpu"))}
+                                                last_cache_bytes=last_cache_bytes("cpu"))}
             if run.device == "cpu" else {}),
          "efficiency": lambda: measure_efficiency(device, timer, run.mode, 1.0, overhead_s, repeats, min_sample,
                                                   lambda: advance("efficiency suite"),
                                                   dtype=CALIBRATED_DTYPES.get(suite_dtype, torch.bfloat16),
-                                                  last_cache_bytes=_last_cache_bytes(run.device))},
+                                                  last_cache_bytes=last_cache_bytes(run.device))},
         {"curve": ["working_set_bytes", "kernel"], "gemm": ["dtype", "shape"], "vector": ["dtype", "kernel", "elements"],
          "rows": ["rows", "depth"], "cols": ["cols", "depth"], "efficiency": ["shape"],
          "convs": ["kind", "stride", "reduction", "out_elements"], "sdpa": ["heads", "q_len", "kv_len", "head_dim"]},
@@ -530,7 +537,7 @@ def _measure_ceilings(run: _Run, started: str, advance: Callable[[str | None], N
         raise RooflineError("calibrate: every bandwidth point was within the per-op overhead; nothing to fit")
     by_size = resolved.groupby("working_set_bytes", as_index=False)["bandwidth"].max()
     plateaus = find_plateaus(by_size["working_set_bytes"], by_size["bandwidth"])
-    caches, dram_capacity, name, vendor = _device_facts(run.device, plateaus, notes)
+    caches, dram_capacity, name, vendor = device_facts(run.device, plateaus, notes)
     levels = fit_levels(by_size, caches, dram_capacity)
     notes.extend(f"{name}: {row.capacity / 1e6:.3g} MB effective (the OS says {capacity / 1e6:.3g} MB): the bandwidth "
                  "curve falls halfway to the next level there" for (name, capacity), row
@@ -538,7 +545,7 @@ def _measure_ceilings(run: _Run, started: str, advance: Callable[[str | None], N
     if run.device == "cpu":
         host = float(levels["bandwidth"].iloc[-1])  # the CPU is the host: copies run at DRAM speed
     return Calibration(
-        device=device, device_name=name, vendor=vendor, threads=torch.get_num_threads(), mode=run.mode,
+        device=device, device_name=name, vendor=vendor, threads=torch.get_num_threads(), mode=run.mode, rounds=run.rounds,
         clock=run.clock, started=started, duration_s=math.nan, overhead_s=overhead_s,
         overhead=overhead, curve=curve, plateaus=plateaus, levels=levels, gemm=gemm,
         matrix_flops=matrix_flops, vector=vector, vector_flops=vector_flops, efficiency=efficiency,
@@ -547,37 +554,6 @@ def _measure_ceilings(run: _Run, started: str, advance: Callable[[str | None], N
         gemm_rows=second.get("rows", pd.DataFrame()), gemm_cols=second.get("cols", pd.DataFrame()),
         conv_rates=second.get("convs", pd.DataFrame()), sdpa_times=second.get("sdpa", pd.DataFrame()),
         module_call_s=float(first["module"]["seconds"].iloc[0]))
-
-
-def _last_cache_bytes(kind: str) -> float:
-    """The last cache's capacity (bytes), which a flush must overwrite: L2 on a GPU, the
-    largest level the OS lists on a CPU (64 MiB where it says nothing)."""
-    if kind == "cuda":
-        props = torch.cuda.get_device_properties(torch.cuda.current_device())
-        return float(getattr(props, "L2_cache_size", 0) or 64 * MiB)
-    return float(max((c.capacity for c in cpu_caches()), default=64 * MiB))
-
-
-def _device_facts(kind: str, plateaus: list[tuple[float, float, float]],
-                  notes: list[str]) -> tuple[list[tuple[str, float]], float, str, str]:
-    """(caches [(name, bytes)], DRAM bytes, device name, vendor): from the device or OS
-    where it says, else from the curve's plateaus (with a note saying so)."""
-    if kind == "cuda":
-        props = torch.cuda.get_device_properties(torch.cuda.current_device())
-        caches = [("l2", float(getattr(props, "L2_cache_size", 0) or 0))]
-        caches = [c for c in caches if c[1] > 0] or caches_from_plateaus(plateaus)
-        vendor = "amd" if getattr(torch.version, "hip", None) else "nvidia"
-        return caches, float(props.total_memory), props.name, vendor
-    os_caches = [c for c in cpu_caches() if c.level >= 2]
-    caches = [(f"l{c.level}", float(c.capacity)) for c in os_caches] or caches_from_plateaus(plateaus)
-    if not os_caches:
-        notes.append("cache capacities from the bandwidth curve's plateaus (the OS did not say)")
-    dram_capacity = physical_memory()
-    if not math.isfinite(dram_capacity):
-        dram_capacity = 16e9
-        notes.append("DRAM capacity unknown to the OS: 16 GB assumed")
-    name, vendor = cpu_name_and_vendor()
-    return caches, dram_capacity, name, vendor
 
 
 def write_calibrated_spec(result: Calibration, path: str | os.PathLike, *, name: str | None = None) -> HardwareSpec:

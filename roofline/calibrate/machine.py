@@ -14,8 +14,10 @@ from pathlib import Path
 import torch
 
 from roofline.calibrate.bench import KiB, MiB
+from roofline.calibrate.fit import caches_from_plateaus
 
-__all__ = ["CacheLevel", "cpu_caches", "cpu_isa", "cpu_name_and_vendor", "load_average", "physical_memory"]
+__all__ = ["CacheLevel", "cpu_caches", "cpu_isa", "cpu_name_and_vendor", "device_facts", "last_cache_bytes", "load_average",
+           "physical_memory"]
 
 #: /proc/cpuinfo flags of matrix and half-precision extensions that change PyTorch's CPU
 #: GEMM speed tenfold (bf16 GEMMs through AVX-512 BF16 or AMX, or emulated without).
@@ -123,3 +125,33 @@ def physical_memory() -> float:
     except (AttributeError, ValueError, OSError):
         return math.nan
 
+
+def last_cache_bytes(kind: str) -> float:
+    """The last cache's capacity (bytes), which a flush must overwrite: L2 on a GPU, the
+    largest level the OS lists on a CPU (64 MiB where it says nothing)."""
+    if kind == "cuda":
+        props = torch.cuda.get_device_properties(torch.cuda.current_device())
+        return float(getattr(props, "L2_cache_size", 0) or 64 * MiB)
+    return float(max((c.capacity for c in cpu_caches()), default=64 * MiB))
+
+
+def device_facts(kind: str, plateaus: list[tuple[float, float, float]],
+                  notes: list[str]) -> tuple[list[tuple[str, float]], float, str, str]:
+    """(caches [(name, bytes)], DRAM bytes, device name, vendor): from the device or OS
+    where it says, else from the curve's plateaus (with a note saying so)."""
+    if kind == "cuda":
+        props = torch.cuda.get_device_properties(torch.cuda.current_device())
+        caches = [("l2", float(getattr(props, "L2_cache_size", 0) or 0))]
+        caches = [c for c in caches if c[1] > 0] or caches_from_plateaus(plateaus)
+        vendor = "amd" if getattr(torch.version, "hip", None) else "nvidia"
+        return caches, float(props.total_memory), props.name, vendor
+    os_caches = [c for c in cpu_caches() if c.level >= 2]
+    caches = [(f"l{c.level}", float(c.capacity)) for c in os_caches] or caches_from_plateaus(plateaus)
+    if not os_caches:
+        notes.append("cache capacities from the bandwidth curve's plateaus (the OS did not say)")
+    dram_capacity = physical_memory()
+    if not math.isfinite(dram_capacity):
+        dram_capacity = 16e9
+        notes.append("DRAM capacity unknown to the OS: 16 GB assumed")
+    name, vendor = cpu_name_and_vendor()
+    return caches, dram_capacity, name, vendor

@@ -350,7 +350,8 @@ def cmd_calibrate(args: argparse.Namespace, console: Console) -> int:
 
         if not torch.cuda.is_available():
             raise RooflineError(f"--device {args.device}: CUDA is not available on this machine or in this torch build")
-    result = calibrate(args.device, quick=args.quick, threads=args.threads, clock=args.clock, progress=interactive())
+    result = calibrate(args.device, quick=args.quick, threads=args.threads, clock=args.clock, progress=interactive(),
+                       rounds=args.rounds)
     tables.print_calibration(result, console)
     spec = write_calibrated_spec(result, args.out, name=args.name)
     console.print(f"wrote {args.out} (spec {spec.name!r}; use it with --hw {args.out})")

@@ -163,6 +163,9 @@ def _add_calibrate(commands_: _Subparsers) -> None:
     p.add_argument("--threads", type=count(1), default=None, help="torch CPU threads to measure with (default: torch's)")
     p.add_argument("--clock", choices=("wall", "thread"), default="wall", help=_CLOCK_HELP)
     p.add_argument("--name", default=None, help="spec name (default: the file's stem)")
+    p.add_argument("--rounds", type=count(1), default=None,
+                   help="interleaved rounds of every probe, each figure its fastest (default 3, quick 1): "
+                        "more take longer and give steadier figures on a noisy machine")
     p.set_defaults(run=commands.cmd_calibrate)
 
 

@@ -59,7 +59,7 @@ LOOP_RULES: dict[str, Rule] = {}
 #: its inner loop: "strided" (element by element: a strided copy never vectorizes) or
 #: "reduction" (ATen's outer reduction: 4 vectors of columns at a time, the rest scalar).
 LOOP_KERNELS: dict[str, str] = {"strided": "strided", "outer": "reduction", "scatter": "strided", "sorted": "strided",
-                                "copy": "copy"}
+                                "tanh": "elementwise", "copy": "copy"}
 #: Kernel variants costed only on a record that timed their own family (a calibration
 #: from before they were told apart predicts their op as its usual kernel).
 MEASURED_ONLY_KERNELS = ("scatter", "sorted", "copy")
@@ -155,6 +155,17 @@ def _pointwise(record: OpRecord) -> LoopShape | None:
     if any(s is None for s in strides) or len(out.shape) == 0:
         return None
     return iterator_loops(tuple(out.shape), strides)
+
+
+@_rule("aten.gelu", "aten.gelu_")
+def _gelu(record: OpRecord) -> LoopShape | None:
+    """An element-wise loop; GELU's tanh approximation runs another kernel ("tanh": ATen's
+    CPU GeluKernel evaluates it at about four times the erf form's time an element)."""
+    shape = _pointwise(record)
+    approximate = record.kwargs.get("approximate", record.args[1] if len(record.args) > 1 else "none")
+    if shape is None or approximate != "tanh":
+        return shape
+    return LoopShape(shape.loops, shape.inner, "tanh")
 
 
 _rule("aten._to_copy", "aten.where", "aten.masked_fill", "aten.masked_fill_", "aten.fill_", "aten.clamp",

@@ -4,7 +4,7 @@ kind and shapes and the device's physical parameters (HardwareSpec.kernel_model)
 
 Physics first: GEMMs and convolutions lose to tile, wave and reduction-depth
 quantization (gemm.py); a convolution takes the fastest of cuDNN's algorithms for its
-shape (conv.py: implicit GEMM or Winograd); memory-bound kernels pay a start-up before
+shape (conv.py: implicit or explicit GEMM, or Winograd); memory-bound kernels pay a start-up before
 their bytes stream (memory.py); power-limited cards run below their boost clock. On a calibrated spec,
 each op of a family the calibration's op suite measured follows that family's
 time-vs-size curve (cpu.py: dispatch, efficiency, threads by ATen's grain), its loops
@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from roofline.dtypes import item_sizes
-from roofline.efficiency.conv import winograd_s
+from roofline.efficiency.conv import conv_s
 from roofline.efficiency.gemm import TILE_MENUS, Tile, gemm_efficiency
 from roofline.efficiency.reduction import (
     LAYER_NORM_BLOCK_THREADS,
@@ -40,8 +40,8 @@ from roofline.efficiency.reduction import (
 )
 from roofline.hardware import HardwareSpec, KernelModel
 
-__all__ = ["GEMM_COLUMNS", "LOOP_COLUMNS", "LOOP_KERNEL_COLUMN", "ROW_COLUMNS", "WINOGRAD_COLUMNS", "OpEfficiency", "gemm_shapes", "kernel_efficiency", "kernel_efficiency_arrays",
-           "row_reread_arrays", "row_reread_s", "winograd_arrays"]
+__all__ = ["GEMM_COLUMNS", "LOOP_COLUMNS", "LOOP_KERNEL_COLUMN", "ROW_COLUMNS", "WINOGRAD_COLUMNS", "OpEfficiency", "conv_arrays", "gemm_shapes", "kernel_efficiency", "kernel_efficiency_arrays",
+           "row_reread_arrays", "row_reread_s"]
 
 #: Columns of an ops frame holding each op's matrix product (NaN for other ops).
 GEMM_COLUMNS: tuple[str, ...] = ("gemm_batch", "gemm_m", "gemm_n", "gemm_k")
@@ -172,17 +172,19 @@ def row_reread_arrays(rows: np.ndarray, length: np.ndarray, op: np.ndarray, item
     return np.where(np.isfinite(extra), extra, 0.0)
 
 
-def winograd_arrays(winograd: tuple[np.ndarray, ...] | None, gemm: tuple[np.ndarray, ...] | None, hw: HardwareSpec, *,
-                    peak_flops: np.ndarray, on_tensor_cores: np.ndarray, itemsize: np.ndarray) -> np.ndarray | float:
-    """Per op, seconds of the faster Winograd algorithm (roofline.efficiency.conv) for a
-    convolution that can run one on CUDA cores; +inf for every other op, for ops on
-    tensor cores (cuDNN runs implicit GEMMs there) and on a spec without a kernel model.
-    winograd: (n, p, q) arrays (WINOGRAD_COLUMNS), gemm: (batch, m, n, k), whose n is
-    the output channels and k the input channels x 9; arrays broadcast."""
+def conv_arrays(winograd: tuple[np.ndarray, ...] | None, gemm: tuple[np.ndarray, ...] | None, hw: HardwareSpec, *,
+                peak_flops: np.ndarray, on_tensor_cores: np.ndarray, itemsize: np.ndarray) -> np.ndarray | float:
+    """Per op, seconds of a convolution cuDNN can run Winograd on (3x3, stride 1, fp32 on
+    CUDA cores) as its benchmark mode runs it: the fastest of the implicit GEMM, the
+    explicit GEMM and both Winograd algorithms (roofline.efficiency.conv); +inf for every
+    other op, for ops on tensor cores (cuDNN runs implicit GEMMs there, timed as GEMMs)
+    and on a spec without a kernel model. winograd: (n, p, q) arrays (WINOGRAD_COLUMNS),
+    gemm: (batch, m, n, k), whose n is the output channels and k the input channels x 9;
+    arrays broadcast."""
     if winograd is None or gemm is None or hw.kernel_model is None:
         return np.inf
     n, p, q = winograd
     simt = ~np.asarray(on_tensor_cores, dtype=bool)
     with np.errstate(invalid="ignore"):
-        return np.where(simt, winograd_s(n, p, q, gemm[3] / 9.0, gemm[2], hw=hw, peak_flops=peak_flops,
-                                         itemsize=itemsize), np.inf)
+        return np.where(simt, conv_s(n, p, q, gemm[3] / 9.0, gemm[2], hw=hw, peak_flops=peak_flops,
+                                     itemsize=itemsize), np.inf)

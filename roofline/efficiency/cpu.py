@@ -27,6 +27,7 @@ Everything works on numpy arrays (a whole model, or a sweep's grid, at once).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,7 @@ __all__ = [
     "VECTORS_PER_STEP",
     "CurveTerms",
     "LoopTerms",
+    "cpu_record",
     "curve_terms",
     "curve_time_s",
     "elements_of",
@@ -58,11 +60,18 @@ __all__ = [
     "short_loop_s",
     "thread_slowdown",
     "threads_used",
+    "variant_names",
     "vector_bytes",
 ]
 
 #: ATen's at::internal::GRAIN_SIZE: the fewest elements parallel_for hands one thread.
 GRAIN_ELEMENTS = 32768
+
+
+def cpu_record(record: CalibrationRecord) -> bool:
+    """Whether ``record`` was measured on a CPU: its device "cpu", or none given (a
+    calibration from before the field, all of them on a CPU)."""
+    return record.device in (None, "cpu")
 
 
 def threads_used(elements: np.ndarray, threads: int, grain: int = GRAIN_ELEMENTS) -> np.ndarray:
@@ -133,14 +142,25 @@ def curve_terms(ops: pd.DataFrame, record: CalibrationRecord | None) -> CurveTer
     families = {suite_op.name: suite_op.aten_ops for suite_op in record.op_suite_ops}
     dispatch = {op: c.dispatch_s for c in record.op_curves for op in families.get(c.op, ())}
     efficiency = {op: c.efficiency for c in record.op_curves for op in families.get(c.op, ())}
-    names = ops["op"].astype(str)
+    names = variant_names(ops, dispatch)
     own_dispatch = names.map(dispatch).to_numpy(dtype=float)
     has = ~np.isnan(own_dispatch)
     if not has.any():
         return none
     # Torch's CPU threads split a CPU kernel; a GPU kernel's time does not depend on them.
-    threads = (record.threads or 1) if record.device in (None, "cpu") else 1
+    threads = (record.threads or 1) if cpu_record(record) else 1
     return CurveTerms(has, np.where(has, own_dispatch, 0.0), names.map(efficiency).to_numpy(dtype=float), threads)
+
+
+def variant_names(ops: pd.DataFrame, families: dict[str, Any]) -> pd.Series:
+    """Per op, the key its family is found under: ``op@kernel`` (roofline.count.loops
+    .loop_key) where the op runs another kernel (column loop_kernel) and ``families`` has
+    that key (GELU's tanh form: "aten.gelu@tanh"), else the op itself."""
+    names = ops["op"].astype(str)
+    if "loop_kernel" not in ops:
+        return names
+    keys = [loop_key(name, kernel) for name, kernel in zip(names, ops["loop_kernel"].fillna("").astype(str))]
+    return pd.Series([key if key in families else name for key, name in zip(keys, names)], index=ops.index)
 
 
 def few_row_gemm_s(rows: np.ndarray, depth: np.ndarray, flops: np.ndarray, weight_bytes: np.ndarray,
@@ -253,7 +273,7 @@ def loop_terms(ops: pd.DataFrame, record: CalibrationRecord | None) -> LoopTerms
     Zeros on a record without loop costs (a GPU, a datasheet spec, an older calibration)."""
     n = len(ops)
     zero = LoopTerms(np.zeros(n), np.zeros(n), np.ones(n))
-    if record is None or not record.loop_costs or "op" not in ops or record.device not in (None, "cpu"):
+    if record is None or not record.loop_costs or "op" not in ops or not cpu_record(record):
         return zero
     families = {suite_op.name: suite_op.aten_ops for suite_op in record.op_suite_ops}
     per_op = {op: (c.element_s, c.loop_s) for c in record.loop_costs for op in families.get(c.op, ())}

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from roofline.efficiency.cpu import cpu_record
 from roofline.hardware import CalibrationRecord, ConvRate
 
 __all__ = ["ConvShape", "conv_rate_s", "conv_shape", "series_seconds"]
@@ -140,6 +141,6 @@ def conv_rate_s(shape: ConvShape, record: CalibrationRecord | None) -> np.ndarra
     ``record.conv_rates`` measured; NaN where none applies: no table (a GPU, a datasheet
     spec, an older calibration), a dense convolution, a depthwise kernel whose taps and
     stride were not measured."""
-    if record is None or not record.conv_rates or record.device not in (None, "cpu"):
+    if record is None or not record.conv_rates or not cpu_record(record):
         return np.full(np.shape(shape.out_elements), np.nan)
     return np.where(shape.depthwise, _depthwise_s(shape, record), _grouped_s(shape, record))

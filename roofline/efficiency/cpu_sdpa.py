@@ -17,12 +17,16 @@ Its time is then five physical terms, each with one cost calibrate measures:
                                             leaves them: a decode call's products are
                                             matrix-vector ones, bound by these bytes)
 
-blocks = heads x ceil(q_len / q_split) x ceil(keys / kv_split), scores = heads x q_len x
-keys, gemm_flops = 4 x scores x head_dim (the op's counted FLOPs without a mask), kv_bytes
-= heads x kv_len x 2 x head_dim x 4, where keys is the keys a query block's products run
-over: all kv_len, or under a causal mask (the op's FLOPs fall short of the full product's)
-min((i + 1) x q_split, kv_len) for the i-th block, ATen's bound, averaged over the
-blocks. The five costs are fitted by least squares (relative errors, none below 0) on
+blocks = heads x ceil(q_len / q_split) x ceil(kv_len / kv_split), scores = heads x q_len x
+kv_len, gemm_flops = 4 x scores x head_dim (the op's counted FLOPs without a mask), kv_bytes
+= heads x kv_len x 2 x head_dim x 4. Under a causal mask (the op's FLOPs fall short of the
+full product's) the i-th query block stops at key min(m + its rows, kv_len) (m = i x
+q_split, top-left aligned), but ATen steps through the keys a whole key block at a time
+(kvBlockSize = min(kvSplitSize, kvSize - n)) and masks the scores past the bound: the
+block's products and scores run over min(ceil(bound / kv_split) x kv_split, kv_len) keys.
+So a causal attention of at most KV_SPLIT keys costs what a full one does (measured here:
+[1,12,256,64] 2995 us causal, 2948 us full; [1,12,1024,64] 0.75 of the full one's time,
+6 of 8 key blocks). The five costs are fitted by least squares (relative errors, none below 0) on
 the probe times a calibration took on shapes of its own (roofline.calibrate.sdpa); a
 model's shapes are never part of the fit.
 
@@ -37,6 +41,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from roofline.efficiency.cpu import cpu_record
 from roofline.hardware import CalibrationRecord, SdpaTime
 
 __all__ = ["ATTENTION_COLUMNS", "FP32_BYTES", "KV_SPLIT", "MIN_PROBES", "SDPA_OP", "SdpaBlocks", "SdpaCosts",
@@ -72,14 +77,23 @@ class SdpaBlocks:
     kv_bytes: np.ndarray
 
 
-def causal_keys(q_len: np.ndarray, kv_len: np.ndarray) -> np.ndarray:
-    """Keys a query block's products run over under a causal mask, averaged over the
-    blocks: block i (of ceil(q_len / q_split)) runs over min((i + 1) x q_split, kv_len)."""
-    q_len, kv_len = np.asarray(q_len, dtype=float), np.asarray(kv_len, dtype=float)
+def causal_keys(q_len: np.ndarray, kv_len: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, kv_blocks) under a causal mask: the keys each query's products and scores
+    run over, averaged over the queries, and the key blocks summed over the query blocks.
+    Query block i (rows from m = i x q_split) is bounded at key min(m + rows, kv_len) and
+    runs whole key blocks up to it: ceil(bound / KV_SPLIT) of them, over
+    min(that x KV_SPLIT, kv_len) keys (module docstring)."""
+    q_len, kv_len = np.broadcast_arrays(np.asarray(q_len, dtype=float), np.asarray(kv_len, dtype=float))
     split = q_split(q_len)
     q_blocks = np.ceil(q_len / split)
-    rising = np.minimum(q_blocks, np.floor(kv_len / split))  # blocks still below kv_len
-    return (split * rising * (rising + 1) / 2 + (q_blocks - rising) * kv_len) / q_blocks
+    key_rows, kv_blocks = np.zeros(q_len.shape), np.zeros(q_len.shape)
+    for i in range(int(q_blocks.max(initial=0.0))):
+        start = i * split
+        rows = np.clip(q_len - start, 0.0, split)
+        blocks = np.ceil(np.minimum(start + rows, kv_len) / KV_SPLIT)
+        key_rows += rows * np.minimum(blocks * KV_SPLIT, kv_len)
+        kv_blocks += np.where(rows > 0, blocks, 0.0)
+    return key_rows / np.maximum(q_len, 1.0), kv_blocks
 
 
 def sdpa_blocks(heads: np.ndarray, q_len: np.ndarray, kv_len: np.ndarray, head_dim: np.ndarray,
@@ -87,11 +101,15 @@ def sdpa_blocks(heads: np.ndarray, q_len: np.ndarray, kv_len: np.ndarray, head_d
     """The blocks of attentions of ``heads`` x ``q_len`` queries over ``kv_len`` keys of
     ``head_dim`` elements, under a causal mask where ``causal``."""
     heads, q_len, kv_len, head_dim = (np.asarray(a, dtype=float) for a in (heads, q_len, kv_len, head_dim))
-    keys = np.where(causal, causal_keys(q_len, kv_len), kv_len)
-    q_blocks = np.ceil(q_len / q_split(q_len))
-    kv_blocks = np.ceil(keys / np.minimum(KV_SPLIT, np.maximum(kv_len, 1.0)))
+    causal = np.asarray(causal, dtype=bool)
+    full_blocks = np.ceil(q_len / q_split(q_len)) * np.ceil(kv_len / KV_SPLIT)
+    if causal.any():  # only the causal calls walk their query blocks
+        masked_keys, masked_blocks = causal_keys(np.where(causal, q_len, 1.0), kv_len)
+        keys, blocks = np.where(causal, masked_keys, kv_len), np.where(causal, masked_blocks, full_blocks)
+    else:
+        keys, blocks = kv_len, full_blocks
     scores = heads * q_len * keys
-    return SdpaBlocks(blocks=heads * q_blocks * kv_blocks, scores=scores, gemm_flops=4.0 * scores * head_dim,
+    return SdpaBlocks(blocks=heads * blocks, scores=scores, gemm_flops=4.0 * scores * head_dim,
                       kv_bytes=heads * kv_len * 2.0 * head_dim * FP32_BYTES)
 
 
@@ -170,7 +188,7 @@ def sdpa_s(attention: tuple[np.ndarray, ...], flops: np.ndarray, applies: np.nda
     the op's counted FLOP (fewer than the full product's: a causal mask)."""
     heads, q_len, kv_len, head_dim = (np.asarray(a, dtype=float) for a in attention)
     shape = np.broadcast_shapes(heads.shape, np.shape(flops), np.shape(applies))
-    if record is None or not record.sdpa_times or record.device not in (None, "cpu"):
+    if record is None or not record.sdpa_times or not cpu_record(record):
         return np.full(shape, np.nan)
     valid = np.asarray(applies, dtype=bool) & np.isfinite(heads * q_len * kv_len * head_dim) & (heads * q_len * kv_len * head_dim > 0)
     with np.errstate(divide="ignore", invalid="ignore"):

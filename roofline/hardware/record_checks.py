@@ -5,8 +5,9 @@ values no calibration writes, each problem one line naming the field."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
-from roofline.hardware.spec import CalibrationRecord
+from roofline.hardware.spec import CalibrationRecord, ConvRate, SdpaTime
 from roofline.units import show_value
 
 __all__ = ["CONV_KINDS", "conv_rate_problems", "curve_problems", "sdpa_time_problems"]
@@ -72,24 +73,73 @@ def curve_problems(record: CalibrationRecord) -> list[str]:
     return problems
 
 
+#: A row of a RowTable.
+Row = ConvRate | SdpaTime
+
+
+@dataclass(frozen=True)
+class RowTable:
+    """The layout of a measured table of [key..., value] rows (conv_rates, sdpa_times):
+    the YAML ``field``, the row's ``key_fields`` (given once per table; the tail
+    ``count_fields`` of them counts of at least 1), its positive ``value_field`` in
+    ``value_unit``, what a key is called (``key_noun``) and a good row as calibrate writes
+    one (``example_row``, whose value is ``example_value``)."""
+
+    field: str
+    key_fields: tuple[str, ...]
+    count_fields: tuple[str, ...]
+    value_field: str
+    value_unit: str
+    key_noun: str
+    example_row: str
+    example_value: str
+
+
+CONV_RATES = RowTable("conv_rates", ("kind", "stride", "reduction", "out_elements"),
+                      ("stride", "reduction", "out_elements"), "flops_per_s", "FLOP/s", "point",
+                      "[depthwise, 1, 9, 401408, 1.4e10]", "1.4e10")
+SDPA_TIMES = RowTable("sdpa_times", ("heads", "q_len", "kv_len", "head_dim"),
+                      ("heads", "q_len", "kv_len", "head_dim"), "seconds", "seconds", "shape",
+                      "[12, 128, 128, 64, 0.0009]", "0.0009")
+
+
+def _row_key(row: Row, table: RowTable) -> tuple:
+    return tuple(getattr(row, name) for name in table.key_fields)
+
+
+def _row_label(row: Row, table: RowTable) -> str:
+    """Where a row's problems are: ``measured.FIELD: [key..., value]`` as written."""
+    cells = [str(cell) for cell in _row_key(row, table)] + [show_value(getattr(row, table.value_field))]
+    return f"measured.{table.field}: [{', '.join(cells)}]"
+
+
+def _row_problems(row: Row, table: RowTable, seen: set) -> list[str]:
+    """One row's problems, one line each: a count below 1, a value that is not a positive
+    number, a key already in ``seen`` (the keys of the rows before it; ``row``'s is added)."""
+    problems, at = [], _row_label(row, table)
+    if min(getattr(row, name) for name in table.count_fields) < 1:
+        counts = f"{', '.join(table.count_fields[:-1])} and {table.count_fields[-1]}"
+        problems.append(f"{at}: expected {counts} of at least 1 such as {table.example_row}")
+    value = getattr(row, table.value_field)
+    if not (math.isfinite(value) and value > 0):
+        problems.append(f"{at}: {table.value_field}: expected {table.value_unit} above 0 such as "
+                        f"{table.example_value}, got {show_value(value)}")
+    key = _row_key(row, table)
+    if key in seen:
+        problems.append(f"{at}: the {table.key_noun} ({', '.join(table.key_fields)}) is given twice")
+    seen.add(key)
+    return problems
+
+
 def conv_rate_problems(record: CalibrationRecord) -> list[str]:
     """Problems of ``record.conv_rates``, one line each: a kind other than CONV_KINDS, a
     stride, reduction or output size below 1, a rate that is not a positive number, a
     point given twice."""
     problems, seen = [], set()
     for r in record.conv_rates:
-        at = f"measured.conv_rates: [{r.kind}, {r.stride}, {r.reduction}, {r.out_elements}, {show_value(r.flops_per_s)}]"
         if r.kind not in CONV_KINDS:
-            problems.append(f"{at}: kind: expected one of {', '.join(CONV_KINDS)}, got {r.kind!r}")
-        if min(r.stride, r.reduction, r.out_elements) < 1:
-            problems.append(f"{at}: expected stride, reduction and out_elements of at least 1 such as "
-                            "[depthwise, 1, 9, 401408, 1.4e10]")
-        if not (math.isfinite(r.flops_per_s) and r.flops_per_s > 0):
-            problems.append(f"{at}: flops_per_s: expected FLOP/s above 0 such as 1.4e10, got {show_value(r.flops_per_s)}")
-        key = (r.kind, r.stride, r.reduction, r.out_elements)
-        if key in seen:
-            problems.append(f"{at}: the point (kind, stride, reduction, out_elements) is given twice")
-        seen.add(key)
+            problems.append(f"{_row_label(r, CONV_RATES)}: kind: expected one of {', '.join(CONV_KINDS)}, got {r.kind!r}")
+        problems += _row_problems(r, CONV_RATES, seen)
     return problems
 
 
@@ -99,16 +149,7 @@ def sdpa_time_problems(record: CalibrationRecord) -> list[str]:
     the probes the block model's costs need (roofline.efficiency.cpu_sdpa)."""
     problems, seen = [], set()
     for r in record.sdpa_times:
-        at = f"measured.sdpa_times: [{r.heads}, {r.q_len}, {r.kv_len}, {r.head_dim}, {show_value(r.seconds)}]"
-        if min(r.heads, r.q_len, r.kv_len, r.head_dim) < 1:
-            problems.append(f"{at}: expected heads, q_len, kv_len and head_dim of at least 1 such as "
-                            "[12, 128, 128, 64, 0.0009]")
-        if not (math.isfinite(r.seconds) and r.seconds > 0):
-            problems.append(f"{at}: seconds: expected seconds above 0 such as 0.0009, got {show_value(r.seconds)}")
-        key = (r.heads, r.q_len, r.kv_len, r.head_dim)
-        if key in seen:
-            problems.append(f"{at}: the shape (heads, q_len, kv_len, head_dim) is given twice")
-        seen.add(key)
+        problems += _row_problems(r, SDPA_TIMES, seen)
     if 0 < len(seen) < MIN_SDPA_SHAPES:
         problems.append(f"measured.sdpa_times: expected at least {MIN_SDPA_SHAPES} distinct shapes to fit the block "
                         f"model's {MIN_SDPA_SHAPES} costs, got {len(seen)}")

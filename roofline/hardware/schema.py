@@ -139,7 +139,7 @@ class KernelModelSchema(_Strict):
     sms: _Int
     boost_clock_mhz: _Number
     sustained_clock_mhz: _Number
-    gemm_efficiency: dict[Literal["simt", "tensor", "batched"], _Fraction]
+    gemm_efficiency: dict[Literal["simt", "tensor", "batched", "conv"], _Fraction]
     k_overhead: _Number = 0.0
     latency: Any = 0.0
     min_kernel: Any = 0.0

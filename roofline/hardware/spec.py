@@ -338,8 +338,9 @@ class CalibrationRecord:
 
 #: GEMM tile-menu classes (roofline.efficiency.gemm.TILE_MENUS): fp32 on CUDA cores, and
 #: the tensor-core dtypes; "batched" is fp32 batched GEMM (bmm) on CUDA cores, on its
-#: architecture's few tiles (KernelModel.batched_tiles).
-GEMM_CLASSES: tuple[str, ...] = ("simt", "tensor", "batched")
+#: architecture's few tiles (KernelModel.batched_tiles); "conv" is cuDNN's fp32
+#: convolutions on CUDA cores (roofline.efficiency.conv).
+GEMM_CLASSES: tuple[str, ...] = ("simt", "tensor", "batched", "conv")
 
 
 @dataclass(frozen=True)

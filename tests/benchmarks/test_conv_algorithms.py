@@ -46,6 +46,7 @@ def fake_data(root, rows=10, **overrides):
 def test_every_fifth_row_is_held_out(ca, tmp_path):
     rows = ca.read_conv(fake_data(tmp_path), "Tesla_V100-PCIE-32GB")
     assert rows.index[rows["held_out"]].tolist() == [4, 9]
+    assert rows["position"].tolist() == list(range(10))  # the harness drifts along the file
     assert rows["measured_s"].iloc[0] == pytest.approx(0.05e-3)  # the file has milliseconds
 
 
@@ -59,6 +60,21 @@ def test_rows_other_than_3x3_stride_1_are_refused(ca, tmp_path, capsys):
     assert ca.main(["--data", str(fake_data(tmp_path, Stride=2))]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "Tesla_V100-PCIE-32GB.csv.gz" in err and len(err.splitlines()) == 1
+
+
+def test_the_drift_is_the_weighted_median_slope(ca):
+    # Residuals (measured - offset - predicted) of 2, 4 and 9 us at positions 1, 2, 3
+    # with measured 10, 10 and 30 us: slopes 2, 2 and 3 us a row, weights position /
+    # measured = 0.1, 0.2 and 0.1 of 0.4 in all; half the weight (0.2) is reached within
+    # the two slopes of 2 us: the drift is 2 us a row. The row at position 0 has no slope.
+    rows = pd.DataFrame({"position": [0, 1, 2, 3], "measured_s": [5e-6, 10e-6, 10e-6, 30e-6]})
+    predicted = [1e-6, 5e-6, 3e-6, 18e-6]
+    assert ca.fit_drift(rows, predicted, offset_s=3e-6) == pytest.approx(2e-6)
+
+
+def test_update_needs_fit(ca, tmp_path, capsys):
+    assert ca.main(["--data", str(fake_data(tmp_path)), "--update"]) == 2
+    assert "--update needs --fit" in capsys.readouterr().err
 
 
 def test_a_missing_folder_is_one_line(ca, tmp_path, capsys):

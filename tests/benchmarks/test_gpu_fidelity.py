@@ -145,3 +145,19 @@ def test_single_kernels_are_compared_as_the_harness_timed_them(gf):
     timed = gf.timed_by_harness(rows)
     assert timed[0] == max(floor, offset + 5e-6) and timed[1] == max(floor, offset + 100e-6)
     assert 5e-6 < offset < 50e-6 and offset < floor < 100e-6  # microseconds, as the data shows
+
+
+def test_conv_rows_carry_the_harness_drift_along_their_file(gf):
+    """A conv row 1000 rows into its file is timed with drift_s_per_row x 1000 more than
+    the harness offset; the first row and rows of other kinds get none."""
+    import json
+
+    import pandas as pd
+
+    if not gf.CONV_HARNESS_FILE.exists():
+        pytest.skip("benchmarks/neusight_conv_harness.json not fitted")
+    slope = json.loads(gf.CONV_HARNESS_FILE.read_text())["gpus"]["Tesla_V100-PCIE-32GB"]["drift_s_per_row"]
+    assert 1e-9 < slope < 1e-6  # tens of nanoseconds a row: about 60 us over a 1000-row file
+    rows = pd.DataFrame({"gpu": ["Tesla_V100-PCIE-32GB"] * 3, "kind": ["conv", "conv", "linear"],
+                         "position": [0, 1000, 1000]})
+    assert gf.conv_drift(rows).tolist() == [0.0, slope * 1000, 0.0]

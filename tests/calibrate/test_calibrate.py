@@ -95,9 +95,38 @@ def test_calibrate_rejects_bad_arguments():
         calibrate("mps", quick=True)
     with pytest.raises(RooflineError, match="threads"):
         calibrate(quick=True, threads=0)
+    with pytest.raises(RooflineError, match="rounds must be >= 1, got 0"):
+        calibrate(quick=True, rounds=0)
     if not torch.cuda.is_available():
         with pytest.raises(RooflineError, match="CUDA is not available"):
             calibrate("cuda", quick=True)
+
+
+def test_rounds_interleave_every_probe_that_many_times(monkeypatch):
+    import roofline.calibrate as package
+
+    seen = []
+    original = package.interleaved_rounds
+
+    def counting(probes, keys, rounds):
+        calls = {name: 0 for name in probes}
+
+        def counted(name):
+            def run():
+                calls[name] += 1
+                return probes[name]()
+            return run
+
+        out = original({name: counted(name) for name in probes}, keys, rounds)
+        seen.append(calls)
+        return out
+
+    monkeypatch.setattr(package, "interleaved_rounds", counting)
+    result = calibrate(quick=True, threads=1, rounds=2)
+    # two groups of probes (overheads; curve, peaks and suites), each probe run twice
+    assert len(seen) == 2 and all(count == 2 for calls in seen for count in calls.values())
+    assert {"overhead", "curve", "gemm", "efficiency"} <= {name for calls in seen for name in calls}
+    assert result.rounds == 2 and "quick mode, 2 rounds, 1 threads" in result.to_spec().source
 
 
 @pytest.mark.gpu

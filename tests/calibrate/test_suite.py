@@ -9,6 +9,7 @@ import roofline
 from roofline.calibrate import Calibration
 from roofline.calibrate.fit import caches_from_plateaus, matrix_efficiency, suite_efficiency
 from roofline.calibrate.suite import SUITE_OPS, op_suite, suite_ops
+from roofline.count.loops import loop_key, without_kernel
 from roofline.hardware import CalibrationRecord, SuiteOp
 from roofline.predict import COMPUTE_BOUND, MEMORY_BOUND, NO_WORK
 
@@ -33,11 +34,13 @@ def test_the_aten_ops_of_a_suite_op_name_what_it_runs():
         if not SUITE_OPS[name]:
             continue  # transpose: a copy of a strided view, not told apart by name
         ops = roofline.analyze(fn, args, hw="h100-sxm", name=name).ops
-        ran = set(ops.loc[ops["bound"] != NO_WORK, "op"])
+        working = ops[ops["bound"] != NO_WORK]
+        # a kernel variant's family stands for "op@kernel" (GELU's tanh form: aten.gelu@tanh)
+        ran = {loop_key(op, kernel) for op, kernel in zip(working["op"], working["loop_kernel"].fillna(""))}
         assert ran & set(SUITE_OPS[name]), (name, ran)
     for aten_ops in SUITE_OPS.values():
         for op in aten_ops:
-            assert hasattr(torch.ops.aten, op.removeprefix("aten.")), op
+            assert hasattr(torch.ops.aten, without_kernel(op).removeprefix("aten.")), op
 
 
 def test_a_calibration_without_its_suite_records_no_suite():

@@ -156,6 +156,7 @@ def test_plan_microbatch_overhead_needs_a_unit_and_a_sane_size(capsys, no_build,
 def test_calibrate_unknown_device_and_output_under_a_file(tmp_path, capsys):
     parser_error(capsys, ["calibrate", "--device", "tpu", "--out", str(tmp_path / "x.yaml")], "--device", "'tpu'")
     parser_error(capsys, ["validate", "gcn", "--hw", "t4", "--device", "tpu"], "--device")
+    parser_error(capsys, ["calibrate", "--rounds", "0", "--out", str(tmp_path / "x.yaml")], "--rounds", "0")
     assert files_in(tmp_path) == []
 
 

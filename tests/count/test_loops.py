@@ -148,14 +148,6 @@ def test_index_add_kernels_by_hand():
     assert _kernels(add, torch.zeros(16, 2708).t(), dst, torch.randn(13264, 16))[0][3] == "scatter"
 
 
-def _kernels(fn, *args):
-    from roofline.analysis import analyze
-
-    ops = analyze(fn, args, hw="h100-sxm").ops
-    ops = ops[ops["loop_count"].notna()]
-    return list(zip(ops["op"], ops["loop_count"], ops["loop_inner"], ops["loop_kernel"]))
-
-
 def test_cats_of_strided_inputs_run_the_copy_kernel_by_hand():
     x = torch.randn(1, 4, 4, 3)
     # NLM's cat of x and its transpose along the last dim: the transposed input is not
@@ -197,3 +189,14 @@ def test_copies_of_permuted_sources_by_hand():
     assert _kernels(lambda t: t.t().contiguous(), torch.randn(5, 7)) == [("aten.clone", 7.0, 5.0, "")]
     # a contiguous clone: one loop of 30, the usual kernel
     assert _kernels(lambda t: t.clone(), x) == [("aten.clone", 1.0, 30.0, "")]
+
+
+def test_gelu_tanh_runs_another_kernel():
+    from roofline.analysis import analyze
+
+    x = torch.randn(16, 24)
+    ops = analyze(lambda t: (torch.nn.functional.gelu(t, approximate="tanh"), torch.nn.functional.gelu(t)),
+                  (x,), hw="h100-sxm").ops
+    # both forms: one contiguous loop of 16 x 24 = 384 elements; the tanh form is kernel "tanh"
+    assert list(zip(ops["op"], ops["loop_count"], ops["loop_inner"], ops["loop_kernel"])) == [
+        ("aten.gelu", 1.0, 384.0, "tanh"), ("aten.gelu", 1.0, 384.0, "")]

@@ -199,3 +199,22 @@ def test_few_row_gemm_rate_between_two_depths_by_hand():
     # 1 row at 4096: 8; at 1448 (log2 = 10.5, halfway from 9 to 12 is 10.5: 1/2 of the way)
     # 4 + 0.5 x 4 = 6 GFLOP/s; past the deepest measured (65536): clamped to 4096's 8
     assert seconds == pytest.approx([1e9 / 4e9, 1e9 / 5e9, 1e9 / 8e9, 1e9 / 6e9, 1e9 / 8e9], rel=1e-3)
+
+
+# ------------------------------------------------------------------ kernel variants
+
+def test_a_kernel_variant_takes_its_own_family_where_the_record_has_one():
+    # GELU's tanh form (loop_kernel "tanh") has a family of its own, "gelu_tanh", standing
+    # for "aten.gelu@tanh"; the erf form keeps "gelu"'s; a record without the variant's
+    # family gives the tanh form "gelu"'s as before
+    ops = pd.DataFrame({"op": ["aten.gelu", "aten.gelu"], "loop_kernel": ["tanh", ""], "dtype": ["fp32"] * 2,
+                        "bytes_read": [4e6, 4e6], "bytes_written": [4e6, 4e6]})
+    both = CalibrationRecord(device="cpu", threads=1,
+                             op_suite_ops=(SuiteOp("gelu", ("aten.gelu",)), SuiteOp("gelu_tanh", ("aten.gelu@tanh",))),
+                             op_curves=(OpCurve("gelu", 2e-6, 0.5, 0.0), OpCurve("gelu_tanh", 5e-6, 0.125, 0.0)))
+    terms = curve_terms(ops, both)
+    assert terms.dispatch_s.tolist() == [5e-6, 2e-6] and terms.base_efficiency.tolist() == [0.125, 0.5]
+    erf_only = CalibrationRecord(device="cpu", threads=1, op_suite_ops=(SuiteOp("gelu", ("aten.gelu",)),),
+                                 op_curves=(OpCurve("gelu", 2e-6, 0.5, 0.0),))
+    terms = curve_terms(ops, erf_only)
+    assert terms.dispatch_s.tolist() == [2e-6, 2e-6] and terms.base_efficiency.tolist() == [0.5, 0.5]

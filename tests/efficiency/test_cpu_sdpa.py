@@ -66,15 +66,26 @@ def test_blocks_of_a_decode_and_of_a_causal_prefill():
     # blocks per head: 12 x 1 x 2 = 24 blocks, 12 x 1024 = 12288 scores
     decode = sdpa_blocks(12, 1, 1024, 64)
     assert (decode.blocks, decode.scores) == (24, 12288)
-    # a causal 1024 x 1024: 256 queries a block (1024 >= 768), 4 blocks whose products run over
-    # min((i + 1) x 256, 1024) = 256, 512, 768, 1024 keys: 640 on average, ceil(640 / 512) = 2
-    # key blocks; 2 heads x 4 x 2 = 16 blocks, 2 x 1024 x 640 = 1310720 scores
+    # a causal 1024 x 1024: 256 queries a block (1024 >= 768), 4 blocks bounded at keys
+    # 256, 512, 768, 1024; ATen runs whole key blocks of 512 up to the bound: 1, 1, 2, 2
+    # blocks over 512, 512, 1024, 1024 keys; 2 heads x 6 = 12 blocks, scores 2 x 256 x
+    # (512 + 512 + 1024 + 1024) = 1572864 (0.75 of the full 2 x 1024 x 1024 = 2097152)
     causal = sdpa_blocks(2, 1024, 1024, 64, causal=True)
-    assert (causal.blocks, causal.scores) == (16, 1310720)
-    # Llama-tiny's causal 128 x 128: 4 blocks of 32 over 32, 64, 96, 128 keys: 80 on average
-    assert causal_keys(128, 128) == 80
-    # decode under a causal mask (one query, top-left aligned: the first key only): 1 key
-    assert causal_keys(1, 256) == 1
+    assert (causal.blocks, causal.scores) == (12, 1572864)
+    # Llama-tiny's causal 128 x 128: 4 blocks of 32 bounded at 32, 64, 96, 128 keys, each one
+    # key block over all 128 keys: 128 keys a query, 4 key blocks, as a full attention's
+    keys, blocks = causal_keys(128, 128)
+    assert (keys, blocks) == (128, 4)
+    assert sdpa_blocks(8, 128, 128, 32, causal=True) == sdpa_blocks(8, 128, 128, 32)
+    # decode under a causal mask (one query, top-left aligned, bound at the first key): one
+    # key block, over all 256 keys
+    assert causal_keys(1, 256) == (256, 1)
+    # 600 queries over 600 keys: 64 a block (600 >= 192), 10 blocks; the first 8 bounded at
+    # 64 ... 512 run one key block of 512 keys, the last two (bounds 576 and 600; 24 rows in
+    # the last) two blocks over all 600: keys (8 x 64 x 512 + 64 x 600 + 24 x 600) / 600 =
+    # (262144 + 52800) / 600 = 524.9066..., key blocks 8 + 2 + 2 = 12
+    keys, blocks = causal_keys(600, 600)
+    assert keys == pytest.approx(314944 / 600) and blocks == 12
 
 
 def test_the_fit_recovers_costs_the_probes_were_timed_at():

@@ -3,13 +3,9 @@ round-tripped through write -> load, bad values refused in one line naming the f
 
 import dataclasses
 
-import pytest
-import yaml
-
-from roofline.errors import HardwareSpecError
 from roofline.hardware import ConvRate, load_hardware, write_hardware
 
-from .conftest import LOCAL_CPU
+from .conftest import refused_in_one_line
 
 
 def test_conv_rates_round_trip(local, tmp_path):
@@ -26,14 +22,6 @@ def test_a_spec_without_the_table_loads_with_none(local):
     assert local.measured.conv_rates == ()
 
 
-def _write(tmp_path, rows):
-    data = yaml.safe_load(LOCAL_CPU.read_text())
-    data["measured"]["conv_rates"] = rows
-    path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
-
-
 BAD = [
     ([["pointwise", 1, 9, 1000, 1e10]], "measured.conv_rates: [pointwise, 1, 9, 1000", "kind: expected one of depthwise, grouped"),
     ([["depthwise", 0, 9, 1000, 1e10]], "measured.conv_rates: [depthwise, 0, 9, 1000", "stride, reduction and out_elements of at least 1"),
@@ -47,11 +35,4 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("rows, field, words", BAD, ids=[f"{i}-{w[:14]}" for i, (_, _, w) in enumerate(BAD)])
-def test_bad_conv_rates_are_refused_in_one_line(tmp_path, rows, field, words):
-    path = _write(tmp_path, rows)
-    with pytest.raises(HardwareSpecError) as info:
-        load_hardware(path)
-    message = str(info.value)
-    assert "\n" not in message and message.startswith(f"{path}: ")
-    assert field in message and words in message, message
+test_bad_conv_rates_are_refused_in_one_line = refused_in_one_line(BAD, "conv_rates")

@@ -3,10 +3,6 @@ round-tripped through write -> load, bad values refused in one line naming the f
 
 import dataclasses
 
-import pytest
-import yaml
-
-from roofline.errors import HardwareSpecError
 from roofline.hardware import (
     ColsRate,
     FigureSpread,
@@ -19,7 +15,7 @@ from roofline.hardware import (
     write_hardware,
 )
 
-from .conftest import LOCAL_CPU
+from .conftest import refused_in_one_line
 
 
 def test_curve_fields_round_trip(local, tmp_path):
@@ -59,14 +55,6 @@ def test_module_call_round_trips(local, tmp_path):
     assert load_hardware(path).measured.module_call_s == 2.2e-06
 
 
-def _write(tmp_path, patch):
-    data = yaml.safe_load(LOCAL_CPU.read_text())
-    data["measured"].update(patch)
-    path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
-
-
 BAD = [
     ({"op_curves": [["add", 3e-6, 1.5, 0.1]]}, "measured.op_curves.add", "efficiency: expected a fraction in (0, 1]"),
     ({"op_curves": [["add", -3e-6, 0.5, 0.1]]}, "measured.op_curves.add", "dispatch_s: expected seconds of at least 0"),
@@ -89,11 +77,4 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("patch, field, words", BAD, ids=[f"{f}-{w[:12]}" for _, f, w in BAD])
-def test_bad_curve_fields_are_refused_in_one_line(tmp_path, patch, field, words):
-    path = _write(tmp_path, patch)
-    with pytest.raises(HardwareSpecError) as info:
-        load_hardware(path)
-    message = str(info.value)
-    assert "\n" not in message and message.startswith(f"{path}: ")
-    assert field in message and words in message, message
+test_bad_curve_fields_are_refused_in_one_line = refused_in_one_line(BAD)

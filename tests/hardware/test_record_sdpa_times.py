@@ -3,13 +3,9 @@ through write -> load, bad values refused in one line naming the field."""
 
 import dataclasses
 
-import pytest
-import yaml
-
-from roofline.errors import HardwareSpecError
 from roofline.hardware import SdpaTime, load_hardware, write_hardware
 
-from .conftest import LOCAL_CPU
+from .conftest import refused_in_one_line
 
 GOOD = [[12, 1, 512, 64, 5e-4], [4, 32, 32, 64, 1.4e-4], [8, 160, 160, 64, 1.4e-3], [4, 256, 256, 64, 1.5e-3],
         [2, 1024, 1024, 64, 1.1e-2]]
@@ -26,14 +22,6 @@ def test_a_spec_without_the_probes_loads_with_none(local):
     assert local.measured.sdpa_times == ()
 
 
-def _write(tmp_path, rows):
-    data = yaml.safe_load(LOCAL_CPU.read_text())
-    data["measured"]["sdpa_times"] = rows
-    path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
-
-
 BAD = [
     ([[0, 1, 512, 64, 5e-4], *GOOD[1:]], "measured.sdpa_times: [0, 1, 512, 64", "heads, q_len, kv_len and head_dim of at least 1"),
     ([[12, 1, 0, 64, 5e-4], *GOOD[1:]], "measured.sdpa_times: [12, 1, 0, 64", "at least 1"),
@@ -47,11 +35,4 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("rows, field, words", BAD, ids=[f"{i}-{w[:14]}" for i, (_, _, w) in enumerate(BAD)])
-def test_bad_sdpa_times_are_refused_in_one_line(tmp_path, rows, field, words):
-    path = _write(tmp_path, rows)
-    with pytest.raises(HardwareSpecError) as info:
-        load_hardware(path)
-    message = str(info.value)
-    assert "\n" not in message and message.startswith(f"{path}: ")
-    assert field in message and words in message, message
+test_bad_sdpa_times_are_refused_in_one_line = refused_in_one_line(BAD, "sdpa_times")
