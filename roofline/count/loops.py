@@ -258,7 +258,10 @@ def _cat(record: OpRecord) -> LoopShape | None:
     Otherwise (a permuted, expanded or sliced input, another dtype) cat_out_cpu copies
     input by input into result.narrow(dim, ...), each a TensorIterator copy ("copy"):
     its loops are the copy's (iterator_loops over the input, the narrowed output's
-    strides first), summed over the inputs."""
+    strides first), summed over the inputs, where each input's slices are contiguous
+    (its last dimension of more than one element at unit stride); an input walked
+    element by element across its rows (ViT's class token before a transposed patch
+    grid) is not this copy, and the cat keeps the serial kernel's shape, unmodelled."""
     tensors = record.args[0] if record.args else ()
     tensors = [t for t in tensors if isinstance(t, TensorInfo) and t.numel != 0]
     if not tensors:
@@ -266,7 +269,7 @@ def _cat(record: OpRecord) -> LoopShape | None:
     ndim = len(tensors[0].shape)
     dim = int(record.args[1] if len(record.args) > 1 else record.kwargs.get("dim", 0)) % max(ndim, 1)
     total = sum(t.numel for t in tensors)
-    if _serial_cat(tensors):
+    if _serial_cat(tensors) or not all(_unit_inner(t) for t in tensors if t.stride is not None):
         loops = sum(math.prod(t.shape[:dim]) for t in tensors)
         return LoopShape(loops, total / loops if _known(loops > 0) else total)
     out_shape = list(tensors[0].shape)

@@ -165,6 +165,12 @@ def test_cats_of_strided_inputs_run_the_copy_kernel_by_hand():
     # copy path; out.narrow(0, ...) of [6, 4] is contiguous: each input one loop of 12
     i = torch.arange(12, dtype=torch.int32).reshape(3, 4)
     assert _kernels(lambda a, b: torch.cat([a, b], 0), i, i) == [("aten.cat", 2.0, 12.0, "copy")]
+    # a class token [1, 1, 4] before a transposed grid [1, 4, 3].transpose(1, 2) (strides
+    # 12, 1, 3: its last dim steps 3) along dim 1: the copy walks the grid element by
+    # element, not the slice copy; the serial kernel's shape, as before: one slice per
+    # input, 2 loops of (4 + 12) / 2 = 8
+    token, grid = torch.randn(1, 1, 4), torch.randn(1, 4, 3).transpose(1, 2)
+    assert _kernels(lambda a, b: torch.cat([a, b], 1), token, grid) == [("aten.cat", 2.0, 8.0, "")]
 
 
 def test_contiguous_cats_keep_their_shape_and_kernel():
