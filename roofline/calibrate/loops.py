@@ -51,8 +51,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from roofline.calibrate.bench import MiB, best_cold_time, best_time, cache_flusher
-from roofline.calibrate.machine import cpu_caches
+from roofline.calibrate.bench import best_cold_time, best_time, cache_flusher
+from roofline.calibrate.machine import last_cache_bytes
 from roofline.count.loops import without_kernel
 from roofline.efficiency.cpu import threads_used
 from roofline.measure import Timer
@@ -185,7 +185,7 @@ def measure_short_loops(device: str, timer: Timer, repeats: int, min_sample_s: f
     cases = [{"op": name, "inner": inner, "loops": loops, "elements": loops * inner,
               "call": (lambda fn=fn, args=args: fn(*args)), "source": args[0]}
              for name, inner, fn, args, loops in loop_cases(device)]
-    flush = _cold_output_flush(device) if any(c["op"] in _COPY_FAMILIES for c in cases) else None
+    flush = cache_flusher(device, last_cache_bytes("cpu")) if any(c["op"] in _COPY_FAMILIES for c in cases) else None
     samples: list[list[float]] = [[] for _ in cases]
     for _ in range(max(rounds, 1)):
         for case, times in zip(cases, samples):
@@ -198,12 +198,6 @@ def measure_short_loops(device: str, timer: Timer, repeats: int, min_sample_s: f
     rows = [{**{k: v for k, v in case.items() if k not in ("call", "source")}, "seconds": min(times),
              "spread": max(times) / min(times) - 1.0} for case, times in zip(cases, samples)]
     return pd.DataFrame(rows, columns=["op", "inner", "loops", "elements", "seconds", "spread"])
-
-
-def _cold_output_flush(device: str) -> Callable[[], None]:
-    """A flush of the caches (twice the largest level the OS lists; 64 MiB where it says
-    nothing) for the copy families' cold outputs."""
-    return cache_flusher(device, float(max((c.capacity for c in cpu_caches()), default=64 * MiB)))
 
 
 def fit_loop_costs(loops: pd.DataFrame, curves: pd.DataFrame, threads: int) -> pd.DataFrame:

@@ -136,7 +136,7 @@ def last_cache_bytes(kind: str) -> float:
 
 
 def device_facts(kind: str, plateaus: list[tuple[float, float, float]],
-                  notes: list[str]) -> tuple[list[tuple[str, float]], float, str, str]:
+                 notes: list[str]) -> tuple[list[tuple[str, float]], float, str, str]:
     """(caches [(name, bytes)], DRAM bytes, device name, vendor): from the device or OS
     where it says, else from the curve's plateaus (with a note saying so)."""
     if kind == "cuda":
