@@ -289,15 +289,16 @@ def loop_terms(ops: pd.DataFrame, record: CalibrationRecord | None) -> LoopTerms
     kind = own.astype(float)
     for kernel, steps in LOOP_KERNELS.items():  # a kernel variant steps as its own class
         kind = np.where(kernels == kernel, VECTORS_PER_STEP[steps], kind)
+    keys = np.array([loop_key(name, kernel) for name, kernel in zip(names, kernels)], dtype=object)
     # A variant told apart only lately runs as the op's usual kernel on a record without its family.
-    unmeasured = np.isin(kernels, MEASURED_ONLY_KERNELS) & ~np.isin(
-        [loop_key(name, kernel) for name, kernel in zip(names, kernels)], list(per_op))
-    kernels, kind = np.where(unmeasured, "", kernels), np.where(unmeasured, own, kind)
+    unmeasured = np.isin(kernels, MEASURED_ONLY_KERNELS) & ~np.isin(keys, list(per_op))
+    kernels, kind, keys = (np.where(unmeasured, "", kernels), np.where(unmeasured, own, kind),
+                           np.where(unmeasured, names, keys))
     # A variant without its own family takes the op's family where it steps the same way
     # (an outer reduction), the element-wise median where not (a strided copy's elements
     # are scalar copies, not the memcpy of a slice).
-    costs = np.array([per_op.get(loop_key(name, kernel), per_op.get(name, default) if same else default)
-                      for name, kernel, same in zip(names, kernels, kind == own)], dtype=float).reshape(n, 2)
+    costs = np.array([per_op.get(key, per_op.get(name, default) if same else default)
+                      for key, name, same in zip(keys, names, kind == own)], dtype=float).reshape(n, 2)
     step = np.maximum(kind * vector_bytes(record.isa) / item_sizes(ops["dtype"]), 1.0)
     return LoopTerms(costs[:, 0], costs[:, 1], step, np.isin(kernels, ROOFLINE_FLOOR_KERNELS))
 

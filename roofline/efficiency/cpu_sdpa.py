@@ -103,11 +103,9 @@ def sdpa_blocks(heads: np.ndarray, q_len: np.ndarray, kv_len: np.ndarray, head_d
     heads, q_len, kv_len, head_dim = (np.asarray(a, dtype=float) for a in (heads, q_len, kv_len, head_dim))
     causal = np.asarray(causal, dtype=bool)
     full_blocks = np.ceil(q_len / q_split(q_len)) * np.ceil(kv_len / KV_SPLIT)
-    if causal.any():  # only the causal calls walk their query blocks
-        masked_keys, masked_blocks = causal_keys(np.where(causal, q_len, 1.0), kv_len)
-        keys, blocks = np.where(causal, masked_keys, kv_len), np.where(causal, masked_blocks, full_blocks)
-    else:
-        keys, blocks = kv_len, full_blocks
+    # the other calls walk one query block of one query: a single step of causal_keys' loop
+    masked_keys, masked_blocks = causal_keys(np.where(causal, q_len, 1.0), kv_len)
+    keys, blocks = np.where(causal, masked_keys, kv_len), np.where(causal, masked_blocks, full_blocks)
     scores = heads * q_len * keys
     return SdpaBlocks(blocks=heads * blocks, scores=scores, gemm_flops=4.0 * scores * head_dim,
                       kv_bytes=heads * kv_len * 2.0 * head_dim * FP32_BYTES)
