@@ -54,7 +54,7 @@ from roofline.hardware import HardwareSpec
 __all__ = [
     "FUSED_GEMM_FRACTION", "FUSED_TILES", "IMPLICIT_TILES", "SATURATION_WARPS", "TRANSFORM_ELEMENTS_PER_SM_CYCLE",
     "WINOGRAD_POINTS", "conv_algorithms_s", "conv_s", "explicit_gemm_s", "implicit_gemm_multiplies", "implicit_gemm_s",
-    "lanes_per_sm", "saturated_s", "winograd_fused_s", "winograd_multiplies", "winograd_nonfused_s", "winograd_s",
+    "lanes_per_sm", "saturated_s", "winograd_fused_s", "winograd_multiplies", "winograd_nonfused_s",
     "winograd_tiles",
 ]
 
@@ -257,15 +257,4 @@ def conv_s(n, p, q, c, k, *, hw: HardwareSpec, peak_flops, itemsize=4.0) -> np.n
         return np.full(shape, np.inf)
     times = conv_algorithms_s(*sizes, hw=hw, peak_flops=peak_flops, itemsize=itemsize)
     best = np.minimum.reduce([np.broadcast_to(t, shape) for t in times.values()])
-    return np.where(eligible, best, np.inf) + np.zeros(shape)
-
-
-def winograd_s(n, p, q, c, k, *, hw: HardwareSpec, peak_flops, itemsize=4.0) -> np.ndarray:
-    """Seconds of the faster Winograd algorithm alone (as conv_s, Winograd only)."""
-    shape, eligible, sizes = _finite_sizes(n, p, q, c, k, peak_flops)
-    if hw.kernel_model is None:
-        return np.full(shape, np.inf)
-    n, p, q, c, k = sizes
-    args = {"hw": hw, "peak_flops": peak_flops, "itemsize": itemsize}
-    best = np.minimum(winograd_nonfused_s(n, p, q, p, q, c, k, **args), winograd_fused_s(n, p, q, p, q, c, k, **args))
     return np.where(eligible, best, np.inf) + np.zeros(shape)

@@ -21,7 +21,6 @@ from roofline.efficiency.conv import (
     winograd_fused_s,
     winograd_multiplies,
     winograd_nonfused_s,
-    winograd_s,
     winograd_tiles,
 )
 from roofline.hardware import load_hardware
@@ -181,7 +180,6 @@ def test_tensor_core_convs_run_as_gemms():
 def test_nothing_without_a_kernel_model():
     plain = dataclasses.replace(V100, kernel_model=None)
     assert conv_s(1, 8, 8, 4, 4, hw=plain, peak_flops=FP32_PEAK) == np.inf
-    assert winograd_s(1, 8, 8, 4, 4, hw=plain, peak_flops=FP32_PEAK) == np.inf
 
 
 ALGORITHMS = (implicit_gemm_s, explicit_gemm_s, winograd_nonfused_s, winograd_fused_s)
