@@ -18,7 +18,6 @@ the same cat on tensors of the same shapes, strides and dtypes, on --hw and, wit
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
 import time
 from pathlib import Path
@@ -29,10 +28,6 @@ import torch
 DEFAULT_MODELS = "nlm-blocks,nlm-sort,nscl"
 
 
-def _faults() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-
-
 def time_cats(name: str, forwards: int) -> list[dict[str, Any]]:
     """Every torch.cat of one forward of zoo model ``name``: its inputs' (shape, stride,
     dtype), dim, and per forward its thread seconds and page faults (the first forward
@@ -40,6 +35,7 @@ def time_cats(name: str, forwards: int) -> list[dict[str, Any]]:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from fidelity import case
 
+    from roofline.measure.timing import page_faults
     from roofline.targets import build_target
 
     target, batch, options = case(name)
@@ -49,9 +45,9 @@ def time_cats(name: str, forwards: int) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
 
     def timed_cat(tensors: Any, dim: int = 0, **kw: Any) -> torch.Tensor:
-        faults, start = _faults(), time.thread_time_ns()
+        faults, start = page_faults(), time.thread_time_ns()
         out = original(tensors, dim, **kw)
-        seconds, faulted = (time.thread_time_ns() - start) * 1e-9, _faults() - faults
+        seconds, faulted = (time.thread_time_ns() - start) * 1e-9, int(page_faults() - faults)
         calls.append({"inputs": [(tuple(t.shape), tuple(t.stride()), t.dtype) for t in tensors], "dim": dim,
                       "seconds": seconds, "faults": faulted})
         return out
