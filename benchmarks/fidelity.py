@@ -14,7 +14,10 @@ How it measures (why each choice):
   is given back between models.
 - Ops are timed inline (roofline.measure, method "inline"): each op where it runs, in
   2 warm-up and 7 timed forwards, the median kept; the forward is also timed whole, and
-  torch.profiler's self-time total is read as a cross-check.
+  torch.profiler's self-time total is read as a cross-check. --method profile takes each
+  op's torch.profiler span instead, in forwards with no dispatch mode: inline timing
+  calls the op through its OpOverload, whose Python argument parsing lands in the span
+  (ops of a few microseconds measure up to twice their time in a forward).
 - Small inputs: batch 1 and the sizes in OPTIONS, so the whole zoo runs in a few minutes
   on 2 cores. A model is skipped, with the reason listed, when its parameters would
   take more than MAX_PARAM_FRACTION of this machine's memory, or when its forward is
@@ -54,6 +57,13 @@ EXTRA_CASES: dict[str, tuple[str, int, dict[str, Any]]] = {
     "hf-bert-base": ("hf:bert-base-uncased", 1, {"seq": 128}),
     "hf-bert-base-b8": ("hf:bert-base-uncased", 8, {"seq": 128}),
 }
+#: How each --method times an op, as the report says it.
+PER_OP_METHOD = {
+    "inline": "inline (each op timed where it runs, from the dispatch mode that records it)",
+    "profile": ("profile (each op's torch.profiler span, from the dispatcher's entry, in forwards with no dispatch "
+                "mode; wall-clock spans; inline timing would add the OpOverload's Python argument parsing to every "
+                "op)"),
+}
 #: Runs of the whole list, interleaved (every model once per run): each model's result is
 #: its run with the fastest forward, the spread of its forwards the noise floor.
 RUNS = 3
@@ -73,7 +83,7 @@ def case(name: str) -> tuple[str, int, dict[str, Any]]:
 
 
 def run_one(name: str, hw: str, device: str, threads: int | None, warmup: int, repeats: int,
-            clock: str = "wall") -> dict[str, Any]:
+            clock: str = "wall", method: str = "inline") -> dict[str, Any]:
     """Analyse, measure and compare one zoo model (or extra case); a JSON-able result."""
     import torch
 
@@ -91,7 +101,7 @@ def run_one(name: str, hw: str, device: str, threads: int | None, warmup: int, r
     if hasattr(model, "eval"):
         model.eval()
     a, m, c = validate(model, inputs, hw=spec, device=device, name=label, warmup=warmup, repeats=repeats,
-                       clock=clock)
+                       clock=clock, method=method)
     by_category = c.by_category().reset_index().replace({math.nan: None}).to_dict(orient="records")
     ops = c.ops.assign(abs_error=(c.ops["predicted_s"] - c.ops["measured_s"]).abs())
     total = float(c.ops["measured_s"].sum())
@@ -195,6 +205,8 @@ def run_child(name: str, args: argparse.Namespace) -> dict[str, Any]:
             command += ["--threads", str(args.threads)]
         if args.clock != "wall":
             command += ["--clock", args.clock]
+        if args.method != "inline":
+            command += ["--method", args.method]
         started = time.perf_counter()
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, cwd=ROOT)
@@ -294,7 +306,7 @@ def write_report(path: Path, results: list[dict[str, Any]], skipped: list[tuple[
         f"- Runs: {args.runs}, interleaved (every model once per run, each in a fresh process); each model's "
         "figures are those of its run with the fastest whole forward, and the run-to-run spread (slowest "
         "forward over fastest) is the noise floor.",
-        f"- Per-op times: inline (each op timed where it runs in {args.warmup} warm-up + {args.repeats} timed "
+        f"- Per-op times: {PER_OP_METHOD[args.method]} (in {args.warmup} warm-up + {args.repeats} timed "
         "forwards, median); forward: the whole forward timed uninstrumented (median of "
         f"{args.repeats}); profiler: torch.profiler's summed self "
         f"{'CUDA' if args.device == 'cuda' else 'CPU'} time of one forward.",
@@ -455,6 +467,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--clock", choices=("wall", "thread"), default="wall",
                         help="CPU timing: wall time, or the thread's CPU time (needs --threads 1; for busy machines)")
+    parser.add_argument("--method", choices=("inline", "profile"), default="inline",
+                        help="per-op times: each op timed where it runs under a dispatch mode (inline), or its "
+                             "torch.profiler span in forwards with no dispatch mode (profile)")
     parser.add_argument("--warmup", type=int, default=WARMUP)
     parser.add_argument("--repeats", type=int, default=REPEATS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -465,7 +480,8 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(ROOT)
 
     if args.child:
-        result = run_one(args.child, args.hw, args.device, args.threads, args.warmup, args.repeats, args.clock)
+        result = run_one(args.child, args.hw, args.device, args.threads, args.warmup, args.repeats, args.clock,
+                         args.method)
         Path(args.json).write_text(json.dumps(result, default=float))
         return 0
 

@@ -144,8 +144,9 @@ def _add_validate(commands_: _Subparsers) -> None:
                         "taken on any device, instead of running it here")
     p.add_argument("--meta", action="store_true",
                    help="with --profile: build the model on the meta device (it is only analysed, never run here)")
-    p.add_argument("--method", choices=("inline", "replay"), default="inline", help="time ops in real forwards (inline) or re-run each in isolation (replay)")
-    p.add_argument("--warmup", type=count(0), default=2, help="warm-up forwards (inline) or calls (replay)")
+    p.add_argument("--method", choices=("inline", "profile", "replay"), default="inline",
+                   help="time ops in real forwards (inline), from torch.profiler spans of forwards with no dispatch mode (profile: no Python argument parsing inside an op's time), or re-run each in isolation (replay)")
+    p.add_argument("--warmup", type=count(0), default=2, help="warm-up forwards (inline, profile) or calls (replay)")
     p.add_argument("--repeats", type=count(1), default=7, help="timed forwards (inline) or batches (replay); the median is kept")
     p.add_argument("--threads", type=count(1), default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--clock", choices=("wall", "thread"), default="wall", help=_CLOCK_HELP)

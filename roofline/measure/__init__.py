@@ -1,7 +1,7 @@
 """Measure: run the same ops analyze() counts for real, time them, and compare the times
 with the predictions. timing.py holds the one timer for the package (Timer, CudaTimer,
 ThreadTimer, timer_for, time_callable), per_op.py the CaptureMode that times every op
-through capture's public hooks, run.py measure() and Measurement (the timed passes and
+through capture's public hooks, profiled.py per-op times from torch.profiler spans, run.py measure() and Measurement (the timed passes and
 the whole-forward and profiler cross-checks), compare.py the join of a Measurement with
 an Analysis and its error metrics, trace.py the per-op times of a torch.profiler trace
 taken anywhere and profile.py its join with an Analysis (compare_trace). This package may import roofline.capture, count's
@@ -12,9 +12,9 @@ types, errors and _io; never report, cli or tools.
     c = roofline.measure.compare_trace(analysis, "trace.json")  # a profiler trace, any device
 """
 
-from roofline.measure.per_op import METHODS, OpTiming, OpTimingMode
+from roofline.measure.per_op import OpTiming, OpTimingMode
 from roofline.measure.profile import compare_trace
-from roofline.measure.run import MEASURE_COLUMNS, Measurement, measure
+from roofline.measure.run import MEASURE_COLUMNS, METHODS, Measurement, measure
 from roofline.measure.timing import CLOCKS, CudaTimer, ThreadTimer, Timer, time_callable, timer_for
 
 __all__ = [

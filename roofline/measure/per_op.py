@@ -22,7 +22,8 @@ from roofline.measure.timing import MAX_INNER, Timer, time_callable
 
 __all__ = ["METHODS", "OpTiming", "OpTimingMode"]
 
-#: Ways to time the ops (see roofline.measure.run).
+#: Ways this mode times the ops (see roofline.measure.run, whose "profile" reads them from
+#: torch.profiler instead: roofline.measure.profiled).
 METHODS = ("inline", "replay")
 #: At most this many bytes of clones held for one replay batch of an in-place op.
 MAX_CLONE_BYTES = 256e6

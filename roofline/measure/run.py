@@ -16,6 +16,14 @@ records). Two ways to time each op:
   add up to the forward (less the Python between ops). Nothing runs twice, so in-place
   ops need no copies; the inputs are cloned for every forward and the model's buffers
   are put back after each, so every forward starts from the same state.
+* ``method="profile"``: one forward under the dispatch mode records the ops (its inline
+  times kept only for ops the profiler does not show: a symbolic op); then ``warmup +
+  repeats`` forwards with no dispatch mode run under torch.profiler, each op's span
+  (opened at the dispatcher, after argument parsing) paired with the records as a diff
+  pairs lines, the median over the timed forwards kept (roofline.measure.profiled).
+  Inline timing calls each op from Python through its OpOverload, whose generic argument
+  parsing lands inside the timed span: ops of a few microseconds measure up to twice
+  what they take in a forward. Profiler spans are wall-clock times whatever ``clock``.
 * ``method="replay"``: one forward; at each op, before its real call, the op is called
   again and again on the same arguments: warm-up calls, then ``repeats`` batches of
   ``inner`` calls (``inner`` grows until a batch lasts ``min_batch_s``), the median batch
@@ -48,11 +56,15 @@ from roofline._io import progress as progress_bar
 from roofline.capture import OpRecord, call_model
 from roofline.capture.inputs import cast_inputs, clone_inputs, tensors_in
 from roofline.errors import RooflineError
-from roofline.measure.per_op import METHODS, OpTiming, OpTimingMode
+from roofline.measure.per_op import METHODS as MODE_METHODS
+from roofline.measure.per_op import OpTiming, OpTimingMode
+from roofline.measure.profiled import profiled_op_seconds
 from roofline.measure.timing import DEFAULT_REPEATS, DEFAULT_WARMUP, Timer, page_faults, timer_for
 
 __all__ = ["Measurement", "measure", "MEASURE_COLUMNS", "METHODS"]
 
+#: Ways measure() times the ops (see the module doc).
+METHODS = (*MODE_METHODS, "profile")
 #: Columns of Measurement.ops.
 MEASURE_COLUMNS = ("op", "module", "measured_s", "min_s", "repeats", "inner", "mutates")
 #: A replay batch lasts at least this long (s): perf_counter and CUDA events both
@@ -166,12 +178,17 @@ def measure(
     timer = timer_for(where, clock)
     min_batch = DEFAULT_MIN_BATCH_S[where] if min_batch_s is None else min_batch_s
     label = name or type(model).__name__
-    passes = warmup + repeats if method == "inline" else 1
+    passes = {"inline": warmup + repeats, "replay": 1, "profile": 1 + warmup + repeats}[method]
 
     with progress_bar(progress, "timing", passes) as advance, torch.set_grad_enabled(grad):
-        first, samples = _timed_passes(
-            model, inputs, label, timer, method, warmup, repeats, min_batch, advance if progress else None
-        )
+        step = advance if progress else None
+        if method == "profile":
+            first, fallback = _timed_passes(model, inputs, label, timer, "inline", 0, 1, min_batch, step)
+            samples = profiled_op_seconds(model, inputs, [r.packet for r in first[0].records], warmup=warmup,
+                                          repeats=repeats, buffers_restored=_buffers_restored, on_forward=step)
+        else:
+            first, samples = _timed_passes(model, inputs, label, timer, method, warmup, repeats, min_batch, step)
+            fallback = []
         timer.sync()
         forward_s, faults = _time_forward(model, inputs, timer, warmup=1, repeats=forward_repeats or repeats)
         if profiler_runs > 0:
@@ -184,7 +201,7 @@ def measure(
         name=label,
         device=where,
         method=method,
-        ops=_ops_frame(mode.records, method, samples, mode.timings, repeats),
+        ops=_ops_frame(mode.records, method, samples, mode.timings, repeats, fallback[0] if fallback else None),
         forward_s=forward_s,
         profiler_s=profiler_s,
         profiler_kind=profiler_kind,
@@ -314,11 +331,13 @@ def _check_same_ops(first: list[OpRecord], again: list[OpRecord], label: str, pa
 
 
 def _ops_frame(records: list[OpRecord], method: str, samples: list[list[float]], timings: list[OpTiming],
-               repeats: int) -> pd.DataFrame:
+               repeats: int, fallback: list[float] | None = None) -> pd.DataFrame:
     """Measurement.ops: one row per record (MEASURE_COLUMNS), indexed by op index.
 
-    Inline: median and minimum over the timed passes' samples; replay: the one pass's
-    per-op batch statistics (``timings``)."""
+    Inline and profile: median and minimum over the timed passes' samples (NaN samples,
+    ops a profile did not pair, left out; an op with none takes its ``fallback`` time, the
+    recording pass's inline one); replay: the one pass's per-op batch statistics
+    (``timings``)."""
     n = len(records)
     if method == "replay":
         measured = [t.median_s for t in timings]
@@ -327,10 +346,13 @@ def _ops_frame(records: list[OpRecord], method: str, samples: list[list[float]],
         mutates = [t.mutates for t in timings]
         n_samples = [repeats] * n
     else:
-        table = pd.DataFrame(samples).T if samples and records else pd.DataFrame(index=range(n))
+        table = pd.DataFrame(samples, dtype=float).T if samples and records else pd.DataFrame(index=range(n))
+        if fallback is not None:
+            table[len(table.columns)] = [v if table.loc[i].isna().all() else math.nan for i, v in enumerate(fallback)]
         measured = table.median(axis=1).tolist() if len(table.columns) else [math.nan] * n
         fastest = table.min(axis=1).tolist() if len(table.columns) else [math.nan] * n
-        inner, mutates, n_samples = [1] * n, [False] * n, [len(samples)] * n
+        inner, mutates = [1] * n, [False] * n
+        n_samples = table.notna().sum(axis=1).astype(int).tolist() if len(table.columns) else [0] * n
     frame = pd.DataFrame(
         {
             "op": [r.packet for r in records],

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from roofline.capture import CaptureMode, call_model
-from roofline.measure import METHODS, OpTimingMode, Timer
+from roofline.measure import OpTimingMode, Timer
+from roofline.measure.per_op import METHODS
 from tests.measure.conftest import InPlaceNet
 
 
