@@ -175,6 +175,9 @@ def measure(
     where = _device_of(model, inputs)
     if where not in ("cpu", "cuda"):
         raise RooflineError(f"measure: device {where!r} is not supported (cpu or cuda)")
+    if method == "profile" and where != "cpu":
+        raise RooflineError("measure: method 'profile' reads CPU op spans; on a GPU time ops inline, or compare "
+                            "a profiler trace of the run (validate --profile)")
     timer = timer_for(where, clock)
     min_batch = DEFAULT_MIN_BATCH_S[where] if min_batch_s is None else min_batch_s
     label = name or type(model).__name__
