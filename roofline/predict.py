@@ -555,7 +555,9 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
         rated = np.isfinite(sdpa)
         compute_s = np.where(rated, np.maximum(sdpa, flops / peak), compute_s)
         attainable = np.where(rated, flops / np.where(rated, compute_s, 1.0), attainable)
-    work_s = np.maximum(compute_s, memory_s)
+    # A tensor-core GEMM's setup, pipeline fill and drain come on top of its math or its
+    # stream, once per kernel (KernelModel.tensor_gemm_fixed_s).
+    work_s = np.maximum(compute_s, memory_s) + kernel.fixed_s
     if sizes.loops is not None and traits.loops is not None and np.any(traits.loops.loop_s + traits.loops.element_s > 0):
         # A calibrated CPU runs short inner loops element by element (roofline.efficiency.cpu).
         work_s = np.where(supported & ~no_work & ~host, _looped_work_s(work_s, fresh_s, sizes.loops, traits, ndim), work_s)

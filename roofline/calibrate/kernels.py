@@ -207,11 +207,13 @@ MIN_KERNEL_S = 2e-6
 
 
 def kernel_model_of(fit: KernelFit, *, sms: int, boost_clock_hz: float, sustained_clock_hz: float,
-                    threads_per_sm: int, source: str) -> KernelModel:
-    """The KernelModel a fit gives (GEMM efficiency of the SIMT tile class, fp32)."""
+                    threads_per_sm: int, source: str, tensor_gemm_fixed_s: float = 0.0) -> KernelModel:
+    """The KernelModel a fit gives (GEMM efficiency of the SIMT tile class, fp32); the
+    tensor-core GEMMs' fixed time, which fp32 timings cannot show, as given."""
     return KernelModel(sms=sms, boost_clock_hz=boost_clock_hz, sustained_clock_hz=sustained_clock_hz,
                        gemm_efficiency={"simt": round(fit.gemm_efficiency, 3)}, k_overhead=K_OVERHEAD, latency_s=0.0,
-                       min_kernel_s=MIN_KERNEL_S, source=source, threads_per_sm=threads_per_sm)
+                       min_kernel_s=MIN_KERNEL_S, source=source, threads_per_sm=threads_per_sm,
+                       tensor_gemm_fixed_s=tensor_gemm_fixed_s)
 
 
 def fitted_spec(base: HardwareSpec, timings: KernelTimings, *, name: str, sms: int | None = None,
@@ -237,7 +239,8 @@ def fitted_spec(base: HardwareSpec, timings: KernelTimings, *, name: str, sms: i
               f"element-wise rows) over spec {base.name}; sms and clocks: "
               + ("given" if known is None else f"from {base.name}"))
     model = kernel_model_of(fit, sms=sms, boost_clock_hz=boost, sustained_clock_hz=sustained,
-                            threads_per_sm=known.threads_per_sm if known is not None else 2048, source=source)
+                            threads_per_sm=known.threads_per_sm if known is not None else 2048, source=source,
+                            tensor_gemm_fixed_s=known.tensor_gemm_fixed_s if known is not None else 0.0)
     if known is not None:  # the L2's layout is the chip's, not the fit's
         model = replace(model, l2_partitions=known.l2_partitions)
     efficiency = replace(base.efficiency, memory=round(fit.memory_efficiency, 3))

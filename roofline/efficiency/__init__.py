@@ -62,13 +62,16 @@ class OpEfficiency:
     """Per op: ``compute``, the fraction (0, 1] of the peak FLOP/s it attains;
     ``latency_s``, the start-up its bytes pay (s); ``floor_s``, the least time its kernel
     takes (s); ``reread_s``, the time a row-wise reduction spends reading its rows again
-    beyond the compulsory bytes (s, 0 for other ops). Memory-bound ops keep the fraction
-    of the bandwidth the spec gives them."""
+    beyond the compulsory bytes (s, 0 for other ops); ``fixed_s``, time its kernel takes
+    beyond its compute or memory time (s: a tensor-core GEMM's setup, pipeline fill and
+    drain, KernelModel.tensor_gemm_fixed_s; 0 for other ops). Memory-bound ops keep the
+    fraction of the bandwidth the spec gives them."""
 
     compute: np.ndarray
     latency_s: np.ndarray
     floor_s: np.ndarray
     reread_s: np.ndarray | float = 0.0
+    fixed_s: np.ndarray | float = 0.0
 
 
 def gemm_shapes(ops: pd.DataFrame) -> np.ndarray | None:
@@ -105,6 +108,7 @@ def kernel_efficiency_arrays(gemm: tuple[np.ndarray, ...] | None, hw: HardwareSp
     if model is None:
         return OpEfficiency(np.broadcast_to(compute, shape), np.zeros(shape), np.zeros(shape))
     attained = np.broadcast_to(np.asarray(compute, dtype=float), shape)
+    fixed = np.zeros(shape)
     if gemm is not None:
         is_gemm = np.isfinite(gemm[0]) & np.isfinite(gemm[1]) & np.isfinite(gemm[2]) & np.isfinite(gemm[3]) & does_work
         for tile_class, menu in TILE_MENUS.items():
@@ -119,11 +123,13 @@ def kernel_efficiency_arrays(gemm: tuple[np.ndarray, ...] | None, hw: HardwareSp
             if tile_class == "simt" and model.batched_tiles:
                 shape_fraction, ideal = _batched(sizes, model, shape_fraction, ideal)
             attained = np.where(chosen, ideal * shape_fraction, attained)
+            if tile_class == "tensor":
+                fixed = np.where(chosen, model.tensor_gemm_fixed_s, fixed)
     # A card held below its boost clock reaches every compute peak in that proportion.
     attained = attained * model.clock_ratio
     latency = np.where(does_work, model.latency_s, 0.0) + np.zeros(shape)
     floor = np.where(does_work, model.min_kernel_s, 0.0) + np.zeros(shape)
-    return OpEfficiency(attained, latency, floor, np.where(does_work, reread_s, 0.0))
+    return OpEfficiency(attained, latency, floor, np.where(does_work, reread_s, 0.0), fixed)
 
 
 def _batched(sizes: tuple[np.ndarray, ...], model: KernelModel, shape_fraction: np.ndarray,

@@ -273,6 +273,8 @@ def _parse_kernel_model(model: KernelModelSchema | None, read: _Reader) -> Kerne
         k_overhead=model.k_overhead,
         latency_s=read.quantity(model.latency, "time", "kernel_model.latency") if model.latency else 0.0,
         min_kernel_s=read.quantity(model.min_kernel, "time", "kernel_model.min_kernel") if model.min_kernel else 0.0,
+        tensor_gemm_fixed_s=(read.quantity(model.tensor_gemm_fixed, "time", "kernel_model.tensor_gemm_fixed")
+                             if model.tensor_gemm_fixed else 0.0),
         source=model.source, threads_per_sm=model.threads_per_sm, l2_partitions=model.l2_partitions,
         batched_tiles=tuple(tuple(tile) for tile in model.batched_tiles),
     )
@@ -344,6 +346,7 @@ _KERNEL_RANGES: dict[str, tuple[float, float, str]] = {
     "k_overhead": (0, 10_000, "K steps from 0 to 10000"),
     "latency": (0, MAX_OVERHEAD, f"a time from 0 to {format_quantity(MAX_OVERHEAD, 'time')}"),
     "min_kernel": (0, MAX_OVERHEAD, f"a time from 0 to {format_quantity(MAX_OVERHEAD, 'time')}"),
+    "tensor_gemm_fixed": (0, MAX_OVERHEAD, f"a time from 0 to {format_quantity(MAX_OVERHEAD, 'time')}"),
     "threads_per_sm": (32, 4096, "a count of threads from 32 to 4096"),
     "l2_partitions": (1, 16, "a count of L2 partitions from 1 to 16"),
 }
@@ -355,6 +358,7 @@ def kernel_model_problems(model: KernelModel) -> list[str]:
     values = {"sms": model.sms, "boost_clock_mhz": model.boost_clock_hz / 1e6,
               "sustained_clock_mhz": model.sustained_clock_hz / 1e6, "k_overhead": model.k_overhead,
               "latency": model.latency_s, "min_kernel": model.min_kernel_s,
+              "tensor_gemm_fixed": model.tensor_gemm_fixed_s,
               "threads_per_sm": model.threads_per_sm, "l2_partitions": model.l2_partitions}
     problems = [
         f"kernel_model.{name}: expected {what}, got {show_value(values[name])}"

@@ -445,6 +445,8 @@ def _kernel_model_doc(model: KernelModel) -> dict[str, Any]:
         "k_overhead": model.k_overhead,
         "latency": format_quantity(model.latency_s, "time", exact=True) if model.latency_s else 0.0,
         "min_kernel": format_quantity(model.min_kernel_s, "time", exact=True) if model.min_kernel_s else 0.0,
+        **({"tensor_gemm_fixed": format_quantity(model.tensor_gemm_fixed_s, "time", exact=True)}
+           if model.tensor_gemm_fixed_s else {}),
         "threads_per_sm": model.threads_per_sm,
         **({"batched_tiles": [list(tile) for tile in model.batched_tiles]} if model.batched_tiles else {}),
         **({"l2_partitions": model.l2_partitions} if model.l2_partitions != 1 else {}),

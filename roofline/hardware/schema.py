@@ -143,6 +143,7 @@ class KernelModelSchema(_Strict):
     k_overhead: _Number = 0.0
     latency: Any = 0.0
     min_kernel: Any = 0.0
+    tensor_gemm_fixed: Any = 0.0
     threads_per_sm: _Int = 2048
     batched_tiles: list[tuple[_TileSide, _TileSide, _TileSide]] = []
     l2_partitions: _Int = 1

@@ -357,6 +357,12 @@ class KernelModel:
     k_overhead: K steps of fixed cost per GEMM tile (prologue, epilogue). latency_s: a
     kernel's memory start-up before its bytes stream at the sustained bandwidth.
     min_kernel_s: the shortest a kernel takes, launched back to back.
+    tensor_gemm_fixed_s: the time a GEMM kernel on tensor cores takes beyond its tiles'
+    math, once per kernel: from launch to the first tile's math (setup, filling the load
+    pipeline from DRAM) and from the last tile's math to the end (epilogue, drain). Once
+    per kernel, not per wave: large tensor-core GEMMs reach their whole-tile efficiency
+    with no per-wave loss (persistent kernels overlap a tile's epilogue with the next
+    tile's loads; resident tiles overlap each other's). 0: none modelled.
     threads_per_sm: resident threads an SM holds at most (2048 on Pascal, Volta, A100
     and Hopper; 1024 on Turing; 1536 on GA10x and Ada): how many blocks of a row-wise
     reduction run at once (roofline.efficiency.reduction).
@@ -382,6 +388,7 @@ class KernelModel:
     threads_per_sm: int = 2048
     batched_tiles: tuple[tuple[int, int, int], ...] = ()
     l2_partitions: int = 1
+    tensor_gemm_fixed_s: float = 0.0
 
     @property
     def clock_ratio(self) -> float:
@@ -391,7 +398,7 @@ class KernelModel:
     def __hash__(self) -> int:  # the dict field is unhashable; hash its items
         return hash((self.sms, self.boost_clock_hz, self.sustained_clock_hz, tuple(sorted(self.gemm_efficiency.items())),
                      self.k_overhead, self.latency_s, self.min_kernel_s, self.threads_per_sm, self.batched_tiles,
-                     self.l2_partitions))
+                     self.l2_partitions, self.tensor_gemm_fixed_s))
 
 
 # --------------------------------------------------------------------------- the spec

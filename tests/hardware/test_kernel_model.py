@@ -53,6 +53,8 @@ def test_round_trips_through_write_and_load(tmp_path):
         ("k_overhead: 16", "k_overhead: 16\n  batched_tiles: [[128, 0, 1]]"),
         ("k_overhead: 16", "k_overhead: 16\n  batched_tiles: [[128, 128]]"),
         ("k_overhead: 16", "k_overhead: 16\n  l2_partitions: 0"),
+        ("k_overhead: 16", "k_overhead: 16\n  tensor_gemm_fixed: 2 s"),
+        ("k_overhead: 16", "k_overhead: 16\n  tensor_gemm_fixed: soon"),
     ],
 )
 def test_bad_values_are_one_line_naming_the_field(tmp_path, change, message):
@@ -84,6 +86,16 @@ def test_l2_partitions_are_parsed_and_written_back(tmp_path):
     # Left out, the L2 is one partition.
     path.write_text(spec_text(BLOCK))
     assert load_hardware(path).kernel_model.l2_partitions == 1
+
+
+def test_tensor_gemm_fixed_is_parsed_and_written_back(tmp_path):
+    path = tmp_path / "gpu.yaml"
+    path.write_text(spec_text(BLOCK.replace("k_overhead: 16", "k_overhead: 16\n  tensor_gemm_fixed: 6 us")))
+    model = load_hardware(path).kernel_model
+    assert model.tensor_gemm_fixed_s == pytest.approx(6e-6)
+    assert load_hardware(write_hardware(load_hardware(path), tmp_path / "again.yaml")).kernel_model == model
+    path.write_text(spec_text(BLOCK))  # left out: none
+    assert load_hardware(path).kernel_model.tensor_gemm_fixed_s == 0.0
 
 
 def test_fitted_specs_say_where_their_figures_come_from():
