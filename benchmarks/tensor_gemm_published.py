@@ -2,8 +2,8 @@
 predictions on A100, H100 and H200, whose tensor-core path no measurement in
 ../shared/gpu-measurements covers (NeuSight's runs are fp32)?
 
-    python benchmarks/tensor_gemm_published.py            # table and summary to stdout
-    python benchmarks/tensor_gemm_published.py --before   # without kernel_model.tensor_gemm_fixed
+    python benchmarks/tensor_gemm_published.py                                    # to stdout
+    python benchmarks/tensor_gemm_published.py --write docs/fidelity-tensor-gemm.md
 
 Each figure below is a published measurement, cited by its URL (numbers copied from the
 page, nothing else): cuBLAS / torch.matmul / torch.bmm / F.linear in bf16 or fp16, the
@@ -178,35 +178,65 @@ def without_fixed_time(spec: object) -> object:
     return dataclasses.replace(spec, kernel_model=model)
 
 
+def errors(specs: dict[str, object]) -> list[tuple[Figure, float, float]]:
+    """(figure, predicted microseconds, predicted / measured - 1) for every figure."""
+    rows = []
+    for figure in FIGURES:
+        predicted_us = predicted_s(figure, specs[figure.spec]) * 1e6
+        rows.append((figure, predicted_us, predicted_us / figure.measured_us - 1))
+    return rows
+
+
+def summary_lines(rows: list[tuple[Figure, float, float]], before: list[tuple[Figure, float, float]]) -> list[str]:
+    """Markdown table: median |error| (median signed) per set, spec and band, with and
+    without the fixed time."""
+    groups: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
+    for (figure, _, error), (_, _, old) in zip(rows, before):
+        groups.setdefault(("fit" if figure.fitted else "held out", figure.spec, band(figure)), []).append((error, old))
+    lines = ["| set | spec | band | figures | median \\|error\\| (signed) | without tensor_gemm_fixed |",
+             "| --- | --- | --- | ---: | ---: | ---: |"]
+    for (kind, spec, size), pairs in sorted(groups.items()):
+        now, old = [p[0] for p in pairs], [p[1] for p in pairs]
+        lines.append(f"| {kind} | {spec} | {size} | {len(pairs)} | {statistics.median(abs(e) for e in now):.1%} "
+                     f"({statistics.median(now):+.1%}) | {statistics.median(abs(e) for e in old):.1%} "
+                     f"({statistics.median(old):+.1%}) |")
+    held_now = [abs(e) for f, _, e in rows if not f.fitted]
+    held_old = [abs(e) for f, _, e in before if not f.fitted]
+    lines += ["", f"All held-out figures ({len(held_now)}): median |error| {statistics.median(held_now):.1%}, largest "
+              f"{max(held_now):.1%} (without the fixed time: {statistics.median(held_old):.1%}, largest {max(held_old):.1%})."]
+    return lines
+
+
+def figure_lines(rows: list[tuple[Figure, float, float]]) -> list[str]:
+    """Markdown table of every figure, its source, prediction and error."""
+    lines = ["| source | GPU (spec) | dtype | op | B x M x N x K | measured | predicted | error | set |",
+             "| --- | --- | --- | --- | --- | ---: | ---: | ---: | --- |"]
+    for figure, predicted_us, error in rows:
+        lines.append(f"| [{figure.source}]({figure.url}) | {figure.gpu} ({figure.spec}) | {figure.dtype} | {figure.op} | "
+                     f"{figure.batch}x{figure.m}x{figure.n}x{figure.k} | {figure.measured_us:.1f} us | "
+                     f"{predicted_us:.1f} us | {error:+.1%} | {'fit' if figure.fitted else 'held out'} |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--before", action="store_true", help="predict without kernel_model.tensor_gemm_fixed")
+    parser.add_argument("--write", metavar="MD", help="also write the tables as Markdown to this file")
     args = parser.parse_args(argv)
     from roofline.hardware import load_hardware
 
     specs = {name: load_hardware(name) for name in sorted({f.spec for f in FIGURES})}
-    if args.before:
-        specs = {name: without_fixed_time(spec) for name, spec in specs.items()}
-    rows = []
-    print(f"{'source':38} {'spec':9} {'dtype':5} {'op':6} {'B x M x N x K':24} {'measured':>10} {'predicted':>10} {'error':>7}  set")
-    for figure in FIGURES:
-        predicted_us = predicted_s(figure, specs[figure.spec]) * 1e6
-        error = predicted_us / figure.measured_us - 1
-        rows.append((figure, error))
-        shape = f"{figure.batch}x{figure.m}x{figure.n}x{figure.k}"
-        print(f"{figure.source[:38]:38} {figure.spec:9} {figure.dtype:5} {figure.op:6} {shape:24} "
-              f"{figure.measured_us:8.1f}us {predicted_us:8.1f}us {error:+7.1%}  {'fit' if figure.fitted else 'held out'}")
-    print()
-    print("median |error| (median signed) by set, GPU spec and band:")
-    groups: dict[tuple[str, str, str], list[float]] = {}
-    for figure, error in rows:
-        groups.setdefault(("fit" if figure.fitted else "held out", figure.spec, band(figure)), []).append(error)
-    for (kind, spec, size), errors in sorted(groups.items()):
-        print(f"  {kind:8} {spec:9} {size:17} n={len(errors):2}  {statistics.median(abs(e) for e in errors):6.1%} "
-              f"({statistics.median(errors):+.1%})")
-    held = [abs(e) for f, e in rows if not f.fitted]
-    print(f"all held-out figures: n={len(held)}, median |error| {statistics.median(held):.1%}, "
-          f"largest {max(held):.1%}")
+    rows = errors(specs)
+    before = errors({name: without_fixed_time(spec) for name, spec in specs.items()})
+    text = "\n".join(["## By set, spec and size band", "", *summary_lines(rows, before), "",
+                      "## Every figure", "", *figure_lines(rows)])
+    print(text)
+    if args.write:
+        header = ("# Tensor-core GEMMs against published timings\n\nWritten by `python benchmarks/tensor_gemm_published.py "
+                  f"--write {args.write}`. Each measured figure is a published cuBLAS / torch half-precision GEMM "
+                  "timing, cited by its source; the prediction is kernel_s on meta tensors (see the script's "
+                  "docstring). `fit`: XLA's single-batch H100 points, on which kernel_model.tensor_gemm_fixed (6 us) "
+                  "was fitted; every other figure is held out. Errors: predicted / measured - 1.\n\n")
+        Path(args.write).write_text(header + text + "\n")
     return 0
 
 
