@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from roofline.models import _ns_common, nlm, nscl, nsdr
+from roofline.models import _ns_common, _nsdr_dynamics, nlm, nscl, nsdr
 
 MODULES = (nscl, nsdr, nlm)
 ENTRIES = {name: build for module in MODULES for name, build in module.ZOO.items()}
@@ -216,7 +216,7 @@ def test_question_parser_shapes():
 def test_propnet_relation_encoder_runs_on_all_object_pairs():
     n, b = 3, 1
     torch.manual_seed(0)
-    propnet = nsdr.PropagationNetwork().eval()
+    propnet = _nsdr_dynamics.PropagationNetwork().eval()
     seen = {}
     propnet.relation_encoder.conv1.register_forward_hook(lambda m, i, o: seen.update(rel=i[0].shape))
     propnet.particle_encoder.conv1.register_forward_hook(lambda m, i, o: seen.update(obj=i[0].shape))
@@ -234,7 +234,7 @@ def test_propnet_relation_encoder_runs_on_all_object_pairs():
 
     # The three ways of moving rows between objects and relations agree.
     for aggregate in ("index", "sparse"):
-        other = nsdr.PropagationNetwork(aggregate=aggregate).eval()
+        other = _nsdr_dynamics.PropagationNetwork(aggregate=aggregate).eval()
         other.load_state_dict(propnet.state_dict())
         with torch.no_grad():
             next_other, collision_other = other(states, attrs, relation_attrs)
@@ -247,7 +247,7 @@ def test_propnet_relation_encoder_conv_flops():
     # 24 x 24 map -> 12 x 12 outputs, for each of B * N^2 relations:
     # FLOPs = 2 * (B N^2) * 12 * 12 * 128 * 55 * 16.
     n, b = 3, 1
-    encoder = nsdr.PropagationNetwork().relation_encoder
+    encoder = _nsdr_dynamics.PropagationNetwork().relation_encoder
     counter = FlopCounterMode(display=False)
     with torch.device("meta"), counter:
         encoder.to("meta")(torch.empty(b * n * n, 55, 24, 24, device="meta"))
