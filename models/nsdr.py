@@ -66,6 +66,7 @@ from roofline.models._ns_common import (
     SoftProgramExecutor,
     Step,
     check_part,
+    parse_questions,
     program,
     random_boxes,
 )
@@ -296,8 +297,7 @@ class NSDR(nn.Module):
             return self.frame_parser(*inputs)
         if self.part == "question_parser":
             (question,) = inputs
-            b, q, length = question.shape
-            return self.question_parser(question.reshape(b * q, length)).unflatten(0, (b, q))
+            return parse_questions(self.question_parser, question).unflatten(0, question.shape[:2])
         if self.part == "dynamics_predictor":
             frames, boxes, mask_logits, dyn_attr = inputs
             return self.dynamics_predictor(frames, boxes, mask_logits, dyn_attr,
@@ -307,12 +307,11 @@ class NSDR(nn.Module):
             return self.answer(self.scene(attribute_logits, boxes), future, counterfactual)
 
         frames, boxes, question = inputs
-        b, q, length = question.shape
         attribute_logits, mask_logits = self.frame_parser(frames, boxes)
         scene = self.scene(attribute_logits, boxes)
         future, counterfactual = self.dynamics(frames, boxes, mask_logits, scene["dynamics_attributes"])
         # Programs are fixed at build time; the parser runs as part of the workload.
-        self.question_parser(question.reshape(b * q, length))
+        parse_questions(self.question_parser, question)
         return self.answer(scene, future, counterfactual)
 
 
