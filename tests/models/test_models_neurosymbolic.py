@@ -114,14 +114,19 @@ def test_union_boxes_of_every_ordered_pair():
 # --------------------------------------------------------------------------------------
 
 
+def _certain(concepts, values):
+    """Concept probabilities [1, N, K] with object i certainly values[i] (N = len(values))."""
+    probs = torch.zeros(1, len(values), len(concepts))
+    for i, v in enumerate(values):
+        probs[0, i, concepts.index(v)] = 1.0
+    return probs
+
+
 def _hard_world(n_objects, colors, shapes, materials, sizes, left_of):
     """A world with certain (0/1) concept probabilities; left_of[i][j]: i is left of j."""
     world = {}
     for attr, values in (("color", colors), ("shape", shapes), ("material", materials), ("size", sizes)):
-        concepts = _ns_common.CLEVR_ATTRIBUTES[attr]
-        probs = torch.zeros(1, n_objects, len(concepts))
-        for i, v in enumerate(values):
-            probs[0, i, concepts.index(v)] = 1.0
+        probs = _certain(_ns_common.CLEVR_ATTRIBUTES[attr], values)
         world[f"filter:{attr}"] = probs
         world[f"query:{attr}"] = probs
         world[f"embedding:{attr}"] = probs * 10 + 0.01  # same value -> cosine 1
@@ -279,10 +284,7 @@ def test_nsdr_executor_answers_by_hand():
              "shape": ["sphere", "cube", "cylinder"]}
     world = {}
     for attr, values in attrs.items():
-        concepts = nsdr.CLEVRER_ATTRIBUTES[attr]
-        probs = torch.zeros(1, n, len(concepts))
-        for i, v in enumerate(values):
-            probs[0, i, concepts.index(v)] = 1.0
+        probs = _certain(nsdr.CLEVRER_ATTRIBUTES[attr], values)
         world[f"filter:{attr}"] = probs
         world[f"query:{attr}"] = probs
     observed = torch.zeros(1, t, n, n)
