@@ -278,15 +278,14 @@ def category_totals(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def write_report(path: Path, results: list[dict[str, Any]], skipped: list[tuple[str, str]], spec: Any,
-                 args: argparse.Namespace, elapsed_s: float) -> None:
+def _setup_lines(done: list[dict[str, Any]], spec: Any, args: argparse.Namespace, elapsed_s: float) -> list[str]:
+    """The report's title, what was run on what (machine, spec, clock, runs, how each figure
+    is timed) and the commands that reproduce it."""
     import torch
 
     flags = (f" --threads {args.threads}" if args.threads else "") + (f" --clock {args.clock}" if args.clock != "wall" else "")
-    done = [r for r in results if "summary" in r]
-    failed = [r for r in results if "error" in r]
     measured = spec.measured  # a roofline.hardware.CalibrationRecord; None for a datasheet spec
-    lines = [
+    return [
         "# Fidelity: predicted vs measured" + (" (GPU)" if args.device == "cuda" else ""),
         "",
         "Written by `python benchmarks/fidelity.py` on "
@@ -327,16 +326,26 @@ def write_report(path: Path, results: list[dict[str, Any]], skipped: list[tuple[
         "```",
         "",
     ]
-    if args.device == "cpu":
-        gpu = ROOT / DEFAULT_OUT["cuda"]
-        lines += [
-            "On a machine with a CUDA GPU, `roofline calibrate --device cuda --out hw_specs/local-gpu.yaml` "
-            "then `python benchmarks/fidelity.py --device cuda` write the same report for the GPU to "
-            f"`{DEFAULT_OUT['cuda']}`" + (" (there is one beside this file)." if gpu.exists()
-                                          else "; none has been run yet."),
-            "",
-        ]
-    lines += [
+
+
+def _gpu_note_lines(args: argparse.Namespace) -> list[str]:
+    """On a CPU report, how to write the GPU one and whether it exists."""
+    if args.device != "cpu":
+        return []
+    gpu = ROOT / DEFAULT_OUT["cuda"]
+    return [
+        "On a machine with a CUDA GPU, `roofline calibrate --device cuda --out hw_specs/local-gpu.yaml` "
+        "then `python benchmarks/fidelity.py --device cuda` write the same report for the GPU to "
+        f"`{DEFAULT_OUT['cuda']}`" + (" (there is one beside this file)." if gpu.exists()
+                                      else "; none has been run yet."),
+        "",
+    ]
+
+
+def _per_model_lines(done: list[dict[str, Any]], runs: int) -> list[str]:
+    """The per-model table, then how many models meet the targets, the noise floor over
+    ``runs`` interleaved runs and the medians over models."""
+    lines = [
         "## Per model",
         "",
         "| model | options | ops | predicted | forward | op sum | profiler | end-to-end | vs op sum | time-weighted | median op | run-to-run spread | page faults | targets |",
@@ -360,22 +369,32 @@ def write_report(path: Path, results: list[dict[str, Any]], skipped: list[tuple[
             f"{r['name']} {'yes' if abs(r['summary']['end_to_end_error']) <= 0.15 else 'no'}" for r in extra) + ".")
     spreads = sorted(r["spread"] for r in done if isinstance(r.get("spread"), float) and not math.isnan(r["spread"]))
     if spreads:
-        lines.append(f"Noise floor (each model's slowest forward over its fastest, {args.runs} interleaved runs): "
+        lines.append(f"Noise floor (each model's slowest forward over its fastest, {runs} interleaved runs): "
                      f"median {_pct(spreads[len(spreads) // 2], False)}, largest {_pct(spreads[-1], False)}.")
     if done:
         e2e = sorted(abs(r["summary"]["end_to_end_error"]) for r in done)
         tw = sorted(r["summary"]["time_weighted_error"] for r in done)
         lines.append(f"Median over models: |end-to-end| {_pct(e2e[len(e2e) // 2], False)}, "
                      f"time-weighted {_pct(tw[len(tw) // 2], False)}.")
-    lines += ["", "## Per category, all models together", "",
-              "| category | ops | predicted | measured | error of the sums | time-weighted |",
-              "|---|---:|---:|---:|---:|---:|"]
+    return lines
+
+
+def _category_lines(done: list[dict[str, Any]]) -> list[str]:
+    """The per-category table over every model, largest measured time first."""
+    lines = ["", "## Per category, all models together", "",
+             "| category | ops | predicted | measured | error of the sums | time-weighted |",
+             "|---|---:|---:|---:|---:|---:|"]
     for row in sorted(category_totals(done), key=lambda r: -r["measured_s"]):
         lines.append(f"| {row['category']} | {row['ops']} | {_time(row['predicted_s'])} | {_time(row['measured_s'])} | "
                      f"{_pct(row['error'])} | {_pct(row['time_weighted_error'], False)} |")
-    lines += ["", "## Where the error comes from", "",
-              "For each model, the op kinds with the largest absolute error (share = their "
-              "|predicted - measured| over the model's measured op time; ratio = predicted / measured).", ""]
+    return lines
+
+
+def _contributor_lines(done: list[dict[str, Any]]) -> list[str]:
+    """Per model, the three op kinds with the largest absolute error."""
+    lines = ["", "## Where the error comes from", "",
+             "For each model, the op kinds with the largest absolute error (share = their "
+             "|predicted - measured| over the model's measured op time; ratio = predicted / measured).", ""]
     for r in done:
         s = r["summary"]
         parts = []
@@ -384,12 +403,27 @@ def write_report(path: Path, results: list[dict[str, Any]], skipped: list[tuple[
             parts.append(f"{c['op'].removeprefix('aten.')} ({c['category']}, {c['count']} ops, mostly {c['bound']}-bound): "
                          f"share {_pct(c['error_share'], False)}, ratio {ratio:.2f}")
         lines.append(f"- **{r['name']}** ({'met' if s['meets_targets'] else 'missed'}): " + "; ".join(parts))
+    return lines
+
+
+def _not_run_lines(skipped: list[tuple[str, str]], failed: list[dict[str, Any]]) -> list[str]:
+    """The models skipped by the plan and those whose run failed, each with why."""
+    if not (skipped or failed):
+        return []
+    return (["## Not run", ""] + [f"- {name}: skipped: {why}" for name, why in skipped]
+            + [f"- {r['name']}: failed: {r['error']}" for r in failed] + [""])
+
+
+def write_report(path: Path, results: list[dict[str, Any]], skipped: list[tuple[str, str]], spec: Any,
+                 args: argparse.Namespace, elapsed_s: float) -> None:
+    """The Markdown report of one benchmark run (``results``: one per model, its fastest
+    run; ``elapsed_s``: seconds the run took) to ``path``, written whole or not at all."""
+    done = [r for r in results if "summary" in r]
+    failed = [r for r in results if "error" in r]
+    lines = _setup_lines(done, spec, args, elapsed_s) + _gpu_note_lines(args)
+    lines += _per_model_lines(done, args.runs) + _category_lines(done) + _contributor_lines(done)
     lines += ["", "## Why predictions fall short", "", *KNOWN_CAUSES, ""]
-    if skipped or failed:
-        lines += ["## Not run", ""]
-        lines += [f"- {name}: skipped: {why}" for name, why in skipped]
-        lines += [f"- {r['name']}: failed: {r['error']}" for r in failed]
-        lines.append("")
+    lines += _not_run_lines(skipped, failed)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text("\n".join(lines))

@@ -222,6 +222,13 @@ class Seq2SeqParser(nn.Module):
         return torch.stack(logits, dim=1)
 
 
+def parse_questions(parser: Seq2SeqParser, question: torch.Tensor) -> torch.Tensor:
+    """Questions [B, Q, L] (token ids) through ``parser`` as one batch of B * Q:
+    program logits [B * Q, program_length, program_vocab]."""
+    b, q, length = question.shape
+    return parser(question.reshape(b * q, length))
+
+
 # --------------------------------------------------------------------------------------
 # Concepts, answers and soft program execution
 # --------------------------------------------------------------------------------------
@@ -450,5 +457,5 @@ def check_part(name: str, part: str, parts: Sequence[str]) -> None:
 __all__ = [
     "AnswerSpace", "BasicBlock", "Bottleneck", "BoxPool", "CLEVR_ATTRIBUTES", "CLEVR_RELATIONS",
     "ResNetBackbone", "Seq2SeqParser", "SoftProgramExecutor", "Step", "box_sampling_grid",
-    "check_part", "concept_probabilities", "program", "random_boxes", "union_boxes",
+    "check_part", "concept_probabilities", "parse_questions", "program", "random_boxes", "union_boxes",
 ]

@@ -63,6 +63,7 @@ from roofline.models._ns_common import (
     Step,
     check_part,
     concept_probabilities,
+    parse_questions,
     program,
     random_boxes,
     union_boxes,
@@ -256,16 +257,14 @@ class NSCL(nn.Module):
             return self.perception(*inputs)
         if self.part == "question_parser":
             (question,) = inputs
-            b, q, length = question.shape
-            return self.question_parser(question.reshape(b * q, length)).unflatten(0, (b, q))
+            return parse_questions(self.question_parser, question).unflatten(0, question.shape[:2])
         if self.part == "reasoning":
             return self.reason(*inputs)
         image, boxes, question = inputs
-        b, q, length = question.shape
         objects, relations = self.perception(image, boxes)
         # The programs run are fixed at build time; the parser's decoded programs are
         # computed (the workload) but not interpreted, so shapes never depend on them.
-        self.question_parser(question.reshape(b * q, length))
+        parse_questions(self.question_parser, question)
         return self.reason(objects, relations)
 
 

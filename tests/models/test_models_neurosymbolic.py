@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from roofline.models import _ns_common, nlm, nscl, nsdr
+from roofline.models import _ns_common, _nsdr_dynamics, nlm, nscl, nsdr
 
 MODULES = (nscl, nsdr, nlm)
 ENTRIES = {name: build for module in MODULES for name, build in module.ZOO.items()}
@@ -114,14 +114,19 @@ def test_union_boxes_of_every_ordered_pair():
 # --------------------------------------------------------------------------------------
 
 
+def _certain(concepts, values):
+    """Concept probabilities [1, N, K] with object i certainly values[i] (N = len(values))."""
+    probs = torch.zeros(1, len(values), len(concepts))
+    for i, v in enumerate(values):
+        probs[0, i, concepts.index(v)] = 1.0
+    return probs
+
+
 def _hard_world(n_objects, colors, shapes, materials, sizes, left_of):
     """A world with certain (0/1) concept probabilities; left_of[i][j]: i is left of j."""
     world = {}
     for attr, values in (("color", colors), ("shape", shapes), ("material", materials), ("size", sizes)):
-        concepts = _ns_common.CLEVR_ATTRIBUTES[attr]
-        probs = torch.zeros(1, n_objects, len(concepts))
-        for i, v in enumerate(values):
-            probs[0, i, concepts.index(v)] = 1.0
+        probs = _certain(_ns_common.CLEVR_ATTRIBUTES[attr], values)
         world[f"filter:{attr}"] = probs
         world[f"query:{attr}"] = probs
         world[f"embedding:{attr}"] = probs * 10 + 0.01  # same value -> cosine 1
@@ -216,7 +221,7 @@ def test_question_parser_shapes():
 def test_propnet_relation_encoder_runs_on_all_object_pairs():
     n, b = 3, 1
     torch.manual_seed(0)
-    propnet = nsdr.PropagationNetwork().eval()
+    propnet = _nsdr_dynamics.PropagationNetwork().eval()
     seen = {}
     propnet.relation_encoder.conv1.register_forward_hook(lambda m, i, o: seen.update(rel=i[0].shape))
     propnet.particle_encoder.conv1.register_forward_hook(lambda m, i, o: seen.update(obj=i[0].shape))
@@ -234,7 +239,7 @@ def test_propnet_relation_encoder_runs_on_all_object_pairs():
 
     # The three ways of moving rows between objects and relations agree.
     for aggregate in ("index", "sparse"):
-        other = nsdr.PropagationNetwork(aggregate=aggregate).eval()
+        other = _nsdr_dynamics.PropagationNetwork(aggregate=aggregate).eval()
         other.load_state_dict(propnet.state_dict())
         with torch.no_grad():
             next_other, collision_other = other(states, attrs, relation_attrs)
@@ -247,7 +252,7 @@ def test_propnet_relation_encoder_conv_flops():
     # 24 x 24 map -> 12 x 12 outputs, for each of B * N^2 relations:
     # FLOPs = 2 * (B N^2) * 12 * 12 * 128 * 55 * 16.
     n, b = 3, 1
-    encoder = nsdr.PropagationNetwork().relation_encoder
+    encoder = _nsdr_dynamics.PropagationNetwork().relation_encoder
     counter = FlopCounterMode(display=False)
     with torch.device("meta"), counter:
         encoder.to("meta")(torch.empty(b * n * n, 55, 24, 24, device="meta"))
@@ -279,10 +284,7 @@ def test_nsdr_executor_answers_by_hand():
              "shape": ["sphere", "cube", "cylinder"]}
     world = {}
     for attr, values in attrs.items():
-        concepts = nsdr.CLEVRER_ATTRIBUTES[attr]
-        probs = torch.zeros(1, n, len(concepts))
-        for i, v in enumerate(values):
-            probs[0, i, concepts.index(v)] = 1.0
+        probs = _certain(nsdr.CLEVRER_ATTRIBUTES[attr], values)
         world[f"filter:{attr}"] = probs
         world[f"query:{attr}"] = probs
     observed = torch.zeros(1, t, n, n)
