@@ -1,6 +1,6 @@
 """roofline.hardware: packaged specs, peaks and fallbacks, aliases, round trips (bad files: test_checks.py).
 
-Expected figures are worked by hand from /work/shared/hw_reference.md, not read back.
+Expected figures are worked by hand from the shared hw_reference.md (vendor figures with sources), not read back.
 """
 
 import dataclasses
