@@ -265,16 +265,11 @@ def _parse_kernel_model(model: KernelModelSchema | None, read: _Reader) -> Kerne
     """The KernelModel of a validated ``kernel_model:`` block (times read as quantities)."""
     if model is None:
         return None
+    times = {f"{name}_s": read.quantity(getattr(model, name), "time", f"kernel_model.{name}") if getattr(model, name) else 0.0
+             for name in ("latency", "min_kernel", "tensor_gemm_fixed")}
     return KernelModel(
-        sms=model.sms,
-        boost_clock_hz=model.boost_clock_mhz * 1e6,
-        sustained_clock_hz=model.sustained_clock_mhz * 1e6,
-        gemm_efficiency=dict(model.gemm_efficiency),
-        k_overhead=model.k_overhead,
-        latency_s=read.quantity(model.latency, "time", "kernel_model.latency") if model.latency else 0.0,
-        min_kernel_s=read.quantity(model.min_kernel, "time", "kernel_model.min_kernel") if model.min_kernel else 0.0,
-        tensor_gemm_fixed_s=(read.quantity(model.tensor_gemm_fixed, "time", "kernel_model.tensor_gemm_fixed")
-                             if model.tensor_gemm_fixed else 0.0),
+        sms=model.sms, boost_clock_hz=model.boost_clock_mhz * 1e6, sustained_clock_hz=model.sustained_clock_mhz * 1e6,
+        gemm_efficiency=dict(model.gemm_efficiency), k_overhead=model.k_overhead, **times,
         source=model.source, threads_per_sm=model.threads_per_sm, l2_partitions=model.l2_partitions,
         batched_tiles=tuple(tuple(tile) for tile in model.batched_tiles),
     )
