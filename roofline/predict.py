@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from roofline.count.categories import CONV
+from roofline.count.formulas.attention import SDPA_OPS
 from roofline.count.registry import HOST_LINK, MATRIX, NO_UNIT, VECTOR
 from roofline.dtypes import item_sizes
 from roofline.efficiency import (
@@ -50,6 +51,7 @@ from roofline.efficiency import (
 from roofline.efficiency.cpu import (CurveTerms, LoopTerms, curve_terms, few_row_gemm_s, loop_terms, narrow_gemm_s,
                                     short_loop_s, thread_slowdown)
 from roofline.efficiency.cpu_conv import conv_rate_s, conv_shape
+from roofline.efficiency.attention import SPECIAL_PER_SM_CLOCK, gpu_attention_s
 from roofline.efficiency.cpu_sdpa import ATTENTION_COLUMNS, SDPA_OP, sdpa_s
 from roofline.hardware import DRAM, WORKING_SET, HardwareSpec
 
@@ -474,6 +476,25 @@ def _ramped(eff: Efficiencies, traits: OpTraits, sizes: OpSizes, ndim: int) -> E
 #: Ops whose few-row rate a calibration measures (a linear layer's product; convolutions
 #: run other kernels).
 _ROW_RATE_OPS = ("aten.mm", "aten.addmm", "aten.linear", "aten.matmul", "aten.bmm", "aten.baddbmm")
+#: Fused attention kernels a GPU runs by tiles (the math variant runs unfused products instead).
+_TILED_ATTENTION_OPS = tuple(op for op in SDPA_OPS if op != "aten._scaled_dot_product_attention_math")
+
+
+def _gpu_attention(attention: tuple[np.ndarray, ...], flops: np.ndarray, compute_s: np.ndarray, attainable: np.ndarray,
+                   traits: OpTraits, hw: HardwareSpec, ndim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(compute_s, attainable) with a GPU's fused attentions timed by their tiles: products
+    at the rate attained on the matrix units, exponentials on the special function units
+    at SPECIAL_PER_SM_CLOCK x SMs x the sustained clock (roofline.efficiency.attention)."""
+    heads, q_len, kv_len, head_dim = attention
+    applies = _per_op(np.isin(traits.op, _TILED_ATTENTION_OPS) & traits.supported & ~traits.host, ndim)
+    with np.errstate(invalid="ignore"):
+        causal = flops < 0.999 * 4.0 * heads * q_len * kv_len * head_dim  # a causal mask counts fewer products
+        model = hw.kernel_model
+        seconds = gpu_attention_s(attention, causal, matrix_flops=attainable,
+                                  special_per_s=SPECIAL_PER_SM_CLOCK * model.sms * model.sustained_clock_hz)
+    rated = applies & np.isfinite(seconds) & (seconds > 0)
+    return (np.where(rated, seconds, compute_s),
+            np.where(rated, flops / np.where(rated, seconds, 1.0), attainable))
 
 
 def _looped_work_s(work_s: np.ndarray, fresh_s: np.ndarray, loops: tuple[np.ndarray, np.ndarray], traits: OpTraits,
@@ -555,6 +576,8 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
         rated = np.isfinite(sdpa)
         compute_s = np.where(rated, np.maximum(sdpa, flops / peak), compute_s)
         attainable = np.where(rated, flops / np.where(rated, compute_s, 1.0), attainable)
+    if sizes.attention is not None and hw.kernel_model is not None:
+        compute_s, attainable = _gpu_attention(sizes.attention, flops, compute_s, attainable, traits, hw, ndim)
     # A tensor-core GEMM's setup, pipeline fill and drain come on top of its math or its
     # stream, once per kernel (KernelModel.tensor_gemm_fixed_s).
     work_s = np.maximum(compute_s, memory_s) + kernel.fixed_s
@@ -563,6 +586,8 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
         work_s = np.where(supported & ~no_work & ~host, _looped_work_s(work_s, fresh_s, sizes.loops, traits, ndim), work_s)
     kernel_s = np.maximum(work_s, kernel.floor_s)
     overhead_s = np.where(no_work, no_work_overhead(hw), np.where(curve_has, curve_dispatch, hw.overhead_s))
-    fixed_s = overhead_s + np.where(kernel.floor_s > work_s, kernel.floor_s, 0.0)
+    # The fixed per-op costs: dispatch and launch, and the kernel's fixed time (its floor
+    # where that wins, else a tensor-core GEMM's setup and drain).
+    fixed_s = overhead_s + np.where(kernel.floor_s > work_s, kernel.floor_s, kernel.fixed_s)
     return TimeTerms(attainable=attainable, bandwidth=traffic.bandwidth, compute_s=compute_s, memory_s=memory_s, kernel_s=kernel_s, overhead_s=overhead_s,
                      predicted_s=kernel_s + overhead_s, fixed_s=fixed_s)

@@ -25,7 +25,6 @@ from roofline.count.categories import GEMM  # noqa: E402
 from roofline.errors import RooflineError, TargetError  # noqa: E402
 from roofline.hardware import load_hardware  # noqa: E402
 from roofline.tools.llm import Serving, expected_experts_hit, llm, resolve_llm  # noqa: E402
-from roofline.tools.llm.capture import capture_step  # noqa: E402
 from roofline.tools.llm.costing import cost_frame, sharded_rows, step_time  # noqa: E402
 from roofline.tools.llm.serving import (  # noqa: E402
     StepCache,
@@ -103,7 +102,11 @@ def test_int4_weights_are_half_of_int8(tiny):
     assert read["int4"] == read["int8"] / 2
     times = {w: step_time(step, tiny.model, H100, Serving(weights=w, op_overhead_s=0.0), "bf16") for w in ("int8", "int4")}
     assert times["int4"].dequant_s == times["int8"].dequant_s > 0  # same elements dequantized
-    assert times["int4"].memory_s < times["int8"].memory_s
+    # The weight GEMMs' memory term: half the weight bytes stream in less time. (Their
+    # predicted time is not the check: on an H100 each of these tiny GEMMs is set by a
+    # tensor-core kernel's fixed time, whatever its bytes.)
+    memory = {w: (_gemm(times[w].analysis.ops)["memory_s"]).sum() for w in ("int8", "int4")}
+    assert memory["int4"] < memory["int8"]
 
 
 def test_report_weight_and_kv_bytes_follow_the_formats():

@@ -1,0 +1,74 @@
+"""GPU fused attention (flash-style kernels) by tiles of queries and keys.
+
+A flash kernel gives each block a tile of queries and walks the keys a tile at a time:
+per (query tile x key tile) it runs two products on the matrix units (Q K^T and P V:
+4 x rows x keys x head_dim FLOPs) and one exponential per score on the special function
+units, which issue 16 a clock per SM on every architecture from Volta to Hopper (CUDA C
+Programming Guide, throughput of native arithmetic instructions: exp2, 32-bit). A score
+costs 4 x head_dim FLOPs against one exponential: on an H100 SXM (989 TFLOP/s of bf16
+products, 16 x 132 SMs x 1.83 GHz = 3.9 T exponentials/s: the FlashAttention-3 paper's
+figures) the exponentials take half the products' time at head_dim 128 and as long at 64.
+Kernels overlap the two only in part (FlashAttention-3's own ablation: pipelining them
+buys 14%), so this model adds them. Published forward plateaus sit 0-10% under that sum
+at the full matrix peak (FA3 on H100: 497 / 648-661 / 756 TFLOP/s at head_dim 64 / 128 /
+256 against 495 / 659 / 791 for the sum; FA2 on A100: 192 / 225 against 208 / 250).
+
+Tiles, the way shapes lose: queries run in tiles of QUERY_TILE rows (a short query, a
+decode step, in tiles of at least MMA_ROWS: the matrix instruction's rows), keys in tiles
+of KEY_TILE; a causal mask (top left, as torch's is_causal) leaves query tile i the key
+tiles up to its diagonal, the diagonal one computed whole. Each query tile pays a fixed
+cost worth QUERY_TILE_FIXED key tiles: loading its queries, filling the pipeline,
+normalising and writing its output, which is what makes short sequences slow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["KEY_TILE", "MMA_ROWS", "QUERY_TILE", "QUERY_TILE_FIXED", "SPECIAL_PER_SM_CLOCK", "attention_tiles",
+           "gpu_attention_s"]
+
+#: Queries and keys per tile of FlashAttention-2/3's forward kernels at head_dim 64-128.
+QUERY_TILE = 128
+KEY_TILE = 128
+#: Rows of the smallest matrix instruction (mma m16): a shorter query still fills them.
+MMA_ROWS = 16
+#: Exponentials (special function unit results) per clock per SM, compute capability 7.0-9.0.
+SPECIAL_PER_SM_CLOCK = 16
+#: Fixed cost of a query tile, in key tiles (loading Q, filling the pipeline, normalising
+#: and storing O). Fitted: FlashAttention-3's forward at head_dim 128, non-causal, from
+#: 512 to 16k tokens (its paper's Figure 5), the rate at each length over the 16k one
+#: against n / (n + c) with n = L / 128 key tiles: c of 1.0-1.7.
+QUERY_TILE_FIXED = 1.3
+
+
+def attention_tiles(q_len: np.ndarray, kv_len: np.ndarray, causal: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(query tiles, (query x key) tiles computed, rows per query tile) of one head:
+    ceil(q / QUERY_TILE) query tiles of min(QUERY_TILE, q rounded up to MMA_ROWS) rows;
+    every key tile for each (ceil(kv / KEY_TILE)), or under a causal mask the tiles up to
+    the diagonal, min(i + 1, key tiles) for query tile i (query tiles of the key tiles'
+    size, q <= kv as a causal call has them)."""
+    q_len, kv_len, causal = np.broadcast_arrays(np.asarray(q_len, dtype=float), np.asarray(kv_len, dtype=float),
+                                                np.asarray(causal, dtype=bool))
+    rows = np.minimum(QUERY_TILE, MMA_ROWS * np.ceil(np.maximum(q_len, 1.0) / MMA_ROWS))
+    q_tiles = np.ceil(np.maximum(q_len, 1.0) / rows)
+    kv_tiles = np.ceil(np.maximum(kv_len, 1.0) / KEY_TILE)
+    # sum over i < q_tiles of min(i + 1, kv_tiles): a triangle up to kv_tiles, then full rows
+    full_rows = np.maximum(q_tiles - kv_tiles, 0.0)
+    triangle_rows = q_tiles - full_rows
+    causal_tiles = triangle_rows * (triangle_rows + 1.0) / 2.0 + full_rows * kv_tiles
+    return q_tiles, np.where(causal, causal_tiles, q_tiles * kv_tiles), rows
+
+
+def gpu_attention_s(attention: tuple[np.ndarray, ...], causal: np.ndarray, *, matrix_flops: np.ndarray,
+                    special_per_s: float) -> np.ndarray:
+    """Seconds of a fused attention forward on a GPU, over its tiles (module doc): per
+    computed tile the products at ``matrix_flops`` (FLOP/s attained on the matrix units)
+    plus the exponentials at ``special_per_s`` (exponentials per second, the device's),
+    and per query tile QUERY_TILE_FIXED tiles more. ``attention``: (heads, q_len, kv_len,
+    head_dim) arrays (heads = batch x heads); ``causal``: the call's mask. NaN where a
+    shape is missing."""
+    heads, q_len, kv_len, head_dim = (np.asarray(a, dtype=float) for a in attention)
+    q_tiles, tiles, rows = attention_tiles(q_len, kv_len, causal)
+    per_tile_s = 4.0 * rows * KEY_TILE * head_dim / np.asarray(matrix_flops, dtype=float) + rows * KEY_TILE / special_per_s
+    return heads * (tiles + QUERY_TILE_FIXED * q_tiles) * per_tile_s
