@@ -54,3 +54,17 @@ def reference_output(model, x):
         return model(x.clone())
 
 
+def symbolic_net():
+    """A model whose middle op is a roofline.symbolic_op (symbolic.square_sum) between an
+    aten relu and an aten sigmoid."""
+    from roofline.count.python_ops import symbolic_op
+
+    @symbolic_op(flops=lambda x: 2 * x.numel())
+    def square_sum(x):
+        return (x * x).sum(dim=-1, keepdim=True) + 0 * x
+
+    class Net(nn.Module):
+        def forward(self, x):
+            return square_sum(x.relu()).sigmoid()
+
+    return Net()

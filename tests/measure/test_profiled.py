@@ -15,7 +15,7 @@ from torch import nn
 
 from roofline.analysis import analyze
 from roofline.measure import measure
-from tests.measure.conftest import HW
+from tests.measure.conftest import HW, symbolic_net
 
 
 class Bags(nn.Module):
@@ -42,17 +42,7 @@ def test_every_op_gets_one_sample_per_timed_forward():
 
 
 def test_an_op_the_profiler_does_not_show_keeps_its_inline_time():
-    from roofline.count.python_ops import symbolic_op
-
-    @symbolic_op(flops=lambda x: 2 * x.numel())
-    def square_sum(x):
-        return (x * x).sum(dim=-1, keepdim=True) + 0 * x
-
-    class Net(nn.Module):
-        def forward(self, x):
-            return square_sum(x.relu()).sigmoid()
-
-    m = measure(Net(), (torch.randn(8, 8),), method="profile", warmup=1, repeats=2, profiler_runs=0)
+    m = measure(symbolic_net(), (torch.randn(8, 8),), method="profile", warmup=1, repeats=2, profiler_runs=0)
     by_op = dict(zip(m.ops["op"], m.ops["repeats"]))
     assert by_op == {"aten.relu": 2, "symbolic.square_sum": 1, "aten.sigmoid": 2}
     assert (m.ops["measured_s"] > 0).all()

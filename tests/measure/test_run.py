@@ -20,7 +20,7 @@ from roofline.analysis import analyze
 from roofline.capture import capture
 from roofline.errors import RooflineError
 from roofline.measure import METHODS, measure
-from tests.measure.conftest import HW, DropoutNet, InPlaceNet, reference_output
+from tests.measure.conftest import HW, DropoutNet, InPlaceNet, reference_output, symbolic_net
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -127,17 +127,7 @@ def test_model_failure_is_a_roofline_error():
 
 
 def test_symbolic_op_is_timed_as_one_op():
-    symbolic_op = pytest.importorskip("roofline.count.python_ops").symbolic_op
-
-    @symbolic_op(flops=lambda x: 2 * x.numel())
-    def square_sum(x):
-        return (x * x).sum(dim=-1, keepdim=True) + 0 * x
-
-    class Net(nn.Module):
-        def forward(self, x):
-            return square_sum(x.relu()).sigmoid()
-
-    model, x = Net(), torch.randn(8, 8)
+    model, x = symbolic_net(), torch.randn(8, 8)
     analysis = analyze(model, (x,), hw=HW)
     for method in METHODS:
         m = measure(model, (x,), method=method, warmup=1, repeats=2, profiler_runs=0)
