@@ -45,7 +45,11 @@ BASELINE_TEXT = (
     "its kernel model is physics (58 SMs, the datasheet's 795 MHz base clock as the clock it holds under "
     "its 72 W cap, boost 2040 MHz) with the GEMM efficiency of the A100 (cuBLAS runs the same ampere_sgemm "
     "kernels on it); the clock was chosen knowing the earlier L4 errors, so L4 is held out from every fit "
-    "but is not a blind test. The numbers before the stage are in docs/fidelity-gpu-baseline.md."
+    "but is not a blind test. The numbers before the stage are in docs/fidelity-gpu-baseline.md. "
+    "This data is fp32 with TF32 off, so nothing below runs on tensor cores: the half-precision paths "
+    "(a tensor-core GEMM's fixed time per kernel, kernel_model.tensor_gemm_fixed; fused attention by tiles "
+    "with its exponentials on the special function units, roofline.efficiency.attention) are checked "
+    "against published timings in docs/fidelity-tensor-gemm.md and docs/fidelity-attention.md."
 )
 #: Why the targets not met are not met (what the tables below show; see the targets section).
 WHY_TEXT = (
