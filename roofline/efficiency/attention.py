@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["KEY_TILE", "MMA_ROWS", "QUERY_TILE", "QUERY_TILE_FIXED", "SPECIAL_PER_SM_CLOCK", "attention_tiles",
+__all__ = ["BACKWARD_PRODUCTS", "KEY_TILE", "MMA_ROWS", "QUERY_TILE", "QUERY_TILE_FIXED", "SPECIAL_PER_SM_CLOCK", "attention_tiles",
            "gpu_attention_s"]
 
 #: Queries and keys per tile of FlashAttention-2/3's forward kernels at head_dim 64-128.
@@ -60,15 +60,23 @@ def attention_tiles(q_len: np.ndarray, kv_len: np.ndarray, causal: np.ndarray) -
     return q_tiles, np.where(causal, causal_tiles, q_tiles * kv_tiles), rows
 
 
+#: Products of a backward pass over a forward's: it recomputes Q K^T and differentiates
+#: both products (five GEMMs of the tile's size against two), and recomputes one
+#: exponential per score.
+BACKWARD_PRODUCTS = 2.5
+
+
 def gpu_attention_s(attention: tuple[np.ndarray, ...], causal: np.ndarray, *, matrix_flops: np.ndarray,
-                    special_per_s: float) -> np.ndarray:
-    """Seconds of a fused attention forward on a GPU, over its tiles (module doc): per
-    computed tile the products at ``matrix_flops`` (FLOP/s attained on the matrix units)
-    plus the exponentials at ``special_per_s`` (exponentials per second, the device's),
-    and per query tile QUERY_TILE_FIXED tiles more. ``attention``: (heads, q_len, kv_len,
-    head_dim) arrays (heads = batch x heads); ``causal``: the call's mask. NaN where a
+                    special_per_s: float, products: np.ndarray | float = 1.0) -> np.ndarray:
+    """Seconds of a fused attention on a GPU, over its tiles (module doc): per computed
+    tile the products at ``matrix_flops`` (FLOP/s attained on the matrix units) plus the
+    exponentials at ``special_per_s`` (exponentials per second, the device's), and per
+    query tile QUERY_TILE_FIXED tiles more. ``attention``: (heads, q_len, kv_len,
+    head_dim) arrays (heads = batch x heads); ``causal``: the call's mask; ``products``:
+    the tile's products over a forward's (BACKWARD_PRODUCTS for a backward). NaN where a
     shape is missing."""
     heads, q_len, kv_len, head_dim = (np.asarray(a, dtype=float) for a in attention)
     q_tiles, tiles, rows = attention_tiles(q_len, kv_len, causal)
-    per_tile_s = 4.0 * rows * KEY_TILE * head_dim / np.asarray(matrix_flops, dtype=float) + rows * KEY_TILE / special_per_s
+    per_tile_s = (np.asarray(products, dtype=float) * 4.0 * rows * KEY_TILE * head_dim / np.asarray(matrix_flops, dtype=float)
+                  + rows * KEY_TILE / special_per_s)
     return heads * (tiles + QUERY_TILE_FIXED * q_tiles) * per_tile_s

@@ -73,3 +73,23 @@ def test_published_forward_rates_within_15_percent(hw, head_dim, length, causal,
     flops = 4 * batch * heads * length * length * head_dim / (2 if causal else 1)
     predicted_tflops = flops / kernel_s(hw, batch, heads, length, head_dim, causal) / 1e12
     assert abs(predicted_tflops / measured_tflops - 1) <= 0.15, (source, predicted_tflops)
+
+
+def test_a_backward_runs_two_and_a_half_times_the_products_and_the_exponentials_again():
+    # The same attention as above, trained: its backward on the same 64 x 1065.6 tiles, each
+    # 2.5 x 8,388,608 FLOP at 791.2 TFLOP/s (26.505 ns) plus the 16,384 exponentials (3.918 ns).
+    class Trained(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Linear(2048, 2048, bias=False, device="meta", dtype=torch.bfloat16)
+
+        def forward(self, x):
+            q = self.proj(x).view(4, 4096, 16, 128).transpose(1, 2)
+            return F.scaled_dot_product_attention(q, q, q)
+
+    x = torch.empty(4, 4096, 2048, dtype=torch.bfloat16, device="meta")
+    ops = analyze(Trained(), (x,), hw="h100-sxm", mode="train", optimizer=None).ops
+    backward = ops[ops["op"].str.startswith("aten._scaled_dot_product") & ops["op"].str.endswith("_backward")]
+    assert len(backward) == 1
+    per_tile = 2.5 * 8_388_608 / (0.80 * 989e12) + 16_384 / (16 * 132 * 1.98e9)
+    assert float(backward["kernel_s"].iloc[0]) == pytest.approx(64 * (32 * 32 + QUERY_TILE_FIXED * 32) * per_tile, rel=1e-3)

@@ -194,13 +194,13 @@ def fused_attention_flops(record: OpRecord, first: int = 0) -> Any:
     return sum(attention_flops(1, heads, q_len, kv_len, head_dim, v.shape[-1], causal) for q_len, kv_len in lengths)
 
 
-def attention_shape(record: OpRecord) -> AttentionShape | None:
-    """The AttentionShape of a forward call in the [B, H, L, E] layout (heads = B x H);
-    None for the sequence-first kernels (their packed variable-length calls have no one
-    length)."""
+def attention_shape(record: OpRecord, first: int = 0) -> AttentionShape | None:
+    """The AttentionShape of a call in the [B, H, L, E] layout (heads = B x H), forward
+    (q at position ``first`` = 0) or backward (``first`` = 1); None for the
+    sequence-first kernels (their packed variable-length calls have no one length)."""
     if record.packet in SEQUENCE_FIRST_OPS:
         return None
-    q, k, _, _ = sdpa_arguments(record)
+    q, k, _, _ = sdpa_arguments(record, first)
     q_shape = q.shape if len(q.shape) >= 3 else (1, *q.shape)
     *batch_dims, q_heads, q_len, head_dim = q_shape
     return AttentionShape(prod(batch_dims) * q_heads, q_len, k.shape[-2], head_dim)

@@ -50,7 +50,7 @@ from roofline.count.formulas._common import (
     tensors_in,
     written_bytes,
 )
-from roofline.count.formulas.attention import attention_flops, fused_attention_flops
+from roofline.count.formulas.attention import attention_flops, attention_shape, fused_attention_flops
 from roofline.count.formulas.conv import conv_dims
 from roofline.count.formulas.embedding import embedding_bag_flops, gathered_rows_bytes
 from roofline.count.formulas.pooling import adaptive_pool_flops, pool_flops
@@ -253,7 +253,8 @@ def sdpa_backward_cost(record: OpRecord) -> Cost:
     """The forward's two matmuls recomputed and differentiated: 2.5 x their FLOPs (per
     sequence for variable-length calls, as the forward)."""
     flops = fused_attention_flops(record, first=1) * 5 / 2
-    return Cost(flops, read_bytes(record), _outputs_written(record), GEMM, unit=MATRIX)
+    return Cost(flops, read_bytes(record), _outputs_written(record), GEMM, unit=MATRIX,
+                attention=attention_shape(record, first=1))
 
 
 # --------------------------------------------------------------------------- pooling
