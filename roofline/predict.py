@@ -37,6 +37,7 @@ import pandas as pd
 
 from roofline.count.categories import CONV
 from roofline.count.formulas.attention import SDPA_OPS
+from roofline.count.formulas.backward import SDPA_BACKWARD_OPS
 from roofline.count.registry import HOST_LINK, MATRIX, NO_UNIT, VECTOR
 from roofline.dtypes import item_sizes
 from roofline.efficiency import (
@@ -51,7 +52,7 @@ from roofline.efficiency import (
 from roofline.efficiency.cpu import (CurveTerms, LoopTerms, curve_terms, few_row_gemm_s, loop_terms, narrow_gemm_s,
                                     short_loop_s, thread_slowdown)
 from roofline.efficiency.cpu_conv import conv_rate_s, conv_shape
-from roofline.efficiency.attention import BACKWARD_PRODUCTS, SPECIAL_PER_SM_CLOCK, gpu_attention_s
+from roofline.efficiency.attention import BACKWARD_PRODUCTS, SPECIAL_PER_SM_CLOCK, causal_mask, gpu_attention_s
 from roofline.efficiency.cpu_sdpa import ATTENTION_COLUMNS, SDPA_OP, sdpa_s
 from roofline.hardware import DRAM, WORKING_SET, HardwareSpec
 
@@ -478,8 +479,6 @@ def _ramped(eff: Efficiencies, traits: OpTraits, sizes: OpSizes, ndim: int) -> E
 _ROW_RATE_OPS = ("aten.mm", "aten.addmm", "aten.linear", "aten.matmul", "aten.bmm", "aten.baddbmm")
 #: Fused attention kernels a GPU runs by tiles (the math variant runs unfused products instead).
 _TILED_ATTENTION_OPS = tuple(op for op in SDPA_OPS if op != "aten._scaled_dot_product_attention_math")
-_TILED_ATTENTION_BACKWARD_OPS = tuple(f"{op}_backward" for op in _TILED_ATTENTION_OPS if not op.endswith("_forward")) + (
-    "aten._flash_attention_backward", "aten._efficient_attention_backward")
 
 
 def _gpu_attention(attention: tuple[np.ndarray, ...], flops: np.ndarray, compute_s: np.ndarray, attainable: np.ndarray,
@@ -487,16 +486,13 @@ def _gpu_attention(attention: tuple[np.ndarray, ...], flops: np.ndarray, compute
     """(compute_s, attainable) with a GPU's fused attentions timed by their tiles: products
     at the rate attained on the matrix units, exponentials on the special function units
     at SPECIAL_PER_SM_CLOCK x SMs x the sustained clock (roofline.efficiency.attention)."""
-    heads, q_len, kv_len, head_dim = attention
-    backward = np.isin(traits.op, _TILED_ATTENTION_BACKWARD_OPS)
+    backward = np.isin(traits.op, SDPA_BACKWARD_OPS)
     applies = _per_op((np.isin(traits.op, _TILED_ATTENTION_OPS) | backward) & traits.supported & ~traits.host, ndim)
     products = _per_op(np.where(backward, BACKWARD_PRODUCTS, 1.0), ndim)
+    model = hw.kernel_model
     with np.errstate(invalid="ignore"):
-        # a causal mask counts fewer products than the full square's
-        causal = flops < 0.999 * products * 4.0 * heads * q_len * kv_len * head_dim
-        model = hw.kernel_model
-        seconds = gpu_attention_s(attention, causal, matrix_flops=attainable, products=products,
-                                  special_per_s=SPECIAL_PER_SM_CLOCK * model.sms * model.sustained_clock_hz)
+        seconds = gpu_attention_s(attention, causal_mask(flops, attention, products), matrix_flops=attainable,
+                                  products=products, special_per_s=SPECIAL_PER_SM_CLOCK * model.sms * model.sustained_clock_hz)
     rated = applies & np.isfinite(seconds) & (seconds > 0)
     return (np.where(rated, seconds, compute_s),
             np.where(rated, flops / np.where(rated, seconds, 1.0), attainable))

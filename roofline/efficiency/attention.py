@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["BACKWARD_PRODUCTS", "KEY_TILE", "MMA_ROWS", "QUERY_TILE", "QUERY_TILE_FIXED", "SPECIAL_PER_SM_CLOCK", "attention_tiles",
-           "gpu_attention_s"]
+           "causal_mask", "gpu_attention_s"]
 
 #: Queries and keys per tile of FlashAttention-2/3's forward kernels at head_dim 64-128.
 QUERY_TILE = 128
@@ -46,6 +46,15 @@ SPECIAL_PER_SM_CLOCK = 16
 #: 512 to 16k tokens (its paper's Figure 5), the rate at each length over the 16k one
 #: against n / (n + c) with n = L / 128 key tiles: c of 1.0-1.7.
 QUERY_TILE_FIXED = 1.3
+
+
+def causal_mask(flops: np.ndarray, attention: tuple[np.ndarray, ...], products: np.ndarray | float = 1.0) -> np.ndarray:
+    """Per op, whether a fused attention ran under a causal mask: its counted ``flops``
+    (FLOP) fall short of the full square's, ``products`` x 4 x heads x q_len x kv_len x
+    head_dim (``attention``'s arrays; ``products`` BACKWARD_PRODUCTS for a backward)."""
+    heads, q_len, kv_len, head_dim = (np.asarray(a, dtype=float) for a in attention)
+    with np.errstate(invalid="ignore"):
+        return np.asarray(flops, dtype=float) < 0.999 * np.asarray(products, dtype=float) * 4.0 * heads * q_len * kv_len * head_dim
 
 
 def attention_tiles(q_len: np.ndarray, kv_len: np.ndarray, causal: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

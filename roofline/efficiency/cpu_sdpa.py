@@ -41,6 +41,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from roofline.efficiency.attention import causal_mask
 from roofline.efficiency.cpu import cpu_record
 from roofline.hardware import CalibrationRecord, SdpaTime
 
@@ -190,8 +191,7 @@ def sdpa_s(attention: tuple[np.ndarray, ...], flops: np.ndarray, applies: np.nda
         return np.full(shape, np.nan)
     valid = np.asarray(applies, dtype=bool) & np.isfinite(heads * q_len * kv_len * head_dim) & (heads * q_len * kv_len * head_dim > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        # a causal mask leaves fewer pairs than the full product's: the counted FLOPs say so
-        causal = valid & (np.asarray(flops, dtype=float) < 0.999 * 4.0 * heads * q_len * kv_len * head_dim)
+        causal = valid & causal_mask(flops, attention)
         seconds = sdpa_costs(record.sdpa_times).seconds(sdpa_blocks(*(np.where(valid, a, 1.0) for a in
                                                                         (heads, q_len, kv_len, head_dim)), causal))
     return np.where(valid, seconds, np.nan)

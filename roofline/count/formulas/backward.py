@@ -240,7 +240,8 @@ def log_softmax_backward_cost(record: OpRecord) -> Cost:
 # --------------------------------------------------------------------------- attention
 
 
-@register(
+#: Every fused attention backward kernel.
+SDPA_BACKWARD_OPS = (
     "aten._scaled_dot_product_flash_attention_backward",
     "aten._scaled_dot_product_flash_attention_for_cpu_backward",
     "aten._scaled_dot_product_efficient_attention_backward",
@@ -249,6 +250,9 @@ def log_softmax_backward_cost(record: OpRecord) -> Cost:
     "aten._flash_attention_backward",
     "aten._efficient_attention_backward",
 )
+
+
+@register(*SDPA_BACKWARD_OPS)
 def sdpa_backward_cost(record: OpRecord) -> Cost:
     """The forward's two matmuls recomputed and differentiated: 2.5 x their FLOPs (per
     sequence for variable-length calls, as the forward)."""
