@@ -185,13 +185,13 @@ def measure(
 
     with progress_bar(progress, "timing", passes) as advance, torch.set_grad_enabled(grad):
         step = advance if progress else None
+        fallback = None  # profile: the recording pass's inline times, for ops the profiler does not show
         if method == "profile":
-            first, fallback = _timed_passes(model, inputs, label, timer, "inline", 0, 1, min_batch, step)
+            first, (fallback,) = _timed_passes(model, inputs, label, timer, "inline", 0, 1, min_batch, step)
             samples = profiled_op_seconds(model, inputs, [r.packet for r in first[0].records], warmup=warmup,
                                           repeats=repeats, buffers_restored=_buffers_restored, on_forward=step)
         else:
             first, samples = _timed_passes(model, inputs, label, timer, method, warmup, repeats, min_batch, step)
-            fallback = []
         timer.sync()
         forward_s, faults = _time_forward(model, inputs, timer, warmup=1, repeats=forward_repeats or repeats)
         if profiler_runs > 0:
@@ -204,7 +204,7 @@ def measure(
         name=label,
         device=where,
         method=method,
-        ops=_ops_frame(mode.records, method, samples, mode.timings, repeats, fallback[0] if fallback else None),
+        ops=_ops_frame(mode.records, method, samples, mode.timings, repeats, fallback),
         forward_s=forward_s,
         profiler_s=profiler_s,
         profiler_kind=profiler_kind,
@@ -351,7 +351,7 @@ def _ops_frame(records: list[OpRecord], method: str, samples: list[list[float]],
     else:
         table = pd.DataFrame(samples, dtype=float).T if samples and records else pd.DataFrame(index=range(n))
         if fallback is not None:
-            table[len(table.columns)] = [v if table.loc[i].isna().all() else math.nan for i, v in enumerate(fallback)]
+            table[len(table.columns)] = pd.Series(fallback, index=table.index).where(table.isna().all(axis=1))
         measured = table.median(axis=1).tolist() if len(table.columns) else [math.nan] * n
         fastest = table.min(axis=1).tolist() if len(table.columns) else [math.nan] * n
         inner, mutates = [1] * n, [False] * n
