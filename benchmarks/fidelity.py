@@ -284,6 +284,7 @@ def _setup_lines(done: list[dict[str, Any]], spec: Any, args: argparse.Namespace
     import torch
 
     flags = (f" --threads {args.threads}" if args.threads else "") + (f" --clock {args.clock}" if args.clock != "wall" else "")
+    timing = flags + (f" --method {args.method}" if args.method != "inline" else "")  # the runs' flags; calibrate has no --method
     measured = spec.measured  # a roofline.hardware.CalibrationRecord; None for a datasheet spec
     return [
         "# Fidelity: predicted vs measured" + (" (GPU)" if args.device == "cuda" else ""),
@@ -321,8 +322,8 @@ def _setup_lines(done: list[dict[str, Any]], spec: Any, args: argparse.Namespace
         f"roofline calibrate --out {args.hw}" + (" --device cuda" if args.device == "cuda" else "") + flags,
         "python benchmarks/fidelity.py" + (" --device cuda" if args.device == "cuda" else "")
         + (f" --hw {args.hw}" if args.hw != DEFAULT_SPEC[args.device] else "")
-        + (f" --out {args.out}" if args.out != DEFAULT_OUT[args.device] else "") + flags,
-        f"roofline validate resnet50 --hw {args.hw} --batch 1{flags} --plot resnet50-fidelity.png   # one model, with its table",
+        + (f" --out {args.out}" if args.out != DEFAULT_OUT[args.device] else "") + timing,
+        f"roofline validate resnet50 --hw {args.hw} --batch 1{timing} --plot resnet50-fidelity.png   # one model, with its table",
         "```",
         "",
     ]
