@@ -490,9 +490,11 @@ def _gpu_attention(attention: tuple[np.ndarray, ...], flops: np.ndarray, compute
     applies = _per_op((np.isin(traits.op, _TILED_ATTENTION_OPS) | backward) & traits.supported & ~traits.host, ndim)
     products = _per_op(np.where(backward, BACKWARD_PRODUCTS, 1.0), ndim)
     model = hw.kernel_model
+    l2_bw = next((level.bandwidth for level in hw.memory if level.name == "l2"), np.inf)
     with np.errstate(invalid="ignore"):
         seconds = gpu_attention_s(attention, causal_mask(flops, attention, products), matrix_flops=attainable,
-                                  products=products, special_per_s=SPECIAL_PER_SM_CLOCK * model.sms * model.sustained_clock_hz)
+                                  products=products, special_per_s=SPECIAL_PER_SM_CLOCK * model.sms * model.sustained_clock_hz,
+                                  l2_bw=l2_bw)
     rated = applies & np.isfinite(seconds) & (seconds > 0)
     return (np.where(rated, seconds, compute_s),
             np.where(rated, flops / np.where(rated, seconds, 1.0), attainable))

@@ -28,15 +28,11 @@ from roofline.dtypes import item_sizes
 from roofline.efficiency.conv import conv_s
 from roofline.efficiency.gemm import TILE_MENUS, Tile, gemm_efficiency
 from roofline.efficiency.reduction import (
-    LAYER_NORM_BLOCK_THREADS,
-    LAYER_NORM_OPS,
-    LAYER_NORM_READS,
-    SOFTMAX_OPS,
     private_l2_capacity,
     reread_hit_fraction,
+    reread_plan,
     reread_s,
-    softmax_block_threads,
-    softmax_reads,
+    whole_pass_s,
 )
 from roofline.hardware import HardwareSpec, KernelModel
 
@@ -165,16 +161,15 @@ def row_reread_arrays(rows: np.ndarray, length: np.ndarray, op: np.ndarray, item
     names = [level.name for level in hw.memory]
     if model is None or "l2" not in names:
         return np.zeros(np.broadcast_shapes(np.shape(rows), np.shape(op)))
-    softmax = np.isin(op, list(SOFTMAX_OPS))
-    reads = np.where(softmax, softmax_reads(length, itemsize), np.where(np.isin(op, list(LAYER_NORM_OPS)),
-                                                                        LAYER_NORM_READS, 1.0))
-    threads = np.where(softmax, softmax_block_threads(length, itemsize), LAYER_NORM_BLOCK_THREADS)
-    row_bytes = length * itemsize
+    reads, tensors, threads, passes = reread_plan(op, length, itemsize)
+    row_bytes = length * itemsize * tensors
     l2 = hw.level("l2")
-    hit = reread_hit_fraction(row_bytes, threads, sms=model.sms, threads_per_sm=model.threads_per_sm,
-                              l2_bytes=private_l2_capacity(l2.capacity, model.l2_partitions))
+    l2_bytes = private_l2_capacity(l2.capacity, model.l2_partitions)
+    dram_bw = hw.efficiency.memory * hw.dram.bandwidth
+    hit = reread_hit_fraction(row_bytes, threads, sms=model.sms, threads_per_sm=model.threads_per_sm, l2_bytes=l2_bytes)
     with np.errstate(invalid="ignore"):
-        extra = reread_s(rows, row_bytes, reads, hit, l2_bw=l2.bandwidth, dram_bw=hw.efficiency.memory * hw.dram.bandwidth)
+        extra = (reread_s(rows, row_bytes, reads, hit, l2_bw=l2.bandwidth, dram_bw=dram_bw)
+                 + whole_pass_s(rows, row_bytes, passes, l2_bytes=l2_bytes, l2_bw=l2.bandwidth, dram_bw=dram_bw))
     return np.where(np.isfinite(extra), extra, 0.0)
 
 

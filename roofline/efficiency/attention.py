@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["BACKWARD_PRODUCTS", "KEY_TILE", "MMA_ROWS", "QUERY_TILE", "QUERY_TILE_FIXED", "SPECIAL_PER_SM_CLOCK", "attention_tiles",
+__all__ = ["BACKWARD_PRODUCTS", "DQ_ACCUMULATOR_BYTES", "KEY_TILE", "MMA_ROWS", "QUERY_TILE", "QUERY_TILE_FIXED", "SPECIAL_PER_SM_CLOCK", "attention_tiles",
            "causal_mask", "gpu_attention_s"]
 
 #: Queries and keys per tile of FlashAttention-2/3's forward kernels at head_dim 64-128.
@@ -79,19 +79,28 @@ def attention_tiles(q_len: np.ndarray, kv_len: np.ndarray, causal: np.ndarray) -
 #: both products (five GEMMs of the tile's size against two), and recomputes one
 #: exponential per score.
 BACKWARD_PRODUCTS = 2.5
+#: Bytes per element of the query gradient a backward accumulates: FlashAttention-2 and
+#: -3 walk the query tiles inside a key tile's block and add each tile's share of dQ into
+#: an fp32 buffer in global memory with atomic adds (FA2 paper, section 3.1; FA3's
+#: backward, its dQ warp), reductions the L2 carries out: rows x head_dim x 4 bytes
+#: through L2 per tile.
+DQ_ACCUMULATOR_BYTES = 4
 
 
 def gpu_attention_s(attention: tuple[np.ndarray, ...], causal: np.ndarray, *, matrix_flops: np.ndarray,
-                    special_per_s: float, products: np.ndarray | float = 1.0) -> np.ndarray:
+                    special_per_s: float, products: np.ndarray | float = 1.0, l2_bw: float = np.inf) -> np.ndarray:
     """Seconds of a fused attention on a GPU, over its tiles (module doc): per computed
     tile the products at ``matrix_flops`` (FLOP/s attained on the matrix units) plus the
-    exponentials at ``special_per_s`` (exponentials per second, the device's), and per
-    query tile QUERY_TILE_FIXED tiles more. ``attention``: (heads, q_len, kv_len,
-    head_dim) arrays (heads = batch x heads); ``causal``: the call's mask; ``products``:
-    the tile's products over a forward's (BACKWARD_PRODUCTS for a backward). NaN where a
-    shape is missing."""
+    exponentials at ``special_per_s`` (exponentials per second, the device's), plus for a
+    backward its query gradient's accumulation through L2 (DQ_ACCUMULATOR_BYTES per
+    element at ``l2_bw``, B/s), and per query tile QUERY_TILE_FIXED tiles more.
+    ``attention``: (heads, q_len, kv_len, head_dim) arrays (heads = batch x heads);
+    ``causal``: the call's mask; ``products``: the tile's products over a forward's
+    (BACKWARD_PRODUCTS for a backward). NaN where a shape is missing."""
     heads, q_len, kv_len, head_dim = (np.asarray(a, dtype=float) for a in attention)
     q_tiles, tiles, rows = attention_tiles(q_len, kv_len, causal)
-    per_tile_s = (np.asarray(products, dtype=float) * 4.0 * rows * KEY_TILE * head_dim / np.asarray(matrix_flops, dtype=float)
-                  + rows * KEY_TILE / special_per_s)
+    products = np.asarray(products, dtype=float)
+    accumulate_s = np.where(products > 1.0, rows * head_dim * DQ_ACCUMULATOR_BYTES / l2_bw, 0.0)
+    per_tile_s = (products * 4.0 * rows * KEY_TILE * head_dim / np.asarray(matrix_flops, dtype=float)
+                  + rows * KEY_TILE / special_per_s + accumulate_s)
     return heads * (tiles + QUERY_TILE_FIXED * q_tiles) * per_tile_s

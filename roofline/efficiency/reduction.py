@@ -11,6 +11,17 @@ PyTorch's CUDA kernels (the ones the measured runs launched, by their names):
 - layer norm: ``vectorized_layer_norm_kernel``, one 128-thread block per row, reads the
   row twice (Welford statistics, then the normalised output): two reads, one write.
 
+Their backward kernels read the same way:
+
+- softmax backward, row of L elements: the warp kernel (the forward's limits) reads its
+  rows once; ``cunn_SoftMaxBackward`` reads the output gradient twice (its row sum, then
+  the written result; softmax's sum also reads the output, so both are read twice).
+- layer norm backward: the input-gradient kernel, one block per row, reads the output
+  gradient and the input twice (the row sums of dy * weight and dy * weight * x_hat,
+  then the gradient), and the weight and bias gradients' kernel reads both tensors once
+  more, column by column over every row (PyTorch's GammaBetaBackward kernels): that pass
+  finds them in L2 only where the two tensors fit in it.
+
 The first read of a row comes from DRAM (the count stage's compulsory bytes). A
 re-read finds the row in L2 when the rows the resident blocks work on, and the outputs
 they write, fit in it: the working set is rows in flight x row bytes x 2, with rows in
@@ -37,11 +48,14 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
+    "LAYER_NORM_BACKWARD_OPS",
     "LAYER_NORM_BLOCK_THREADS",
     "LAYER_NORM_OPS",
     "LAYER_NORM_READS",
+    "SOFTMAX_BACKWARD_OPS",
     "SOFTMAX_OPS",
     "private_l2_capacity",
+    "reread_plan",
     "reread_hit_fraction",
     "reread_s",
     "softmax_block_threads",
@@ -53,6 +67,11 @@ SOFTMAX_OPS: frozenset[str] = frozenset({"aten._softmax", "aten.softmax", "aten.
                                           "aten._safe_softmax"})
 #: aten ops run by PyTorch's layer-norm forward kernel.
 LAYER_NORM_OPS: frozenset[str] = frozenset({"aten.native_layer_norm", "aten.layer_norm"})
+#: aten ops run by PyTorch's softmax backward kernels: softmax's (its row sum reads the
+#: output too) and log-softmax's.
+SOFTMAX_BACKWARD_OPS: frozenset[str] = frozenset({"aten._softmax_backward_data", "aten._log_softmax_backward_data"})
+#: aten ops run by PyTorch's layer-norm backward kernels (input gradient, then weights').
+LAYER_NORM_BACKWARD_OPS: frozenset[str] = frozenset({"aten.native_layer_norm_backward"})
 #: Reads of each row by vectorized_layer_norm_kernel: statistics, then the output.
 LAYER_NORM_READS = 2.0
 #: Threads of one vectorized_layer_norm_kernel block (32 x 4).
@@ -111,3 +130,33 @@ def reread_s(rows: np.ndarray, row_bytes: np.ndarray, reads: np.ndarray, hit: np
     from DRAM at ``dram_bw`` (B/s, the bandwidth the kernel attains)."""
     extra = np.asarray(rows, dtype=float) * np.asarray(row_bytes, dtype=float) * (np.asarray(reads) - 1.0)
     return extra * (hit / l2_bw + (1.0 - hit) / dram_bw)
+
+
+def reread_plan(op: np.ndarray, length: np.ndarray, itemsize: np.ndarray | float
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per op (names ``op``, rows of ``length`` elements of ``itemsize`` bytes): (reads of
+    each row, row tensors read that often, threads per block, whole passes over those
+    tensors after the row kernel) of the kernels module doc describes; 1 read, 1 tensor,
+    0 passes for other ops."""
+    op = np.asarray(op)
+    softmax, softmax_back = np.isin(op, list(SOFTMAX_OPS)), np.isin(op, list(SOFTMAX_BACKWARD_OPS))
+    norm, norm_back = np.isin(op, list(LAYER_NORM_OPS)), np.isin(op, list(LAYER_NORM_BACKWARD_OPS))
+    block = softmax_reads(length, itemsize) > 1.0
+    reads = np.select([softmax, softmax_back, norm | norm_back], [softmax_reads(length, itemsize), np.where(block, 2.0, 1.0),
+                                                                   LAYER_NORM_READS], 1.0)
+    # softmax's backward row sum reads the output with the gradient; log-softmax's only the gradient
+    both = np.char.startswith(op.astype(str), "aten._softmax_backward")
+    tensors = np.select([softmax_back & both, norm_back], [2.0, 2.0], 1.0)
+    threads = np.where(softmax | softmax_back, softmax_block_threads(length, itemsize), LAYER_NORM_BLOCK_THREADS)
+    passes = np.where(norm_back, 1.0, 0.0)
+    return reads, tensors, threads, passes
+
+
+def whole_pass_s(rows: np.ndarray, row_bytes: np.ndarray, passes: np.ndarray, *, l2_bytes: float, l2_bw: float,
+                 dram_bw: float) -> np.ndarray:
+    """Seconds of ``passes`` more reads of whole tensors of ``rows`` x ``row_bytes`` (B)
+    after a kernel read them: from L2 (``l2_bw``) for the fraction of them ``l2_bytes``
+    holds, the rest from DRAM (``dram_bw``)."""
+    total = np.asarray(rows, dtype=float) * np.asarray(row_bytes, dtype=float)
+    hit = np.minimum(1.0, l2_bytes / np.maximum(total, 1.0))
+    return np.asarray(passes, dtype=float) * total * (hit / l2_bw + (1.0 - hit) / dram_bw)

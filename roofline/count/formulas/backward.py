@@ -31,6 +31,7 @@ counts below.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from roofline.capture import OpRecord, TensorInfo
@@ -53,8 +54,9 @@ from roofline.count.formulas._common import (
 from roofline.count.formulas.attention import attention_flops, attention_shape, fused_attention_flops
 from roofline.count.formulas.conv import conv_dims
 from roofline.count.formulas.embedding import embedding_bag_flops, gathered_rows_bytes
+from roofline.count.formulas.reduction import softmax_rows
 from roofline.count.formulas.pooling import adaptive_pool_flops, pool_flops
-from roofline.count.registry import MATRIX, Cost, register
+from roofline.count.registry import MATRIX, Cost, RowShape, register
 
 #: Batch norm backward with batch statistics, per element: recompute x_hat = (x - mean)
 #: * invstd (2), sum dy (1), sum dy * x_hat (2), then dx = scale * (dy - mean(dy) -
@@ -216,7 +218,17 @@ def vendor_batch_norm_backward_cost(record: OpRecord) -> Cost:
 @register("aten.native_layer_norm_backward", "aten.native_group_norm_backward")
 def layer_norm_backward_cost(record: OpRecord) -> Cost:
     x = record.arg("input", 1)
-    return Cost(x.numel * LAYER_NORM_BACKWARD_FLOPS, read_bytes(record), _outputs_written(record), ELEMENTWISE)
+    cost = Cost(x.numel * LAYER_NORM_BACKWARD_FLOPS, read_bytes(record), _outputs_written(record), ELEMENTWISE)
+    mask = record.arg("output_mask", 7, default=None)
+    # The row model (roofline.efficiency.reduction) describes the input-gradient kernel
+    # followed by the weight gradients' pass; with only one of them the op streams its
+    # compulsory bytes once.
+    both = isinstance(mask, (list, tuple)) and len(mask) == 3 and bool(mask[0]) and bool(mask[1] or mask[2])
+    if record.packet != "aten.native_layer_norm_backward" or not both:
+        return cost
+    normalized = record.arg("normalized_shape", 2, default=None)
+    length = prod(int(n) for n in normalized) if isinstance(normalized, (list, tuple)) and normalized else 0
+    return replace(cost, rows=RowShape(x.numel // length, length)) if length > 0 else cost
 
 
 @register("aten._fused_rms_norm_backward")
@@ -228,13 +240,15 @@ def rms_norm_backward_cost(record: OpRecord) -> Cost:
 @register("aten._softmax_backward_data")
 def softmax_backward_cost(record: OpRecord) -> Cost:
     grad = record.args[0]
-    return Cost(grad.numel * SOFTMAX_BACKWARD_FLOPS, read_bytes(record), written_bytes(record), ELEMENTWISE)
+    cost = Cost(grad.numel * SOFTMAX_BACKWARD_FLOPS, read_bytes(record), written_bytes(record), ELEMENTWISE)
+    return replace(cost, rows=softmax_rows(record))
 
 
 @register("aten._log_softmax_backward_data")
 def log_softmax_backward_cost(record: OpRecord) -> Cost:
     grad = record.args[0]
-    return Cost(grad.numel * LOG_SOFTMAX_BACKWARD_FLOPS, read_bytes(record), written_bytes(record), ELEMENTWISE)
+    cost = Cost(grad.numel * LOG_SOFTMAX_BACKWARD_FLOPS, read_bytes(record), written_bytes(record), ELEMENTWISE)
+    return replace(cost, rows=softmax_rows(record))
 
 
 # --------------------------------------------------------------------------- attention
