@@ -336,12 +336,12 @@ NOTES = (
     "it holds under tensor-core load.",
     "- Layer norm: the backward, which was 56-71% fast, is within 16% at 4096 to 16384 features since "
     "its kernels' second reads are modelled (roofline.efficiency.reduction); the smallest shapes (1024 "
-    "features: 16 MB tensors) stay 30-55% fast in every mode, as do the forward's (the kernels of tens of "
+    "features: 16 MB tensors) stay 34-55% fast in every mode, 2048 features 10-31%, as do the forward's (the kernels of tens of "
     "microseconds pay more than the floor and start-up model).",
     "- Hugging Face's RMSNorm (A100, bf16 input, fp32 weight) is 16-40% fast in every mode. Its element-wise "
     "ops take broadcast operands (the [M, 1] reciprocal root, the [H] weight) and mix bf16 with fp32; "
     "PyTorch's vectorised element-wise path needs contiguous operands of one dtype, so these run its "
-    "scalar path. The same ops in fp32 on an H100 (fused_add_rms_norm: broadcasts, one dtype) are 4-26% "
+    "scalar path. The same ops in fp32 on an H100 (fused_add_rms_norm: broadcasts, one dtype) are 4-27% "
     "fast. Not modelled: no per-kernel timing here separates the two causes.",
     "- Rotary embeddings (A100, bf16, q and k transposed views, cosines broadcast over heads) run at about "
     "twice the predicted time: strided, broadcast element-wise ops and two concatenations, the same "
