@@ -58,13 +58,13 @@ def test_only_eager_speed_rows_on_packaged_gpus_are_compared(lp):
         row("relu_squared", "liger", "forward", 512, 0.01, RELU_SQ),  # Liger's own kernel
         row("relu_squared", "torch", "forward", 512, 9.0, RELU_SQ, metric="memory"),
         row("relu_squared", "torch", "forward", 512, 0.01, RELU_SQ, gpu="NVIDIA B200"),  # no packaged spec
-        row("tvd", "torch", "forward", 512, 0.01, {"B": 8, "T": 2048}),  # not rebuilt here
+        row("megatron_swiglu", "torch", "forward", 512, 0.01, {"S": 2048, "B": 4}),  # not rebuilt here
     ])
     rows = lp.compare(data)
-    assert list(rows["kernel"]) == ["relu_squared", "tvd"]
+    assert list(rows["kernel"]) == ["relu_squared", "megatron_swiglu"]
     assert rows["error"].notna().tolist() == [True, False]
     text = lp.report(rows)
-    assert "1 rows predicted" in text and "tvd on h100-sxm (forward, 1)" in text
+    assert "1 rows predicted" in text and "megatron_swiglu on h100-sxm (forward, 1)" in text
 
 
 def test_full_is_the_forward_the_gradient_draw_and_the_backward(lp):
@@ -83,3 +83,18 @@ def test_command_line_rejects_a_missing_file_and_a_missing_folder(lp, tmp_path, 
     assert lp.main(["--data", str(data), "--write", str(tmp_path / "no" / "r.md")]) == 2
     assert lp.main(["--data", str(data), "--write", str(tmp_path / "r.md")]) == 0
     assert "relu_squared" in (tmp_path / "r.md").read_text()
+
+
+def test_gradients_of_unreset_leaves_are_summed_into(lp):
+    # relu_squared: the input is a leaf do_bench resets and there are no weights: nothing
+    # to sum; TVD's input reaches do_bench as a softmax of the leaf: its gradient is summed.
+    spec = "h100-sxm"
+    with torch.device("meta"):
+        relu = lp.build_case("relu_squared", 4096, RELU_SQ)
+        small = lp.build_case("tvd", 1024, {"B": 8, "T": 2048})
+        large = lp.build_case("tvd", 4096, {"B": 8, "T": 2048})
+    from roofline.hardware import load_hardware
+
+    hw = load_hardware(spec)
+    assert lp._accumulate_s(relu, hw) == 0.0
+    assert 0.0 < lp._accumulate_s(small, hw) < lp._accumulate_s(large, hw)
