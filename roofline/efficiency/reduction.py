@@ -68,8 +68,9 @@ SOFTMAX_OPS: frozenset[str] = frozenset({"aten._softmax", "aten.softmax", "aten.
 #: aten ops run by PyTorch's layer-norm forward kernel.
 LAYER_NORM_OPS: frozenset[str] = frozenset({"aten.native_layer_norm", "aten.layer_norm"})
 #: aten ops run by PyTorch's softmax backward kernels: softmax's (its row sum reads the
-#: output too) and log-softmax's.
-SOFTMAX_BACKWARD_OPS: frozenset[str] = frozenset({"aten._softmax_backward_data", "aten._log_softmax_backward_data"})
+#: output too: SOFTMAX_BACKWARD_READS_OUTPUT) and log-softmax's.
+SOFTMAX_BACKWARD_READS_OUTPUT = "aten._softmax_backward_data"
+SOFTMAX_BACKWARD_OPS: frozenset[str] = frozenset({SOFTMAX_BACKWARD_READS_OUTPUT, "aten._log_softmax_backward_data"})
 #: aten ops run by PyTorch's layer-norm backward kernels (input gradient, then weights').
 LAYER_NORM_BACKWARD_OPS: frozenset[str] = frozenset({"aten.native_layer_norm_backward"})
 #: Reads of each row by vectorized_layer_norm_kernel: statistics, then the output.
@@ -145,8 +146,7 @@ def reread_plan(op: np.ndarray, length: np.ndarray, itemsize: np.ndarray | float
     reads = np.select([softmax, softmax_back, norm | norm_back], [softmax_reads(length, itemsize), np.where(block, 2.0, 1.0),
                                                                    LAYER_NORM_READS], 1.0)
     # softmax's backward row sum reads the output with the gradient; log-softmax's only the gradient
-    both = np.char.startswith(op.astype(str), "aten._softmax_backward")
-    tensors = np.select([softmax_back & both, norm_back], [2.0, 2.0], 1.0)
+    tensors = np.where((op == SOFTMAX_BACKWARD_READS_OUTPUT) | norm_back, 2.0, 1.0)
     threads = np.where(softmax | softmax_back, softmax_block_threads(length, itemsize), LAYER_NORM_BLOCK_THREADS)
     passes = np.where(norm_back, 1.0, 0.0)
     return reads, tensors, threads, passes

@@ -54,8 +54,8 @@ from roofline.count.formulas._common import (
 from roofline.count.formulas.attention import attention_flops, attention_shape, fused_attention_flops
 from roofline.count.formulas.conv import conv_dims
 from roofline.count.formulas.embedding import embedding_bag_flops, gathered_rows_bytes
-from roofline.count.formulas.reduction import softmax_rows
 from roofline.count.formulas.pooling import adaptive_pool_flops, pool_flops
+from roofline.count.formulas.reduction import softmax_rows
 from roofline.count.registry import MATRIX, Cost, RowShape, register
 
 #: Batch norm backward with batch statistics, per element: recompute x_hat = (x - mean)
