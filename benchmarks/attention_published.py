@@ -1,5 +1,5 @@
-"""Fused attention against published forward rates: how right are the GPU attention
-predictions (roofline.efficiency.attention) on H100 and A100?
+"""Fused attention against published forward rates and backward timings: how right are
+the GPU attention predictions (roofline.efficiency.attention) on H100 and A100?
 
     python benchmarks/attention_published.py                                  # to stdout
     python benchmarks/attention_published.py --write docs/fidelity-attention.md
@@ -10,7 +10,9 @@ FlashAttention-3 (Shah et al., arXiv 2407.08608) Figure 5 on an H100 SXM5 for FA
 and cuDNN; FlashAttention-2 (Dao, arXiv 2307.08691) Figure 5 on an A100 80GB SXM4 (the
 cells whose forward and backward labels reproduce the paper's combined figure within 3%).
 The prediction is kernel_s of roofline.analyze on meta q, k, v through
-F.scaled_dot_product_attention, the rate FLOPs / kernel_s.
+F.scaled_dot_product_attention, the rate FLOPs / kernel_s. Backward: published timings
+(PUBLISHED_BACKWARD, each with its source) against the kernel_s of the fused attention's
+backward in a training step.
 
 What a fit saw: QUERY_TILE_FIXED (1.3 key tiles per query tile) was fitted on FA3 at
 head_dim 128, non-causal; every other row is held out. PyTorch's SDPA runs FA2 on A100
@@ -161,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if args.write:
         header = ("# Fused attention against published forward and backward timings\n\nWritten by `python benchmarks/attention_published.py "
-                  f"--write {args.write}`. Sources: {FA3_PAPER}; {FA2_PAPER}; both papers' bar labels. Time error = "
+                  f"--write {args.write}`. Sources: {FA3_PAPER}; {FA2_PAPER}; both papers' bar labels; the "
+                  "backward's, beside each of its figures. Time error = "
                   "predicted time / measured time - 1. The model describes a kernel that reaches efficiency.matrix on "
                   "its products and adds its exponentials (roofline.efficiency.attention): cuDNN and FA3 on H100, FA2 "
                   "on A100. FA2 on H100 (PyTorch's flash backend there) runs Ampere's mma.sync at about half the "
