@@ -52,6 +52,9 @@ SOURCE = "https://github.com/linkedin/Liger-Kernel/blob/2120862ba532c9449e72d603
 SPECS = {"NVIDIA A100-SXM4-80GB": "a100-sxm", "NVIDIA H100 80GB HBM3": "h100-sxm", "NVIDIA H100 PCIe": "h100-pcie",
          "NVIDIA GeForce RTX 4090": "rtx-4090"}
 EAGER_PROVIDERS = ("huggingface", "torch")
+#: The columns of Liger's results file this script reads.
+REQUIRED_COLUMNS = ("kernel_name", "kernel_provider", "kernel_operation_mode", "metric_name", "x_value", "y_value_50",
+                    "extra_benchmark_config_str", "gpu_name")
 DTYPES = {"torch.bfloat16": torch.bfloat16, "torch.float16": torch.float16, "torch.float32": torch.float32}
 MODES = ("forward", "backward", "full")
 
@@ -449,7 +452,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.write and not Path(args.write).parent.is_dir():
         print(f"liger_published: --write {args.write}: its folder does not exist", file=sys.stderr)
         return 2
-    rows = compare(pd.read_csv(path))
+    try:
+        data = pd.read_csv(path)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        print(f"liger_published: --data {path}: not a CSV file ({str(exc).splitlines()[0]})", file=sys.stderr)
+        return 2
+    missing = [c for c in REQUIRED_COLUMNS if c not in data.columns]
+    if missing:
+        print(f"liger_published: --data {path}: no column {', '.join(missing)} (is it Liger-Kernel's "
+              "all_benchmark_data.csv?)", file=sys.stderr)
+        return 2
+    rows = compare(data)
     text = report(rows)
     print(text)
     if args.write:

@@ -81,6 +81,10 @@ def test_command_line_rejects_a_missing_file_and_a_missing_folder(lp, tmp_path, 
     data = tmp_path / "d.csv"
     liger_rows([row("relu_squared", "torch", "forward", 512, 0.01, RELU_SQ)]).to_csv(data, index=False)
     assert lp.main(["--data", str(data), "--write", str(tmp_path / "no" / "r.md")]) == 2
+    other = tmp_path / "other.csv"
+    other.write_text("a,b\n1,2\n")
+    assert lp.main(["--data", str(other)]) == 2
+    assert "no column kernel_name" in capsys.readouterr().err
     assert lp.main(["--data", str(data), "--write", str(tmp_path / "r.md")]) == 0
     assert "relu_squared" in (tmp_path / "r.md").read_text()
 
