@@ -419,13 +419,14 @@ NOTES = (
     "PyTorch's vectorised element-wise path needs contiguous operands of one dtype, so these run its "
     "scalar path. The same ops in fp32 on an H100 (fused_add_rms_norm: broadcasts, one dtype) are 4-27% "
     "fast. Not modelled: no per-kernel timing here separates the two causes.",
-    "- Rotary embeddings (A100, bf16, q and k transposed views, cosines broadcast over heads) run at about "
-    "twice the predicted time: strided, broadcast element-wise ops and two concatenations, the same "
-    "scalar path. Not modelled.",
+    "- Rotary embeddings (A100, bf16, q and k transposed views, cosines broadcast over heads) take 2 to 3.5 "
+    "times the predicted time forward, 1.3 to 6.5 times backward (the short sequences the most): strided, "
+    "broadcast element-wise ops and two concatenations, the same scalar path. Not modelled.",
     "- Embedding lookups (A100, fp32) measure 0.14-0.17 ms for 16384 rows of 768 and 0.79-0.86 ms for 16384 "
     "rows of 4096 whatever the table size: 75-80 G elements/s in both, where their bytes at the DRAM rate "
     "take a third to a fifth of that. index_select's gather kernel moves an element per thread with its "
-    "index arithmetic: bound by issue, not bandwidth. Not modelled; predictions are 65-81% fast.",
+    "index arithmetic: bound by issue, not bandwidth. Not modelled; predictions are 65-81% fast (42-79% "
+    "with the backward).",
     "- Cross entropy (A100, fp32 logits of 16384 rows): the forward is within 6-14% from 16384 classes up; "
     "forward and backward together are 27-52% fast.",
     "- Total variation and KL divergence (fp32, 16384 rows of 4096-131072): forwards within +4% to +11% "
