@@ -20,6 +20,11 @@ tiles up to its diagonal, the diagonal one computed whole. Each query tile pays 
 cost worth QUERY_TILE_FIXED key tiles: loading its queries, filling the pipeline,
 normalising and writing its output, which is what makes short sequences slow.
 
+A backward runs BACKWARD_PRODUCTS times the products on the same tiles, its
+exponentials again, and adds each tile's query gradient into an fp32 buffer through L2
+(DQ_ACCUMULATOR_BYTES); its two memory-bound helper kernels (dO x O row sums before, the
+query gradient's conversion after) are left out (docs/fidelity-attention.md).
+
 Which kernel this describes: one that reaches the spec's matrix efficiency on its
 products. PyTorch's SDPA runs FlashAttention-2 on A100 (within 10% of this model), and on
 H100 cuDNN's kernel where its bundled cuDNN is recent enough (recent releases; within
@@ -81,9 +86,9 @@ def attention_tiles(q_len: np.ndarray, kv_len: np.ndarray, causal: np.ndarray) -
 BACKWARD_PRODUCTS = 2.5
 #: Bytes per element of the query gradient a backward accumulates: FlashAttention-2 and
 #: -3 walk the query tiles inside a key tile's block and add each tile's share of dQ into
-#: an fp32 buffer in global memory with atomic adds (FA2 paper, section 3.1; FA3's
-#: backward, its dQ warp), reductions the L2 carries out: rows x head_dim x 4 bytes
-#: through L2 per tile.
+#: an fp32 buffer in global memory with atomic adds (the FlashAttention-2 paper on the
+#: backward's parallelism; FA3's backward, its dQ warp), reductions the L2 carries out:
+#: rows x head_dim x 4 bytes through L2 per tile.
 DQ_ACCUMULATOR_BYTES = 4
 
 
