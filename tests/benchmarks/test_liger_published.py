@@ -58,13 +58,13 @@ def test_only_eager_speed_rows_on_packaged_gpus_are_compared(lp):
         row("relu_squared", "liger", "forward", 512, 0.01, RELU_SQ),  # Liger's own kernel
         row("relu_squared", "torch", "forward", 512, 9.0, RELU_SQ, metric="memory"),
         row("relu_squared", "torch", "forward", 512, 0.01, RELU_SQ, gpu="NVIDIA B200"),  # no packaged spec
-        row("megatron_swiglu", "torch", "forward", 512, 0.01, {"S": 2048, "B": 4}),  # not rebuilt here
+        row("megatron_rms_norm", "torch", "forward", 512, 0.01, {"S": 4096, "B": 1}),  # not rebuilt here
     ])
     rows = lp.compare(data)
-    assert list(rows["kernel"]) == ["relu_squared", "megatron_swiglu"]
+    assert list(rows["kernel"]) == ["relu_squared", "megatron_rms_norm"]
     assert rows["error"].notna().tolist() == [True, False]
     text = lp.report(rows)
-    assert "1 rows predicted" in text and "megatron_swiglu on h100-sxm (forward, 1)" in text
+    assert "1 rows predicted" in text and "megatron_rms_norm on h100-sxm (forward, 1)" in text
 
 
 def test_full_is_the_forward_the_gradient_draw_and_the_backward(lp):
