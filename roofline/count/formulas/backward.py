@@ -55,8 +55,8 @@ from roofline.count.formulas.attention import attention_flops, attention_shape, 
 from roofline.count.formulas.conv import conv_dims
 from roofline.count.formulas.embedding import embedding_bag_flops, gathered_rows_bytes
 from roofline.count.formulas.pooling import adaptive_pool_flops, pool_flops
-from roofline.count.formulas.reduction import softmax_rows
-from roofline.count.registry import MATRIX, Cost, RowShape, register
+from roofline.count.formulas.reduction import normalized_rows, softmax_rows
+from roofline.count.registry import MATRIX, Cost, register
 
 #: Batch norm backward with batch statistics, per element: recompute x_hat = (x - mean)
 #: * invstd (2), sum dy (1), sum dy * x_hat (2), then dx = scale * (dy - mean(dy) -
@@ -226,9 +226,7 @@ def layer_norm_backward_cost(record: OpRecord) -> Cost:
     both = isinstance(mask, (list, tuple)) and len(mask) == 3 and bool(mask[0]) and bool(mask[1] or mask[2])
     if record.packet != "aten.native_layer_norm_backward" or not both:
         return cost
-    normalized = record.arg("normalized_shape", 2, default=None)
-    length = prod(int(n) for n in normalized) if isinstance(normalized, (list, tuple)) and normalized else 0
-    return replace(cost, rows=RowShape(x.numel // length, length)) if length > 0 else cost
+    return replace(cost, rows=normalized_rows(x, record.arg("normalized_shape", 2, default=None)))
 
 
 @register("aten._fused_rms_norm_backward")

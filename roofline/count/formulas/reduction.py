@@ -144,8 +144,13 @@ def softmax_rows(record: OpRecord) -> RowShape | None:
 def layer_norm_rows(record: OpRecord) -> RowShape | None:
     """The rows of a layer norm: the input split into rows of prod(normalized_shape)."""
     x = record.args[0] if record.args and isinstance(record.args[0], TensorInfo) else None
-    normalized = record.arg("normalized_shape", 1, default=None)
-    if x is None or not isinstance(normalized, (list, tuple)) or not normalized:
+    return normalized_rows(x, record.arg("normalized_shape", 1, default=None))
+
+
+def normalized_rows(x: TensorInfo | None, normalized: Any) -> RowShape | None:
+    """``x`` split into rows of prod(``normalized``) elements (a layer norm's, forward or
+    backward), or None when either is missing."""
+    if not isinstance(x, TensorInfo) or not isinstance(normalized, (list, tuple)) or not normalized:
         return None
     length = prod(int(size) for size in normalized)
     return RowShape(x.numel // length, length) if length > 0 else None
