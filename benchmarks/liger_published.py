@@ -16,8 +16,9 @@ Each of its rows is the median of triton.testing.do_bench over one call of a mod
 after do_bench's flush of the L2 cache. Only the rows of the eager PyTorch baselines
 Liger compares its kernels with (providers "huggingface" and "torch") are used: Hugging
 Face's LlamaRMSNorm (its weight fp32), LlamaMLP (SwiGLU and GEGLU), apply_rotary_pos_emb,
-nn.LayerNorm, nn.Embedding, nn.CrossEntropyLoss and a ReLU-squared, each rebuilt here
-from its definition and analysed on meta tensors on the spec of the GPU the row names.
+nn.LayerNorm, nn.Embedding, nn.CrossEntropyLoss, nn.KLDivLoss, a total variation
+distance, Megatron's SwiGLU on chunked halves and a ReLU-squared, each rebuilt here from
+its definition and analysed on meta tensors on the spec of the GPU the row names.
 
 The prediction is the sum of the ops' ``kernel_s`` (device time): do_bench queues the
 call behind its cache flush, so the launches overlap the flush and the kernels run back
@@ -293,7 +294,7 @@ def predict_modes(case: Case, spec: Any) -> dict[str, float]:
     out["backward"] = float(ops.loc[own & (ops["phase"] == "backward"), "kernel_s"].sum()) + _accumulate_s(case, spec)
     outputs = _outputs(_meta_outputs(case.module))
     scalar = all(t.dim() == 0 for t in outputs)
-    draw = 0.0 if scalar else _randn_like_s(outputs, spec)
+    draw = 0.0 if scalar else _each_kernel_s(torch.randn_like, tuple(outputs), spec)  # the drawn output gradient
     out["full"] = out["forward"] + draw + out["backward"]
     return out
 
@@ -301,19 +302,24 @@ def predict_modes(case: Case, spec: Any) -> dict[str, float]:
 def _accumulate_s(case: Case, spec: Any) -> float:
     """Device seconds of summing a call's gradients into the leaves do_bench does not
     reset (Case): an add over each, read twice and written once."""
-    from roofline.analysis import analyze
-
     inputs = set(map(id, case.module.trained)) if isinstance(case.module, WithInputs) and case.inputs_reset else set()
     leaves = tuple(p for p in case.module.parameters() if id(p) not in inputs)
     if not leaves:
         return 0.0
 
-    class Accumulate(torch.nn.Module):
-        def forward(self, *grads: torch.Tensor) -> list[torch.Tensor]:
-            return [torch.add(g, g) for g in grads]
-
     grads = tuple(torch.empty(p.shape, dtype=p.dtype, device="meta") for p in leaves)
-    return float(analyze(Accumulate(), grads, hw=spec, meta=True, name="accumulate").ops["kernel_s"].sum())
+    return _each_kernel_s(lambda g: torch.add(g, g), grads, spec)
+
+
+def _each_kernel_s(op: Callable[[torch.Tensor], torch.Tensor], tensors: tuple[torch.Tensor, ...], spec: Any) -> float:
+    """Device seconds of ``op`` applied to each of ``tensors`` (meta), on ``spec``."""
+    from roofline.analysis import analyze
+
+    class Each(torch.nn.Module):
+        def forward(self, *ts: torch.Tensor) -> list[torch.Tensor]:
+            return [op(t) for t in ts]
+
+    return float(analyze(Each(), tensors, hw=spec, meta=True, name="harness").ops["kernel_s"].sum())
 
 
 def _timed(ops: pd.DataFrame) -> pd.Series:
@@ -325,17 +331,6 @@ def _timed(ops: pd.DataFrame) -> pd.Series:
 def _meta_outputs(module: torch.nn.Module) -> Any:
     with torch.no_grad():
         return module()
-
-
-def _randn_like_s(outputs: list[torch.Tensor], spec: Any) -> float:
-    """Device seconds of drawing a gradient like each output (torch.randn_like)."""
-    from roofline.analysis import analyze
-
-    class Draw(torch.nn.Module):
-        def forward(self, *ts: torch.Tensor) -> list[torch.Tensor]:
-            return [torch.randn_like(t) for t in ts]
-
-    return float(analyze(Draw(), tuple(outputs), hw=spec, meta=True, name="randn-like").ops["kernel_s"].sum())
 
 
 def eager_rows(data: pd.DataFrame) -> pd.DataFrame:
