@@ -40,15 +40,8 @@ from roofline.count.formulas.attention import SDPA_OPS
 from roofline.count.formulas.backward import SDPA_BACKWARD_OPS
 from roofline.count.registry import HOST_LINK, MATRIX, NO_UNIT, VECTOR
 from roofline.dtypes import item_sizes
-from roofline.efficiency import (
-    LOOP_COLUMNS,
-    ROW_COLUMNS,
-    WINOGRAD_COLUMNS,
-    conv_arrays,
-    gemm_shapes,
-    kernel_efficiency_arrays,
-    row_reread_arrays,
-)
+from roofline.efficiency import (LOOP_COLUMNS, ROW_COLUMNS, STRIDED_COLUMN, WINOGRAD_COLUMNS, conv_arrays, gemm_shapes,
+                                  kernel_efficiency_arrays, row_reread_arrays)
 from roofline.efficiency.cpu import (CurveTerms, LoopTerms, curve_terms, few_row_gemm_s, loop_terms, narrow_gemm_s,
                                     short_loop_s, thread_slowdown)
 from roofline.efficiency.cpu_conv import conv_rate_s, conv_shape
@@ -404,6 +397,7 @@ class OpSizes:
     winograd: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # a 3x3 conv's n, p, q (NaN: none)
     loops: tuple[np.ndarray, np.ndarray] | None = None  # a CPU kernel's inner loops and their length (NaN: none)
     attention: tuple[np.ndarray, ...] | None = None  # a fused attention's heads, q_len, kv_len, head_dim (NaN: none)
+    strided: np.ndarray | None = None  # elements an element-wise GPU kernel computes one by one (NaN: none)
 
 
 @dataclass(frozen=True)
@@ -454,7 +448,8 @@ def op_sizes(ops: pd.DataFrame) -> OpSizes:
                  if all(c in ops for c in ATTENTION_COLUMNS) else None)
     return OpSizes(flops=column("flops"), bytes=column("bytes"), bytes_written=column("bytes_written"),
                    param_bytes=column("param_bytes"), gemm=tuple(shapes.T) if shapes is not None else None, rows=rows,
-                   winograd=winograd, loops=loops, attention=attention)
+                   winograd=winograd, loops=loops, attention=attention,
+                   strided=ops[STRIDED_COLUMN].to_numpy(dtype=float) if STRIDED_COLUMN in ops else None)
 
 
 def _per_op(values: np.ndarray, ndim: int) -> np.ndarray:
@@ -515,6 +510,13 @@ def _looped_work_s(work_s: np.ndarray, fresh_s: np.ndarray, loops: tuple[np.ndar
     return looped_s
 
 
+def _rated(rated: np.ndarray, seconds: np.ndarray | float, compute_s: np.ndarray, attainable: np.ndarray,
+           flops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(compute_s, attainable) with the ops of ``rated`` taking ``seconds`` (s), their
+    attained rate flops / seconds (FLOP/s)."""
+    return np.where(rated, seconds, compute_s), np.where(rated, flops / np.where(rated, seconds, 1.0), attainable)
+
+
 def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, resident_bytes: float) -> TimeTerms:
     """The time model on arrays: every op (rows) at every point (columns, when the sizes
     have them), with the traits of one spec. The one implementation predict_frame and the
@@ -532,19 +534,20 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
     reread = (row_reread_arrays(*sizes.rows, _per_op(traits.op, ndim), itemsize, hw)
               if sizes.rows is not None else 0.0)
     kernel = kernel_efficiency_arrays(sizes.gemm, hw, compute=eff.compute, on_tensor_cores=on_matrix,
-                                      does_work=supported & ~no_work & ~host, reread_s=reread)
+                                      does_work=supported & ~no_work & ~host, reread_s=reread,
+                                      strided_elements=sizes.strided)
 
     # The time model: the larger of compute and memory time (no less than the shortest
     # kernel), plus the fixed per-op overhead (dispatch and launch).
     attainable = kernel.compute * peak
     compute_s = flops / attainable
+    # An element-wise kernel computing elements one by one is bound by their issue (efficiency.elementwise).
+    compute_s, attainable = _rated(kernel.issue_s > compute_s, kernel.issue_s, compute_s, attainable, flops)
     # cuDNN's benchmark mode runs a convolution's fastest algorithm, each timed as the kernels
     # it launches (roofline.efficiency.conv); its attained rate counts the direct FLOPs.
     cudnn_s = conv_arrays(sizes.winograd, sizes.gemm, hw, peak_flops=peak, on_tensor_cores=on_matrix,
                           itemsize=itemsize)
-    cudnn = np.isfinite(cudnn_s) & supported & ~no_work
-    compute_s = np.where(cudnn, cudnn_s, compute_s)
-    attainable = np.where(cudnn, flops / np.where(cudnn, cudnn_s, 1.0), attainable)
+    compute_s, attainable = _rated(np.isfinite(cudnn_s) & supported & ~no_work, cudnn_s, compute_s, attainable, flops)
     row_rate_op = _per_op(np.isin(traits.op, _ROW_RATE_OPS), ndim)  # matrix products a CPU calibration rates
     if sizes.gemm is not None and hw.measured is not None and hw.measured.gemm_cols:
         # A calibrated CPU's products of few output columns run at the rate measured for them.

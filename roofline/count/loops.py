@@ -46,7 +46,7 @@ from roofline.count.registry import LoopShape
 
 __all__ = ["COPY_LOOP_OPS", "LOOP_KERNELS", "LOOP_RULES", "MEASURED_ONLY_KERNELS", "REDUCTION_LOOP_OPS",
            "SERIAL_CAT_DTYPES", "SLICE_LOOP_OPS", "SORTED_SCATTER_MIN_SLICE", "LoopShape", "iterator_loops", "loop_key", "loop_shape", "loops_of",
-           "without_kernel"]
+           "strided_elements", "without_kernel"]
 
 Rule = Callable[[OpRecord], "LoopShape | None"]
 
@@ -407,3 +407,27 @@ def loops_of(shape: LoopShape | None) -> tuple[float, float]:
     if shape is None:
         return math.nan, math.nan
     return float(shape.loops), float(shape.inner)
+
+
+def strided_elements(record: OpRecord) -> Any:
+    """Elements ``record``'s GPU kernel computes one by one with index arithmetic: those
+    of an element-wise op (TensorIterator's gpu_kernel: the pointwise ops, copies and
+    casts) whose operands walk more than one loop (broadcast, permuted or sliced:
+    PyTorch's unvectorised path, each element's offsets divided out of its index), and
+    the output elements of a cat with an input that is not contiguous (its general
+    batched copy, the same arithmetic); 0 for such ops whose operands walk one contiguous
+    loop (the vectorised path); None for other ops (GEMMs, reductions, gathers: other
+    kernels) and where the rule cannot read the record. Sizes may be SymInts."""
+    try:
+        if record.packet == "aten.cat":
+            tensors = [t for t in (record.args[0] if record.args else ()) if isinstance(t, TensorInfo)]
+            if not tensors or any(t.stride is None for t in tensors):
+                return None
+            return 0 if all(_is_contiguous(t) for t in tensors) else sum(t.numel for t in tensors)
+        rule = LOOP_RULES.get(record.packet, _pointwise if _is_pointwise(record.func) else None)
+        shape = _pointwise(record) if rule in (_pointwise, _gelu, _copy) else None
+    except (TypeError, ValueError, IndexError, AttributeError, ZeroDivisionError):
+        return None
+    if shape is None:
+        return None
+    return shape.loops * shape.inner if _known(shape.loops > 1) else 0

@@ -5,7 +5,9 @@ kind and shapes and the device's physical parameters (HardwareSpec.kernel_model)
 Physics first: GEMMs and convolutions lose to tile, wave and reduction-depth
 quantization (gemm.py); a convolution takes the fastest of cuDNN's algorithms for its
 shape (conv.py: implicit or explicit GEMM, or Winograd); memory-bound kernels pay a start-up before
-their bytes stream (memory.py); power-limited cards run below their boost clock. On a calibrated spec,
+their bytes stream (memory.py); element-wise kernels whose operands walk no one
+contiguous loop are bound by the SMs' issue of their per-element index arithmetic
+(elementwise.py); power-limited cards run below their boost clock. On a calibrated spec,
 each op of a family the calibration's op suite measured follows that family's
 time-vs-size curve (cpu.py: dispatch, efficiency, threads by ATen's grain), its loops
 shorter than a vectorized step run element by element at the costs calibrate measured
@@ -26,6 +28,7 @@ import pandas as pd
 
 from roofline.dtypes import item_sizes
 from roofline.efficiency.conv import conv_s
+from roofline.efficiency.elementwise import strided_issue_s
 from roofline.efficiency.gemm import TILE_MENUS, Tile, gemm_efficiency
 from roofline.efficiency.reduction import (
     private_l2_capacity,
@@ -36,7 +39,7 @@ from roofline.efficiency.reduction import (
 )
 from roofline.hardware import HardwareSpec, KernelModel
 
-__all__ = ["GEMM_COLUMNS", "LOOP_COLUMNS", "LOOP_KERNEL_COLUMN", "ROW_COLUMNS", "WINOGRAD_COLUMNS", "OpEfficiency", "conv_arrays", "gemm_shapes", "kernel_efficiency", "kernel_efficiency_arrays",
+__all__ = ["GEMM_COLUMNS", "LOOP_COLUMNS", "LOOP_KERNEL_COLUMN", "ROW_COLUMNS", "STRIDED_COLUMN", "WINOGRAD_COLUMNS", "OpEfficiency", "conv_arrays", "gemm_shapes", "kernel_efficiency", "kernel_efficiency_arrays",
            "row_reread_arrays", "row_reread_s"]
 
 #: Columns of an ops frame holding each op's matrix product (NaN for other ops).
@@ -48,6 +51,10 @@ ROW_COLUMNS: tuple[str, ...] = ("reduce_rows", "reduce_len")
 LOOP_COLUMNS: tuple[str, ...] = ("loop_count", "loop_inner")
 #: Column naming the kernel variant an op's loops run ("" for its usual one; LoopShape.kernel).
 LOOP_KERNEL_COLUMN = "loop_kernel"
+#: Column holding the elements an element-wise GPU kernel computes one by one with index
+#: arithmetic (roofline.count.loops.strided_elements; 0 where its operands walk one
+#: contiguous loop, NaN for other ops).
+STRIDED_COLUMN = "strided_elements"
 #: Columns of a convolution Winograd can run: images, output height and width (NaN for
 #: other ops); roofline.efficiency.conv times its algorithms.
 WINOGRAD_COLUMNS: tuple[str, ...] = ("winograd_n", "winograd_p", "winograd_q")
@@ -60,7 +67,9 @@ class OpEfficiency:
     takes (s); ``reread_s``, the time a row-wise reduction spends reading its rows again
     beyond the compulsory bytes (s, 0 for other ops); ``fixed_s``, time its kernel takes
     beyond its compute or memory time (s: a tensor-core GEMM's setup, pipeline fill and
-    drain, KernelModel.tensor_gemm_fixed_s; 0 for other ops). Memory-bound ops keep the
+    drain, KernelModel.tensor_gemm_fixed_s; 0 for other ops); ``issue_s``, the least time
+    the SMs take to issue an element-wise kernel's per-element index arithmetic (s,
+    roofline.efficiency.elementwise; 0 for other ops). Memory-bound ops keep the
     fraction of the bandwidth the spec gives them."""
 
     compute: np.ndarray
@@ -68,6 +77,7 @@ class OpEfficiency:
     floor_s: np.ndarray
     reread_s: np.ndarray | float = 0.0
     fixed_s: np.ndarray | float = 0.0
+    issue_s: np.ndarray | float = 0.0
 
 
 def gemm_shapes(ops: pd.DataFrame) -> np.ndarray | None:
@@ -90,15 +100,18 @@ def kernel_efficiency(ops: pd.DataFrame, hw: HardwareSpec, *, compute: np.ndarra
     shapes = gemm_shapes(ops)
     return kernel_efficiency_arrays(tuple(shapes.T) if shapes is not None else None, hw, compute=compute,
                                     on_tensor_cores=on_tensor_cores, does_work=does_work,
-                                    reread_s=row_reread_s(ops, hw))
+                                    reread_s=row_reread_s(ops, hw),
+                                    strided_elements=ops[STRIDED_COLUMN].to_numpy(dtype=float) if STRIDED_COLUMN in ops else None)
 
 
 def kernel_efficiency_arrays(gemm: tuple[np.ndarray, ...] | None, hw: HardwareSpec, *, compute: np.ndarray,
                              on_tensor_cores: np.ndarray, does_work: np.ndarray,
-                             reread_s: np.ndarray | float = 0.0) -> OpEfficiency:
+                             reread_s: np.ndarray | float = 0.0,
+                             strided_elements: np.ndarray | None = None) -> OpEfficiency:
     """kernel_efficiency on arrays of any shape that broadcast (ops, or ops x points of a
     vectorised sweep): gemm is (batch, m, n, k), NaN for non-GEMM ops, or None; reread_s
-    the row-wise reductions' extra reads (row_reread_arrays)."""
+    the row-wise reductions' extra reads (row_reread_arrays); strided_elements the
+    elements each element-wise kernel computes one by one (STRIDED_COLUMN), or None."""
     model = hw.kernel_model
     shape = np.broadcast_shapes(np.shape(compute), np.shape(does_work), *(np.shape(a) for a in gemm or ()))
     if model is None:
@@ -125,7 +138,10 @@ def kernel_efficiency_arrays(gemm: tuple[np.ndarray, ...] | None, hw: HardwareSp
     attained = attained * model.clock_ratio
     latency = np.where(does_work, model.latency_s, 0.0) + np.zeros(shape)
     floor = np.where(does_work, model.min_kernel_s, 0.0) + np.zeros(shape)
-    return OpEfficiency(attained, latency, floor, np.where(does_work, reread_s, 0.0), fixed)
+    issue = (strided_issue_s(strided_elements, sms=model.sms, clock_hz=model.sustained_clock_hz,
+                             per_sm_clock=model.strided_elements_per_clock)
+             if strided_elements is not None else 0.0)
+    return OpEfficiency(attained, latency, floor, np.where(does_work, reread_s, 0.0), fixed, np.where(does_work, issue, 0.0))
 
 
 def _batched(sizes: tuple[np.ndarray, ...], model: KernelModel, shape_fraction: np.ndarray,

@@ -32,6 +32,7 @@ from roofline.errors import HardwareSpecError
 from roofline.hardware.checks import spec_from_data
 from roofline.hardware.schema import REQUIRED_KEYS
 from roofline.hardware.spec import (
+    DEFAULT_STRIDED_ELEMENTS_PER_CLOCK,
     CalibrationRecord,
     FigureSpread,
     FreshWrite,
@@ -450,6 +451,8 @@ def _kernel_model_doc(model: KernelModel) -> dict[str, Any]:
         "threads_per_sm": model.threads_per_sm,
         **({"batched_tiles": [list(tile) for tile in model.batched_tiles]} if model.batched_tiles else {}),
         **({"l2_partitions": model.l2_partitions} if model.l2_partitions != 1 else {}),
+        **({"strided_elements_per_clock": model.strided_elements_per_clock}
+           if model.strided_elements_per_clock != DEFAULT_STRIDED_ELEMENTS_PER_CLOCK else {}),
         "source": model.source,
     }
 

@@ -72,6 +72,7 @@ from typing import Annotated, Any, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from roofline.errors import HardwareSpecError
+from roofline.hardware.spec import DEFAULT_STRIDED_ELEMENTS_PER_CLOCK
 from roofline.units import show_value
 
 __all__ = ["SpecModel", "RecordModel", "KernelModelSchema", "validate_spec", "describe_pydantic_error", "fail"]
@@ -147,6 +148,7 @@ class KernelModelSchema(_Strict):
     threads_per_sm: _Int = 2048
     batched_tiles: list[tuple[_TileSide, _TileSide, _TileSide]] = []
     l2_partitions: _Int = 1
+    strided_elements_per_clock: _Number = DEFAULT_STRIDED_ELEMENTS_PER_CLOCK
     source: _Str
 
 

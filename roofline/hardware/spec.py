@@ -343,6 +343,14 @@ class CalibrationRecord:
 GEMM_CLASSES: tuple[str, ...] = ("simt", "tensor", "batched", "conv")
 
 
+#: Elements an SM computes per clock on PyTorch's unvectorised element-wise path: fitted
+#: on Liger-Kernel's published H100 SXM timings of Megatron's eager SwiGLU (bf16, strided
+#: halves) by ``python benchmarks/liger_published.py --fit-strided``; the A100's rows held
+#: out (docs/fidelity-liger.md). The issue rate of an SM (4 warp instructions a clock on
+#: Volta to Hopper) over the instructions the compiled kernel spends per element.
+DEFAULT_STRIDED_ELEMENTS_PER_CLOCK = 1.35
+
+
 @dataclass(frozen=True)
 class KernelModel:
     """Physical parameters of a GPU that the efficiency stage (roofline.efficiency) uses
@@ -375,6 +383,10 @@ class KernelModel:
     serving half the SMs and holding a copy of the far half's lines they read; 1 on a
     unified L2): the share of L2 a row-wise reduction's rows can use
     (roofline.efficiency.reduction.private_l2_capacity).
+    strided_elements_per_clock: elements an SM computes per clock on PyTorch's unvectorised
+    element-wise path (operands that walk no one contiguous loop: each element's offsets
+    divided out of its index; roofline.efficiency.elementwise). Default
+    DEFAULT_STRIDED_ELEMENTS_PER_CLOCK, fitted on one H100 kernel.
     """
 
     sms: int
@@ -389,6 +401,7 @@ class KernelModel:
     batched_tiles: tuple[tuple[int, int, int], ...] = ()
     l2_partitions: int = 1
     tensor_gemm_fixed_s: float = 0.0
+    strided_elements_per_clock: float = DEFAULT_STRIDED_ELEMENTS_PER_CLOCK
 
     @property
     def clock_ratio(self) -> float:
@@ -398,7 +411,7 @@ class KernelModel:
     def __hash__(self) -> int:  # the dict field is unhashable; hash its items
         return hash((self.sms, self.boost_clock_hz, self.sustained_clock_hz, tuple(sorted(self.gemm_efficiency.items())),
                      self.k_overhead, self.latency_s, self.min_kernel_s, self.threads_per_sm, self.batched_tiles,
-                     self.l2_partitions, self.tensor_gemm_fixed_s))
+                     self.l2_partitions, self.tensor_gemm_fixed_s, self.strided_elements_per_clock))
 
 
 # --------------------------------------------------------------------------- the spec

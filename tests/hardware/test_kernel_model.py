@@ -6,6 +6,7 @@ import pytest
 
 from roofline.errors import HardwareSpecError
 from roofline.hardware import KernelModel, load_hardware, spec_to_yaml, write_hardware
+from roofline.hardware.spec import DEFAULT_STRIDED_ELEMENTS_PER_CLOCK
 
 BLOCK = """kernel_model:
   sms: 40
@@ -55,6 +56,8 @@ def test_round_trips_through_write_and_load(tmp_path):
         ("k_overhead: 16", "k_overhead: 16\n  l2_partitions: 0"),
         ("k_overhead: 16", "k_overhead: 16\n  tensor_gemm_fixed: 2 s"),
         ("k_overhead: 16", "k_overhead: 16\n  tensor_gemm_fixed: soon"),
+        ("k_overhead: 16", "k_overhead: 16\n  strided_elements_per_clock: 0"),
+        ("k_overhead: 16", "k_overhead: 16\n  strided_elements_per_clock: many"),
     ],
 )
 def test_bad_values_are_one_line_naming_the_field(tmp_path, change, message):
@@ -86,6 +89,16 @@ def test_l2_partitions_are_parsed_and_written_back(tmp_path):
     # Left out, the L2 is one partition.
     path.write_text(spec_text(BLOCK))
     assert load_hardware(path).kernel_model.l2_partitions == 1
+
+
+def test_strided_elements_per_clock_is_parsed_and_written_back(tmp_path):
+    path = tmp_path / "gpu.yaml"
+    path.write_text(spec_text(BLOCK.replace("k_overhead: 16", "k_overhead: 16\n  strided_elements_per_clock: 2.5")))
+    model = load_hardware(path).kernel_model
+    assert model.strided_elements_per_clock == 2.5
+    assert load_hardware(write_hardware(load_hardware(path), tmp_path / "again.yaml")).kernel_model == model
+    path.write_text(spec_text(BLOCK))  # left out: the default, fitted on one H100 kernel
+    assert load_hardware(path).kernel_model.strided_elements_per_clock == DEFAULT_STRIDED_ELEMENTS_PER_CLOCK
 
 
 def test_tensor_gemm_fixed_is_parsed_and_written_back(tmp_path):
