@@ -52,10 +52,10 @@ BASELINE_TEXT = (
     "against published timings in docs/fidelity-tensor-gemm.md and docs/fidelity-attention.md (forward "
     "and backward); eager norms, MLPs, rotary embeddings and losses in bf16 and fp32 on A100, H100 and "
     "RTX 4090, forward and backward, against Liger-Kernel's published baselines in docs/fidelity-liger.md, "
-    "which also fits the one figure of the element-wise ops PyTorch runs unvectorised (operands that walk "
-    "no one contiguous loop: issue-bound at kernel_model.strided_elements_per_clock elements per SM per "
-    "clock, roofline.efficiency.elementwise); in fp32 they stay near the memory roof, and the models below "
-    "move by less than 0.1%."
+    "which also fits the two figures of the kernels that compute their elements one by one "
+    "(roofline.efficiency.elementwise: element-wise ops whose operands walk no one contiguous loop, at "
+    "kernel_model.strided_elements_per_clock elements per SM per clock; index gathers, at "
+    "gather_elements_per_clock); the models below, fp32, move by less than 0.1%."
 )
 #: Why the targets not met are not met (what the tables below show; see the targets section).
 WHY_TEXT = (

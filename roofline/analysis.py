@@ -26,12 +26,12 @@ from roofline.capture.training import FORWARD
 from roofline.count.categories import CATEGORIES, OTHER
 from roofline.errors import RooflineError, UnsupportedOpError
 from roofline.dtypes import dtype_key, parse_dtype
-from roofline.efficiency import GEMM_COLUMNS, LOOP_COLUMNS, LOOP_KERNEL_COLUMN, ROW_COLUMNS, STRIDED_COLUMN, WINOGRAD_COLUMNS
+from roofline.efficiency import GEMM_COLUMNS, LOOP_COLUMNS, LOOP_KERNEL_COLUMN, ROW_COLUMNS, STRIDED_COLUMN, WINOGRAD_COLUMNS, GATHER_COLUMN
 from roofline.efficiency.cpu_sdpa import ATTENTION_COLUMNS
 from roofline.hardware import HardwareSpec, load_hardware
 from roofline.predict import MODULE_CALLS_COLUMN, Tf32Policy, between_ops_s, predict_frame
 from roofline.count import compulsory_bytes
-from roofline.count.loops import LoopShape, loop_shape, loops_of, strided_elements
+from roofline.count.loops import LoopShape, gathered_elements, loop_shape, loops_of, strided_elements
 from roofline.count.registry import DEVICE_MEMORY, VECTOR, AttentionShape, Cost, GemmShape, RowShape, Unsupported, WinogradShape, count
 from roofline.workload import Workload, compute_dtype, count_params
 
@@ -62,8 +62,8 @@ COUNT_COLUMNS = (
     *WINOGRAD_COLUMNS,
     # The inner loops of the op's CPU kernel, their length (NaN where none) and its variant.
     *LOOP_COLUMNS, LOOP_KERNEL_COLUMN,
-    # Elements a GPU's element-wise kernel computes one by one (0: vectorised; NaN: no such kernel).
-    STRIDED_COLUMN,
+    # Elements a GPU's element-wise kernel (0: vectorised; NaN: no such kernel) and gather kernel computes one by one.
+    STRIDED_COLUMN, GATHER_COLUMN,
     # Heads, query and key lengths and head size of a fused attention (NaN for other ops).
     *ATTENTION_COLUMNS,
 )
@@ -119,6 +119,7 @@ def count_frame(records: list[OpRecord]) -> pd.DataFrame:
                 _append_shape(rows, columns, shape)
             _append_loops(rows, loop_shape(record))
             rows[STRIDED_COLUMN].append(_as_float(strided_elements(record)))
+            rows[GATHER_COLUMN].append(_as_float(gathered_elements(record)))
         else:
             rows["category"].append(OTHER)
             rows["flops"].append(math.nan)
@@ -133,6 +134,7 @@ def count_frame(records: list[OpRecord]) -> pd.DataFrame:
                 _append_shape(rows, columns, None)
             _append_loops(rows, None)
             rows[STRIDED_COLUMN].append(math.nan)
+            rows[GATHER_COLUMN].append(math.nan)
     frame = pd.DataFrame({k: v for k, v in rows.items() if k not in ("bytes", "intensity")})
     frame["bytes"] = frame["bytes_read"] + frame["bytes_written"]
     with np.errstate(divide="ignore", invalid="ignore"):

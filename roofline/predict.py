@@ -40,7 +40,7 @@ from roofline.count.formulas.attention import SDPA_OPS
 from roofline.count.formulas.backward import SDPA_BACKWARD_OPS
 from roofline.count.registry import HOST_LINK, MATRIX, NO_UNIT, VECTOR
 from roofline.dtypes import item_sizes
-from roofline.efficiency import (LOOP_COLUMNS, ROW_COLUMNS, STRIDED_COLUMN, WINOGRAD_COLUMNS, conv_arrays, gemm_shapes,
+from roofline.efficiency import (GATHER_COLUMN, LOOP_COLUMNS, ROW_COLUMNS, STRIDED_COLUMN, WINOGRAD_COLUMNS, conv_arrays, gemm_shapes,
                                   kernel_efficiency_arrays, row_reread_arrays)
 from roofline.efficiency.cpu import (CurveTerms, LoopTerms, curve_terms, few_row_gemm_s, loop_terms, narrow_gemm_s,
                                     short_loop_s, thread_slowdown)
@@ -398,6 +398,7 @@ class OpSizes:
     loops: tuple[np.ndarray, np.ndarray] | None = None  # a CPU kernel's inner loops and their length (NaN: none)
     attention: tuple[np.ndarray, ...] | None = None  # a fused attention's heads, q_len, kv_len, head_dim (NaN: none)
     strided: np.ndarray | None = None  # elements an element-wise GPU kernel computes one by one (NaN: none)
+    gathered: np.ndarray | None = None  # elements a GPU gather kernel computes one by one (NaN: none)
 
 
 @dataclass(frozen=True)
@@ -438,18 +439,16 @@ def op_sizes(ops: pd.DataFrame) -> OpSizes:
         return np.where(supported, np.nan_to_num(values), 0.0)
 
     shapes = gemm_shapes(ops)
-    rows = (tuple(ops[c].to_numpy(dtype=float) for c in ROW_COLUMNS) if all(c in ops for c in ROW_COLUMNS)
-            else None)
-    winograd = (tuple(ops[c].to_numpy(dtype=float) for c in WINOGRAD_COLUMNS)
-                if all(c in ops for c in WINOGRAD_COLUMNS) else None)
-    loops = (tuple(ops[c].to_numpy(dtype=float) for c in LOOP_COLUMNS) if all(c in ops for c in LOOP_COLUMNS)
-             else None)
-    attention = (tuple(ops[c].to_numpy(dtype=float) for c in ATTENTION_COLUMNS)
-                 if all(c in ops for c in ATTENTION_COLUMNS) else None)
+    strided, gathered = (_columns(ops, (name,)) or (None,) for name in (STRIDED_COLUMN, GATHER_COLUMN))
     return OpSizes(flops=column("flops"), bytes=column("bytes"), bytes_written=column("bytes_written"),
-                   param_bytes=column("param_bytes"), gemm=tuple(shapes.T) if shapes is not None else None, rows=rows,
-                   winograd=winograd, loops=loops, attention=attention,
-                   strided=ops[STRIDED_COLUMN].to_numpy(dtype=float) if STRIDED_COLUMN in ops else None)
+                   param_bytes=column("param_bytes"), gemm=tuple(shapes.T) if shapes is not None else None,
+                   rows=_columns(ops, ROW_COLUMNS), winograd=_columns(ops, WINOGRAD_COLUMNS), loops=_columns(ops, LOOP_COLUMNS),
+                   attention=_columns(ops, ATTENTION_COLUMNS), strided=strided[0], gathered=gathered[0])
+
+
+def _columns(ops: pd.DataFrame, names: tuple[str, ...]) -> tuple[np.ndarray, ...] | None:
+    """The float arrays of columns ``names`` of ``ops``, or None where one is missing."""
+    return tuple(ops[c].to_numpy(dtype=float) for c in names) if all(c in ops for c in names) else None
 
 
 def _per_op(values: np.ndarray, ndim: int) -> np.ndarray:
@@ -535,7 +534,7 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
               if sizes.rows is not None else 0.0)
     kernel = kernel_efficiency_arrays(sizes.gemm, hw, compute=eff.compute, on_tensor_cores=on_matrix,
                                       does_work=supported & ~no_work & ~host, reread_s=reread,
-                                      strided_elements=sizes.strided)
+                                      strided_elements=sizes.strided, gathered_elements=sizes.gathered)
 
     # The time model: the larger of compute and memory time (no less than the shortest
     # kernel), plus the fixed per-op overhead (dispatch and launch).

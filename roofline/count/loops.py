@@ -46,7 +46,7 @@ from roofline.count.registry import LoopShape
 
 __all__ = ["COPY_LOOP_OPS", "LOOP_KERNELS", "LOOP_RULES", "MEASURED_ONLY_KERNELS", "REDUCTION_LOOP_OPS",
            "SERIAL_CAT_DTYPES", "SLICE_LOOP_OPS", "SORTED_SCATTER_MIN_SLICE", "LoopShape", "iterator_loops", "loop_key", "loop_shape", "loops_of",
-           "strided_elements", "without_kernel"]
+           "GATHER_OPS", "gathered_elements", "strided_elements", "without_kernel"]
 
 Rule = Callable[[OpRecord], "LoopShape | None"]
 
@@ -407,6 +407,20 @@ def loops_of(shape: LoopShape | None) -> tuple[float, float]:
     if shape is None:
         return math.nan, math.nan
     return float(shape.loops), float(shape.inner)
+
+
+#: Ops a GPU runs as an index gather, one output element a thread with its index arithmetic
+#: (index_select's indexSelectSmallIndex/LargeIndex kernels; an embedding is
+#: weight.index_select(0, ids) there).
+GATHER_OPS = ("aten.index_select", "aten.embedding")
+
+
+def gathered_elements(record: OpRecord) -> Any:
+    """Elements ``record``'s GPU gather kernel computes one by one (GATHER_OPS): its
+    output's; None for other ops. Sizes may be SymInts."""
+    if record.packet not in GATHER_OPS or not record.outputs:
+        return None
+    return record.outputs[0].numel
 
 
 def strided_elements(record: OpRecord) -> Any:

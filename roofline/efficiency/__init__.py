@@ -6,8 +6,8 @@ Physics first: GEMMs and convolutions lose to tile, wave and reduction-depth
 quantization (gemm.py); a convolution takes the fastest of cuDNN's algorithms for its
 shape (conv.py: implicit or explicit GEMM, or Winograd); memory-bound kernels pay a start-up before
 their bytes stream (memory.py); element-wise kernels whose operands walk no one
-contiguous loop are bound by the SMs' issue of their per-element index arithmetic
-(elementwise.py); power-limited cards run below their boost clock. On a calibrated spec,
+contiguous loop, and index gathers, are bound by the SMs' issue of their per-element
+index arithmetic (elementwise.py); power-limited cards run below their boost clock. On a calibrated spec,
 each op of a family the calibration's op suite measured follows that family's
 time-vs-size curve (cpu.py: dispatch, efficiency, threads by ATen's grain), its loops
 shorter than a vectorized step run element by element at the costs calibrate measured
@@ -28,7 +28,7 @@ import pandas as pd
 
 from roofline.dtypes import item_sizes
 from roofline.efficiency.conv import conv_s
-from roofline.efficiency.elementwise import strided_issue_s
+from roofline.efficiency.elementwise import issue_s
 from roofline.efficiency.gemm import TILE_MENUS, Tile, gemm_efficiency
 from roofline.efficiency.reduction import (
     private_l2_capacity,
@@ -39,7 +39,7 @@ from roofline.efficiency.reduction import (
 )
 from roofline.hardware import HardwareSpec, KernelModel
 
-__all__ = ["GEMM_COLUMNS", "LOOP_COLUMNS", "LOOP_KERNEL_COLUMN", "ROW_COLUMNS", "STRIDED_COLUMN", "WINOGRAD_COLUMNS", "OpEfficiency", "conv_arrays", "gemm_shapes", "kernel_efficiency", "kernel_efficiency_arrays",
+__all__ = ["GATHER_COLUMN", "GEMM_COLUMNS", "LOOP_COLUMNS", "LOOP_KERNEL_COLUMN", "ROW_COLUMNS", "STRIDED_COLUMN", "WINOGRAD_COLUMNS", "OpEfficiency", "conv_arrays", "gemm_shapes", "kernel_efficiency", "kernel_efficiency_arrays",
            "row_reread_arrays", "row_reread_s"]
 
 #: Columns of an ops frame holding each op's matrix product (NaN for other ops).
@@ -55,6 +55,9 @@ LOOP_KERNEL_COLUMN = "loop_kernel"
 #: arithmetic (roofline.count.loops.strided_elements; 0 where its operands walk one
 #: contiguous loop, NaN for other ops).
 STRIDED_COLUMN = "strided_elements"
+#: Column holding the elements a GPU gather kernel (index_select, embedding) computes one by
+#: one (roofline.count.loops.gathered_elements; NaN for other ops).
+GATHER_COLUMN = "gathered_elements"
 #: Columns of a convolution Winograd can run: images, output height and width (NaN for
 #: other ops); roofline.efficiency.conv times its algorithms.
 WINOGRAD_COLUMNS: tuple[str, ...] = ("winograd_n", "winograd_p", "winograd_q")
@@ -101,17 +104,20 @@ def kernel_efficiency(ops: pd.DataFrame, hw: HardwareSpec, *, compute: np.ndarra
     return kernel_efficiency_arrays(tuple(shapes.T) if shapes is not None else None, hw, compute=compute,
                                     on_tensor_cores=on_tensor_cores, does_work=does_work,
                                     reread_s=row_reread_s(ops, hw),
-                                    strided_elements=ops[STRIDED_COLUMN].to_numpy(dtype=float) if STRIDED_COLUMN in ops else None)
+                                    strided_elements=ops[STRIDED_COLUMN].to_numpy(dtype=float) if STRIDED_COLUMN in ops else None,
+                                    gathered_elements=ops[GATHER_COLUMN].to_numpy(dtype=float) if GATHER_COLUMN in ops else None)
 
 
 def kernel_efficiency_arrays(gemm: tuple[np.ndarray, ...] | None, hw: HardwareSpec, *, compute: np.ndarray,
                              on_tensor_cores: np.ndarray, does_work: np.ndarray,
                              reread_s: np.ndarray | float = 0.0,
-                             strided_elements: np.ndarray | None = None) -> OpEfficiency:
+                             strided_elements: np.ndarray | None = None,
+                             gathered_elements: np.ndarray | None = None) -> OpEfficiency:
     """kernel_efficiency on arrays of any shape that broadcast (ops, or ops x points of a
     vectorised sweep): gemm is (batch, m, n, k), NaN for non-GEMM ops, or None; reread_s
     the row-wise reductions' extra reads (row_reread_arrays); strided_elements the
-    elements each element-wise kernel computes one by one (STRIDED_COLUMN), or None."""
+    elements each element-wise kernel computes one by one (STRIDED_COLUMN), gathered_elements
+    those of each gather kernel (GATHER_COLUMN), or None."""
     model = hw.kernel_model
     shape = np.broadcast_shapes(np.shape(compute), np.shape(does_work), *(np.shape(a) for a in gemm or ()))
     if model is None:
@@ -138,9 +144,9 @@ def kernel_efficiency_arrays(gemm: tuple[np.ndarray, ...] | None, hw: HardwareSp
     attained = attained * model.clock_ratio
     latency = np.where(does_work, model.latency_s, 0.0) + np.zeros(shape)
     floor = np.where(does_work, model.min_kernel_s, 0.0) + np.zeros(shape)
-    issue = (strided_issue_s(strided_elements, sms=model.sms, clock_hz=model.sustained_clock_hz,
-                             per_sm_clock=model.strided_elements_per_clock)
-             if strided_elements is not None else 0.0)
+    issue = sum(issue_s(elements, sms=model.sms, clock_hz=model.sustained_clock_hz, per_sm_clock=rate)
+                for elements, rate in ((strided_elements, model.strided_elements_per_clock),
+                                       (gathered_elements, model.gather_elements_per_clock)) if elements is not None)
     return OpEfficiency(attained, latency, floor, np.where(does_work, reread_s, 0.0), fixed, np.where(does_work, issue, 0.0))
 
 

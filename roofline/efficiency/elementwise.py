@@ -22,21 +22,29 @@ KernelModel.strided_elements_per_clock is the one figure fitted (an SM's issue r
 the instructions an element takes, which the compiled kernel sets), with the sustained
 clock and SM count of the spec: on Liger-Kernel's published forward timings of
 Megatron's eager SwiGLU on an H100 SXM (bf16, two strided halves of one tensor) by
-``benchmarks/liger_published.py --fit-strided``, the default of every GPU spec; every
+``benchmarks/liger_published.py --fit strided``, the default of every GPU spec; every
 other published row it predicts (RMSNorm and RoPE on A100, fused add + RMSNorm on H100)
 is held out.
+
+Index gathers (index_select, and an embedding, which is weight.index_select(0, ids) on
+a GPU) run the same way, one output element a thread: its index row and place in the
+row divided out of the linear index, the index loaded, the source offset computed. Their
+rate, KernelModel.gather_elements_per_clock, is fitted on Liger-Kernel's published A100
+embedding forwards of 768-wide rows (``--fit gather``); the 4096-wide rows are held out.
+They measure the same elements per second whatever the row width and the table size:
+issue-bound, not bandwidth-bound.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["strided_issue_s"]
+__all__ = ["issue_s"]
 
 
-def strided_issue_s(strided_elements: np.ndarray, *, sms: int, clock_hz: float, per_sm_clock: float) -> np.ndarray:
-    """Seconds (s) ``strided_elements`` (elements computed one by one, NaN: none) take to
-    issue on ``sms`` SMs at ``clock_hz`` (Hz), ``per_sm_clock`` elements per SM per
-    clock; 0 where there are none."""
-    elements = np.nan_to_num(np.asarray(strided_elements, dtype=float))
+def issue_s(elements: np.ndarray, *, sms: int, clock_hz: float, per_sm_clock: float) -> np.ndarray:
+    """Seconds (s) ``elements`` (computed one by one, NaN: none) take to issue on ``sms``
+    SMs at ``clock_hz`` (Hz), ``per_sm_clock`` elements per SM per clock; 0 where there
+    are none."""
+    elements = np.nan_to_num(np.asarray(elements, dtype=float))
     return elements / (per_sm_clock * sms * clock_hz)

@@ -272,7 +272,7 @@ def _parse_kernel_model(model: KernelModelSchema | None, read: _Reader) -> Kerne
         gemm_efficiency=dict(model.gemm_efficiency), k_overhead=model.k_overhead, **times,
         source=model.source, threads_per_sm=model.threads_per_sm, l2_partitions=model.l2_partitions,
         batched_tiles=tuple(tuple(tile) for tile in model.batched_tiles),
-        strided_elements_per_clock=model.strided_elements_per_clock,
+        strided_elements_per_clock=model.strided_elements_per_clock, gather_elements_per_clock=model.gather_elements_per_clock,
     )
 
 
@@ -344,18 +344,18 @@ _KERNEL_RANGES: dict[str, tuple[float, float, str]] = {
                     (0, MAX_OVERHEAD, f"a time from 0 to {format_quantity(MAX_OVERHEAD, 'time')}")),
     "threads_per_sm": (32, 4096, "a count of threads from 32 to 4096"),
     "l2_partitions": (1, 16, "a count of L2 partitions from 1 to 16"),
-    "strided_elements_per_clock": (0.01, 128, "elements per SM per clock from 0.01 to 128"),
+    **dict.fromkeys(("strided_elements_per_clock", "gather_elements_per_clock"),
+                    (0.01, 128, "elements per SM per clock from 0.01 to 128")),
 }
 
 
 def kernel_model_problems(model: KernelModel) -> list[str]:
     """Plausibility problems of a kernel model: figures out of range, a sustained clock
     above boost, GEMM efficiencies outside (0, 1]."""
-    values = {"sms": model.sms, "boost_clock_mhz": model.boost_clock_hz / 1e6,
-              "sustained_clock_mhz": model.sustained_clock_hz / 1e6, "k_overhead": model.k_overhead,
+    values = {"boost_clock_mhz": model.boost_clock_hz / 1e6, "sustained_clock_mhz": model.sustained_clock_hz / 1e6,
               "latency": model.latency_s, "min_kernel": model.min_kernel_s, "tensor_gemm_fixed": model.tensor_gemm_fixed_s,
-              "threads_per_sm": model.threads_per_sm, "l2_partitions": model.l2_partitions,
-              "strided_elements_per_clock": model.strided_elements_per_clock}
+              **{name: getattr(model, name) for name in ("sms", "k_overhead", "threads_per_sm", "l2_partitions",
+                                                         "strided_elements_per_clock", "gather_elements_per_clock")}}
     problems = [
         f"kernel_model.{name}: expected {what}, got {show_value(values[name])}"
         for name, (low, high, what) in _KERNEL_RANGES.items()

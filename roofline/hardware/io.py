@@ -32,6 +32,7 @@ from roofline.errors import HardwareSpecError
 from roofline.hardware.checks import spec_from_data
 from roofline.hardware.schema import REQUIRED_KEYS
 from roofline.hardware.spec import (
+    DEFAULT_GATHER_ELEMENTS_PER_CLOCK,
     DEFAULT_STRIDED_ELEMENTS_PER_CLOCK,
     CalibrationRecord,
     FigureSpread,
@@ -453,6 +454,8 @@ def _kernel_model_doc(model: KernelModel) -> dict[str, Any]:
         **({"l2_partitions": model.l2_partitions} if model.l2_partitions != 1 else {}),
         **({"strided_elements_per_clock": model.strided_elements_per_clock}
            if model.strided_elements_per_clock != DEFAULT_STRIDED_ELEMENTS_PER_CLOCK else {}),
+        **({"gather_elements_per_clock": model.gather_elements_per_clock}
+           if model.gather_elements_per_clock != DEFAULT_GATHER_ELEMENTS_PER_CLOCK else {}),
         "source": model.source,
     }
 

@@ -72,7 +72,7 @@ from typing import Annotated, Any, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from roofline.errors import HardwareSpecError
-from roofline.hardware.spec import DEFAULT_STRIDED_ELEMENTS_PER_CLOCK
+from roofline.hardware.spec import DEFAULT_GATHER_ELEMENTS_PER_CLOCK, DEFAULT_STRIDED_ELEMENTS_PER_CLOCK
 from roofline.units import show_value
 
 __all__ = ["SpecModel", "RecordModel", "KernelModelSchema", "validate_spec", "describe_pydantic_error", "fail"]
@@ -149,6 +149,7 @@ class KernelModelSchema(_Strict):
     batched_tiles: list[tuple[_TileSide, _TileSide, _TileSide]] = []
     l2_partitions: _Int = 1
     strided_elements_per_clock: _Number = DEFAULT_STRIDED_ELEMENTS_PER_CLOCK
+    gather_elements_per_clock: _Number = DEFAULT_GATHER_ELEMENTS_PER_CLOCK
     source: _Str
 
 

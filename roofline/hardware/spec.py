@@ -345,10 +345,14 @@ GEMM_CLASSES: tuple[str, ...] = ("simt", "tensor", "batched", "conv")
 
 #: Elements an SM computes per clock on PyTorch's unvectorised element-wise path: fitted
 #: on Liger-Kernel's published H100 SXM timings of Megatron's eager SwiGLU (bf16, strided
-#: halves) by ``python benchmarks/liger_published.py --fit-strided``; the A100's rows held
+#: halves) by ``python benchmarks/liger_published.py --fit strided``; the A100's rows held
 #: out (docs/fidelity-liger.md). The issue rate of an SM (4 warp instructions a clock on
 #: Volta to Hopper) over the instructions the compiled kernel spends per element.
 DEFAULT_STRIDED_ELEMENTS_PER_CLOCK = 1.35
+#: Elements an SM gathers per clock in PyTorch's index_select kernels (an embedding too):
+#: fitted on Liger-Kernel's published A100 SXM embedding forwards of 768-wide rows by
+#: ``python benchmarks/liger_published.py --fit gather``; the 4096-wide rows held out.
+DEFAULT_GATHER_ELEMENTS_PER_CLOCK = 0.5
 
 
 @dataclass(frozen=True)
@@ -387,6 +391,8 @@ class KernelModel:
     element-wise path (operands that walk no one contiguous loop: each element's offsets
     divided out of its index; roofline.efficiency.elementwise). Default
     DEFAULT_STRIDED_ELEMENTS_PER_CLOCK, fitted on one H100 kernel.
+    gather_elements_per_clock: elements an SM gathers per clock in index_select (and an
+    embedding's lookup). Default DEFAULT_GATHER_ELEMENTS_PER_CLOCK, fitted on one A100 kernel.
     """
 
     sms: int
@@ -402,6 +408,7 @@ class KernelModel:
     l2_partitions: int = 1
     tensor_gemm_fixed_s: float = 0.0
     strided_elements_per_clock: float = DEFAULT_STRIDED_ELEMENTS_PER_CLOCK
+    gather_elements_per_clock: float = DEFAULT_GATHER_ELEMENTS_PER_CLOCK
 
     @property
     def clock_ratio(self) -> float:
@@ -411,7 +418,8 @@ class KernelModel:
     def __hash__(self) -> int:  # the dict field is unhashable; hash its items
         return hash((self.sms, self.boost_clock_hz, self.sustained_clock_hz, tuple(sorted(self.gemm_efficiency.items())),
                      self.k_overhead, self.latency_s, self.min_kernel_s, self.threads_per_sm, self.batched_tiles,
-                     self.l2_partitions, self.tensor_gemm_fixed_s, self.strided_elements_per_clock))
+                     self.l2_partitions, self.tensor_gemm_fixed_s, self.strided_elements_per_clock,
+                     self.gather_elements_per_clock))
 
 
 # --------------------------------------------------------------------------- the spec

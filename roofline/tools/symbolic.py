@@ -29,10 +29,10 @@ from roofline.capture.symbolic import (
     symbolic_capture,
 )
 from roofline.count.categories import CATEGORIES, OTHER
-from roofline.count.loops import loop_shape, strided_elements
+from roofline.count.loops import gathered_elements, loop_shape, strided_elements
 from roofline.count.registry import DEVICE_MEMORY, VECTOR, Cost, Unsupported, count
 from roofline.dtypes import dtype_key
-from roofline.efficiency import GEMM_COLUMNS, LOOP_COLUMNS, LOOP_KERNEL_COLUMN, ROW_COLUMNS, STRIDED_COLUMN, WINOGRAD_COLUMNS
+from roofline.efficiency import GEMM_COLUMNS, LOOP_COLUMNS, LOOP_KERNEL_COLUMN, ROW_COLUMNS, STRIDED_COLUMN, WINOGRAD_COLUMNS, GATHER_COLUMN
 from roofline.efficiency.cpu_sdpa import ATTENTION_COLUMNS
 from roofline.hardware import HardwareSpec
 from roofline.predict import OpSizes, Tf32Policy, default_level, op_traits, time_terms
@@ -43,7 +43,7 @@ __all__ = ["FORM_COLUMNS", "TRAIT_COLUMNS", "ClosedForms", "GridTotals", "SizeDi
 TRAIT_COLUMNS = ("op", "category", "unit", "dtype", "traffic", "supported", LOOP_KERNEL_COLUMN)
 #: Per group, the size-dependent counts kept as closed forms (FLOP; bytes; GEMM dims).
 FORM_COLUMNS = ("flops", "bytes", "bytes_written", "param_bytes", *GEMM_COLUMNS, *ROW_COLUMNS, *WINOGRAD_COLUMNS,
-                *LOOP_COLUMNS, *ATTENTION_COLUMNS, STRIDED_COLUMN)
+                *LOOP_COLUMNS, *ATTENTION_COLUMNS, STRIDED_COLUMN, GATHER_COLUMN)
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,8 @@ class ClosedForms:
         loops = tuple(per_column[c] for c in LOOP_COLUMNS)
         attention = tuple(per_column[c] for c in ATTENTION_COLUMNS)
         return OpSizes(flops=flops, bytes=nbytes, bytes_written=written, param_bytes=params, gemm=gemm, rows=rows,
-                       winograd=winograd, loops=loops, attention=attention, strided=per_column[STRIDED_COLUMN])
+                       winograd=winograd, loops=loops, attention=attention, strided=per_column[STRIDED_COLUMN],
+                       gathered=per_column[GATHER_COLUMN])
 
     def evaluate(self, points: dict[str, np.ndarray], hw: HardwareSpec, *, tf32: Tf32Policy,
                  resident_bytes: float, sizes: OpSizes | None = None) -> GridTotals:
@@ -205,7 +206,7 @@ def _cost_row(capture: SymbolicCapture, record: Any, cost: Cost | Unsupported, l
             raise SymbolicUnavailable(f"{label}: the formula of {record.op} cannot take symbolic sizes ({reason})")
         zero, nan = sympy.Integer(0), sympy.nan
         row.update(category=OTHER, unit=VECTOR, traffic=DEVICE_MEMORY, supported=False, flops=zero, bytes=zero, loop_kernel="",
-                   bytes_written=zero, param_bytes=zero, **dict.fromkeys((*GEMM_COLUMNS, *ROW_COLUMNS, *WINOGRAD_COLUMNS, *LOOP_COLUMNS, *ATTENTION_COLUMNS, STRIDED_COLUMN), nan))
+                   bytes_written=zero, param_bytes=zero, **dict.fromkeys((*GEMM_COLUMNS, *ROW_COLUMNS, *WINOGRAD_COLUMNS, *LOOP_COLUMNS, *ATTENTION_COLUMNS, STRIDED_COLUMN, GATHER_COLUMN), nan))
         return row
     bytes_read, written = capture.expr(cost.bytes_read), capture.expr(cost.bytes_written)
     gemm = cost.gemm
@@ -220,7 +221,7 @@ def _cost_row(capture: SymbolicCapture, record: Any, cost: Cost | Unsupported, l
                                                         attention.head_dim)) if attention is not None else (sympy.nan,) * 4)
     loop = loop_shape(record)
     loop_forms = (capture.expr(loop.loops), capture.expr(loop.inner)) if loop is not None else (sympy.nan,) * 2
-    strided = strided_elements(record)
+    strided, gathered = strided_elements(record), gathered_elements(record)
     row.update(category=cost.category, unit=cost.unit, traffic=cost.traffic, supported=True,
                loop_kernel=loop.kernel if loop is not None else "",
                flops=capture.expr(cost.flops), bytes=bytes_read + written, bytes_written=written,
@@ -228,7 +229,8 @@ def _cost_row(capture: SymbolicCapture, record: Any, cost: Cost | Unsupported, l
                param_bytes=sympy.Min(record.param_bytes, bytes_read), **dict(zip(GEMM_COLUMNS, gemm_forms)),
                **dict(zip(ROW_COLUMNS, row_forms)), **dict(zip(WINOGRAD_COLUMNS, winograd_forms)),
                **dict(zip(LOOP_COLUMNS, loop_forms)), **dict(zip(ATTENTION_COLUMNS, attention_forms)),
-               **{STRIDED_COLUMN: capture.expr(strided) if strided is not None else sympy.nan})
+               **{column: capture.expr(n) if n is not None else sympy.nan
+                  for column, n in ((STRIDED_COLUMN, strided), (GATHER_COLUMN, gathered))})
     for column in FORM_COLUMNS:
         unknown = capture.free(row[column])
         if unknown:

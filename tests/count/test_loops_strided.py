@@ -55,3 +55,20 @@ def test_other_kernels_have_none():
     x = torch.randn(16, 16)
     for op, n in _strided(lambda t: (t @ t).sum(-1).softmax(-1), x):
         assert math.isnan(n), op
+
+
+def _gathered(fn, *args):
+    from roofline.analysis import analyze
+    from roofline.efficiency import GATHER_COLUMN
+
+    ops = analyze(fn, args, hw="h100-sxm").ops
+    return [(op, n) for op, n in zip(ops["op"], ops[GATHER_COLUMN]) if op in ("aten.embedding", "aten.index_select")]
+
+
+def test_gathers_count_their_output_elements():
+    # 4 x 8 ids into a 100 x 64 table: 32 rows of 64 gathered
+    ids = torch.zeros(4, 8, dtype=torch.long)
+    assert _gathered(torch.nn.Embedding(100, 64), ids) == [("aten.embedding", 2048.0)]
+    # index_select of 5 columns of a 7 x 10 matrix: 7 x 5 elements
+    x, index = torch.randn(7, 10), torch.tensor([0, 2, 4, 6, 8])
+    assert _gathered(lambda t, i: t.index_select(1, i), x, index) == [("aten.index_select", 35.0)]

@@ -6,7 +6,7 @@ import pytest
 
 from roofline.errors import HardwareSpecError
 from roofline.hardware import KernelModel, load_hardware, spec_to_yaml, write_hardware
-from roofline.hardware.spec import DEFAULT_STRIDED_ELEMENTS_PER_CLOCK
+from roofline.hardware.spec import DEFAULT_GATHER_ELEMENTS_PER_CLOCK, DEFAULT_STRIDED_ELEMENTS_PER_CLOCK
 
 BLOCK = """kernel_model:
   sms: 40
@@ -58,6 +58,7 @@ def test_round_trips_through_write_and_load(tmp_path):
         ("k_overhead: 16", "k_overhead: 16\n  tensor_gemm_fixed: soon"),
         ("k_overhead: 16", "k_overhead: 16\n  strided_elements_per_clock: 0"),
         ("k_overhead: 16", "k_overhead: 16\n  strided_elements_per_clock: many"),
+        ("k_overhead: 16", "k_overhead: 16\n  gather_elements_per_clock: 500"),
     ],
 )
 def test_bad_values_are_one_line_naming_the_field(tmp_path, change, message):
@@ -91,14 +92,17 @@ def test_l2_partitions_are_parsed_and_written_back(tmp_path):
     assert load_hardware(path).kernel_model.l2_partitions == 1
 
 
-def test_strided_elements_per_clock_is_parsed_and_written_back(tmp_path):
+def test_issue_rates_are_parsed_and_written_back(tmp_path):
     path = tmp_path / "gpu.yaml"
-    path.write_text(spec_text(BLOCK.replace("k_overhead: 16", "k_overhead: 16\n  strided_elements_per_clock: 2.5")))
+    path.write_text(spec_text(BLOCK.replace("k_overhead: 16", "k_overhead: 16\n  strided_elements_per_clock: 2.5\n"
+                                            "  gather_elements_per_clock: 0.75")))
     model = load_hardware(path).kernel_model
-    assert model.strided_elements_per_clock == 2.5
+    assert (model.strided_elements_per_clock, model.gather_elements_per_clock) == (2.5, 0.75)
     assert load_hardware(write_hardware(load_hardware(path), tmp_path / "again.yaml")).kernel_model == model
-    path.write_text(spec_text(BLOCK))  # left out: the default, fitted on one H100 kernel
-    assert load_hardware(path).kernel_model.strided_elements_per_clock == DEFAULT_STRIDED_ELEMENTS_PER_CLOCK
+    path.write_text(spec_text(BLOCK))  # left out: the defaults, each fitted on one kernel
+    model = load_hardware(path).kernel_model
+    assert model.strided_elements_per_clock == DEFAULT_STRIDED_ELEMENTS_PER_CLOCK
+    assert model.gather_elements_per_clock == DEFAULT_GATHER_ELEMENTS_PER_CLOCK
 
 
 def test_tensor_gemm_fixed_is_parsed_and_written_back(tmp_path):

@@ -39,7 +39,7 @@ def op_row(op, module, category, flops, bytes_read, bytes_written, unit, dtype="
         "gemm_batch": math.nan, "gemm_m": math.nan, "gemm_n": math.nan, "gemm_k": math.nan,
         "reduce_rows": math.nan, "reduce_len": math.nan,
         "winograd_n": math.nan, "winograd_p": math.nan, "winograd_q": math.nan,
-        "loop_count": math.nan, "loop_inner": math.nan, "loop_kernel": "", "strided_elements": 0.0,
+        "loop_count": math.nan, "loop_inner": math.nan, "loop_kernel": "", "strided_elements": 0.0, "gathered_elements": math.nan,
         "attn_heads": math.nan, "attn_q": math.nan, "attn_kv": math.nan, "attn_dim": math.nan,
     }
 
