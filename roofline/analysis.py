@@ -26,7 +26,8 @@ from roofline.capture.training import FORWARD
 from roofline.count.categories import CATEGORIES, OTHER
 from roofline.errors import RooflineError, UnsupportedOpError
 from roofline.dtypes import dtype_key, parse_dtype
-from roofline.efficiency import GEMM_COLUMNS, LOOP_COLUMNS, LOOP_KERNEL_COLUMN, ROW_COLUMNS, STRIDED_COLUMN, WINOGRAD_COLUMNS, GATHER_COLUMN
+from roofline.efficiency import (GATHER_COLUMN, GEMM_COLUMNS, LOOP_COLUMNS, LOOP_KERNEL_COLUMN, ROW_COLUMNS, STRIDED_COLUMN,
+                                  WINOGRAD_COLUMNS)
 from roofline.efficiency.cpu_sdpa import ATTENTION_COLUMNS
 from roofline.hardware import HardwareSpec, load_hardware
 from roofline.predict import MODULE_CALLS_COLUMN, Tf32Policy, between_ops_s, predict_frame

@@ -241,7 +241,7 @@ def fitted_spec(base: HardwareSpec, timings: KernelTimings, *, name: str, sms: i
     model = kernel_model_of(fit, sms=sms, boost_clock_hz=boost, sustained_clock_hz=sustained,
                             threads_per_sm=known.threads_per_sm if known is not None else 2048, source=source,
                             tensor_gemm_fixed_s=known.tensor_gemm_fixed_s if known is not None else 0.0)
-    if known is not None:  # the L2's layout and the strided element rate are the chip's, not this fit's
+    if known is not None:  # the L2's layout and the issue rates are the chip's, not this fit's
         model = replace(model, l2_partitions=known.l2_partitions, strided_elements_per_clock=known.strided_elements_per_clock,
                         gather_elements_per_clock=known.gather_elements_per_clock)
     efficiency = replace(base.efficiency, memory=round(fit.memory_efficiency, 3))

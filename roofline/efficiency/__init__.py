@@ -71,8 +71,8 @@ class OpEfficiency:
     beyond the compulsory bytes (s, 0 for other ops); ``fixed_s``, time its kernel takes
     beyond its compute or memory time (s: a tensor-core GEMM's setup, pipeline fill and
     drain, KernelModel.tensor_gemm_fixed_s; 0 for other ops); ``issue_s``, the least time
-    the SMs take to issue an element-wise kernel's per-element index arithmetic (s,
-    roofline.efficiency.elementwise; 0 for other ops). Memory-bound ops keep the
+    the SMs take to issue the per-element index arithmetic of an unvectorised element-wise
+    kernel or a gather (s, roofline.efficiency.elementwise; 0 for other ops). Memory-bound ops keep the
     fraction of the bandwidth the spec gives them."""
 
     compute: np.ndarray

@@ -1,5 +1,5 @@
-"""Element-wise GPU kernels that compute their elements one by one: issue-bound, not
-memory-bound.
+"""GPU kernels that compute their elements one by one (unvectorised element-wise ops,
+index gathers): issue-bound, not memory-bound.
 
 PyTorch runs an element-wise op (TensorIterator's gpu_kernel) one of two ways. Where
 every operand walks the same contiguous loop, each thread loads and stores vectors of
@@ -18,7 +18,7 @@ per element of fp32, so the same kernel that streams fp32 at the roof falls behi
 in bf16 (Hugging Face's RMSNorm weight product, rotary embeddings on transposed heads,
 Megatron's chunked SwiGLU; docs/fidelity-liger.md).
 
-KernelModel.strided_elements_per_clock is the one figure fitted (an SM's issue rate over
+KernelModel.strided_elements_per_clock is fitted (an SM's issue rate over
 the instructions an element takes, which the compiled kernel sets), with the sustained
 clock and SM count of the spec: on Liger-Kernel's published forward timings of
 Megatron's eager SwiGLU on an H100 SXM (bf16, two strided halves of one tensor) by
