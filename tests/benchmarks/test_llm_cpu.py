@@ -80,3 +80,14 @@ def test_the_measured_section_of_the_page_is_found(tmp_path):
     page.write_text(f"before\n{llm.MEASURED_START}\nold\n{llm.MEASURED_END}\nafter\n", encoding="utf-8")
     assert llm.measured_section(page.read_text()) == f"{llm.MEASURED_START}\nold\n{llm.MEASURED_END}"
     assert "not run yet" in llm.measured_section("no section here")
+
+
+def test_the_measured_chapter_and_its_reading_survive_a_full_run():
+    llm = load_benchmark("llm")
+    # a page whose chapter holds the tables and the reading written for that run
+    chapter = f"{llm.MEASURED_HEADING}\n\nhow it was run\n\n{llm.MEASURED_START}\ntables\n{llm.MEASURED_END}\n\nreading it"
+    page = f"intro\n\n{chapter}\n\n{llm.NEXT_HEADING}\n\nrest\n"
+    assert llm.measured_chapter(page) == chapter
+    # a page without one gets the default chapter, its tables not run yet
+    fresh = llm.measured_chapter("")
+    assert fresh.startswith(llm.MEASURED_HEADING) and "not run yet" in fresh and "{measured}" not in fresh

@@ -12,8 +12,9 @@ models (which LM, its shape facts), capture (the KV cache and one captured step)
 costing (quantization, routed experts, tensor split, a step's time), serving (llm() and
 LlmReport), display (terminal and Markdown tables, the figure). See docs/llm.md.
 
-May import: analysis, capture, count, hardware, predict, report, hf, models, errors,
-dtypes, units, _io and roofline.tools.parallel; only the cli and benchmarks import it.
+May import: analysis, capture, count, efficiency (column names), hardware, predict, report,
+hf, models, errors, dtypes, units, _io and roofline.tools.parallel; only the cli and
+benchmarks import it.
 """
 
 from roofline.tools.llm.costing import KV_FORMATS, WEIGHT_FORMATS, Serving, StepTime, expected_experts_hit

@@ -21,7 +21,8 @@ ordinary time model (roofline.predict through Analysis):
   (kv_read_bytes) and the cache writes (kv_write_bytes) at 1 byte an element, and a
   dequantize pass over the elements read, as for weights.
 * Tensor parallel over t devices (Megatron): every op inside a layer's attention or MLP
-  block, and the LM head, is split t ways (FLOPs and bytes / t; K/V bytes split over
+  block, and the LM head, is split t ways (FLOPs, bytes and the elements an issue-bound
+  kernel computes / t; K/V bytes split over
   min(t, kv_heads) devices, the heads being replicated past that); norms, residual adds
   and embeddings run replicated. Each layer all-reduces its activations twice
   (tokens x hidden, in the compute dtype) with a ring over the spec's interconnect
@@ -38,6 +39,7 @@ import pandas as pd
 
 from roofline.count.categories import GEMM
 from roofline.dtypes import KEY_ITEMSIZE, item_sizes
+from roofline.efficiency import GATHER_COLUMN, STRIDED_COLUMN
 from roofline.errors import RooflineError
 from roofline.hardware import HardwareSpec
 from roofline.predict import COMPUTE_BOUND, MEMORY_BOUND, OVERHEAD_BOUND
@@ -170,7 +172,7 @@ def shard(frame: pd.DataFrame, tp: int, model: LlmModel) -> pd.DataFrame:
     rows = sharded_rows(frame)
     kv_split = min(tp, model.kv_heads)
     out = frame.copy()
-    for name in ("flops", "param_bytes", "dequant_elements"):
+    for name in ("flops", "param_bytes", "dequant_elements", STRIDED_COLUMN, GATHER_COLUMN):
         out[name] = np.where(rows, _column(frame, name) / tp, _column(frame, name))
     for total, kv in (("bytes_read", "kv_read_bytes"), ("bytes_written", "kv_write_bytes")):
         values, kv_bytes = _column(frame, total), _column(frame, kv)
