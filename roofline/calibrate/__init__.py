@@ -82,7 +82,8 @@ reference workload), machine.py (what the OS says of this machine), probes.py (t
 microbenchmarks), fit.py (plateaus, levels, efficiencies), suite.py (the op suite and the
 aten ops each stands for), curves.py (each suite op's time-vs-size curve), loops.py (each suite op's short inner loops:
 ``loop_costs``), narrow.py (few-column GEMMs: ``gemm_cols``), convs.py (depthwise and grouped convolutions:
-``conv_rates``), sdpa.py (CPU flash attention: ``sdpa_times``). May import: errors, units,
+``conv_rates``), sdpa.py (CPU flash attention: ``sdpa_times``), kernels.py and issue.py (a GPU's
+``kernel_model``: fitted on its own kernels, or on measurement files). May import: errors, units,
 dtypes, _io, hardware, efficiency (the CPU curve), measure (timers), predict and analysis (to score
 the op suite);
 never report, tools or cli.

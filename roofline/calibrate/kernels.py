@@ -12,7 +12,9 @@ time); three figures are left open and fitted here, each on the rows that show i
 - the GEMM efficiency: the median, over long compute-bound GEMMs whose tiles cover
   them with little loss, of the time the tile model predicts at efficiency 1 over the
   time measured (less the fixed cost); divided by sustained / boost clock, since timings
-  fix only the product of efficiency and clock.
+  fix only the product of efficiency and clock;
+- on a GPU at hand, the issue rates of the kernels that compute elements one by one
+  (roofline.calibrate.issue), where they run above the memory roof.
 
 Timings come from a folder of NeuSight-style CSV files (read_measurement_dir: one
 ``<op>/<gpu>.csv[.gz]`` per op kind, latency in ms) or from ``roofline calibrate
@@ -27,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from roofline.calibrate.issue import ISSUE_FIELDS, fit_issue_rates, measure_cuda_issue
 from roofline.efficiency.gemm import TILE_MENUS, Tile, gemm_efficiency
 from roofline.errors import RooflineError
 from roofline.hardware import HardwareSpec, KernelModel
@@ -57,11 +60,14 @@ OPERANDS_BY_OP = STREAM_OPERANDS = {"add": 3, "mul": 3, "div": 3, "pow": 3, "add
 class KernelTimings:
     """Single kernels timed on one GPU. gemm: columns batch, m, n, k (a batch x (m x k)
     @ (k x n) product) and measured_s; stream: columns bytes (read + written) and
-    measured_s. itemsize: bytes per element of the GEMMs (4: fp32 on CUDA cores)."""
+    measured_s. itemsize: bytes per element of the GEMMs (4: fp32 on CUDA cores).
+    issue: the kernels that compute elements one by one (roofline.calibrate.issue:
+    columns kind, elements, bytes, measured_s), or None where none were timed."""
 
     gemm: pd.DataFrame
     stream: pd.DataFrame
     itemsize: int = 4
+    issue: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -264,8 +270,9 @@ UNKNOWN_CLOCK_MHZ = 1000.0
 
 
 def measure_cuda_kernels(device: str, timer, mode: str, repeats: int, min_sample_s: float) -> KernelTimings:
-    """Time fp32 GEMMs (TF32 off) and adds on ``device`` back to back (best of
-    ``repeats`` batches, roofline.calibrate.bench.best_time): the timings fit_kernels takes."""
+    """Time fp32 GEMMs (TF32 off), adds and the one-by-one kernels of
+    roofline.calibrate.issue on ``device`` back to back (best of ``repeats`` batches,
+    roofline.calibrate.bench.best_time): the timings fit_kernels and fit_issue_rates take."""
     import torch
 
     from roofline.calibrate.bench import best_time
@@ -283,7 +290,8 @@ def measure_cuda_kernels(device: str, timer, mode: str, repeats: int, min_sample
         x, y = torch.randn(rows, cols, device=device), torch.randn(rows, cols, device=device)
         add_rows.append((12.0 * rows * cols, best_time(lambda x=x, y=y: torch.add(x, y), timer, repeats, min_sample_s)))
     return KernelTimings(pd.DataFrame(gemm_rows, columns=["batch", "m", "n", "k", "measured_s"]),
-                         pd.DataFrame(add_rows, columns=["bytes", "measured_s"]))
+                         pd.DataFrame(add_rows, columns=["bytes", "measured_s"]),
+                         issue=measure_cuda_issue(device, timer, mode, repeats, min_sample_s))
 
 
 def sm_clock_mhz(device: str) -> float | None:
@@ -307,8 +315,15 @@ def cuda_kernel_model(device: str, spec: HardwareSpec, timings: KernelTimings) -
     note = (f"SM clock {clock:g} MHz read under load" if clock is not None
             else f"SM clock unreadable: {UNKNOWN_CLOCK_MHZ:g} MHz placeholder")
     threads = int(getattr(props, "max_threads_per_multi_processor", 2048) or 2048)
-    source = (f"fitted by roofline calibrate on this GPU ({fit.gemm_rows} fp32 GEMMs, {fit.stream_rows} adds); "
-              f"sms: the device; {note}; boost taken equal to it")
     mhz = clock or UNKNOWN_CLOCK_MHZ
-    return kernel_model_of(fit, sms=int(props.multi_processor_count), boost_clock_hz=mhz * 1e6,
-                           sustained_clock_hz=mhz * 1e6, threads_per_sm=threads, source=source)
+    sms = int(props.multi_processor_count)
+    rates = {} if timings.issue is None else fit_issue_rates(
+        timings.issue, sms=sms, clock_hz=mhz * 1e6, bandwidth=fit.memory_efficiency * spec.dram.bandwidth,
+        offset_s=fit.offset_s)
+    issue_note = (", ".join(f"{field} fitted on this GPU's {kind} kernels" for kind, field in ISSUE_FIELDS.items()
+                            if field in rates) or "issue rates: none seen above the memory roof, defaults kept")
+    source = (f"fitted by roofline calibrate on this GPU ({fit.gemm_rows} fp32 GEMMs, {fit.stream_rows} adds); "
+              f"sms: the device; {note}; boost taken equal to it; {issue_note}")
+    model = kernel_model_of(fit, sms=sms, boost_clock_hz=mhz * 1e6, sustained_clock_hz=mhz * 1e6,
+                            threads_per_sm=threads, source=source)
+    return replace(model, **rates)
