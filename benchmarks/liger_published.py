@@ -453,7 +453,7 @@ def report(all_rows: pd.DataFrame) -> str:
 #: What the misses say (read from the rows of the report this script writes).
 NOTES = (
     "- Tensor-core GEMMs on A100 (Hugging Face's LlamaMLP, 4096 -> 11008, bf16: SwiGLU and GEGLU) come out "
-    "+3% to +6% in every mode: the GEMM model (tiles, waves, a kernel's fixed time) holds on bf16 shapes "
+    "+3% to +7% in every mode: the GEMM model (tiles, waves, a kernel's fixed time) holds on bf16 shapes "
     "it was never fitted on.",
     "- The same MLP on an RTX 4090 (2048 -> 4096) is predicted 19-25% too slow (medians by mode; 34% at 1024 "
     "tokens). Its measured forward at 16384 "
@@ -475,7 +475,7 @@ NOTES = (
     "below the memory roof; fp32 (twice the bytes an element) stays near it.",
     "- Held out, rotary embeddings on an A100 (bf16, q and k transposed views, cosines broadcast over "
     "heads, two concatenations of strided halves): from 1024 tokens of 8192 hidden up, forward -18% to "
-    "-4% (was -57% to -49%), backward -6% to +9%, both -9% to +6%. The shortest calls (2048 tokens of 512 "
+    "-4% (was -57% to -49%), backward -2% to +14%, both -7% to +8%. The shortest calls (2048 tokens of 512 "
     "and 2048 hidden: ten kernels of 8-16 us each, forward) stay 27-83% fast: such short kernels pay more "
     "than this model's start-up and floor.",
     "- Hugging Face's RMSNorm (A100, bf16 input, fp32 weight) is still 11-36% fast (medians 18-24% by "
