@@ -201,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.hw}: no such spec; run `roofline calibrate --out {args.hw}` first", file=sys.stderr)
         return 2
     rows, notes = run(names, Path(args.hw))
-    command = "python benchmarks/workloads.py" + (f" --only {' '.join(names)}" if args.only else "")
+    command = ("python benchmarks/workloads.py" + (f" --only {' '.join(names)}" if args.only else "")
+               + (f" --hw {args.hw}" if Path(args.hw).resolve() != LOCAL_SPEC.resolve() else ""))
     write_markdown(rows, notes, Path(args.out), command)
     print(f"wrote {args.out}")
     return 0
