@@ -126,12 +126,12 @@ def run(names: list[str], local_spec: Path) -> tuple[pd.DataFrame, pd.DataFrame]
             measured = measure(model, inputs, name=name)
             comparison = small.compare(measured)
             size = ", ".join(f"{k}={v}" for k, v in options.items()) or "full size"
-            rows.append({"workload": name, "source": f"predicted, local-cpu, {size}", **predicted_row(small)})
+            rows.append({"workload": name, "source": f"predicted, {small.hw.name}, {size}", **predicted_row(small)})
             by_category = comparison.by_category()
             rows.append({"workload": name, "source": f"measured, this CPU, {size}",
                          **shares(by_category.loc[list(CATEGORIES), "measured_s"])})
             summary = comparison.summary()
-            notes.append({"workload": name, "spec": "local-cpu", "size": size, "bound": bound_summary(small),
+            notes.append({"workload": name, "spec": small.hw.name, "size": size, "bound": bound_summary(small),
                           "gflop": small.total_flops / 1e9, "intensity": small.intensity,
                           "end_to_end_error": summary.get("end_to_end_error"),
                           "time_weighted_error": summary.get("time_weighted_error")})
