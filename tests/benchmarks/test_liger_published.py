@@ -102,3 +102,18 @@ def test_gradients_of_unreset_leaves_are_summed_into(lp):
     hw = load_hardware(spec)
     assert lp._accumulate_s(relu, hw) == 0.0
     assert 0.0 < lp._accumulate_s(small, hw) < lp._accumulate_s(large, hw)
+
+
+def test_a_fit_recovers_the_rate_its_rows_were_made_with_and_leaves_them_out_of_the_held_out_median(lp):
+    # Megatron's SwiGLU rows of the fit's config (S 2048, B 4), measured as the model
+    # predicts them at 0.8 elements per SM per clock: the fit, trying 0.1 to 3, finds 0.8.
+    config = {"S": 2048, "B": 4}
+    sizes = (1024, 4096)
+    data = liger_rows([row("megatron_swiglu", "torch", "forward", x, 1.0, config) for x in sizes])
+    made = lp.compare(data, rates={"strided_elements_per_clock": 0.8})
+    data["y_value_50"] = made["predicted_ms"].to_numpy()
+    rate, error = lp.fit_rate(data, "strided")
+    assert rate == pytest.approx(0.8) and error < 1e-9
+    rows = lp.compare(data)
+    assert lp.is_fit_row(rows).all()
+    assert "on the 0 rows no figure was fitted on: none." in lp.report(rows)
