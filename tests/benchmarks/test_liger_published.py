@@ -117,3 +117,12 @@ def test_a_fit_recovers_the_rate_its_rows_were_made_with_and_leaves_them_out_of_
     rows = lp.compare(data)
     assert lp.is_fit_row(rows).all()
     assert "on the 0 rows no figure was fitted on: none." in lp.report(rows)
+
+
+def test_the_lm_head_baseline_is_a_bias_free_linear_then_cross_entropy(lp):
+    torch.manual_seed(0)
+    target = torch.tensor([1, 0, 3])
+    head = lp.LMHeadCrossEntropy(8, 5, target, torch.float32)
+    x = torch.randn(3, 8)
+    expected = torch.nn.functional.cross_entropy(x @ head.lin.weight.T, target)
+    assert head.lin.bias is None and torch.allclose(head(x), expected)
