@@ -126,3 +126,16 @@ def test_the_lm_head_baseline_is_a_bias_free_linear_then_cross_entropy(lp):
     x = torch.randn(3, 8)
     expected = torch.nn.functional.cross_entropy(x @ head.lin.weight.T, target)
     assert head.lin.bias is None and torch.allclose(head(x), expected)
+
+
+def test_llama4_rotary_multiplies_pairs_as_complex_numbers(lp):
+    # Llama 4's rotation of the pair (a, b) by angle t: (a cos t - b sin t, a sin t + b cos t)
+    torch.manual_seed(0)
+    q, k = torch.randn(1, 3, 2, 4), torch.randn(1, 3, 1, 4)
+    angles = torch.randn(1, 3, 2)
+    freqs = torch.polar(torch.ones_like(angles), angles)
+    out = lp.ComplexRotary()(q, k, freqs)
+    a, b = q[..., 0::2], q[..., 1::2]
+    cos, sin = angles.cos()[:, :, None, :], angles.sin()[:, :, None, :]
+    expected = torch.stack((a * cos - b * sin, a * sin + b * cos), dim=-1).flatten(3)
+    assert torch.allclose(out, expected, atol=1e-6)
