@@ -489,9 +489,7 @@ def _gpu_attention(attention: tuple[np.ndarray, ...], flops: np.ndarray, compute
         seconds = gpu_attention_s(attention, causal_mask(flops, attention, products), matrix_flops=attainable,
                                   products=products, special_per_s=SPECIAL_PER_SM_CLOCK * model.sms * model.sustained_clock_hz,
                                   l2_bw=l2_bw)
-    rated = applies & np.isfinite(seconds) & (seconds > 0)
-    return (np.where(rated, seconds, compute_s),
-            np.where(rated, flops / np.where(rated, seconds, 1.0), attainable))
+    return _rated(applies & np.isfinite(seconds) & (seconds > 0), seconds, compute_s, attainable, flops)
 
 
 def _looped_work_s(work_s: np.ndarray, fresh_s: np.ndarray, loops: tuple[np.ndarray, np.ndarray], traits: OpTraits,
@@ -571,16 +569,14 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
                            sizes.bytes_written, sizes.param_bytes, itemsize, sizes.gemm)
         conv_s = np.maximum(conv_rate_s(shape, hw.measured) - hw.overhead_s, 1e-12)
         rated = np.isfinite(conv_s)
-        compute_s, memory_s = np.where(rated, conv_s, compute_s), np.where(rated, np.minimum(memory_s, conv_s), memory_s)
-        attainable = np.where(rated, flops / np.where(rated, conv_s, 1.0), attainable)
+        memory_s = np.where(rated, np.minimum(memory_s, conv_s), memory_s)
+        compute_s, attainable = _rated(rated, conv_s, compute_s, attainable, flops)
     if sizes.attention is not None and hw.measured is not None and hw.measured.sdpa_times:
         # A calibrated CPU's fp32 flash attention runs by blocks of queries and keys (roofline.efficiency.cpu_sdpa);
         # never faster than its FLOPs at the peak; its K/V bytes keep the memory term.
         applies = _per_op((traits.op == SDPA_OP) & (traits.itemsize == 4), ndim) & supported
         sdpa = sdpa_s(sizes.attention, flops, applies, hw.measured) - hw.overhead_s
-        rated = np.isfinite(sdpa)
-        compute_s = np.where(rated, np.maximum(sdpa, flops / peak), compute_s)
-        attainable = np.where(rated, flops / np.where(rated, compute_s, 1.0), attainable)
+        compute_s, attainable = _rated(np.isfinite(sdpa), np.maximum(sdpa, flops / peak), compute_s, attainable, flops)
     if sizes.attention is not None and hw.kernel_model is not None:
         compute_s, attainable = _gpu_attention(sizes.attention, flops, compute_s, attainable, traits, hw, ndim)
     # A tensor-core GEMM's setup, pipeline fill and drain come on top of its math or its
