@@ -397,8 +397,8 @@ class OpSizes:
     winograd: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # a 3x3 conv's n, p, q (NaN: none)
     loops: tuple[np.ndarray, np.ndarray] | None = None  # a CPU kernel's inner loops and their length (NaN: none)
     attention: tuple[np.ndarray, ...] | None = None  # a fused attention's heads, q_len, kv_len, head_dim (NaN: none)
-    strided: np.ndarray | None = None  # elements an element-wise GPU kernel computes one by one (NaN: none)
-    gathered: np.ndarray | None = None  # elements a GPU gather kernel computes one by one (NaN: none)
+    strided: np.ndarray | None = None  # elements an element-wise GPU kernel computes one by one (0: none)
+    gathered: np.ndarray | None = None  # elements a GPU gather kernel computes one by one (0: none)
 
 
 @dataclass(frozen=True)
@@ -439,11 +439,10 @@ def op_sizes(ops: pd.DataFrame) -> OpSizes:
         return np.where(supported, np.nan_to_num(values), 0.0)
 
     shapes = gemm_shapes(ops)
-    strided, gathered = (_columns(ops, (name,)) or (None,) for name in (STRIDED_COLUMN, GATHER_COLUMN))
     return OpSizes(flops=column("flops"), bytes=column("bytes"), bytes_written=column("bytes_written"),
                    param_bytes=column("param_bytes"), gemm=tuple(shapes.T) if shapes is not None else None,
                    rows=_columns(ops, ROW_COLUMNS), winograd=_columns(ops, WINOGRAD_COLUMNS), loops=_columns(ops, LOOP_COLUMNS),
-                   attention=_columns(ops, ATTENTION_COLUMNS), strided=strided[0], gathered=gathered[0])
+                   attention=_columns(ops, ATTENTION_COLUMNS), strided=column(STRIDED_COLUMN), gathered=column(GATHER_COLUMN))
 
 
 def _columns(ops: pd.DataFrame, names: tuple[str, ...]) -> tuple[np.ndarray, ...] | None:
