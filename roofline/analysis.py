@@ -118,8 +118,9 @@ def count_frame(records: list[OpRecord]) -> pd.DataFrame:
             for columns, shape in ((GEMM_COLUMNS, cost.gemm), (ROW_COLUMNS, cost.rows), (WINOGRAD_COLUMNS, cost.winograd),
                                    (ATTENTION_COLUMNS, cost.attention)):
                 _append_shape(rows, columns, shape)
-            _append_loops(rows, loop_shape(record))
-            rows[STRIDED_COLUMN].append(_as_float(strided_elements(record)))
+            loops = loop_shape(record)
+            _append_loops(rows, loops)
+            rows[STRIDED_COLUMN].append(_as_float(strided_elements(record, loops)))
             rows[GATHER_COLUMN].append(_as_float(gathered_elements(record)))
         else:
             rows["category"].append(OTHER)

@@ -423,7 +423,7 @@ def gathered_elements(record: OpRecord) -> Any:
     return record.outputs[0].numel
 
 
-def strided_elements(record: OpRecord) -> Any:
+def strided_elements(record: OpRecord, loops: LoopShape | None) -> Any:
     """Elements ``record``'s GPU kernel computes one by one with index arithmetic: those
     of an element-wise op (TensorIterator's gpu_kernel: the pointwise ops, copies and
     casts) whose operands walk more than one loop (broadcast, permuted or sliced:
@@ -431,17 +431,15 @@ def strided_elements(record: OpRecord) -> Any:
     the output elements of a cat with an input that is not contiguous (its general
     batched copy, the same arithmetic); 0 for such ops whose operands walk one contiguous
     loop (the vectorised path); None for other ops (GEMMs, reductions, gathers: other
-    kernels) and where the rule cannot read the record. Sizes may be SymInts."""
-    try:
-        if record.packet == "aten.cat":
-            tensors = [t for t in (record.args[0] if record.args else ()) if isinstance(t, TensorInfo)]
-            if not tensors or any(t.stride is None for t in tensors):
-                return None
-            return 0 if all(_is_contiguous(t) for t in tensors) else sum(t.numel for t in tensors)
-        rule = LOOP_RULES.get(record.packet, _pointwise if _is_pointwise(record.func) else None)
-        shape = _pointwise(record) if rule in (_pointwise, _gelu, _copy) else None
-    except (TypeError, ValueError, IndexError, AttributeError, ZeroDivisionError):
+    kernels) and where the rules cannot read the record. ``loops``: the record's
+    loop_shape (TensorIterator's merged loops, the same on a GPU). Sizes may be SymInts."""
+    if record.packet == "aten.cat":
+        inputs = record.args[0] if record.args else ()
+        tensors = [t for t in inputs if isinstance(t, TensorInfo)] if isinstance(inputs, (list, tuple)) else []
+        if not tensors or any(t.stride is None for t in tensors):
+            return None
+        return 0 if all(_is_contiguous(t) for t in tensors) else sum(t.numel for t in tensors)
+    rule = LOOP_RULES.get(record.packet, _pointwise if _is_pointwise(record.func) else None)
+    if rule not in (_pointwise, _gelu, _copy) or loops is None:
         return None
-    if shape is None:
-        return None
-    return shape.loops * shape.inner if _known(shape.loops > 1) else 0
+    return loops.loops * loops.inner if _known(loops.loops > 1) else 0

@@ -221,7 +221,7 @@ def _cost_row(capture: SymbolicCapture, record: Any, cost: Cost | Unsupported, l
                                                         attention.head_dim)) if attention is not None else (sympy.nan,) * 4)
     loop = loop_shape(record)
     loop_forms = (capture.expr(loop.loops), capture.expr(loop.inner)) if loop is not None else (sympy.nan,) * 2
-    strided, gathered = strided_elements(record), gathered_elements(record)
+    strided, gathered = strided_elements(record, loop), gathered_elements(record)
     row.update(category=cost.category, unit=cost.unit, traffic=cost.traffic, supported=True,
                loop_kernel=loop.kernel if loop is not None else "",
                flops=capture.expr(cost.flops), bytes=bytes_read + written, bytes_written=written,
