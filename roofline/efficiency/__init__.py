@@ -26,7 +26,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from roofline.dtypes import item_sizes
 from roofline.efficiency.conv import conv_s
 from roofline.efficiency.elementwise import issue_s
 from roofline.efficiency.gemm import TILE_MENUS, Tile, gemm_efficiency
@@ -39,8 +38,8 @@ from roofline.efficiency.reduction import (
 )
 from roofline.hardware import HardwareSpec, KernelModel
 
-__all__ = ["GATHER_COLUMN", "GEMM_COLUMNS", "LOOP_COLUMNS", "LOOP_KERNEL_COLUMN", "ROW_COLUMNS", "STRIDED_COLUMN", "WINOGRAD_COLUMNS", "OpEfficiency", "conv_arrays", "gemm_shapes", "kernel_efficiency", "kernel_efficiency_arrays",
-           "row_reread_arrays", "row_reread_s"]
+__all__ = ["GATHER_COLUMN", "GEMM_COLUMNS", "LOOP_COLUMNS", "LOOP_KERNEL_COLUMN", "ROW_COLUMNS", "STRIDED_COLUMN", "WINOGRAD_COLUMNS", "OpEfficiency", "conv_arrays", "gemm_shapes", "kernel_efficiency_arrays",
+           "row_reread_arrays"]
 
 #: Columns of an ops frame holding each op's matrix product (NaN for other ops).
 GEMM_COLUMNS: tuple[str, ...] = ("gemm_batch", "gemm_m", "gemm_n", "gemm_k")
@@ -91,30 +90,17 @@ def gemm_shapes(ops: pd.DataFrame) -> np.ndarray | None:
     return ops[list(GEMM_COLUMNS)].to_numpy(dtype=float)
 
 
-def kernel_efficiency(ops: pd.DataFrame, hw: HardwareSpec, *, compute: np.ndarray,
-                      on_tensor_cores: np.ndarray, does_work: np.ndarray) -> OpEfficiency:
-    """The attained fractions and floors of every op of ``ops`` on ``hw``.
-
-    compute: the fraction the spec gives each op without a kernel model (its unit's
-    efficiency, or a calibrated op's own); on_tensor_cores: the
-    op's FLOPs run on matrix units (its peak is a matrix peak); does_work: the op moves
-    bytes or FLOPs (views and no-work ops get no floor and no start-up).
-    """
-    shapes = gemm_shapes(ops)
-    return kernel_efficiency_arrays(tuple(shapes.T) if shapes is not None else None, hw, compute=compute,
-                                    on_tensor_cores=on_tensor_cores, does_work=does_work,
-                                    reread_s=row_reread_s(ops, hw),
-                                    strided_elements=ops[STRIDED_COLUMN].to_numpy(dtype=float) if STRIDED_COLUMN in ops else None,
-                                    gathered_elements=ops[GATHER_COLUMN].to_numpy(dtype=float) if GATHER_COLUMN in ops else None)
-
-
 def kernel_efficiency_arrays(gemm: tuple[np.ndarray, ...] | None, hw: HardwareSpec, *, compute: np.ndarray,
                              on_tensor_cores: np.ndarray, does_work: np.ndarray,
                              reread_s: np.ndarray | float = 0.0,
                              strided_elements: np.ndarray | None = None,
                              gathered_elements: np.ndarray | None = None) -> OpEfficiency:
-    """kernel_efficiency on arrays of any shape that broadcast (ops, or ops x points of a
-    vectorised sweep): gemm is (batch, m, n, k), NaN for non-GEMM ops, or None; reread_s
+    """The attained fractions and floors of every op on ``hw``, on arrays of any shape that
+    broadcast (ops, or ops x points of a vectorised sweep). compute: the fraction the spec
+    gives each op without a kernel model (its unit's efficiency, or a calibrated op's own);
+    on_tensor_cores: the op's FLOPs run on matrix units (its peak is a matrix peak);
+    does_work: the op moves bytes or FLOPs (views and no-work ops get no floor and no
+    start-up); gemm is (batch, m, n, k), NaN for non-GEMM ops, or None; reread_s
     the row-wise reductions' extra reads (row_reread_arrays); strided_elements the
     elements each element-wise kernel computes one by one (STRIDED_COLUMN), gathered_elements
     those of each gather kernel (GATHER_COLUMN), or None."""
@@ -163,22 +149,12 @@ def _batched(sizes: tuple[np.ndarray, ...], model: KernelModel, shape_fraction: 
     return np.where(batched, fixed, shape_fraction), np.where(batched, batched_ideal, ideal)
 
 
-def row_reread_s(ops: pd.DataFrame, hw: HardwareSpec) -> np.ndarray:
-    """Per op, seconds its row-wise reduction kernel (softmax, layer norm) spends reading
-    rows again (roofline.efficiency.reduction); 0 for other ops, for a frame without the
-    row columns and for a spec without a kernel model or an L2."""
-    n = len(ops)
-    if not all(column in ops for column in ROW_COLUMNS) or "op" not in ops:
-        return np.zeros(n)
-    rows, length = (ops[column].to_numpy(dtype=float) for column in ROW_COLUMNS)
-    itemsize = item_sizes(ops["dtype"]) if "dtype" in ops else np.full(n, 4.0)
-    return row_reread_arrays(rows, length, ops["op"].to_numpy(), itemsize, hw)
-
-
 def row_reread_arrays(rows: np.ndarray, length: np.ndarray, op: np.ndarray, itemsize: np.ndarray,
                       hw: HardwareSpec) -> np.ndarray:
-    """row_reread_s on arrays that broadcast (ops, or ops x points): rows and length of
-    each reduction (NaN for other ops), op names and bytes per element per op."""
+    """Per op, seconds its row-wise reduction kernel (softmax, layer norm) spends reading
+    rows again (roofline.efficiency.reduction), on arrays that broadcast (ops, or ops x
+    points): rows and length of each reduction (NaN for other ops), op names and bytes per
+    element per op; 0 for other ops and for a spec without a kernel model or an L2."""
     model = hw.kernel_model
     names = [level.name for level in hw.memory]
     if model is None or "l2" not in names:
