@@ -12,8 +12,9 @@ peak is chosen by dtype and by whether the op runs on matrix (tensor) units or v
 units; fp32 matrix work uses the TF32 peak where the spec has one and PyTorch would use
 it (convolutions by default, matmuls only when allowed). Bytes of a host-device
 transfer go over the host link instead of device memory. Views do no work and take no
-time. ``bound`` is whichever term is largest: compute, memory or the fixed overhead;
-ops that do no work at all (views, allocations) are bound by "none".
+time. ``bound`` is whichever term is largest: compute ("issue" where that is a GPU kernel's
+issue of elements, roofline.efficiency.elementwise), memory or the fixed overhead; ops
+that do no work at all (views, allocations) are bound by "none".
 
 A calibrated spec (``hw.measured``, a roofline.hardware.CalibrationRecord) refines four
 terms: the memory level by working set, the cost of views and of large fresh outputs,
@@ -50,17 +51,17 @@ from roofline.efficiency.cpu_sdpa import ATTENTION_COLUMNS, SDPA_OP, sdpa_s
 from roofline.hardware import DRAM, WORKING_SET, HardwareSpec
 
 __all__ = [
-    "BOUNDS", "COMPUTE_BOUND", "MEMORY_BOUND", "OVERHEAD_BOUND", "NO_WORK", "PREDICTION_COLUMNS",
-    "DEFAULT_LEVEL", "WORKING_SET", "Tf32Policy", "predict_frame", "default_level", "no_work_overhead", "between_ops_s",
-    "MODULE_CALLS_COLUMN",
+    "BOUNDS", "COMPUTE_BOUND", "MEMORY_BOUND", "OVERHEAD_BOUND", "ISSUE_BOUND", "NO_WORK", "PREDICTION_COLUMNS",
+    "DEFAULT_LEVEL", "WORKING_SET", "Tf32Policy", "predict_frame", "default_level", "no_work_overhead", "between_ops_s", "MODULE_CALLS_COLUMN",
     "fresh_write_s", "fresh_write_array", "in_place_ops", "working_set_bandwidth", "resident_bandwidth", "op_efficiency", "compute_dtype",
     "OpTraits", "OpSizes", "TimeTerms", "op_traits", "op_sizes", "time_terms",
 ]
 
-#: What bounds an op (the ``bound`` column): the largest term of the time model, or
-#: NO_WORK for ops that do no work at all (views, allocations).
-COMPUTE_BOUND, MEMORY_BOUND, OVERHEAD_BOUND, NO_WORK = "compute", "memory", "overhead", "none"
-BOUNDS: tuple[str, ...] = (COMPUTE_BOUND, MEMORY_BOUND, OVERHEAD_BOUND, NO_WORK)
+#: What bounds an op (the ``bound`` column): the largest term of the time model; ISSUE_BOUND
+#: where that is the compute term set by the SMs' issue of elements computed one by one
+#: (roofline.efficiency.elementwise), not by FLOPs; NO_WORK for ops that do no work (views).
+COMPUTE_BOUND, MEMORY_BOUND, OVERHEAD_BOUND, ISSUE_BOUND, NO_WORK = "compute", "memory", "overhead", "issue", "none"
+BOUNDS: tuple[str, ...] = (COMPUTE_BOUND, MEMORY_BOUND, OVERHEAD_BOUND, ISSUE_BOUND, NO_WORK)
 
 #: Names of the prediction columns added to an ops frame.
 PREDICTION_COLUMNS = (
@@ -319,11 +320,15 @@ def efficiencies(ops: pd.DataFrame, hw: HardwareSpec, compute: np.ndarray, host:
 # --------------------------------------------------------------------------- the model
 
 
-def bounds(compute_s: np.ndarray, memory_s: np.ndarray, overhead_s: np.ndarray, no_work: np.ndarray) -> np.ndarray:
-    """Per op, the term that wins: COMPUTE_BOUND, MEMORY_BOUND, OVERHEAD_BOUND (the fixed
+def bounds(compute_s: np.ndarray, memory_s: np.ndarray, overhead_s: np.ndarray, no_work: np.ndarray,
+           issue_bound: np.ndarray) -> np.ndarray:
+    """Per op, the term that wins: COMPUTE_BOUND (ISSUE_BOUND where ``issue_bound``: the
+    compute term is the kernel's issue time), MEMORY_BOUND, OVERHEAD_BOUND (the fixed
     per-op costs: dispatch, launch, the minimum kernel time) or NO_WORK."""
     bound = np.full(len(compute_s), MEMORY_BOUND, dtype=object)
-    bound[compute_s >= memory_s] = COMPUTE_BOUND
+    compute = compute_s >= memory_s
+    bound[compute] = COMPUTE_BOUND
+    bound[compute & issue_bound] = ISSUE_BOUND
     bound[overhead_s > np.maximum(compute_s, memory_s)] = OVERHEAD_BOUND
     bound[no_work] = NO_WORK
     return bound
@@ -355,7 +360,7 @@ def predict_frame(
     columns = {"peak_flops": traits.peak, "attainable_flops": terms.attainable, "bandwidth": terms.bandwidth,
                "compute_s": terms.compute_s, "memory_s": terms.memory_s, "kernel_s": terms.kernel_s,
                "overhead_s": terms.overhead_s, "predicted_s": terms.predicted_s,
-               "bound": bounds(terms.compute_s, terms.memory_s, terms.fixed_s, traits.no_work)}
+               "bound": bounds(terms.compute_s, terms.memory_s, terms.fixed_s, traits.no_work, terms.issue_bound)}
     return pd.DataFrame(columns, index=ops.index)
 
 
@@ -403,8 +408,8 @@ class OpSizes:
 
 @dataclass(frozen=True)
 class TimeTerms:
-    """The time model's terms per op (seconds; FLOP/s; B/s), shaped like OpSizes's arrays.
-    fixed_s: the fixed per-op cost (overhead, and the kernel floor where it wins)."""
+    """The time model's terms per op (seconds; FLOP/s; B/s), shaped like OpSizes's arrays. fixed_s: the fixed
+    per-op cost (overhead, and the kernel floor where it wins); issue_bound: compute_s is the issue time."""
 
     attainable: np.ndarray
     bandwidth: np.ndarray
@@ -414,6 +419,7 @@ class TimeTerms:
     overhead_s: np.ndarray
     predicted_s: np.ndarray
     fixed_s: np.ndarray
+    issue_bound: np.ndarray
 
 
 def op_traits(ops: pd.DataFrame, hw: HardwareSpec, tf32: Tf32Policy) -> OpTraits:
@@ -590,4 +596,5 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
     # where that wins, else a tensor-core GEMM's setup and drain).
     fixed_s = overhead_s + np.where(kernel.floor_s > work_s, kernel.floor_s, kernel.fixed_s)
     return TimeTerms(attainable=attainable, bandwidth=traffic.bandwidth, compute_s=compute_s, memory_s=memory_s, kernel_s=kernel_s, overhead_s=overhead_s,
-                     predicted_s=kernel_s + overhead_s, fixed_s=fixed_s)
+                     predicted_s=kernel_s + overhead_s, fixed_s=fixed_s,
+                     issue_bound=(kernel.issue_s > 0) & (kernel.issue_s >= compute_s))

@@ -12,9 +12,9 @@ its own, 2 to 4 elements a thread. That arithmetic, not the bytes, then sets the
 
     issue_s = strided_elements / (strided_elements_per_clock x sms x clock_hz)
 
-the SMs' instruction issue spent per element (such an op is reported compute-bound: the
-SMs, not the memory, set its time; its attained FLOP/s falls below the memory roof at its
-intensity on a roofline plot). It binds where the element rate the
+the SMs' instruction issue spent per element (such an op's ``bound`` is "issue": the SMs,
+not the memory nor its FLOPs, set its time; its attained FLOP/s falls below the memory
+roof at its intensity on a roofline plot). It binds where the element rate the
 memory roof would allow is higher: 2-byte operands (bf16, fp16) carry half the bytes
 per element of fp32, so the same kernel that streams fp32 at the roof falls behind it
 in bf16 (Hugging Face's RMSNorm weight product, rotary embeddings on transposed heads,

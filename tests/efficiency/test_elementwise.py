@@ -46,11 +46,13 @@ def test_a_strided_bf16_product_is_issue_bound_and_a_contiguous_one_is_not():
     # 3 x 2 bytes an element stream in ~62 us; the issue of 33.5M elements takes ~71 us
     assert issue_s > memory_only_s(mul, H100)
     assert mul.kernel_s == pytest.approx(issue_s, rel=1e-6)
-    assert mul.bound == "compute"
+    # the SMs' issue, not its FLOPs (one an element) nor its bytes, sets its time
+    assert mul.bound == "issue"
     # the same product on contiguous operands streams at the memory roof
     a = torch.empty(4096, 8192, dtype=torch.bfloat16, device="meta")
     contiguous = only(roofline.analyze(lambda p, q: p * q, (a, a.clone()), hw=H100, meta=True).ops, "aten.mul")
     assert contiguous.kernel_s == pytest.approx(memory_only_s(contiguous, H100), rel=1e-6)
+    assert contiguous.bound == "memory"
 
 
 def test_fp32_with_a_transposed_operand_stays_memory_bound():
@@ -61,6 +63,7 @@ def test_fp32_with_a_transposed_operand_stays_memory_bound():
     add = only(roofline.analyze(lambda a, b: a + b.t(), (x, x.clone()), hw=H100, meta=True).ops, "aten.add")
     assert add.strided_elements == 4096 * 4096
     assert add.kernel_s == pytest.approx(memory_only_s(add, H100), rel=1e-6)
+    assert add.bound == "memory"
 
 
 def test_issue_time_never_shortens_an_op_and_grows_with_the_rate_down():
@@ -116,6 +119,7 @@ def test_a_gather_is_issue_bound_at_the_gather_rate():
     expected_s = elements / (a100.kernel_model.gather_elements_per_clock * 108 * 1.41e9)
     assert expected_s > memory_only_s(lookup, a100)
     assert lookup.kernel_s == pytest.approx(expected_s, rel=1e-6)
+    assert lookup.bound == "issue"
 
 
 @pytest.mark.parametrize("vocab, measured_ms", [(4096, 0.8446), (32768, 0.8596), (131072, 0.8634)])

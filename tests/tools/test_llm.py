@@ -309,3 +309,15 @@ def test_targets_without_a_kv_cache_are_refused():
         resolve_llm("hf:bert-base-uncased")
     with pytest.raises(RooflineError, match="1024 positions"):
         llm("gpt2", "h100-sxm", prompt=1000, generate=100, crossover=False)
+
+
+def test_issue_bound_kernels_count_as_compute_in_a_step(tiny):
+    # llama-tiny's rotary embeddings multiply transposed bf16 heads by broadcast cosines:
+    # on an H100 those products are issue-bound (roofline.efficiency.elementwise); a step's
+    # compute term is the time of the ops bound by compute or issue, plus the dequantize pass
+    step = step_time(tiny.get(8, 0, 512), tiny.model, H100, Serving(), "bf16")
+    ops = step.analysis.ops
+    assert (ops["bound"] == "issue").any()
+    expected = ops.loc[ops["bound"].isin(["compute", "issue"]), "predicted_s"].sum() + step.dequant_s
+    assert step.compute_s == pytest.approx(expected, rel=1e-12)
+    assert step.memory_s == pytest.approx(ops.loc[ops["bound"] == "memory", "predicted_s"].sum(), rel=1e-12)

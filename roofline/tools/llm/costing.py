@@ -42,7 +42,7 @@ from roofline.dtypes import KEY_ITEMSIZE, item_sizes
 from roofline.efficiency import GATHER_COLUMN, STRIDED_COLUMN
 from roofline.errors import RooflineError
 from roofline.hardware import HardwareSpec
-from roofline.predict import COMPUTE_BOUND, MEMORY_BOUND, OVERHEAD_BOUND
+from roofline.predict import COMPUTE_BOUND, ISSUE_BOUND, MEMORY_BOUND, OVERHEAD_BOUND
 from roofline.tools.llm.capture import Step
 from roofline.tools.llm.models import LlmModel
 
@@ -187,7 +187,7 @@ class StepTime:
     """One step on one device of the serving setup (all devices run in step), seconds.
 
     compute_s, memory_s, overhead_s: predicted time of the ops each term bounds (the
-    dequantize pass counts as compute); dequant_s and allreduce_s are included in
+    dequantize pass and issue-bound kernels count as compute); dequant_s and allreduce_s are included in
     ``seconds`` and listed apart. bound: the largest of compute, memory, overhead and
     interconnect (the all-reduces). activation_bytes: the largest working set of one op
     that is neither weights nor KV cache (its inputs and outputs, live together), bytes
@@ -242,7 +242,8 @@ def step_time(step: Step, model: LlmModel, hw: HardwareSpec, serving: Serving, d
     dequant = float(frame["dequant_elements"].sum()) * DEQUANT_FLOPS_PER_ELEMENT / vector_rate
     reduce_s = allreduce_s(step, model, spec, serving.tp, KEY_ITEMSIZE[dtype_key])
     groups = {
-        COMPUTE_BOUND: float(by_bound.get(COMPUTE_BOUND, 0.0)) + dequant,
+        # an issue-bound kernel is held by its SMs, as a compute-bound one is
+        COMPUTE_BOUND: float(by_bound.get(COMPUTE_BOUND, 0.0) + by_bound.get(ISSUE_BOUND, 0.0)) + dequant,
         MEMORY_BOUND: float(by_bound.get(MEMORY_BOUND, 0.0)),
         OVERHEAD_BOUND: float(by_bound.get(OVERHEAD_BOUND, 0.0)),
         INTERCONNECT_BOUND: reduce_s,
