@@ -313,50 +313,74 @@ def _loss(output: Any) -> torch.Tensor:
     return sum((t * torch.ones_like(t)).sum() for t in outputs)  # type: ignore[return-value]
 
 
-def predict_modes(case: Case, spec: Any) -> dict[str, float]:
-    """Predicted device seconds per mode ("forward", and "backward"/"full" where the case
-    has one) of ``case`` on ``spec``."""
+@dataclasses.dataclass(frozen=True)
+class Captured:
+    """A case's ops, captured once on meta tensors (roofline Analysis objects): its forward,
+    its training step (None without a backward) and the harness's kernels around it (the
+    gradient sums into unreset leaves, the drawn output gradient; None where there are
+    none). Predicting on another spec re-predicts them (Analysis.with_hw), no re-capture."""
+
+    dtype: str
+    forward: Any
+    step: Any = None
+    accumulate: Any = None
+    draw: Any = None
+
+
+def capture_case(case: Case, spec: Any) -> Captured:
+    """Capture ``case``'s analyses (Captured) on ``spec``."""
     from roofline.analysis import analyze
 
     forward = analyze(case.module, (), hw=spec, meta=True, name="liger-case")
-    out = {"forward": float(forward.ops.loc[_timed(forward.ops), "kernel_s"].sum())}
     if not case.backward:
-        return out
+        return Captured(case.dtype, forward)
     step = analyze(case.module, (), hw=spec, meta=True, name="liger-case", mode="train", optimizer=None, loss_fn=_loss)
-    ops = step.ops
+    outputs = _outputs(_meta_outputs(case.module))
+    scalar = all(t.dim() == 0 for t in outputs)
+    draw = None if scalar else _each(torch.randn_like, tuple(outputs), spec)  # the drawn output gradient
+    return Captured(case.dtype, forward, step, _accumulate(case, spec), draw)
+
+
+def predict_modes(captured: Captured, spec: Any) -> dict[str, float]:
+    """Predicted device seconds per mode ("forward", and "backward"/"full" where the case
+    has one) of a captured case on ``spec``."""
+    def kernel_s(analysis: Any, rows: Any = slice(None)) -> float:
+        return 0.0 if analysis is None else float(analysis.with_hw(spec).ops.loc[rows, "kernel_s"].sum())
+
+    out = {"forward": kernel_s(captured.forward, _timed(captured.forward.ops))}
+    if captured.step is None:
+        return out
+    ops = captured.step.ops
     # The benchmark passes the output gradient in: the loss's ops, and the ones_like
     # that seeds its backward, are not in what it timed.
     own = (ops["module"] != "<loss>") & ~ops["op"].isin(["aten.ones_like"])
-    out["backward"] = float(ops.loc[own & (ops["phase"] == "backward"), "kernel_s"].sum()) + _accumulate_s(case, spec)
-    outputs = _outputs(_meta_outputs(case.module))
-    scalar = all(t.dim() == 0 for t in outputs)
-    draw = 0.0 if scalar else _each_kernel_s(torch.randn_like, tuple(outputs), spec)  # the drawn output gradient
-    out["full"] = out["forward"] + draw + out["backward"]
+    out["backward"] = kernel_s(captured.step, own & (ops["phase"] == "backward")) + kernel_s(captured.accumulate)
+    out["full"] = out["forward"] + kernel_s(captured.draw) + out["backward"]
     return out
 
 
-def _accumulate_s(case: Case, spec: Any) -> float:
-    """Device seconds of summing a call's gradients into the leaves do_bench does not
-    reset (Case): an add over each, read twice and written once."""
+def _accumulate(case: Case, spec: Any) -> Any:
+    """The analysis of summing a call's gradients into the leaves do_bench does not reset
+    (Case): an add over each, read twice and written once; None where there are none."""
     inputs = set(map(id, case.module.trained)) if isinstance(case.module, WithInputs) and case.inputs_reset else set()
     leaves = tuple(p for p in case.module.parameters() if id(p) not in inputs)
     if not leaves:
-        return 0.0
+        return None
 
     grads = tuple(torch.empty(p.shape, dtype=p.dtype, device="meta") for p in leaves)
     # the stored gradient plus the new one: two tensors read (an add of one tensor to itself reads it once)
-    return _each_kernel_s(lambda g: torch.add(g, torch.empty_like(g)), grads, spec)
+    return _each(lambda g: torch.add(g, torch.empty_like(g)), grads, spec)
 
 
-def _each_kernel_s(op: Callable[[torch.Tensor], torch.Tensor], tensors: tuple[torch.Tensor, ...], spec: Any) -> float:
-    """Device seconds of ``op`` applied to each of ``tensors`` (meta), on ``spec``."""
+def _each(op: Callable[[torch.Tensor], torch.Tensor], tensors: tuple[torch.Tensor, ...], spec: Any) -> Any:
+    """The analysis of ``op`` applied to each of ``tensors`` (meta), on ``spec``."""
     from roofline.analysis import analyze
 
     class Each(torch.nn.Module):
         def forward(self, *ts: torch.Tensor) -> list[torch.Tensor]:
             return [op(t) for t in ts]
 
-    return float(analyze(Each(), tensors, hw=spec, meta=True, name="harness").ops["kernel_s"].sum())
+    return analyze(Each(), tensors, hw=spec, meta=True, name="harness")
 
 
 def _timed(ops: pd.DataFrame) -> pd.Series:
@@ -409,30 +433,37 @@ def fit_rate(data: pd.DataFrame, name: str) -> tuple[float, float]:
     of its rows have the least median |error|."""
     field, (kernel, spec, mode, config) = FITS[name]
     subset = data[(data["kernel_name"] == kernel) & (data["kernel_operation_mode"] == mode)]
-    scores = {}
+    scores, captured = {}, {}  # each case captured once, predicted at every rate
     for rate in RATE_GRID:
-        rows = compare(subset, rates={field: rate})
+        rows = compare(subset, rates={field: rate}, captured=captured)
         chosen = (rows["spec"] == spec) & (rows["config"] == config)
         scores[rate] = statistics.median(rows.loc[chosen, "error"].abs())
     best = min(scores, key=scores.__getitem__)
     return best, scores[best]
 
 
-def compare(data: pd.DataFrame, rates: dict[str, float] | None = None) -> pd.DataFrame:
+def compare(data: pd.DataFrame, rates: dict[str, float] | None = None,
+            captured: dict[tuple, Captured | None] | None = None) -> pd.DataFrame:
     """Per usable row: kernel, gpu, spec, dtype, mode, x, config, measured_ms, predicted_ms,
     error; rows not rebuilt here (an eager baseline this script has no module for, or a
     mode it does not predict) have NaN predictions and errors. rates: KernelModel fields
-    (FITS) to predict with instead of the specs' own."""
+    (FITS) to predict with instead of the specs' own. captured: cases already captured
+    (a dict this call fills), for calls that predict the same rows on other rates."""
     specs = _specs(rates)
-    cache: dict[tuple, dict[str, float]] = {}
+    captured = {} if captured is None else captured
+    cache: dict[tuple, dict[str, Any]] = {}
     rows = []
     for row in eager_rows(data).itertuples():
         cfg = json.loads(row.extra_benchmark_config_str)
         case_key = (row.kernel_name, int(row.x_value), row.extra_benchmark_config_str, row.gpu_name)
-        if case_key not in cache:
+        spec = specs[SPECS[row.gpu_name]]
+        if case_key not in captured:
             with torch.device("meta"):  # the largest cases hold gigabytes
                 case = build_case(row.kernel_name, int(row.x_value), cfg)
-            cache[case_key] = {} if case is None else {"dtype": case.dtype, **predict_modes(case, specs[SPECS[row.gpu_name]])}
+            captured[case_key] = None if case is None else capture_case(case, spec)
+        if case_key not in cache:
+            found = captured[case_key]
+            cache[case_key] = {} if found is None else {"dtype": found.dtype, **predict_modes(found, spec)}
         predicted = cache[case_key]
         predicted_ms = predicted.get(row.kernel_operation_mode, float("nan")) * 1e3
         rows.append({"kernel": row.kernel_name, "gpu": row.gpu_name, "spec": SPECS[row.gpu_name],
