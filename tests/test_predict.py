@@ -208,9 +208,17 @@ def test_a_few_row_linear_on_cold_weights_takes_the_rate_calibrate_measured():
     assert mm["predicted_s"] == pytest.approx(2 * 2 * 4096**2 / 8e9)
     plain_mm = plain.ops[plain.ops["op"] == "aten.mm"].iloc[0]
     assert plain_mm["predicted_s"] == pytest.approx(4096**2 * 4 / 10e9, rel=0.01)
-    # 512 rows are past the table: the ordinary model
+    # 512 rows are past the table; on this weight, larger than the 32 MB l3, the table's
+    # last rate stands (a packed GEMM's plateau on such a weight): 2 x 512 x 4096^2 at 8 GFLOP/s
     wide = torch.empty(512, 4096, device="meta")
     with torch.no_grad():
         a = analyze(model, (wide,), hw=spec(table)).ops["predicted_s"].sum()
-        b = analyze(model, (wide,), hw=spec(())).ops["predicted_s"].sum()
+    assert a == pytest.approx(2 * 512 * 4096**2 / 8e9)
+    # three 16 MiB weights (48 MiB: cold, read from DRAM), each of which the l3 would hold:
+    # 512 rows take the ordinary model
+    small = torch.nn.Sequential(*(torch.nn.Linear(2048, 2048, bias=False, device="meta") for _ in range(3)))
+    rows_512 = torch.empty(512, 2048, device="meta")
+    with torch.no_grad():
+        a = analyze(small, (rows_512,), hw=spec(table)).ops["predicted_s"].sum()
+        b = analyze(small, (rows_512,), hw=spec(())).ops["predicted_s"].sum()
     assert a == b

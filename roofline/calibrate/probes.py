@@ -214,10 +214,11 @@ def measure_gemm(device: str, timer: Timer, mode: str, repeats: int, min_sample_
     return pd.DataFrame(rows, columns=["dtype", "shape", "seconds", "flops_per_s"]), peaks, notes
 
 
-#: Rows of the few-row linear layers measure_gemm_rows times (an LLM decode step's batch),
+#: Rows of the few-row linear layers measure_gemm_rows times (an LLM decode step's batch;
+#: 128 and 512: a prompt's rows through a language model's head, roofline.efficiency.cpu),
 #: on weights of (out, in) = GEMM_ROWS_WEIGHTS fp32, 64 MiB each (larger than most caches):
 #: a short reduction (512) and a long one (4096).
-GEMM_ROWS = {"full": (1, 2, 4, 8, 16, 32, 64), "quick": (1, 4)}
+GEMM_ROWS = {"full": (1, 2, 4, 8, 16, 32, 64, 128, 512), "quick": (1, 4)}
 GEMM_ROWS_WEIGHTS = ((32768, 512), (4096, 4096))
 
 

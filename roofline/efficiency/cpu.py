@@ -53,7 +53,7 @@ __all__ = [
     "curve_terms",
     "curve_time_s",
     "elements_of",
-    "few_row_gemm_s",
+    "FEW_ROWS", "few_row_gemm_s",
     "loop_terms",
     "narrow_gemm_s",
     "op_elements",
@@ -163,27 +163,42 @@ def variant_names(ops: pd.DataFrame, families: dict[str, Any]) -> pd.Series:
     return pd.Series([key if key in families else name for key, name in zip(keys, names)], index=ops.index)
 
 
+#: Rows up to which a product on cold weights takes the few-row table's rate whatever its
+#: weight's size; with more rows (up to the table's largest) only a product whose own weight
+#: outgrows the last cache does (an LM head: few_row_gemm_s).
+FEW_ROWS = 64
+
+
 def few_row_gemm_s(rows: np.ndarray, depth: np.ndarray, flops: np.ndarray, weight_bytes: np.ndarray,
-                   item_bytes: np.ndarray, record: CalibrationRecord | None, weights_cold: bool) -> np.ndarray:
+                   item_bytes: np.ndarray, record: CalibrationRecord | None, weights_cold: bool,
+                   last_cache_bytes: float = np.inf) -> np.ndarray:
     """The least seconds a GEMM of few ``rows`` (its M) and reduction ``depth`` (its K)
     with a weight operand takes on a calibrated CPU: ``flops`` (FLOP) at the rate
     calibrate measured for linear layers of that many rows on cold fp32 weights
     (``record.gemm_rows``), interpolated in log2 of the rows, then in log2 of the depth
     between the depths measured (clamped to them). 0 where it does not apply: no such
     table, weights that stay in cache (``weights_cold`` False), ops without weight bytes,
-    other dtypes than fp32 (4-byte items), or more rows than the table holds (the GEMM
-    efficiency describes those).
+    other dtypes than fp32 (4-byte items), or more than FEW_ROWS rows on a weight of at
+    most ``last_cache_bytes`` (the GEMM efficiency describes those); a weight larger than
+    that takes the table's rate at its largest rows past them.
 
     A CPU runs a one-row product as a matrix-vector kernel near the bandwidth, a few rows
     about once per row over the weights, and a packed GEMM from about eight rows whose
     rate ramps with the rows; a short reduction (a weight row of 512) costs more per
-    byte than a long one: one efficiency per spec cannot follow that."""
+    byte than a long one: one efficiency per spec cannot follow that. A packed GEMM of
+    a hundred rows or more on a weight larger than the last cache with a short reduction
+    (a language model's head: 30-50k outputs of 768) stays below the rate of the layers the
+    matrix efficiency is measured on (one thread of an AVX2 EPYC, cold: 51-60 GFLOP/s at
+    128-512 rows against 76-86 for 2-9 MB weights or a 4096-deep 64 MB one), so the table
+    also holds such rows, measured on the same weights."""
     table = [(r.rows, r.depth, r.flops_per_s) for r in record.gemm_rows] if record is not None else []
     rows = np.asarray(rows, dtype=float)
     if not table or not weights_cold:
         return np.zeros(np.shape(rows))
-    rate, applies = _table_rate(table, rows, depth)
-    applies = applies & (np.asarray(weight_bytes) > 0) & (np.asarray(item_bytes) == 4)
+    large = np.asarray(weight_bytes) > last_cache_bytes
+    # a packed GEMM's rate on such a weight is flat from 128 rows on: past the table, its last
+    rate, applies = _table_rate(table, np.where(large, np.minimum(rows, max(r for r, _, _ in table)), rows), depth)
+    applies = applies & ((rows <= FEW_ROWS) | large) & (np.asarray(weight_bytes) > 0) & (np.asarray(item_bytes) == 4)
     return np.where(applies, np.asarray(flops, dtype=float) / rate, 0.0)
 
 
@@ -223,7 +238,7 @@ def narrow_gemm_s(cols: np.ndarray, rows: np.ndarray, depth: np.ndarray, flops: 
     if not table:
         return np.zeros(np.shape(cols))
     rate, applies = _table_rate(table, cols, depth)
-    few_rows = max((r.rows for r in record.gemm_rows), default=0)
+    few_rows = min(FEW_ROWS, max((r.rows for r in record.gemm_rows), default=0))
     applies = applies & (np.asarray(rows, dtype=float) > few_rows) & (np.asarray(item_bytes) == 4)
     return np.where(applies, np.asarray(flops, dtype=float) / rate, 0.0)
 

@@ -173,8 +173,9 @@ class RowsRate:
     decode step's GEMMs): ``rows`` rows (the GEMM's M) at ``flops_per_s``, fp32, the
     weights read cold. On a CPU the kernel changes with the rows (a matrix-vector kernel
     at one row, the weights streamed about once per row at a few, a packed GEMM from
-    about eight), so one GEMM efficiency cannot describe it (roofline.efficiency.cpu).
-    ``depth``: the reduction depth (K, the weight's in_features) it was measured at: a
+    about eight), so one GEMM efficiency cannot describe it (roofline.efficiency.cpu); nor
+    a language model head's hundreds of rows on a weight of short rows larger than the last
+    cache (a full calibration also measures 128 and 512 rows). ``depth``: the reduction depth (K, the weight's in_features) it was measured at: a
     short row of the weight costs more per byte than a long one."""
 
     rows: int

@@ -173,6 +173,26 @@ def test_few_row_gemm_applies_only_to_cold_fp32_weights():
     assert few_row_gemm_s(rows, depth, flops, weight, items, CalibrationRecord(), True).tolist() == [0.0] * 3
 
 
+def test_past_64_rows_the_table_applies_only_to_weights_larger_than_the_last_cache():
+    from roofline.efficiency.cpu import few_row_gemm_s
+
+    # rows 64 at 30, 128 at 40, 512 at 50 GFLOP/s (one depth); a 32 MiB last cache
+    record = _rows_record((64, 30e9), (128, 40e9), (512, 50e9), depth=512)
+    last_cache = 32 * 2**20
+    flops = np.full(5, 1e9)
+    rows = np.array([128, 128, 256, 32, 1024])
+    weight = np.array([64, 8, 64, 8, 64]) * 2.0**20
+    seconds = few_row_gemm_s(rows, np.full(5, 512), flops, weight, np.full(5, 4.0), record, True, last_cache)
+    # 128 rows on 64 MiB: 40 GFLOP/s; on 8 MiB (cached between calls): not this table's;
+    # 256 rows: log2 256 = 8 lies a quarter of the way from 7 (40) to 9 (50): 45 GFLOP/s;
+    # 32 rows: few rows, any cold weight, below the table: its first rate, 30; 1024 rows on
+    # 64 MiB: past the table, its last rate (the packed GEMM's plateau), 50
+    assert seconds.tolist() == pytest.approx([1e9 / 40e9, 0.0, 1e9 / 45e9, 1e9 / 30e9, 1e9 / 50e9])
+    # without a cache size (a spec with DRAM only) no weight is known to outgrow it
+    assert few_row_gemm_s(rows[:1], np.full(1, 512), flops[:1], weight[:1], np.full(1, 4.0), record,
+                          True).tolist() == [0.0]
+
+
 @given(st.floats(1, 16), st.floats(1e3, 1e12))
 def test_few_row_gemm_rate_stays_within_the_measured_rates(rows, flops):
     from roofline.efficiency.cpu import few_row_gemm_s

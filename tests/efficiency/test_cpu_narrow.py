@@ -34,6 +34,11 @@ def test_narrow_gemm_applies_to_many_rows_few_fp32_columns_only():
     assert seconds.tolist() == [0.0, pytest.approx(1e6 / 4e9), 0.0, 0.0]
     assert narrow_gemm_s(np.array([8.0]), np.array([4096.0]), np.array([64.0]), flops[:1], np.array([4.0]),
                          CalibrationRecord()).tolist() == [0.0]
+    # a rows table that also holds 128 and 512 rows (large weights: few_row_gemm_s) leaves
+    # products of 65 to 512 rows and few columns to this table still
+    longer = dataclasses.replace(_record(), gemm_rows=_record().gemm_rows + (RowsRate(512, 4096, 6e10),))
+    assert narrow_gemm_s(np.array([8.0]), np.array([65.0]), np.array([64.0]), flops[:1], np.array([4.0]),
+                         longer).tolist() == [pytest.approx(1e6 / 4e9)]
 
 
 def test_predictions_take_the_narrow_rate():
