@@ -208,17 +208,24 @@ def test_a_few_row_linear_on_cold_weights_takes_the_rate_calibrate_measured():
     assert mm["predicted_s"] == pytest.approx(2 * 2 * 4096**2 / 8e9)
     plain_mm = plain.ops[plain.ops["op"] == "aten.mm"].iloc[0]
     assert plain_mm["predicted_s"] == pytest.approx(4096**2 * 4 / 10e9, rel=0.01)
-    # 512 rows are past the table; on this weight, larger than the 32 MB l3, the table's
-    # last rate stands (a packed GEMM's plateau on such a weight): 2 x 512 x 4096^2 at 8 GFLOP/s
+    # 512 rows are past a table of few rows: the ordinary model
     wide = torch.empty(512, 4096, device="meta")
     with torch.no_grad():
         a = analyze(model, (wide,), hw=spec(table)).ops["predicted_s"].sum()
-    assert a == pytest.approx(2 * 512 * 4096**2 / 8e9)
+        b = analyze(model, (wide,), hw=spec(())).ops["predicted_s"].sum()
+    assert a == b
+    # a table measured to 128 rows (a full calibration's): on this weight, larger than the
+    # 32 MB l3, its last rate stands past it (a packed GEMM's plateau on such a weight):
+    # 2 x 512 x 4096^2 at 20 GFLOP/s
+    longer = table + (RowsRate(128, 4096, 20e9),)
+    with torch.no_grad():
+        a = analyze(model, (wide,), hw=spec(longer)).ops["predicted_s"].sum()
+    assert a == pytest.approx(2 * 512 * 4096**2 / 20e9)
     # three 16 MiB weights (48 MiB: cold, read from DRAM), each of which the l3 would hold:
     # 512 rows take the ordinary model
     small = torch.nn.Sequential(*(torch.nn.Linear(2048, 2048, bias=False, device="meta") for _ in range(3)))
     rows_512 = torch.empty(512, 2048, device="meta")
     with torch.no_grad():
-        a = analyze(small, (rows_512,), hw=spec(table)).ops["predicted_s"].sum()
+        a = analyze(small, (rows_512,), hw=spec(longer)).ops["predicted_s"].sum()
         b = analyze(small, (rows_512,), hw=spec(())).ops["predicted_s"].sum()
     assert a == b

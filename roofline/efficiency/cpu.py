@@ -180,7 +180,8 @@ def few_row_gemm_s(rows: np.ndarray, depth: np.ndarray, flops: np.ndarray, weigh
     table, weights that stay in cache (``weights_cold`` False), ops without weight bytes,
     other dtypes than fp32 (4-byte items), or more than FEW_ROWS rows on a weight of at
     most ``last_cache_bytes`` (the GEMM efficiency describes those); a weight larger than
-    that takes the table's rate at its largest rows past them.
+    that takes the table's rate at its largest rows past them, where the table was
+    measured past FEW_ROWS.
 
     A CPU runs a one-row product as a matrix-vector kernel near the bandwidth, a few rows
     about once per row over the weights, and a packed GEMM from about eight rows whose
@@ -195,9 +196,11 @@ def few_row_gemm_s(rows: np.ndarray, depth: np.ndarray, flops: np.ndarray, weigh
     rows = np.asarray(rows, dtype=float)
     if not table or not weights_cold:
         return np.zeros(np.shape(rows))
-    large = np.asarray(weight_bytes) > last_cache_bytes
-    # a packed GEMM's rate on such a weight is flat from 128 rows on: past the table, its last
-    rate, applies = _table_rate(table, np.where(large, np.minimum(rows, max(r for r, _, _ in table)), rows), depth)
+    largest = max(r for r, _, _ in table)
+    # a table measured past FEW_ROWS holds a packed GEMM's rate on such a weight, flat from
+    # 128 rows on: past the table, its last (an older one, of few rows only, is not extended)
+    large = (np.asarray(weight_bytes) > last_cache_bytes) & (largest > FEW_ROWS)
+    rate, applies = _table_rate(table, np.where(large, np.minimum(rows, largest), rows), depth)
     applies = applies & ((rows <= FEW_ROWS) | large) & (np.asarray(weight_bytes) > 0) & (np.asarray(item_bytes) == 4)
     return np.where(applies, np.asarray(flops, dtype=float) / rate, 0.0)
 
