@@ -566,7 +566,7 @@ def time_terms(sizes: OpSizes, traits: OpTraits, hw: HardwareSpec, level: str, r
         weights_cold = level == WORKING_SET and traffic.weight_bandwidth <= hw.dram.bandwidth
         matmul_weight = row_rate_op * traffic.weight_bytes
         memory_s = np.maximum(memory_s, few_row_gemm_s(sizes.gemm[1], sizes.gemm[3], flops, matmul_weight, itemsize,
-                                                       hw.measured, weights_cold, hw.memory[-2].capacity if len(hw.memory) > 1 else np.inf))
+                                                       hw.measured, weights_cold, hw.last_cache_bytes))
     if traits.conv is not None and hw.measured is not None and hw.measured.conv_rates:
         # A calibrated CPU's depthwise and grouped fp32 convolutions take the time measured for them,
         # their traffic included (roofline.efficiency.cpu_conv); the spec's per-op overhead is the dispatch in it.

@@ -196,12 +196,12 @@ def few_row_gemm_s(rows: np.ndarray, depth: np.ndarray, flops: np.ndarray, weigh
     rows = np.asarray(rows, dtype=float)
     if not table or not weights_cold:
         return np.zeros(np.shape(rows))
-    largest = max(r for r, _, _ in table)
+    weight, largest = np.asarray(weight_bytes), max(r for r, _, _ in table)
     # a table measured past FEW_ROWS holds a packed GEMM's rate on such a weight, flat from
     # 128 rows on: past the table, its last (an older one, of few rows only, is not extended)
-    large = (np.asarray(weight_bytes) > last_cache_bytes) & (largest > FEW_ROWS)
+    large = (weight > last_cache_bytes) & (largest > FEW_ROWS)
     rate, applies = _table_rate(table, np.where(large, np.minimum(rows, largest), rows), depth)
-    applies = applies & ((rows <= FEW_ROWS) | large) & (np.asarray(weight_bytes) > 0) & (np.asarray(item_bytes) == 4)
+    applies = applies & ((rows <= FEW_ROWS) | large) & (weight > 0) & (np.asarray(item_bytes) == 4)
     return np.where(applies, np.asarray(flops, dtype=float) / rate, 0.0)
 
 

@@ -20,6 +20,8 @@ typed and was validated when the file was loaded (roofline.hardware.checks).
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -505,6 +507,11 @@ class HardwareSpec:
     def dram(self) -> MemoryLevel:
         """Main memory (HBM or DDR): the last level."""
         return self.memory[-1]
+
+    @property
+    def last_cache_bytes(self) -> float:
+        """Capacity (bytes) of the last level before DRAM; infinite for a spec with DRAM only."""
+        return self.memory[-2].capacity if len(self.memory) > 1 else math.inf
 
     def level(self, name: str) -> MemoryLevel:
         """The memory level called ``name``; KeyError listing the spec's levels if none."""
