@@ -345,7 +345,10 @@ def predict_modes(captured: Captured, spec: Any) -> dict[str, float]:
     """Predicted device seconds per mode ("forward", and "backward"/"full" where the case
     has one) of a captured case on ``spec``."""
     def kernel_s(analysis: Any, rows: Any = slice(None)) -> float:
-        return 0.0 if analysis is None else float(analysis.with_hw(spec).ops.loc[rows, "kernel_s"].sum())
+        if analysis is None:
+            return 0.0
+        on_spec = analysis if analysis.hw == spec else analysis.with_hw(spec)  # captured on it: predicted already
+        return float(on_spec.ops.loc[rows, "kernel_s"].sum())
 
     out = {"forward": kernel_s(captured.forward, _timed(captured.forward.ops))}
     if captured.step is None:
